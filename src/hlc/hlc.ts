@@ -1,0 +1,97 @@
+/**
+ * Hybrid logical clock (Kulkarni et al.): a timestamp is (wall ms, logical counter).
+ * It never goes backwards, stays close to physical time, and is advanced past every
+ * timestamp received from a peer, so "newer" means the same thing on every replica.
+ *
+ * Pure: the physical clock is injected.
+ */
+
+/** A version: HLC timestamp with the writing node's id as the final tie-breaker. */
+export interface Version {
+  /** Physical component, milliseconds since the Unix epoch. */
+  wall: number;
+  /** Logical counter, 0..MAX_LOGICAL. */
+  logical: number;
+  /** Id of the node that produced the timestamp. */
+  node: string;
+}
+
+export const MAX_LOGICAL = 0xffff;
+const LOGICAL_BITS = 16n;
+
+/** Orders versions: negative if a < b, 0 if equal, positive if a > b. */
+export function compareVersions(
+  aWall: number, aLogical: number, aNode: string,
+  bWall: number, bLogical: number, bNode: string,
+): number {
+  if (aWall !== bWall) return aWall < bWall ? -1 : 1;
+  if (aLogical !== bLogical) return aLogical < bLogical ? -1 : 1;
+  if (aNode === bNode) return 0;
+  return aNode < bNode ? -1 : 1;
+}
+
+/** Packs (wall, logical) into the uint64 the public API shows, as a decimal string. */
+export function packVersion(wall: number, logical: number): string {
+  return ((BigInt(wall) << LOGICAL_BITS) | BigInt(logical)).toString();
+}
+
+/** Inverse of packVersion (accepts a decimal string, number or bigint). */
+export function unpackVersion(packed: string | number | bigint): { wall: number; logical: number } {
+  const v = BigInt(packed);
+  return { wall: Number(v >> LOGICAL_BITS), logical: Number(v & 0xffffn) };
+}
+
+export class HybridClock {
+  private wall = 0;
+  private logical = 0;
+
+  constructor(
+    readonly node: string,
+    private readonly physical: () => number = Date.now,
+    /** Remote timestamps further ahead of our physical clock than this are not adopted. */
+    private readonly maxDriftMs = 60_000,
+  ) {}
+
+  /** Timestamp for a local event (a write this node coordinates). */
+  now(): { wall: number; logical: number } {
+    const pt = this.physical();
+    if (pt > this.wall) {
+      this.wall = pt;
+      this.logical = 0;
+    } else {
+      this.bump();
+    }
+    return { wall: this.wall, logical: this.logical };
+  }
+
+  /**
+   * Merges a timestamp received from a peer so that our next timestamp is after it.
+   * Returns false (and ignores it) if it is implausibly far ahead of our physical clock.
+   */
+  observe(wall: number, logical: number): boolean {
+    const pt = this.physical();
+    if (wall - pt > this.maxDriftMs) return false;
+    if (wall > this.wall) {
+      this.wall = wall;
+      this.logical = logical;
+    } else if (wall === this.wall && logical > this.logical) {
+      this.logical = logical;
+    }
+    return true;
+  }
+
+  /** Last timestamp issued or observed (for piggybacking on peer messages). */
+  peek(): { wall: number; logical: number } {
+    return { wall: this.wall, logical: this.logical };
+  }
+
+  private bump(): void {
+    if (this.logical < MAX_LOGICAL) {
+      this.logical++;
+    } else {
+      // Counter exhausted within one millisecond: borrow the next millisecond.
+      this.wall++;
+      this.logical = 0;
+    }
+  }
+}
