@@ -1,0 +1,193 @@
+/**
+ * Node configuration: every environment variable is parsed here, once, by zod.
+ * A bad value stops the process before it binds, with one line naming the variable,
+ * the value and what is allowed (see ConfigError).
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, readonly value: string, readonly allowed: string) {
+    super(`invalid configuration: ${variable}=${JSON.stringify(value)}: ${allowed}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1024 ** 2, m: 1024 ** 2, mib: 1024 ** 2,
+  gb: 1024 ** 3, g: 1024 ** 3, gib: 1024 ** 3,
+};
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "256mb", "4MiB", "1024" -> bytes. */
+function size(min: number, max: number) {
+  const allowed = `a size in bytes from ${min} to ${max}, optionally with a unit (kb, mb, gb), e.g. 256mb`;
+  return z.string().trim().transform((s, ctx) => {
+    const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(s);
+    const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+    const n = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: allowed });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+/** "2s", "500ms", "1m", "1500" (ms) -> milliseconds. */
+function duration(min: number, max: number, unitLess: 'ms' | 's' = 'ms') {
+  const allowed = `a duration from ${min}ms to ${max}ms: a number (${unitLess === 'ms' ? 'milliseconds' : 'seconds'}) or with a unit (ms, s, m, h), e.g. 2s`;
+  return z.string().trim().transform((s, ctx) => {
+    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(s);
+    const unit = m ? (m[2] ? DURATION_UNITS[m[2].toLowerCase()] : unitLess === 'ms' ? 1 : 1000) : NaN;
+    const n = m ? Math.round(Number(m[1]) * unit) : NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: allowed });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function int(min: number, max: number) {
+  const allowed = `a whole number from ${min} to ${max}`;
+  return z.string().trim().transform((s, ctx) => {
+    const n = /^-?\d+$/.test(s) ? Number(s) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: allowed });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function num(min: number, max: number) {
+  const allowed = `a number from ${min} to ${max}`;
+  return z.string().trim().transform((s, ctx) => {
+    const n = /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: allowed });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+function hostPort() {
+  return z.string().trim().refine((s) => {
+    const m = HOST_PORT.exec(s);
+    return !!m && Number(m[2]) <= 65535;
+  }, 'host:port, e.g. 127.0.0.1:8080 or cache1:8080');
+}
+
+function list() {
+  const allowed = 'a comma-separated list of host or host:port entries';
+  return z.string().transform((s, ctx) => {
+    const items = s.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const it of items) {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(it);
+      if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) {
+        ctx.addIssue({ code: 'custom', message: `${allowed}; "${it}" is not` });
+        return z.NEVER;
+      }
+    }
+    return items;
+  });
+}
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Variable name -> [schema, default as the string a user would write, meaning]. Single source for docs and validation. */
+export const VARIABLES = {
+  ADDR: [hostPort(), '127.0.0.1:8080', 'Address this node is reached at by clients and peers (host:port).'],
+  LISTEN_ADDR: [hostPort().optional(), undefined, 'Address to bind; default: ADDR, or 0.0.0.0:<port> when ADDR names a host rather than an IP.'],
+  NODE_ID: [z.string().trim().min(1).max(128).optional(), undefined, 'Unique node id; default: ADDR.'],
+  PEERS: [list(), '', 'Other nodes to join: comma-separated host or host:port (port defaults to ours). DNS names may resolve to several addresses.'],
+  NUM_SHARDS: [int(1, 4096), '32', 'Independent store shards (each with its own eviction).'],
+  CAPACITY: [int(0, 2 ** 40), '0', 'Maximum number of entries on this node, split across shards; 0 = no item limit.'],
+  MAX_MEMORY: [size(0, 2 ** 45), '512mb', 'Maximum estimated bytes of keys, values and per-entry overhead; 0 = no limit.'],
+  TTL: [duration(0, 10 * 365 * 86_400_000, 's'), '0', 'Default time to live (seconds, or with a unit); 0 = no expiry.'],
+  EVICTION_POLICY: [z.enum(['lru', 'lfu', 'fifo']), 'lru', 'Which entry to evict when a shard is full: lru, lfu or fifo.'],
+  MAX_KEY_SIZE: [int(1, 1 << 20), '1024', 'Longest key accepted, in bytes (UTF-8).'],
+  MAX_RECV_MSG_SIZE: [size(1024, 1 << 30), '4mb', 'Largest gRPC message accepted.'],
+  MAX_SEND_MSG_SIZE: [size(1024, 1 << 30), '4mb', 'Largest gRPC message sent.'],
+  RPC_TIMEOUT: [duration(1, 600_000), '2s', 'Deadline for calls to peers (and for a quorum to answer).'],
+  RATE_LIMIT: [num(0, 1e9), '0', 'Client requests per second this node accepts; 0 = unlimited.'],
+  RATE_LIMIT_BURST: [int(0, 1e9).optional(), undefined, 'Requests allowed at once above the rate; default: RATE_LIMIT (at least 1).'],
+  REPLICATION_FACTOR: [int(1, 16), '3', 'Replicas of each key (capped by the number of nodes).'],
+  WRITE_QUORUM: [int(1, 16).optional(), undefined, 'Replicas that must confirm a write; default: a majority of REPLICATION_FACTOR.'],
+  READ_QUORUM: [int(1, 16).optional(), undefined, 'Replicas asked by a read; default: a majority of REPLICATION_FACTOR.'],
+  VNODES: [int(1, 4096), '128', 'Virtual nodes per node on the hash ring.'],
+  HEARTBEAT_INTERVAL: [duration(10, 60_000), '500ms', 'How often each node pings every peer.'],
+  SUSPECT_TIMEOUT: [duration(10, 600_000), '1500ms', 'Silence after which a peer is SUSPECT.'],
+  DEAD_TIMEOUT: [duration(10, 3_600_000), '5s', 'Silence after which a peer is DEAD (writes for it become hints).'],
+  DNS_REFRESH_INTERVAL: [duration(100, 3_600_000), '10s', 'How often PEERS names are resolved again to find new nodes.'],
+  TOMBSTONE_GRACE: [duration(1000, 30 * 86_400_000), '10m', 'How long a delete tombstone is kept before it is reclaimed.'],
+  ANTI_ENTROPY_INTERVAL: [duration(0, 86_400_000), '30s', 'Period of Merkle-tree comparison with each peer; 0 = off.'],
+  MAX_HINTS: [int(0, 1e8), '100000', 'Hinted-handoff writes kept for unreachable replicas; beyond that the oldest are dropped and anti-entropy repairs.'],
+  SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
+  LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
+  METRICS_ADDR: [hostPort().or(z.literal('')).or(z.string().regex(/^:\d{1,5}$/)), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
+} as const;
+
+type Vars = typeof VARIABLES;
+type Parsed = { -readonly [K in keyof Vars]: z.output<Vars[K][0]> };
+
+export interface Config extends Omit<Parsed, 'LISTEN_ADDR' | 'NODE_ID' | 'RATE_LIMIT_BURST' | 'WRITE_QUORUM' | 'READ_QUORUM'> {
+  LISTEN_ADDR: string;
+  NODE_ID: string;
+  RATE_LIMIT_BURST: number;
+  WRITE_QUORUM: number;
+  READ_QUORUM: number;
+  /** Port of ADDR, the default port of PEERS entries. */
+  port: number;
+}
+
+const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]|localhost)$/;
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+}
+
+/** Parses the environment (only the variables above are read). Throws ConfigError naming the first bad variable. */
+export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, [schema, def, allowed]] of Object.entries(VARIABLES) as unknown as [string, readonly [z.ZodType, string | undefined, string]][]) {
+    const raw = env[name];
+    const input = raw === undefined || raw === '' ? def : raw;
+    const r = schema.safeParse(input);
+    if (!r.success) {
+      const msg = r.error.issues[0]?.message;
+      throw new ConfigError(name, String(raw), msg && !msg.startsWith('Invalid') ? msg : describeAllowed(name, allowed));
+    }
+    out[name] = r.data;
+  }
+  const p = out as Parsed;
+  const { host, port } = splitHostPort(p.ADDR);
+  const rf = p.REPLICATION_FACTOR;
+  const majority = Math.floor(rf / 2) + 1;
+  const cfg: Config = {
+    ...p,
+    LISTEN_ADDR: p.LISTEN_ADDR ?? (IP_HOST.test(host) ? p.ADDR : `0.0.0.0:${port}`),
+    NODE_ID: p.NODE_ID ?? p.ADDR,
+    RATE_LIMIT_BURST: p.RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(p.RATE_LIMIT)),
+    WRITE_QUORUM: p.WRITE_QUORUM ?? majority,
+    READ_QUORUM: p.READ_QUORUM ?? majority,
+    port,
+  };
+  if (cfg.WRITE_QUORUM > rf) throw new ConfigError('WRITE_QUORUM', String(cfg.WRITE_QUORUM), `at most REPLICATION_FACTOR (${rf})`);
+  if (cfg.READ_QUORUM > rf) throw new ConfigError('READ_QUORUM', String(cfg.READ_QUORUM), `at most REPLICATION_FACTOR (${rf})`);
+  if (cfg.DEAD_TIMEOUT <= cfg.SUSPECT_TIMEOUT) {
+    throw new ConfigError('DEAD_TIMEOUT', String(env.DEAD_TIMEOUT ?? VARIABLES.DEAD_TIMEOUT[1]), `longer than SUSPECT_TIMEOUT (${cfg.SUSPECT_TIMEOUT}ms)`);
+  }
+  if (cfg.METRICS_ADDR.startsWith(':')) cfg.METRICS_ADDR = `0.0.0.0${cfg.METRICS_ADDR}`;
+  return cfg;
+}
+
+function describeAllowed(name: string, meaning: string): string {
+  if (name === 'EVICTION_POLICY') return 'one of lru, lfu, fifo';
+  if (name === 'LOG_LEVEL') return `one of ${LEVELS.join(', ')}`;
+  if (name === 'NODE_ID') return 'a non-empty id of at most 128 characters';
+  return meaning;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/** Entry point: one cache node configured by environment variables (see README). */
+import { ConfigError, parseConfig, type Config } from './config/config.js';
+import { createLogger } from './log/logger.js';
+import { CacheNode } from './node/node.js';
+
+let cfg: Config;
+try {
+  cfg = parseConfig(process.env);
+} catch (e) {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(2);
+  }
+  throw e;
+}
+
+const log = createLogger(cfg.LOG_LEVEL, cfg.NODE_ID);
+const node = new CacheNode(cfg, log);
+
+let signals = 0;
+const onSignal = (sig: NodeJS.Signals) => {
+  if (++signals > 1) {
+    log.warn({ sig }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  log.info({ sig }, 'signal received: graceful shutdown');
+  node.stop().then(() => process.exit(0), (err) => {
+    log.error({ err }, 'shutdown failed');
+    process.exit(1);
+  });
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
+
+try {
+  await node.start();
+} catch (err) {
+  log.fatal({ err }, `cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,285 @@
+/**
+ * A cache node: the composition root. Wires config, store, clock, ring, membership,
+ * replication and the gRPC server together, runs the node's timers, and stops gracefully
+ * (hand-off included). Everything it wires is a module of its own; this file only connects.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log/logger.js';
+import { Store, type EntryRecord } from '../store/store.js';
+import { HybridClock } from '../hlc/hlc.js';
+import { HashRing } from '../ring/ring.js';
+import { Coordinator, type Placement } from '../replication/coordinator.js';
+import { PeerPool } from '../replication/peers.js';
+import { HintStore } from '../replication/hints.js';
+import { Rebalancer } from '../replication/rebalance.js';
+import { peerServiceHandlers } from '../replication/peer-service.js';
+import { Membership, recordsFromWire } from '../membership/membership.js';
+import type { MemberChange } from '../membership/table.js';
+import { createAdmission } from '../ratelimit/limiter.js';
+import { RequestGate } from '../server/gate.js';
+import { cacheServiceHandlers } from '../server/cache-service.js';
+import { clusterServiceHandlers } from '../server/cluster-service.js';
+import { bind, createServer, setServing, type ServerParts } from '../server/server.js';
+
+/** Per-entry framing a value must leave room for inside MAX_*_MSG_SIZE. */
+const FRAMING_BYTES = 64;
+const SWEEP_INTERVAL_MS = 250;
+const SWEEP_BUDGET = 2_000;
+const HINT_INTERVAL_MS = 250;
+const HINT_BATCH = 512;
+/** An incarnation that jumps by more than this is a restart (boot time), not a refutation (+1). */
+const RESTART_JUMP = 1_000;
+
+export class CacheNode {
+  readonly store: Store;
+  readonly clock: HybridClock;
+  readonly coordinator: Coordinator;
+  readonly membership: Membership;
+  readonly peers: PeerPool;
+  readonly hints: HintStore;
+  readonly rebalancer: Rebalancer;
+  ring: HashRing;
+  private readonly gate: RequestGate;
+  private parts?: ServerParts;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopping?: Promise<void>;
+  private leaving = false;
+  private readonly incarnations = new Map<string, number>();
+  private readonly delivering = new Set<string>();
+  readonly startedAt = Date.now();
+  boundPort = 0;
+
+  /** Called when this node was asked to leave through the Leave RPC (main exits afterwards). */
+  onLeaveRequested: () => void = () => void this.stop();
+
+  constructor(readonly cfg: Config, readonly log: Logger) {
+    const self = cfg.NODE_ID;
+    this.store = new Store({
+      shards: cfg.NUM_SHARDS,
+      capacity: cfg.CAPACITY,
+      maxMemoryBytes: cfg.MAX_MEMORY,
+      policy: cfg.EVICTION_POLICY,
+      tombstoneGraceMs: cfg.TOMBSTONE_GRACE,
+    });
+    this.clock = new HybridClock(self);
+    this.hints = new HintStore(cfg.MAX_HINTS);
+    this.membership = new Membership({
+      selfId: self,
+      address: cfg.ADDR,
+      defaultPort: cfg.port,
+      peers: cfg.PEERS,
+      heartbeatMs: cfg.HEARTBEAT_INTERVAL,
+      suspectMs: cfg.SUSPECT_TIMEOUT,
+      deadMs: cfg.DEAD_TIMEOUT,
+      rpcTimeoutMs: cfg.RPC_TIMEOUT,
+      dnsRefreshMs: cfg.DNS_REFRESH_INTERVAL,
+    }, log, (changes) => this.membershipChanged(changes));
+    const table = this.membership.table;
+    this.ring = this.buildRing();
+    this.peers = new PeerPool(this.clock, {
+      selfId: self,
+      timeoutMs: cfg.RPC_TIMEOUT,
+      maxBatchOps: 512,
+      maxBatchBytes: Math.max(64 * 1024, Math.floor(cfg.MAX_RECV_MSG_SIZE / 2)),
+      maxMessageBytes: Math.max(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) * 4 + 1024 * 1024,
+    }, (id) => table.addressOf(id), log, (id) => this.membership.heard(id));
+    const rf = cfg.REPLICATION_FACTOR;
+    const placement: Placement = {
+      replicas: (key) => this.ring.preferenceList(key, rf),
+      isReachable: (id) => {
+        const s = table.get(id)?.state;
+        return s === 'alive' || s === 'suspect';
+      },
+    };
+    this.coordinator = new Coordinator(this.store, this.clock, placement, this.peers, this.hints, {
+      selfId: self,
+      writeQuorum: cfg.WRITE_QUORUM,
+      readQuorum: cfg.READ_QUORUM,
+      defaultTtlMs: cfg.TTL,
+    });
+    this.rebalancer = new Rebalancer(this.store, self, rf, this.peers, log);
+    this.rebalancer.init(this.ring);
+    this.gate = new RequestGate(createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST));
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    const maxValueBytes = Math.min(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) - cfg.MAX_KEY_SIZE - FRAMING_BYTES;
+    const services: Record<string, grpc.UntypedServiceImplementation> = {
+      'cache.v1.CacheService': cacheServiceHandlers(this.coordinator, this.gate, {
+        maxKeyBytes: cfg.MAX_KEY_SIZE,
+        maxValueBytes: Math.max(0, maxValueBytes),
+        maxTtlMs: 10 * 365 * 86_400_000,
+      }, this.log),
+      'cache.v1.ClusterService': clusterServiceHandlers({
+        selfId: cfg.NODE_ID,
+        replicationFactor: cfg.REPLICATION_FACTOR,
+        vnodes: cfg.VNODES,
+        join: (m) => this.membership.join(m),
+        members: () => this.membership.table.list(),
+        ringVersion: () => this.ring.version,
+        leave: (id) => {
+          if (id === cfg.NODE_ID) { setImmediate(() => this.onLeaveRequested()); return true; }
+          return this.membership.markLeft(id);
+        },
+        stats: () => this.statsSnapshot(),
+      }),
+      'cache.peer.v1.PeerService': peerServiceHandlers(this.store, this.clock, this.hints, {
+        heard: (id) => this.membership.heard(id),
+        accepting: () => !this.leaving,
+      }, this.log, {
+        Ping: (call: grpc.ServerUnaryCall<{ from?: string; members?: [] }, unknown>, reply: grpc.sendUnaryData<unknown>) => {
+          const members = this.membership.ping(call.request.from ?? '', recordsFromWire(call.request.members));
+          reply(null, { from: cfg.NODE_ID, members, digest: this.membership.table.digest() });
+        },
+      }),
+    };
+    this.parts = createServer({ maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE }, services);
+    this.boundPort = await bind(this.parts.server, cfg.LISTEN_ADDR);
+    this.every(SWEEP_INTERVAL_MS, () => this.store.sweep(SWEEP_BUDGET));
+    this.every(HINT_INTERVAL_MS, () => this.deliverHints());
+    this.membership.start();
+    setServing(this.parts.health, true);
+    this.log.info({ addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS },
+      `cache node ${cfg.NODE_ID} listening on ${cfg.LISTEN_ADDR}`);
+  }
+
+  /** Graceful stop: NOT_SERVING, refuse new calls, finish calls in flight, hand data on, leave. Bounded by SHUTDOWN_TIMEOUT. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  statsSnapshot(): Record<string, number | string> {
+    const s = this.store.stats();
+    return {
+      node_id: this.cfg.NODE_ID,
+      items: s.items,
+      tombstones: s.tombstones,
+      bytes: s.bytes,
+      hits: s.hits,
+      misses: s.misses,
+      evictions: s.evictions,
+      expirations: s.expirations,
+      hints_pending: this.hints.pending,
+      hints_delivered: this.hints.delivered,
+      read_repairs: this.coordinator.stats.readRepairs,
+      quorum_failures: this.coordinator.stats.quorumFailures,
+      anti_entropy_last_ms: 0,
+      anti_entropy_rounds: 0,
+      anti_entropy_keys_repaired: 0,
+      ring_version: this.ring.version,
+      uptime_ms: Date.now() - this.startedAt,
+    };
+  }
+
+  // ---- membership -> ring, rebalancing, hints ----
+
+  private buildRing(): HashRing {
+    const ring = new HashRing(this.cfg.VNODES);
+    for (const id of this.membership.table.ringMembers()) ring.add(id);
+    return ring;
+  }
+
+  private membershipChanged(changes: MemberChange[]): void {
+    const restarted: string[] = [];
+    let wake = false;
+    for (const c of changes) {
+      const prev = this.incarnations.get(c.id);
+      this.incarnations.set(c.id, c.record.incarnation);
+      if (c.id === this.cfg.NODE_ID) continue;
+      if (prev !== undefined && c.record.incarnation - prev > RESTART_JUMP && c.to !== 'left') restarted.push(c.id);
+      if (c.to === 'alive') wake = true;
+      if (c.to === 'left') this.rerouteHints(c.id);
+    }
+    if (this.leaving) return;
+    const ring = this.buildRing();
+    if (ring.version !== this.ring.version || restarted.length > 0) {
+      const changed = ring.version !== this.ring.version;
+      this.ring = ring;
+      if (changed) this.log.info({ ring: ring.version.slice(0, 12), nodes: ring.nodes() }, 'ring changed');
+      if (restarted.length > 0) this.log.info({ restarted }, 'members restarted: pushing their share to them');
+      this.rebalancer.ringChanged(ring, restarted);
+    }
+    if (wake) setImmediate(() => this.deliverHints());
+  }
+
+  private deliverHints(): void {
+    if (this.hints.pending === 0) return;
+    const table = this.membership.table;
+    for (const target of this.hints.targets()) {
+      if (this.delivering.has(target)) continue;
+      const state = table.get(target)?.state;
+      if (state === 'left' || state === undefined) { this.rerouteHints(target); continue; }
+      if (state !== 'alive') continue;
+      const batch = this.hints.take(target, HINT_BATCH);
+      this.delivering.add(target);
+      let left = batch.length;
+      for (const [key, rec] of batch) {
+        this.peers.write(target, key, rec, (err) => {
+          if (!err) this.hints.ack(target, key, rec);
+          if (--left === 0) this.delivering.delete(target);
+        });
+      }
+    }
+  }
+
+  /** Hints for a node that left go to the key's current replicas instead. */
+  private rerouteHints(target: string): void {
+    const moved = this.hints.removeTarget(target);
+    for (const [key, rec] of moved) this.writeToReplicas(key, rec);
+  }
+
+  private writeToReplicas(key: string, rec: EntryRecord): void {
+    for (const r of this.ring.preferenceList(key, this.cfg.REPLICATION_FACTOR)) {
+      if (r === this.cfg.NODE_ID) this.store.apply(key, rec);
+      else this.peers.write(r, key, rec, (err) => { if (err) this.hints.add(r, key, rec); });
+    }
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private async doStop(): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    const deadline = Date.now() + this.cfg.SHUTDOWN_TIMEOUT;
+    setServing(parts.health, false);
+    this.log.info({ inFlight: this.gate.inFlight }, 'shutting down: refusing new calls, finishing calls in flight');
+    await withTimeout(this.gate.close(), deadline - Date.now());
+    const others = this.membership.table.ringMembers().filter((id) => id !== this.cfg.NODE_ID);
+    if (others.length > 0) {
+      // Leave: stop taking replica writes, tell everyone, then hand every key (and hint) on.
+      this.leaving = true;
+      await withTimeout(this.membership.announceLeave(), Math.min(2_000, deadline - Date.now()));
+      const ring = new HashRing(this.cfg.VNODES);
+      for (const id of others) ring.add(id);
+      this.ring = ring;
+      const handoff = this.rebalancer.handoff(ring).then((r) => {
+        this.log.info(r, `handed ${r.keys} keys to their new replicas (${r.unconfirmed} unconfirmed)`);
+      });
+      for (const target of this.hints.targets()) this.rerouteHints(target);
+      await withTimeout(handoff, deadline - Date.now());
+    }
+    for (const t of this.timers) clearInterval(t);
+    this.membership.stop();
+    this.rebalancer.stop();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => { parts.server.forceShutdown(); resolve(); }, Math.max(0, deadline - Date.now()));
+      parts.server.tryShutdown(() => { clearTimeout(force); resolve(); });
+    });
+    this.peers.closeAll();
+    this.log.info('stopped');
+  }
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, Math.max(0, ms));
+    p.then(() => { clearTimeout(t); resolve(); }, () => { clearTimeout(t); resolve(); });
+  });
+}

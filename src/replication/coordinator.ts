@@ -1,0 +1,249 @@
+/**
+ * Coordinates client calls for the node that received them: finds the key's replicas,
+ * applies locally when this node is one, sends to the others in parallel and answers
+ * once the requested number of replicas has (W for writes, R for reads).
+ *
+ * No I/O of its own: peers are reached through a PeerTransport (src/replication/peers.ts),
+ * placement comes from the ring. Callback style, so that a call answered entirely by the
+ * local store completes synchronously without allocating promises.
+ */
+import type { EntryRecord, Store } from '../store/store.js';
+import type { HybridClock } from '../hlc/hlc.js';
+import { compareVersions } from '../hlc/hlc.js';
+import { CacheError } from '../errors/errors.js';
+import { Level, Outcome, QuorumCount, required } from '../quorum/quorum.js';
+
+export type Callback<T> = (err: CacheError | null, result?: T) => void;
+
+/** How the coordinator reaches other replicas. */
+export interface PeerTransport {
+  /** Sends a last-write-wins write; calls back once the replica has it (or something newer), saying whether it held a live value before. */
+  write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean) => void): void;
+  /** Reads the replica's entry (tombstones included); undefined if it has none. */
+  read(node: string, key: string, cb: (err: Error | null, rec?: EntryRecord) => void): void;
+}
+
+export interface Placement {
+  /** Preference list for a key: ids of its replicas, in ring order. */
+  replicas(key: string): readonly string[];
+  /** False for members known to be down (their writes become hints right away). */
+  isReachable(node: string): boolean;
+}
+
+export interface HintSink {
+  /** Keeps a write for `target` to deliver when it is reachable again. */
+  add(target: string, key: string, rec: EntryRecord): void;
+}
+
+export interface CoordinatorOptions {
+  selfId: string;
+  writeQuorum: number;
+  readQuorum: number;
+  defaultTtlMs: number;
+  now?: () => number;
+}
+
+export interface CoordinatorStats {
+  readRepairs: number;
+  quorumFailures: number;
+}
+
+export interface WriteResult { wall: number; logical: number; deleted?: boolean }
+
+export class Coordinator {
+  readonly stats: CoordinatorStats = { readRepairs: 0, quorumFailures: 0 };
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: HybridClock,
+    private readonly placement: Placement,
+    private readonly peers: PeerTransport,
+    private readonly hints: HintSink,
+    private readonly opts: CoordinatorOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  set(key: string, value: string, binary: boolean, ttlMs: number, level: Level, cb: Callback<WriteResult>): void {
+    const ts = this.clock.now();
+    const ttl = ttlMs > 0 ? ttlMs : this.opts.defaultTtlMs;
+    const rec: EntryRecord = {
+      value, binary, wall: ts.wall, logical: ts.logical, node: this.opts.selfId,
+      expiresAt: ttl > 0 ? this.now() + ttl : 0, tombstone: false,
+    };
+    this.replicate(key, rec, level, cb, false);
+  }
+
+  delete(key: string, level: Level, cb: Callback<WriteResult>): void {
+    const ts = this.clock.now();
+    const rec: EntryRecord = {
+      value: '', binary: false, wall: ts.wall, logical: ts.logical, node: this.opts.selfId,
+      expiresAt: 0, tombstone: true,
+    };
+    // "deleted" reports whether a live value existed on any replica that acknowledged.
+    this.replicate(key, rec, level, cb, true);
+  }
+
+  get(key: string, level: Level, cb: Callback<EntryRecord | undefined>): void {
+    const replicas = this.placement.replicas(key);
+    const n = replicas.length;
+    const selfId = this.opts.selfId;
+    const r = required(level, n, this.opts.readQuorum);
+    const selfIsReplica = replicas.includes(selfId);
+    if (r <= 1 && selfIsReplica) {
+      // Answered by the local replica alone: the common, fast path for ONE (and N=1).
+      const rec = this.store.get(key);
+      cb(null, rec);
+      return;
+    }
+    const read = new ReadRound(this, key, replicas, r, cb);
+    if (selfIsReplica) read.answer(selfId, this.store.peek(key));
+    read.start();
+  }
+
+  // --- internals shared with ReadRound ---
+
+  /** @internal */ readonly ctx = {
+    selfId: () => this.opts.selfId,
+    peers: () => this.peers,
+    placement: () => this.placement,
+    now: () => this.now(),
+    repair: (key: string, newest: EntryRecord, stale: string[]) => this.repair(key, newest, stale),
+    quorumFailed: () => { this.stats.quorumFailures++; },
+  };
+
+  private replicate(key: string, rec: EntryRecord, level: Level, cb: Callback<WriteResult>, isDelete: boolean): void {
+    const replicas = this.placement.replicas(key);
+    const n = replicas.length;
+    const w = required(level, n, this.opts.writeQuorum);
+    const q = new QuorumCount(w, n);
+    const result: WriteResult = isDelete
+      ? { wall: rec.wall, logical: rec.logical, deleted: false }
+      : { wall: rec.wall, logical: rec.logical };
+    let done = false;
+    const settle = (o: Outcome) => {
+      if (done || o === Outcome.Pending) return;
+      done = true;
+      if (o === Outcome.Reached) cb(null, result);
+      else {
+        this.stats.quorumFailures++;
+        cb(new CacheError('unavailable',
+          `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required`));
+      }
+    };
+    for (let i = 0; i < n; i++) {
+      const node = replicas[i];
+      if (node === this.opts.selfId) {
+        if (isDelete && this.isLive(this.store.peek(key))) result.deleted = true;
+        this.store.apply(key, rec);
+        settle(q.success());
+      } else if (!this.placement.isReachable(node)) {
+        this.hints.add(node, key, rec);
+        settle(q.failure());
+      } else {
+        this.peers.write(node, key, rec, (err, existed) => {
+          if (err) this.hints.add(node, key, rec);
+          else if (existed && isDelete && !done) result.deleted = true;
+          settle(err ? q.failure() : q.success());
+        });
+      }
+    }
+    if (n === 0) cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
+  }
+
+  private isLive(rec: EntryRecord | undefined): boolean {
+    return rec !== undefined && !rec.tombstone && (rec.expiresAt === 0 || rec.expiresAt > this.now());
+  }
+
+  /** Brings replicas that answered with an older version (or nothing) up to the newest. */
+  private repair(key: string, newest: EntryRecord, stale: string[]): void {
+    for (const node of stale) {
+      this.stats.readRepairs++;
+      if (node === this.opts.selfId) this.store.apply(key, newest);
+      else this.peers.write(node, key, newest, () => undefined);
+    }
+  }
+}
+
+/** One quorum read: asks R replicas (local first), falls back to the others on failure. */
+class ReadRound {
+  private readonly q: QuorumCount;
+  private readonly answers = new Map<string, EntryRecord | undefined>();
+  private next = 0;
+  private done = false;
+
+  constructor(
+    private readonly c: Coordinator,
+    private readonly key: string,
+    private readonly replicas: readonly string[],
+    private readonly r: number,
+    private readonly cb: Callback<EntryRecord | undefined>,
+  ) {
+    this.q = new QuorumCount(r, replicas.length);
+  }
+
+  answer(node: string, rec: EntryRecord | undefined): void {
+    this.answers.set(node, rec);
+    this.settle(this.q.success());
+  }
+
+  start(): void {
+    // Ask as many remote replicas as are still needed, reachable ones first.
+    const selfId = this.c.ctx.selfId();
+    const placement = this.c.ctx.placement();
+    const order = this.replicas.filter((n) => n !== selfId);
+    order.sort((a, b) => Number(placement.isReachable(b)) - Number(placement.isReachable(a)));
+    this.pending = order;
+    if (this.replicas.length === 0) {
+      this.cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
+      this.done = true;
+      return;
+    }
+    this.askMore();
+  }
+
+  private pending: string[] = [];
+  private inFlight = 0;
+
+  private askMore(): void {
+    while (!this.done && this.q.successes + this.inFlight < this.r && this.next < this.pending.length) {
+      const node = this.pending[this.next++];
+      this.inFlight++;
+      this.c.ctx.peers().read(node, this.key, (err, rec) => {
+        this.inFlight--;
+        if (err) {
+          this.settle(this.q.failure());
+          this.askMore();
+        } else {
+          this.answer(node, rec);
+        }
+      });
+    }
+  }
+
+  private settle(o: Outcome): void {
+    if (this.done || o === Outcome.Pending) return;
+    this.done = true;
+    if (o === Outcome.Failed) {
+      this.c.ctx.quorumFailed();
+      this.cb(new CacheError('unavailable',
+        `read quorum not reached: ${this.q.successes} of ${this.replicas.length} replicas answered, ${this.r} required`));
+      return;
+    }
+    let newest: EntryRecord | undefined;
+    for (const rec of this.answers.values()) {
+      if (rec && (!newest || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) > 0)) newest = rec;
+    }
+    const now = this.c.ctx.now();
+    const live = newest && !newest.tombstone && (newest.expiresAt === 0 || newest.expiresAt > now) ? newest : undefined;
+    this.cb(null, live);
+    if (newest) {
+      const stale: string[] = [];
+      for (const [node, rec] of this.answers) {
+        if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0) stale.push(node);
+      }
+      if (stale.length > 0) this.c.ctx.repair(this.key, newest, stale);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/** cache.v1.CacheService: validates requests, hands them to the coordinator, shapes answers. */
+import type * as grpc from '@grpc/grpc-js';
+import type { Coordinator, WriteResult } from '../replication/coordinator.js';
+import type { EntryRecord } from '../store/store.js';
+import { packVersion } from '../hlc/hlc.js';
+import { CacheError, invalid } from '../errors/errors.js';
+import type { Logger } from '../log/logger.js';
+import type { RequestGate } from './gate.js';
+import { notFound, toStatus } from './status.js';
+
+export interface RequestLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  maxTtlMs: number;
+}
+
+interface KeyRequest { key?: string; consistency?: number }
+interface SetRequest extends KeyRequest { value?: string; data?: Buffer; payload?: 'value' | 'data'; ttl_ms?: string }
+
+type Reply = grpc.sendUnaryData<unknown>;
+
+const CONSISTENCY_HELP = 'one of CONSISTENCY_UNSPECIFIED (0), CONSISTENCY_ONE (1), CONSISTENCY_QUORUM (2), CONSISTENCY_ALL (3)';
+
+export function checkKey(key: string | undefined, maxKeyBytes: number): string {
+  if (!key) throw invalid('key must not be empty');
+  // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
+  if (key.length * 3 > maxKeyBytes) {
+    const bytes = Buffer.byteLength(key, 'utf8');
+    if (bytes > maxKeyBytes) throw invalid(`key is ${bytes} bytes; the limit is ${maxKeyBytes} (MAX_KEY_SIZE)`);
+  }
+  return key;
+}
+
+export function checkConsistency(c: number | undefined): number {
+  if (c === undefined || c === 0) return 0;
+  if (c === 1 || c === 2 || c === 3) return c;
+  throw invalid(`consistency ${c} is not ${CONSISTENCY_HELP}`);
+}
+
+export function cacheServiceHandlers(
+  coord: Coordinator, gate: RequestGate, limits: RequestLimits, log: Logger, now: () => number = Date.now,
+): grpc.UntypedServiceImplementation {
+  const debug = log.isLevelEnabled('debug');
+
+  const fail = (reply: Reply, err: unknown) => {
+    const s = toStatus(err);
+    if (s.code === 13) log.error({ err }, 'internal error');
+    reply(s);
+  };
+
+  const writeAnswer = (reply: Reply) => (err: CacheError | null, r?: WriteResult) => {
+    gate.end();
+    if (err) fail(reply, err);
+    else reply(null, r!.deleted === undefined
+      ? { version: packVersion(r!.wall, r!.logical) }
+      : { deleted: r!.deleted, version: packVersion(r!.wall, r!.logical) });
+  };
+
+  function get(call: grpc.ServerUnaryCall<KeyRequest, unknown>, reply: Reply): void {
+    gate.pass(reply, () => {
+      const req = call.request;
+      let key: string, level: number;
+      try {
+        key = checkKey(req.key, limits.maxKeyBytes);
+        level = checkConsistency(req.consistency);
+      } catch (e) { fail(reply, e); return; }
+      if (debug) log.debug({ method: 'Get', key, level }, 'request');
+      gate.begin();
+      coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
+        gate.end();
+        if (err) fail(reply, err);
+        else if (rec === undefined) reply(notFound(key));
+        else reply(null, getResponse(rec, now()));
+      });
+    });
+  }
+
+  function set(call: grpc.ServerUnaryCall<SetRequest, unknown>, reply: Reply): void {
+    gate.pass(reply, () => {
+      const req = call.request;
+      let key: string, level: number, value: string, binary: boolean, ttl: number;
+      try {
+        key = checkKey(req.key, limits.maxKeyBytes);
+        level = checkConsistency(req.consistency);
+        binary = req.payload === 'data';
+        let bytes: number;
+        if (binary) {
+          const data = req.data!;
+          bytes = data.length;
+          value = bytes > limits.maxValueBytes ? '' : data.toString('latin1');
+        } else {
+          value = req.value ?? '';
+          bytes = value.length * 3 > limits.maxValueBytes ? Buffer.byteLength(value, 'utf8') : value.length;
+        }
+        if (bytes > limits.maxValueBytes) {
+          throw invalid(`value is ${bytes} bytes; the limit is ${limits.maxValueBytes} bytes (MAX_RECV_MSG_SIZE/MAX_SEND_MSG_SIZE less key and framing)`);
+        }
+        ttl = req.ttl_ms === undefined ? 0 : Number(req.ttl_ms);
+        if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${req.ttl_ms} is too large; the limit is ${limits.maxTtlMs}`);
+      } catch (e) { fail(reply, e); return; }
+      if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
+      gate.begin();
+      coord.set(key, value, binary, ttl, level, writeAnswer(reply));
+    });
+  }
+
+  function del(call: grpc.ServerUnaryCall<KeyRequest, unknown>, reply: Reply): void {
+    gate.pass(reply, () => {
+      const req = call.request;
+      let key: string, level: number;
+      try {
+        key = checkKey(req.key, limits.maxKeyBytes);
+        level = checkConsistency(req.consistency);
+      } catch (e) { fail(reply, e); return; }
+      if (debug) log.debug({ method: 'Delete', key, level }, 'request');
+      gate.begin();
+      coord.delete(key, level, writeAnswer(reply));
+    });
+  }
+
+  return { Get: get, Set: set, Delete: del } as grpc.UntypedServiceImplementation;
+}
+
+function getResponse(rec: EntryRecord, now: number) {
+  const ttl = rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now);
+  const version = packVersion(rec.wall, rec.logical);
+  return rec.binary
+    ? { data: Buffer.from(rec.value, 'latin1'), version, ttl_remaining_ms: ttl }
+    : { value: rec.value, version, ttl_remaining_ms: ttl };
+}

@@ -1,0 +1,276 @@
+import { hash32 } from '../hash/hash.js';
+import { NodeTable } from './nodes.js';
+import { FLAG_TOMBSTONE, Shard } from './shard.js';
+
+export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo';
+
+export interface StoreOptions {
+  /** >= 1; key -> shard by hash32(key, SHARD_SEED) % shards */
+  shards: number;
+  /** max entries in total (0 = unlimited), split across shards: ceil(capacity/shards) each */
+  capacity: number;
+  /** max estimated bytes in total (0 = unlimited), split across shards evenly */
+  maxMemoryBytes: number;
+  policy: EvictionPolicyName;
+  /** a tombstone is kept this long after the delete, then reclaimed */
+  tombstoneGraceMs: number;
+  /** ms clock; default Date.now */
+  now?: () => number;
+}
+
+export interface EntryRecord {
+  /** text value, or bytes stored as a latin1 string (one char per byte) when binary */
+  value: string;
+  binary: boolean;
+  /** version: HLC wall ms */
+  wall: number;
+  /** version: HLC logical counter (0..65535) */
+  logical: number;
+  /** version: writer node id (tie-breaker) */
+  node: string;
+  /** absolute ms; 0 = never expires */
+  expiresAt: number;
+  /** a delete marker; value is '' */
+  tombstone: boolean;
+}
+
+export interface StoreStats {
+  items: number;
+  tombstones: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  expirations: number;
+}
+
+/** Seed for shard selection (hash32(key, SHARD_SEED) % shards), so shards do not correlate with ring placement. */
+export const SHARD_SEED = 0x5eed;
+
+/**
+ * Fixed per-entry memory overhead, in bytes, charged on top of the key and value bytes.
+ *
+ * Derived with scripts/bench-memory.ts (Node 20, x64, 16 shards, 12-byte keys, 100-byte
+ * values, no TTL): measured (heapUsed + arrayBuffers) growth per entry minus the 112 payload
+ * bytes was, for N = 550k / 650k / 750k / 850k / 1M entries,
+ *   LRU/FIFO  187 / 165 / 148 / 143 / 128      LFU  195 / 172 / 154 / 148 / 132
+ * It varies with how full the doubling structures are (just after a doubling ~190, just
+ * before ~130; ~155 averaged over a cycle). What it is made of, per entry:
+ *   - two SeqOneByteString headers (16 bytes each) + padding of the chars to 8 bytes  ~40
+ *   - Map<string, number>: 3 words per entry + 1/2 word of bucket, table doubles     28-56
+ *   - keys[] and values[] element slots, 8 bytes each                               ~16-24
+ *   - typed columns: wall 8, logical 2, node 2, flags 1, size 4, expiresAt 8, heap
+ *     position 4, policy links 8 (LFU: +4 frequency); they double, so / fill factor  37-41
+ *   - expiry heap item, 4 bytes, only for entries with a TTL or tombstones
+ * We charge a bit more than the cycle average so that maxMemoryBytes bounds the store's
+ * real heap + array-buffer use rather than its payload only. Not included: the process
+ * baseline and V8's young generation (new space grew to 32 MB in the benchmark), which
+ * RSS also shows.
+ */
+export const ENTRY_OVERHEAD_BYTES = 160;
+
+/** How many dead entries an apply() reclaims from its shard before writing. */
+const APPLY_RECLAIM_BUDGET = 2;
+
+/**
+ * Estimated bytes charged for an entry:
+ *   ENTRY_OVERHEAD_BYTES + UTF-8 bytes of the key + value bytes, where the value bytes are
+ *   value.length for binary values (latin1, one char per byte: exactly what V8 stores) and
+ *   the UTF-8 byte length for text, i.e. the size the client sent. For ASCII text (the
+ *   common case) that is exactly V8's one-byte string storage. For other text V8 keeps the
+ *   string at 1 byte/char if all chars are Latin-1 (we over-count: UTF-8 uses 2 for those)
+ *   or else 2 bytes/char: CJK is over-counted (3 vs 2), mostly-ASCII text with a few
+ *   non-Latin-1 chars is under-counted by up to 2x. Computing V8's exact layout would need
+ *   a scan per write for a rare case; the UTF-8 size is what clients and quotas reason in.
+ * A tombstone is charged key + overhead (its value is '').
+ */
+export function entryBytes(key: string, value: string, binary: boolean): number {
+  return ENTRY_OVERHEAD_BYTES + Buffer.byteLength(key, 'utf8')
+    + (binary ? value.length : value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8'));
+}
+
+export class EntryTooLargeError extends Error {
+  constructor(readonly size: number, readonly budget: number) {
+    super(`entry of ${size} estimated bytes exceeds the per-shard memory budget of ${budget} bytes`);
+    this.name = 'EntryTooLargeError';
+  }
+}
+
+/**
+ * Sharded in-memory key/value store with last-write-wins versions, TTL, tombstones and
+ * eviction (LRU, LFU or FIFO per shard). Pure: no timers, no I/O; the clock is injected.
+ *
+ * Dead entries: an entry whose expiresAt is non-zero and <= now (a TTL'd value past its
+ * expiry, or a tombstone past its grace) is invisible to get/peek/entries and to apply()'s
+ * version check, i.e. it behaves exactly as if already reclaimed. It is physically removed
+ * lazily: when touched, a few per apply(), by sweep(), or in preference to evicting a live
+ * entry. Until then it still counts in size/stats (items, tombstones, bytes).
+ *
+ * Capacity and memory limits count tombstones too (they occupy a slot and memory), so a
+ * tombstone can be evicted before its grace ends under pressure.
+ */
+export class Store {
+  private readonly shardList: Shard[];
+  private readonly nshards: number;
+  private readonly nodes = new NodeTable();
+  private readonly now: () => number;
+  private readonly grace: number;
+  private hits = 0;
+  private misses = 0;
+
+  constructor(opts: StoreOptions) {
+    const { shards, capacity, maxMemoryBytes, policy, tombstoneGraceMs } = opts;
+    if (!Number.isInteger(shards) || shards < 1 || shards > 65536) throw new RangeError('store: shards must be an integer in 1..65536');
+    if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError('store: capacity must be an integer >= 0');
+    if (!Number.isFinite(maxMemoryBytes) || maxMemoryBytes < 0) throw new RangeError('store: maxMemoryBytes must be >= 0');
+    if (!Number.isFinite(tombstoneGraceMs) || tombstoneGraceMs < 0) throw new RangeError('store: tombstoneGraceMs must be >= 0');
+    this.nshards = shards;
+    this.now = opts.now ?? Date.now;
+    this.grace = tombstoneGraceMs;
+    const perShardEntries = capacity > 0 ? Math.ceil(capacity / shards) : 0;
+    const perShardBytes = maxMemoryBytes > 0 ? Math.max(1, Math.floor(maxMemoryBytes / shards)) : 0;
+    this.shardList = [];
+    for (let i = 0; i < shards; i++) this.shardList.push(new Shard(policy, perShardEntries, perShardBytes, this.nodes));
+  }
+
+  shardOf(key: string): number {
+    return this.nshards === 1 ? 0 : hash32(key, SHARD_SEED) % this.nshards;
+  }
+
+  /** Live entry or undefined (missing, expired, tombstone). Counts a hit or miss and an access for the eviction policy. */
+  get(key: string): EntryRecord | undefined {
+    const sh = this.shardList[this.shardOf(key)];
+    const slot = sh.map.get(key);
+    if (slot === undefined || (sh.flags[slot] & FLAG_TOMBSTONE) !== 0) {
+      this.misses++;
+      return undefined;
+    }
+    const e = sh.ttl.exp[slot];
+    if (e !== 0 && e <= this.now()) {
+      sh.expire(slot);
+      this.misses++;
+      return undefined;
+    }
+    sh.policy.onAccess(slot);
+    this.hits++;
+    return sh.record(slot);
+  }
+
+  /**
+   * Entry including tombstones (never a dead entry: expired value or tombstone past grace);
+   * no stats, no policy access, no reclaiming. For replication, read repair, anti-entropy.
+   */
+  peek(key: string): EntryRecord | undefined {
+    const sh = this.shardList[this.shardOf(key)];
+    const slot = sh.map.get(key);
+    if (slot === undefined) return undefined;
+    const e = sh.ttl.exp[slot];
+    if (e !== 0 && e <= this.now()) return undefined;
+    return sh.record(slot);
+  }
+
+  /**
+   * Last-write-wins: stores rec if the key is absent (or dead) or rec's version (wall,
+   * logical, node) is strictly newer than the stored one's, tombstones included. Returns
+   * true if stored. An already expired non-tombstone rec is not stored (false). A tombstone
+   * is stored with expiresAt = now + tombstoneGraceMs (rec.expiresAt is ignored); with a
+   * grace of 0 it removes an older entry and is not kept itself (returns true).
+   * Evicts by policy when the shard is over capacity or memory; throws EntryTooLargeError
+   * if the entry alone exceeds the shard's memory budget (checked before the version).
+   * Also reclaims a few dead entries of the shard.
+   * The record object is not retained (its fields are copied).
+   */
+  apply(key: string, rec: EntryRecord): boolean {
+    const logical = rec.logical;
+    if (!(logical >= 0 && logical <= 0xffff && (logical | 0) === logical)) {
+      throw new RangeError(`store: logical counter out of range: ${logical}`);
+    }
+    const now = this.now();
+    const tombstone = rec.tombstone === true;
+    if (!tombstone && rec.expiresAt !== 0 && rec.expiresAt <= now) return false;
+    const sh = this.shardList[this.shardOf(key)];
+    const value = tombstone ? '' : rec.value;
+    const size = entryBytes(key, value, !tombstone && rec.binary);
+    if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
+    const exp = tombstone ? now + this.grace : rec.expiresAt;
+    const deadOnArrival = tombstone && this.grace === 0;
+    return sh.apply(key, rec, tombstone, value, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+  }
+
+  /** Removes a key outright, no tombstone (used after handing a key to its new owners). Returns whether it existed (a dead entry is reclaimed and does not count). */
+  drop(key: string): boolean {
+    const sh = this.shardList[this.shardOf(key)];
+    const slot = sh.map.get(key);
+    if (slot === undefined) return false;
+    const e = sh.ttl.exp[slot];
+    if (e !== 0 && e <= this.now()) {
+      sh.expire(slot);
+      return false;
+    }
+    sh.remove(slot);
+    return true;
+  }
+
+  /**
+   * Reclaims at most `budget` dead entries (expired values / tombstones past grace), earliest
+   * expiry first across all shards; returns how many. Expired values count in
+   * stats().expirations, reclaimed tombstones do not. Cost O(budget * (shards + log n)).
+   */
+  sweep(budget: number): number {
+    const now = this.now();
+    const shards = this.shardList;
+    if (shards.length === 1) return shards[0].reclaim(now, budget);
+    let n = 0;
+    while (n < budget) {
+      let best = -1;
+      let bestAt = Infinity;
+      for (let i = 0; i < shards.length; i++) {
+        const at = shards[i].dueAt(now);
+        if (at < bestAt) { bestAt = at; best = i; }
+      }
+      if (best === -1) break;
+      shards[best].reclaimTop();
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * All entries including tombstones, excluding dead ones (judged against the clock read
+   * when iteration starts), shard by shard in insertion order. Records are built when
+   * reached. Not a snapshot: mutating the store while iterating does not break the iterator
+   * (it follows JS Map semantics: keys removed before being reached are skipped, keys added
+   * may or may not be visited, a key overwritten before being reached is seen with its new
+   * record), but gives no consistent point-in-time view. Nothing is reclaimed.
+   */
+  *entries(): IterableIterator<[string, EntryRecord]> {
+    const now = this.now();
+    for (const sh of this.shardList) {
+      for (const [key, slot] of sh.map) {
+        const e = sh.ttl.exp[slot];
+        if (e !== 0 && e <= now) continue;
+        yield [key, sh.record(slot)];
+      }
+    }
+  }
+
+  /** Live (non-tombstone) entry count, including dead values not yet reclaimed. */
+  get size(): number {
+    let n = 0;
+    for (const sh of this.shardList) n += sh.live;
+    return n;
+  }
+
+  /** items/tombstones/bytes include dead entries not yet reclaimed. */
+  stats(): StoreStats {
+    let items = 0, tombstones = 0, bytes = 0, evictions = 0, expirations = 0;
+    for (const sh of this.shardList) {
+      items += sh.live;
+      tombstones += sh.tombstones;
+      bytes += sh.bytes;
+      evictions += sh.evictions;
+      expirations += sh.expirations;
+    }
+    return { items, tombstones, bytes, hits: this.hits, misses: this.misses, evictions, expirations };
+  }
+}
