@@ -268,8 +268,10 @@ export class CacheNode {
     for (const t of this.timers) clearInterval(t);
     this.membership.stop();
     this.rebalancer.stop();
+    // Client calls have drained; what may remain open are peers' replication streams and
+    // health watches, which never end by themselves: give them a moment, then cut them.
     await new Promise<void>((resolve) => {
-      const force = setTimeout(() => { parts.server.forceShutdown(); resolve(); }, Math.max(0, deadline - Date.now()));
+      const force = setTimeout(() => { parts.server.forceShutdown(); resolve(); }, Math.max(0, Math.min(500, deadline - Date.now())));
       parts.server.tryShutdown(() => { clearTimeout(force); resolve(); });
     });
     this.peers.closeAll();
