@@ -1,0 +1,561 @@
+/**
+ * Load benchmark for the cache: npm run bench -- [flags]   (node --import tsx scripts/bench.ts)
+ *
+ * Starts one node (--nodes 1, default) or a loopback cluster (--nodes 3) from dist/main.js,
+ * or targets running nodes (--target host:port[,host:port...]), runs a closed-loop Get/Set
+ * workload with a fixed number of calls in flight, and prints throughput, latency
+ * percentiles, errors by gRPC status and the Get hit ratio. Nodes it started are stopped by
+ * PID at the end, on Ctrl-C and on error.
+ *
+ *   --nodes N             nodes to start (1)                 --target A[,B..]  use running nodes instead
+ *   --duration 10s        measured time                      --warmup 2s       unmeasured lead-in
+ *   --concurrency 64      calls in flight                    --connections 4   separate HTTP/2 connections
+ *   --read-ratio 0.9      share of Gets                      --keys 100000     key space
+ *   --value-size 100      bytes per value                    --dist uniform|zipf  (--zipf-s 1.0)
+ *   --consistency one|quorum|all|default                     --preload         Set every key first
+ *   --json FILE           also write the results as JSON     --timeout 5s      per-call deadline
+ *   --base-port P         first port for started nodes (default: free ports)
+ * Environment variables the node understands (NUM_SHARDS, EVICTION_POLICY, ...) are passed
+ * through to started nodes; LOG_LEVEL defaults to warn for them.
+ *
+ * The client is deliberately cheap (it shares the CPUs with the servers): request bodies
+ * are encoded by hand once per key, replies are not decoded (a Get reply is only scanned
+ * for the value length), and nothing is logged per call.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Histogram } from './bench/histogram.ts';
+import { uniform, zipf, zipfTopShare, type KeyChooser } from './bench/keys.ts';
+import { getRequest, keyField, setTail, valueLength } from './bench/wire.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const MAIN = `${ROOT}dist/main.js`;
+const GET = '/cache.v1.CacheService/Get';
+const SET = '/cache.v1.CacheService/Set';
+
+// ------------------------------------------------------------------ flags
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+function durationMs(flag: string, s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
+  if (!m) fail(`--${flag} ${s}: expected a duration like 10s, 500ms, 1m`);
+  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000));
+}
+
+function number(flag: string, s: string, min: number, max: number, integer = true): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    fail(`--${flag} ${s}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+  }
+  return n;
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1' },
+    target: { type: 'string' },
+    duration: { type: 'string', default: '10s' },
+    warmup: { type: 'string', default: '2s' },
+    concurrency: { type: 'string', default: '64' },
+    connections: { type: 'string', default: '4' },
+    'read-ratio': { type: 'string', default: '0.9' },
+    keys: { type: 'string', default: '100000' },
+    'value-size': { type: 'string', default: '100' },
+    dist: { type: 'string', default: 'uniform' },
+    'zipf-s': { type: 'string', default: '1.0' },
+    consistency: { type: 'string', default: 'default' },
+    preload: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    timeout: { type: 'string', default: '5s' },
+    'base-port': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  allowPositionals: false,
+});
+
+if (flags.help) {
+  const src = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  process.stdout.write(`${src.slice(0, src.indexOf('*/')).replace(/^\/\*\*|^ \* ?/gm, '')}\n`);
+  process.exit(0);
+}
+
+const CONSISTENCY: Record<string, number> = { default: 0, one: 1, quorum: 2, all: 3 };
+const opts = {
+  nodes: number('nodes', flags.nodes!, 1, 16),
+  targets: flags.target ? flags.target.split(',').map((s) => s.trim()).filter(Boolean) : [],
+  durationMs: durationMs('duration', flags.duration!),
+  warmupMs: durationMs('warmup', flags.warmup!),
+  concurrency: number('concurrency', flags.concurrency!, 1, 100_000),
+  connections: number('connections', flags.connections!, 1, 1024),
+  readRatio: number('read-ratio', flags['read-ratio']!, 0, 1, false),
+  keys: number('keys', flags.keys!, 1, 50_000_000),
+  valueSize: number('value-size', flags['value-size']!, 0, 4_000_000),
+  dist: flags.dist!,
+  zipfS: number('zipf-s', flags['zipf-s']!, 0, 10, false),
+  consistency: flags.consistency!,
+  preload: flags.preload!,
+  json: flags.json,
+  timeoutMs: durationMs('timeout', flags.timeout!),
+  basePort: flags['base-port'] ? number('base-port', flags['base-port'], 1024, 65000) : undefined,
+};
+if (!(opts.consistency in CONSISTENCY)) fail(`--consistency ${opts.consistency}: expected one, quorum, all or default`);
+if (opts.dist !== 'uniform' && opts.dist !== 'zipf') fail(`--dist ${opts.dist}: expected uniform or zipf`);
+if (opts.durationMs < 100) fail('--duration must be at least 100ms');
+for (const t of opts.targets) {
+  if (!/^(127\.\d+\.\d+\.\d+|localhost):\d+$/.test(t)) fail(`--target ${t}: only loopback host:port targets (127.x.y.z) are allowed`);
+}
+const level = CONSISTENCY[opts.consistency];
+
+// ------------------------------------------------------------------ node processes
+interface Proc { child: ChildProcess; pid: number; addr: string; log: string; exited: Promise<void>; done: boolean }
+const procs: Proc[] = [];
+
+function killAll(signal: NodeJS.Signals): void {
+  for (const p of procs) if (!p.done) try { process.kill(p.pid, signal); } catch { /* gone */ }
+}
+process.on('exit', () => killAll('SIGKILL'));
+
+async function stopNodes(): Promise<void> {
+  if (procs.length === 0) return;
+  killAll('SIGTERM');
+  const t = setTimeout(() => killAll('SIGKILL'), 8_000);
+  await Promise.all(procs.map((p) => p.exited));
+  clearTimeout(t);
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function ensureBuilt(): void {
+  if (existsSync(MAIN)) return;
+  process.stderr.write('bench: dist/main.js is missing; running npm run build\n');
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0 || !existsSync(MAIN)) fail('npm run build failed');
+}
+
+async function startNodes(n: number): Promise<string[]> {
+  ensureBuilt();
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) ports.push(opts.basePort !== undefined ? opts.basePort + i : await freePort());
+  const addrs = ports.map((p) => `127.0.0.1:${p}`);
+  const logDir = `${ROOT}.bench`;
+  mkdirSync(logDir, { recursive: true });
+  for (const addr of addrs) {
+    const log = `${logDir}/node-${addr.split(':')[1]}.log`;
+    const fd = openSync(log, 'w');
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ADDR: addr, PEERS: addrs.join(',') },
+      stdio: ['ignore', fd, fd],
+    });
+    const p: Proc = { child, pid: child.pid!, addr, log, done: false, exited: Promise.resolve() };
+    p.exited = new Promise((resolve) => child.on('exit', () => { p.done = true; resolve(); }));
+    procs.push(p);
+  }
+  process.stderr.write(`bench: started ${n} node(s) from dist/main.js: ${procs.map((p) => `${p.addr} pid ${p.pid}`).join(', ')} (logs in .bench/)\n`);
+  return addrs;
+}
+
+// ------------------------------------------------------------------ readiness (cluster view + one write)
+const clusterDef = protoLoader.loadSync('cache/v1/cluster.proto', {
+  keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true, includeDirs: [`${ROOT}proto`],
+});
+const ClusterClient = grpc.makeClientConstructor(
+  clusterDef['cache.v1.ClusterService'] as unknown as grpc.ServiceDefinition, 'cache.v1.ClusterService');
+
+function unary<T>(fn: (cb: (err: grpc.ServiceError | null, res?: T) => void) => void): Promise<{ err: grpc.ServiceError | null; res?: T }> {
+  return new Promise((resolve) => fn((err, res) => resolve({ err, res })));
+}
+
+async function waitReady(addrs: string[], expectMembers: number): Promise<void> {
+  const end = Date.now() + 30_000;
+  for (const addr of addrs) {
+    const c = new ClusterClient(addr, grpc.credentials.createInsecure());
+    let last = '';
+    try {
+      for (;;) {
+        const dead = procs.find((p) => p.done);
+        if (dead) throw new Error(`node ${dead.addr} (pid ${dead.pid}) exited; see ${dead.log}:\n${readFileSync(dead.log, 'utf8').slice(-2000)}`);
+        const { err, res } = await unary<{ members: { state: number }[] }>((cb) =>
+          (c as unknown as { Members: Function }).Members({}, { deadline: Date.now() + 1000 }, cb));
+        const alive = res ? res.members.filter((m) => m.state === 1).length : 0;
+        if (!err && alive >= expectMembers) break;
+        last = err ? `${grpc.status[err.code]} ${err.details}` : `${alive}/${expectMembers} members alive`;
+        if (Date.now() > end) throw new Error(`node ${addr} not ready after 30s: ${last}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      c.close();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ workload
+const id = (b: Buffer) => b;
+const keyName = (i: number) => `bench:${i}`;
+const value = 'v'.repeat(opts.valueSize);
+const getBodies: Buffer[] = new Array(opts.keys);
+const keyFields: Buffer[] = new Array(opts.keys);
+for (let i = 0; i < opts.keys; i++) {
+  const k = keyName(i);
+  keyFields[i] = keyField(k);
+  getBodies[i] = getRequest(k, level);
+}
+const tail = setTail(value, level);
+const setBody = (i: number) => Buffer.concat([keyFields[i], tail], keyFields[i].length + tail.length);
+const chooser: KeyChooser = opts.dist === 'zipf' ? zipf(opts.keys, opts.zipfS) : uniform(opts.keys);
+
+class OpStats {
+  hist = new Histogram();
+  errors = new Map<string, number>();
+  ok = 0;
+  hits = 0;
+  misses = 0;
+  wrongValue = 0;
+  err(code: number): void {
+    const name = grpc.status[code] ?? `CODE_${code}`;
+    this.errors.set(name, (this.errors.get(name) ?? 0) + 1);
+  }
+  errorCount(): number {
+    let n = 0;
+    for (const v of this.errors.values()) n += v;
+    return n;
+  }
+}
+
+let stats = { get: new OpStats(), set: new OpStats() };
+let measuring = false;
+let running = true;
+let inFlight = 0;
+let completed = 0; // all phases, for progress
+let erroredAll = 0;
+
+function makeClients(addrs: string[]): grpc.Client[] {
+  const clients: grpc.Client[] = [];
+  for (let i = 0; i < opts.connections; i++) {
+    // A local subchannel pool (plus a distinct option value) gives each client its own HTTP/2 connection.
+    clients.push(new grpc.Client(addrs[i % addrs.length], grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.bench_channel_id': i,
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+    }));
+  }
+  return clients;
+}
+
+/** One closed-loop caller: issues the next call as soon as the previous one completes. */
+class Worker {
+  private t0 = 0;
+  private isGet = false;
+  private readonly onGet: (err: grpc.ServiceError | null, res?: Buffer) => void;
+  private readonly onSet: (err: grpc.ServiceError | null, res?: Buffer) => void;
+  private done?: () => void;
+
+  constructor(private readonly client: grpc.Client, private readonly readRatio: number, private readonly useDeadline: boolean) {
+    this.onGet = (err, res) => {
+      const us = (performance.now() - this.t0) * 1000;
+      inFlight--;
+      completed++;
+      const s = stats.get;
+      if (measuring) {
+        if (err === null) {
+          s.ok++;
+          s.hits++;
+          s.hist.record(us);
+          if (res !== undefined && valueLength(res) !== opts.valueSize) s.wrongValue++;
+        } else if (err.code === grpc.status.NOT_FOUND) {
+          s.ok++;
+          s.misses++;
+          s.hist.record(us);
+        } else {
+          s.err(err.code);
+          erroredAll++;
+        }
+      } else if (err !== null && err.code !== grpc.status.NOT_FOUND) erroredAll++;
+      this.next();
+    };
+    this.onSet = (err) => {
+      const us = (performance.now() - this.t0) * 1000;
+      inFlight--;
+      completed++;
+      const s = stats.set;
+      if (measuring) {
+        if (err === null) {
+          s.ok++;
+          s.hist.record(us);
+        } else {
+          s.err(err.code);
+          erroredAll++;
+        }
+      } else if (err !== null) erroredAll++;
+      this.next();
+    };
+  }
+
+  run(): Promise<void> {
+    return new Promise((resolve) => {
+      this.done = resolve;
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (!running) {
+      this.done?.();
+      return;
+    }
+    const k = chooser();
+    this.isGet = this.readRatio >= 1 || (this.readRatio > 0 && Math.random() < this.readRatio);
+    inFlight++;
+    this.t0 = performance.now();
+    const options: grpc.CallOptions = this.useDeadline ? { deadline: Date.now() + opts.timeoutMs } : {};
+    if (this.isGet) this.client.makeUnaryRequest(GET, id, id, getBodies[k], options, this.onGet);
+    else this.client.makeUnaryRequest(SET, id, id, setBody(k), options, this.onSet);
+  }
+}
+
+async function preload(clients: grpc.Client[]): Promise<{ ms: number; errors: Map<string, number> }> {
+  const t = performance.now();
+  const errors = new Map<string, number>();
+  let nextKey = 0;
+  let lastReport = t;
+  const lane = (client: grpc.Client) => new Promise<void>((resolve) => {
+    const step = () => {
+      if (nextKey >= opts.keys) { resolve(); return; }
+      const k = nextKey++;
+      client.makeUnaryRequest(SET, id, id, setBody(k), { deadline: Date.now() + opts.timeoutMs }, (err) => {
+        if (err) {
+          const name = grpc.status[err.code] ?? String(err.code);
+          errors.set(name, (errors.get(name) ?? 0) + 1);
+        }
+        const now = performance.now();
+        if (now - lastReport >= 1000) {
+          lastReport = now;
+          process.stderr.write(`bench: preload ${nextKey}/${opts.keys} keys\n`);
+        }
+        step();
+      });
+    };
+    step();
+  });
+  const lanes: Promise<void>[] = [];
+  for (let i = 0; i < opts.concurrency; i++) lanes.push(lane(clients[i % clients.length]));
+  await Promise.all(lanes);
+  return { ms: performance.now() - t, errors };
+}
+
+// ------------------------------------------------------------------ CPU accounting (servers we started, and us)
+function procTicks(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
+  } catch { return 0; }
+}
+const TICK = 100; // USER_HZ on Linux
+function cpuSnapshot() {
+  return { t: performance.now(), self: process.cpuUsage(), servers: procs.map((p) => procTicks(p.pid)) };
+}
+
+// ------------------------------------------------------------------ report
+const ms = (us: number) => (us / 1000).toFixed(us < 10_000 ? 3 : 1);
+
+function summary(name: string, s: OpStats, seconds: number) {
+  const h = s.hist;
+  return {
+    op: name,
+    ok: s.ok,
+    ops_per_s: s.ok / seconds,
+    p50_ms: h.percentile(0.5) / 1000,
+    p90_ms: h.percentile(0.9) / 1000,
+    p99_ms: h.percentile(0.99) / 1000,
+    p999_ms: h.percentile(0.999) / 1000,
+    max_ms: h.max / 1000,
+    mean_ms: h.mean() / 1000,
+    errors: Object.fromEntries(s.errors),
+    ...(name === 'get' ? { hits: s.hits, misses: s.misses, hit_ratio: s.ok ? s.hits / s.ok : null, wrong_value_length: s.wrongValue } : {}),
+  };
+}
+
+function printTable(rows: ReturnType<typeof summary>[], total: { ok: number; seconds: number }): void {
+  const head = ['op', 'ops/s', 'calls', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors'];
+  const lines = rows.map((r) => {
+    const s = r.op === 'get' ? stats.get : stats.set;
+    const errs = s.errorCount();
+    return [r.op, Math.round(r.ops_per_s).toLocaleString('en-US'), String(r.ok),
+      ms(s.hist.percentile(0.5)), ms(s.hist.percentile(0.9)), ms(s.hist.percentile(0.99)),
+      ms(s.hist.percentile(0.999)), ms(s.hist.max), errs === 0 ? '0' : `${errs} (${[...s.errors].map(([k, v]) => `${k}=${v}`).join(' ')})`];
+  });
+  lines.push(['total', Math.round(total.ok / total.seconds).toLocaleString('en-US'), String(total.ok), '', '', '', '', '', '']);
+  const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(width[i]) : c.padStart(width[i]))).join('  ').trimEnd();
+  process.stdout.write(`${fmt(head)}\n${fmt(width.map((w) => '-'.repeat(w)))}\n${lines.map(fmt).join('\n')}\n`);
+}
+
+// ------------------------------------------------------------------ main
+let clients: grpc.Client[] = [];
+let interrupted = false;
+let inLoad = false;
+
+async function main(): Promise<number> {
+  const started = opts.targets.length === 0;
+  const addrs = started ? await startNodes(opts.nodes) : opts.targets;
+  await waitReady(addrs, started ? opts.nodes : 1);
+  clients = makeClients(addrs);
+
+  // One checked round trip before any load: a Set must succeed and the Get must return the value.
+  {
+    const probe = opts.keys - 1;
+    const w = await unary<Buffer>((cb) => clients[0].makeUnaryRequest(SET, id, id, setBody(probe), { deadline: Date.now() + 5000 }, cb));
+    if (w.err) throw new Error(`probe Set failed: ${grpc.status[w.err.code]} ${w.err.details}`);
+    const r = await unary<Buffer>((cb) => clients[0].makeUnaryRequest(GET, id, id, getBodies[probe], { deadline: Date.now() + 5000 }, cb));
+    if (r.err) throw new Error(`probe Get failed: ${grpc.status[r.err.code]} ${r.err.details}`);
+    if (valueLength(r.res!) !== opts.valueSize) throw new Error(`probe Get returned a value of ${valueLength(r.res!)} bytes, expected ${opts.valueSize}`);
+  }
+
+  let preloadInfo: { ms: number; errors: Record<string, number> } | undefined;
+  if (opts.preload) {
+    const p = await preload(clients);
+    preloadInfo = { ms: p.ms, errors: Object.fromEntries(p.errors) };
+    const errs = [...p.errors.values()].reduce((a, b) => a + b, 0);
+    process.stderr.write(`bench: preloaded ${opts.keys} keys in ${(p.ms / 1000).toFixed(1)}s (${Math.round(opts.keys / (p.ms / 1000))} sets/s)${errs ? `, ${errs} errors: ${JSON.stringify(preloadInfo.errors)}` : ''}\n`);
+  }
+
+  const useDeadline = opts.timeoutMs > 0;
+  const workers: Worker[] = [];
+  for (let i = 0; i < opts.concurrency; i++) workers.push(new Worker(clients[i % clients.length], opts.readRatio, useDeadline));
+  inLoad = true;
+  const runs = workers.map((w) => w.run());
+
+  const tStart = performance.now();
+  let tMeasure = tStart;
+  let cpu0 = cpuSnapshot();
+  let lastCompleted = 0;
+  let lastT = tStart;
+  if (opts.warmupMs > 0) process.stderr.write(`bench: warm-up ${opts.warmupMs / 1000}s\n`);
+  else { measuring = true; }
+  const endAt = tStart + opts.warmupMs + opts.durationMs;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const now = performance.now();
+      if (!measuring && now - tStart >= opts.warmupMs) {
+        stats = { get: new OpStats(), set: new OpStats() };
+        measuring = true;
+        tMeasure = now;
+        cpu0 = cpuSnapshot();
+        process.stderr.write('bench: measuring\n');
+      }
+      const rate = (completed - lastCompleted) / ((now - lastT) / 1000);
+      lastCompleted = completed;
+      lastT = now;
+      const phase = measuring ? `${((now - tMeasure) / 1000).toFixed(0)}s/${opts.durationMs / 1000}s` : 'warm-up';
+      process.stderr.write(`bench: [${phase}] ${Math.round(rate).toLocaleString('en-US')} ops/s, ${erroredAll} errors so far, ${inFlight} in flight\n`);
+      if (now >= endAt || interrupted) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, Math.min(1000, Math.max(100, opts.durationMs / 2)));
+  });
+  // Freeze the figures at the end of the measured window; calls still in flight are not counted.
+  const tEnd = performance.now();
+  const cpu1 = cpuSnapshot();
+  measuring = false;
+  running = false;
+  const seconds = (tEnd - tMeasure) / 1000;
+  const final = stats;
+  stats = { get: new OpStats(), set: new OpStats() };
+  await Promise.race([Promise.all(runs), new Promise((r) => setTimeout(r, opts.timeoutMs + 1000))]);
+
+  const wall = (cpu1.t - cpu0.t) / 1000;
+  const genCores = ((cpu1.self.user - cpu0.self.user) + (cpu1.self.system - cpu0.self.system)) / 1e6 / wall;
+  const srvCores = cpu1.servers.map((v, i) => (v - cpu0.servers[i]) / TICK / wall);
+
+  stats = final;
+  const rows: ReturnType<typeof summary>[] = [];
+  if (opts.readRatio > 0) rows.push(summary('get', final.get, seconds));
+  if (opts.readRatio < 1) rows.push(summary('set', final.set, seconds));
+  const totalOk = final.get.ok + final.set.ok;
+
+  const where = started ? `${opts.nodes} node(s) started here (${addrs.join(', ')})` : `target ${addrs.join(', ')}`;
+  const distText = opts.dist === 'zipf'
+    ? `zipf s=${opts.zipfS} (top 1% of keys get ${(100 * zipfTopShare(opts.keys, opts.zipfS, Math.max(1, Math.floor(opts.keys / 100)))).toFixed(0)}% of calls)`
+    : 'uniform';
+  process.stdout.write(`\n${where}; ${seconds.toFixed(1)}s measured after ${opts.warmupMs / 1000}s warm-up; `
+    + `concurrency ${opts.concurrency} over ${opts.connections} connection(s); read ratio ${opts.readRatio}; `
+    + `${opts.keys} keys (${distText}); ${opts.valueSize} B values; consistency ${opts.consistency}${opts.preload ? '; preloaded' : ''}\n\n`);
+  printTable(rows, { ok: totalOk, seconds });
+  if (opts.readRatio > 0) {
+    const g = final.get;
+    process.stdout.write(`\nGet hit ratio: ${g.ok ? (100 * g.hits / g.ok).toFixed(1) : '-'}% (${g.hits} hits, ${g.misses} misses = NOT_FOUND)`
+      + `${g.wrongValue ? `; ${g.wrongValue} hits with a value length other than ${opts.valueSize}` : ''}\n`);
+  }
+  process.stdout.write(`CPU (cores): load generator ${genCores.toFixed(2)}`
+    + `${srvCores.length ? `, node(s) ${srvCores.map((c) => c.toFixed(2)).join(' + ')}` : ''}\n`);
+
+  if (opts.json) {
+    const out = {
+      date: new Date().toISOString(),
+      options: { ...opts, targets: addrs, started },
+      seconds,
+      results: rows,
+      total: { ok: totalOk, ops_per_s: totalOk / seconds },
+      cpu_cores: { load_generator: genCores, nodes: srvCores },
+      preload: preloadInfo,
+      interrupted,
+    };
+    writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);
+    process.stderr.write(`bench: wrote ${opts.json}\n`);
+  }
+  return final.get.errorCount() + final.set.errorCount() > 0 ? 1 : 0;
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  if (!cleaning) {
+    cleaning = (async () => {
+      running = false;
+      for (const c of clients) c.close();
+      await stopNodes();
+    })();
+  }
+  return cleaning;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) { killAll('SIGKILL'); process.exit(130); }
+    interrupted = true;
+    process.stderr.write(`bench: ${sig}: stopping (started nodes are stopped by PID)\n`);
+    if (inLoad) {
+      // The load loop ends at its next tick and prints what it measured; this is a backstop.
+      setTimeout(() => { cleanup().then(() => process.exit(130)); }, opts.timeoutMs + 5000).unref();
+    } else {
+      cleanup().then(() => process.exit(130));
+    }
+  });
+}
+
+main().then(
+  async (code) => { await cleanup(); process.exit(interrupted ? 130 : code); },
+  async (err) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    await cleanup();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,168 @@
+/** Client options: their types, defaults and validation (pure). */
+import { invalidArgument } from './errors.js';
+
+/** How many replicas must answer: one, a majority, all; undefined = the node's default. */
+export type Consistency = 'one' | 'quorum' | 'all';
+
+export interface BackoffOptions {
+  /** Delay before the first retry, before jitter (ms). Default 50. */
+  initialMs?: number;
+  /** Upper bound of a delay (ms). Default 1000. */
+  maxMs?: number;
+  /** Growth per retry. Default 2. */
+  multiplier?: number;
+  /** Fraction of each delay that is random: 0 = none, 1 = "full jitter". Default 0.5. */
+  jitter?: number;
+}
+
+/** Information about one attempt of a call, for logging and metrics (see ClientOptions.onAttempt). */
+export interface AttemptInfo {
+  method: string;
+  key: string | undefined;
+  address: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** True if the address holds a replica of the key according to the client's ring view. */
+  replica: boolean;
+}
+
+export interface ClientOptions {
+  /** Addresses (host:port) of one or more nodes; the client learns the rest from Members. */
+  seeds: string | readonly string[];
+  /** Deadline of each attempt of a call (ms). Default 2000. */
+  timeoutMs?: number;
+  /** Retries after the first attempt (see README for which errors are retried). Default 3. */
+  retries?: number;
+  backoff?: BackoffOptions;
+  /** Send each key to one of its replicas using the cluster's ring (default true); false = seeds only. */
+  routing?: boolean;
+  /** How often the ring view is refreshed from Members (ms); 0 = only after errors. Default 5000. */
+  refreshIntervalMs?: number;
+  /** How long an address that answered UNAVAILABLE is tried last (ms). Default 2000. */
+  penaltyMs?: number;
+  /** Largest message the client sends or accepts (bytes). Default 1 GiB + 1 MiB. */
+  maxMessageBytes?: number;
+  /** Called before every attempt (diagnostics). Must not throw. */
+  onAttempt?: (info: AttemptInfo) => void;
+}
+
+export interface CallOptions {
+  /** Overrides ClientOptions.timeoutMs for this call. */
+  timeoutMs?: number;
+  /** Overrides ClientOptions.retries for this call. */
+  retries?: number;
+}
+
+export interface ReadOptions extends CallOptions {
+  consistency?: Consistency;
+}
+
+export interface WriteOptions extends CallOptions {
+  consistency?: Consistency;
+}
+
+export interface SetOptions extends WriteOptions {
+  /** Time to live (ms); 0 or absent = the node's default TTL. */
+  ttlMs?: number;
+}
+
+export interface ResolvedOptions {
+  seeds: string[];
+  timeoutMs: number;
+  retries: number;
+  backoff: Required<BackoffOptions>;
+  routing: boolean;
+  refreshIntervalMs: number;
+  penaltyMs: number;
+  maxMessageBytes: number;
+  onAttempt: ((info: AttemptInfo) => void) | undefined;
+}
+
+export const DEFAULTS = {
+  timeoutMs: 2_000,
+  retries: 3,
+  backoff: { initialMs: 50, maxMs: 1_000, multiplier: 2, jitter: 0.5 },
+  routing: true,
+  refreshIntervalMs: 5_000,
+  penaltyMs: 2_000,
+  maxMessageBytes: 1024 * 1024 * 1024 + 1024 * 1024,
+} as const;
+
+const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+
+/** True for host:port (IPv6 in brackets), port 1..65535. */
+export function isAddress(s: string): boolean {
+  const m = ADDRESS.exec(s);
+  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65_535;
+}
+
+/** "a:1, b:2" or ["a:1", "b:2"] -> validated, de-duplicated list. */
+export function parseSeeds(seeds: string | readonly string[] | undefined): string[] {
+  const list = (typeof seeds === 'string' ? seeds.split(',') : Array.isArray(seeds) ? seeds : [])
+    .map((s) => (typeof s === 'string' ? s.trim() : s))
+    .filter((s) => s !== '');
+  if (list.length === 0) throw invalidArgument('seeds: at least one node address (host:port) is required');
+  for (const s of list) {
+    if (typeof s !== 'string' || !isAddress(s)) throw invalidArgument(`seeds: ${JSON.stringify(s)} is not host:port`);
+  }
+  return [...new Set(list as string[])];
+}
+
+function number(name: string, v: unknown, min: number, max: number, integer: boolean): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw invalidArgument(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function checkTimeout(v: unknown, name = 'timeoutMs'): number {
+  return number(name, v, 1, 2 ** 31 - 1, false);
+}
+
+export function checkRetries(v: unknown, name = 'retries'): number {
+  return number(name, v, 0, 100, true);
+}
+
+export function resolveOptions(o: ClientOptions): ResolvedOptions {
+  if (o === null || typeof o !== 'object') throw invalidArgument('options must be an object with at least { seeds }');
+  const b = o.backoff ?? {};
+  const backoff = {
+    initialMs: number('backoff.initialMs', b.initialMs ?? DEFAULTS.backoff.initialMs, 0, 60_000, false),
+    maxMs: number('backoff.maxMs', b.maxMs ?? DEFAULTS.backoff.maxMs, 0, 600_000, false),
+    multiplier: number('backoff.multiplier', b.multiplier ?? DEFAULTS.backoff.multiplier, 1, 100, false),
+    jitter: number('backoff.jitter', b.jitter ?? DEFAULTS.backoff.jitter, 0, 1, false),
+  };
+  if (o.onAttempt !== undefined && typeof o.onAttempt !== 'function') throw invalidArgument('onAttempt must be a function');
+  return {
+    seeds: parseSeeds(o.seeds),
+    timeoutMs: checkTimeout(o.timeoutMs ?? DEFAULTS.timeoutMs),
+    retries: checkRetries(o.retries ?? DEFAULTS.retries),
+    backoff,
+    routing: o.routing ?? DEFAULTS.routing,
+    refreshIntervalMs: number('refreshIntervalMs', o.refreshIntervalMs ?? DEFAULTS.refreshIntervalMs, 0, 2 ** 31 - 1, false),
+    penaltyMs: number('penaltyMs', o.penaltyMs ?? DEFAULTS.penaltyMs, 0, 2 ** 31 - 1, false),
+    maxMessageBytes: number('maxMessageBytes', o.maxMessageBytes ?? DEFAULTS.maxMessageBytes, 1024, 2 ** 31 - 1, true),
+    onAttempt: o.onAttempt,
+  };
+}
+
+/** cache.v1.Consistency numbers. */
+export const CONSISTENCY_NUMBERS: Record<Consistency, number> = { one: 1, quorum: 2, all: 3 };
+
+/** 'one' | 'quorum' | 'all' | undefined -> the proto enum (0 = the node's default). */
+export function consistencyNumber(c: Consistency | undefined, method?: string): number {
+  if (c === undefined) return 0;
+  if (typeof c !== 'string' || !Object.hasOwn(CONSISTENCY_NUMBERS, c)) {
+    throw invalidArgument(`consistency must be 'one', 'quorum' or 'all', got ${JSON.stringify(c)}`, method);
+  }
+  return CONSISTENCY_NUMBERS[c];
+}
+
+/** Validates a TTL in ms (0 = the node's default). */
+export function checkTtl(ttlMs: unknown, method?: string): number {
+  if (ttlMs === undefined) return 0;
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 0) {
+    throw invalidArgument(`ttlMs must be a whole number of milliseconds >= 0, got ${String(ttlMs)}`, method);
+  }
+  return ttlMs;
+}
