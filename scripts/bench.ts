@@ -15,6 +15,9 @@
  *   --consistency one|quorum|all|default                     --preload         Set every key first
  *   --json FILE           also write the results as JSON     --timeout 5s      per-call deadline
  *   --base-port P         first port for started nodes (default: free ports)
+ *   --client grpc|h2      grpc: grpc-js channels (default, what a Node app would use);
+ *                         h2: a bare node:http2 gRPC caller, ~3x cheaper per call, so the
+ *                         server rather than the load generator is the bottleneck
  * Environment variables the node understands (NUM_SHARDS, EVICTION_POLICY, ...) are passed
  * through to started nodes; LOG_LEVEL defaults to warn for them.
  *
@@ -33,10 +36,12 @@ import { parseArgs } from 'node:util';
 import { Histogram } from './bench/histogram.ts';
 import { uniform, zipf, zipfTopShare, type KeyChooser } from './bench/keys.ts';
 import { getRequest, keyField, setTail, valueLength } from './bench/wire.ts';
+import { H2Channel, frame } from './bench/h2client.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MAIN = `${ROOT}dist/main.js`;
 const GET = '/cache.v1.CacheService/Get';
+const NOT_FOUND = 5;
 const SET = '/cache.v1.CacheService/Set';
 
 // ------------------------------------------------------------------ flags
@@ -77,6 +82,7 @@ const { values: flags } = parseArgs({
     json: { type: 'string' },
     timeout: { type: 'string', default: '5s' },
     'base-port': { type: 'string' },
+    client: { type: 'string', default: 'grpc' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: false,
@@ -105,10 +111,12 @@ const opts = {
   preload: flags.preload!,
   json: flags.json,
   timeoutMs: durationMs('timeout', flags.timeout!),
+  client: flags.client!,
   basePort: flags['base-port'] ? number('base-port', flags['base-port'], 1024, 65000) : undefined,
 };
 if (!(opts.consistency in CONSISTENCY)) fail(`--consistency ${opts.consistency}: expected one, quorum, all or default`);
 if (opts.dist !== 'uniform' && opts.dist !== 'zipf') fail(`--dist ${opts.dist}: expected uniform or zipf`);
+if (opts.client !== 'grpc' && opts.client !== 'h2') fail(`--client ${opts.client}: expected grpc or h2`);
 if (opts.durationMs < 100) fail('--duration must be at least 100ms');
 for (const t of opts.targets) {
   if (!/^(127\.\d+\.\d+\.\d+|localhost):\d+$/.test(t)) fail(`--target ${t}: only loopback host:port targets (127.x.y.z) are allowed`);
@@ -216,6 +224,7 @@ for (let i = 0; i < opts.keys; i++) {
   keyFields[i] = keyField(k);
   getBodies[i] = getRequest(k, level);
 }
+const getFramed: Buffer[] = opts.client === 'h2' ? getBodies.map(frame) : [];
 const tail = setTail(value, level);
 const setBody = (i: number) => Buffer.concat([keyFields[i], tail], keyFields[i].length + tail.length);
 const chooser: KeyChooser = opts.dist === 'zipf' ? zipf(opts.keys, opts.zipfS) : uniform(opts.keys);
@@ -245,67 +254,85 @@ let inFlight = 0;
 let completed = 0; // all phases, for progress
 let erroredAll = 0;
 
-function makeClients(addrs: string[]): grpc.Client[] {
-  const clients: grpc.Client[] = [];
+function makeConns(addrs: string[]): Conn[] {
+  const conns: Conn[] = [];
   for (let i = 0; i < opts.connections; i++) {
+    if (opts.client === 'h2') {
+      conns.push({ kind: 'h2', ch: new H2Channel(addrs[i % addrs.length], opts.timeoutMs) });
+      continue;
+    }
     // A local subchannel pool (plus a distinct option value) gives each client its own HTTP/2 connection.
-    clients.push(new grpc.Client(addrs[i % addrs.length], grpc.credentials.createInsecure(), {
+    conns.push({ kind: 'grpc', client: new grpc.Client(addrs[i % addrs.length], grpc.credentials.createInsecure(), {
       'grpc.use_local_subchannel_pool': 1,
       'grpc.bench_channel_id': i,
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
-    }));
+    }) });
   }
-  return clients;
+  return conns;
 }
+
+/** A connection the workers share: grpc-js channel or the raw HTTP/2 caller. */
+type Conn = { kind: 'grpc'; client: grpc.Client } | { kind: 'h2'; ch: H2Channel };
+type Done = (code: number, msg: Buffer | undefined) => void;
+
+function callSet(c: Conn, k: number, done: Done, grpcCb?: (err: grpc.ServiceError | null, res?: Buffer) => void): void {
+  if (c.kind === 'h2') c.ch.call(SET, frame(setBody(k)), done);
+  else c.client.makeUnaryRequest(SET, id, id, setBody(k), callOptions(), grpcCb ?? ((err, res) => done(err ? err.code : 0, res)));
+}
+
+const callOptions = (): grpc.CallOptions => (opts.timeoutMs > 0 ? { deadline: Date.now() + opts.timeoutMs } : {});
 
 /** One closed-loop caller: issues the next call as soon as the previous one completes. */
 class Worker {
   private t0 = 0;
-  private isGet = false;
-  private readonly onGet: (err: grpc.ServiceError | null, res?: Buffer) => void;
-  private readonly onSet: (err: grpc.ServiceError | null, res?: Buffer) => void;
+  private readonly onGet: Done;
+  private readonly onSet: Done;
+  private readonly onGetGrpc: (err: grpc.ServiceError | null, res?: Buffer) => void;
+  private readonly onSetGrpc: (err: grpc.ServiceError | null, res?: Buffer) => void;
   private done?: () => void;
 
-  constructor(private readonly client: grpc.Client, private readonly readRatio: number, private readonly useDeadline: boolean) {
-    this.onGet = (err, res) => {
+  constructor(private readonly conn: Conn, private readonly readRatio: number) {
+    this.onGet = (code, res) => {
       const us = (performance.now() - this.t0) * 1000;
       inFlight--;
       completed++;
       const s = stats.get;
       if (measuring) {
-        if (err === null) {
+        if (code === 0) {
           s.ok++;
           s.hits++;
           s.hist.record(us);
-          if (res !== undefined && valueLength(res) !== opts.valueSize) s.wrongValue++;
-        } else if (err.code === grpc.status.NOT_FOUND) {
+          if (res === undefined || valueLength(res) !== opts.valueSize) s.wrongValue++;
+        } else if (code === NOT_FOUND) {
           s.ok++;
           s.misses++;
           s.hist.record(us);
         } else {
-          s.err(err.code);
+          s.err(code);
           erroredAll++;
         }
-      } else if (err !== null && err.code !== grpc.status.NOT_FOUND) erroredAll++;
+      } else if (code !== 0 && code !== NOT_FOUND) erroredAll++;
       this.next();
     };
-    this.onSet = (err) => {
+    this.onSet = (code) => {
       const us = (performance.now() - this.t0) * 1000;
       inFlight--;
       completed++;
       const s = stats.set;
       if (measuring) {
-        if (err === null) {
+        if (code === 0) {
           s.ok++;
           s.hist.record(us);
         } else {
-          s.err(err.code);
+          s.err(code);
           erroredAll++;
         }
-      } else if (err !== null) erroredAll++;
+      } else if (code !== 0) erroredAll++;
       this.next();
     };
+    this.onGetGrpc = (err, res) => this.onGet(err ? err.code : 0, res);
+    this.onSetGrpc = (err, res) => this.onSet(err ? err.code : 0, res);
   }
 
   run(): Promise<void> {
@@ -321,27 +348,29 @@ class Worker {
       return;
     }
     const k = chooser();
-    this.isGet = this.readRatio >= 1 || (this.readRatio > 0 && Math.random() < this.readRatio);
+    const isGet = this.readRatio >= 1 || (this.readRatio > 0 && Math.random() < this.readRatio);
     inFlight++;
     this.t0 = performance.now();
-    const options: grpc.CallOptions = this.useDeadline ? { deadline: Date.now() + opts.timeoutMs } : {};
-    if (this.isGet) this.client.makeUnaryRequest(GET, id, id, getBodies[k], options, this.onGet);
-    else this.client.makeUnaryRequest(SET, id, id, setBody(k), options, this.onSet);
+    const c = this.conn;
+    if (isGet) {
+      if (c.kind === 'h2') c.ch.call(GET, getFramed[k], this.onGet);
+      else c.client.makeUnaryRequest(GET, id, id, getBodies[k], callOptions(), this.onGetGrpc);
+    } else callSet(c, k, this.onSet, this.onSetGrpc);
   }
 }
 
-async function preload(clients: grpc.Client[]): Promise<{ ms: number; errors: Map<string, number> }> {
+async function preload(conns: Conn[]): Promise<{ ms: number; errors: Map<string, number> }> {
   const t = performance.now();
   const errors = new Map<string, number>();
   let nextKey = 0;
   let lastReport = t;
-  const lane = (client: grpc.Client) => new Promise<void>((resolve) => {
+  const lane = (conn: Conn) => new Promise<void>((resolve) => {
     const step = () => {
       if (nextKey >= opts.keys) { resolve(); return; }
       const k = nextKey++;
-      client.makeUnaryRequest(SET, id, id, setBody(k), { deadline: Date.now() + opts.timeoutMs }, (err) => {
-        if (err) {
-          const name = grpc.status[err.code] ?? String(err.code);
+      callSet(conn, k, (code) => {
+        if (code !== 0) {
+          const name = grpc.status[code] ?? String(code);
           errors.set(name, (errors.get(name) ?? 0) + 1);
         }
         const now = performance.now();
@@ -355,7 +384,7 @@ async function preload(clients: grpc.Client[]): Promise<{ ms: number; errors: Ma
     step();
   });
   const lanes: Promise<void>[] = [];
-  for (let i = 0; i < opts.concurrency; i++) lanes.push(lane(clients[i % clients.length]));
+  for (let i = 0; i < opts.concurrency; i++) lanes.push(lane(conns[i % conns.length]));
   await Promise.all(lanes);
   return { ms: performance.now() - t, errors };
 }
@@ -409,7 +438,7 @@ function printTable(rows: ReturnType<typeof summary>[], total: { ok: number; sec
 }
 
 // ------------------------------------------------------------------ main
-let clients: grpc.Client[] = [];
+let conns: Conn[] = [];
 let interrupted = false;
 let inLoad = false;
 
@@ -417,29 +446,37 @@ async function main(): Promise<number> {
   const started = opts.targets.length === 0;
   const addrs = started ? await startNodes(opts.nodes) : opts.targets;
   await waitReady(addrs, started ? opts.nodes : 1);
-  clients = makeClients(addrs);
+  conns = makeConns(addrs);
 
   // One checked round trip before any load: a Set must succeed and the Get must return the value.
   {
     const probe = opts.keys - 1;
-    const w = await unary<Buffer>((cb) => clients[0].makeUnaryRequest(SET, id, id, setBody(probe), { deadline: Date.now() + 5000 }, cb));
-    if (w.err) throw new Error(`probe Set failed: ${grpc.status[w.err.code]} ${w.err.details}`);
-    const r = await unary<Buffer>((cb) => clients[0].makeUnaryRequest(GET, id, id, getBodies[probe], { deadline: Date.now() + 5000 }, cb));
-    if (r.err) throw new Error(`probe Get failed: ${grpc.status[r.err.code]} ${r.err.details}`);
-    if (valueLength(r.res!) !== opts.valueSize) throw new Error(`probe Get returned a value of ${valueLength(r.res!)} bytes, expected ${opts.valueSize}`);
+    // Always through grpc-js, so that error details are readable.
+    const c = new grpc.Client(addrs[0], grpc.credentials.createInsecure());
+    try {
+      const w = await unary<Buffer>((cb) => c.makeUnaryRequest(SET, id, id, setBody(probe), { deadline: Date.now() + 5000 }, cb));
+      if (w.err) throw new Error(`probe Set failed: ${grpc.status[w.err.code]} ${w.err.details}`);
+      const r = await unary<Buffer>((cb) => c.makeUnaryRequest(GET, id, id, getBodies[probe], { deadline: Date.now() + 5000 }, cb));
+      if (r.err) throw new Error(`probe Get failed: ${grpc.status[r.err.code]} ${r.err.details}`);
+      if (valueLength(r.res!) !== opts.valueSize) throw new Error(`probe Get returned a value of ${valueLength(r.res!)} bytes, expected ${opts.valueSize}`);
+    } finally {
+      c.close();
+    }
+    // And once through the load path.
+    const viaLoad = await new Promise<number>((resolve) => callSet(conns[0], probe, (code) => resolve(code)));
+    if (viaLoad !== 0) throw new Error(`probe Set over the load connection failed: ${grpc.status[viaLoad] ?? viaLoad}`);
   }
 
   let preloadInfo: { ms: number; errors: Record<string, number> } | undefined;
   if (opts.preload) {
-    const p = await preload(clients);
+    const p = await preload(conns);
     preloadInfo = { ms: p.ms, errors: Object.fromEntries(p.errors) };
     const errs = [...p.errors.values()].reduce((a, b) => a + b, 0);
     process.stderr.write(`bench: preloaded ${opts.keys} keys in ${(p.ms / 1000).toFixed(1)}s (${Math.round(opts.keys / (p.ms / 1000))} sets/s)${errs ? `, ${errs} errors: ${JSON.stringify(preloadInfo.errors)}` : ''}\n`);
   }
 
-  const useDeadline = opts.timeoutMs > 0;
   const workers: Worker[] = [];
-  for (let i = 0; i < opts.concurrency; i++) workers.push(new Worker(clients[i % clients.length], opts.readRatio, useDeadline));
+  for (let i = 0; i < opts.concurrency; i++) workers.push(new Worker(conns[i % conns.length], opts.readRatio));
   inLoad = true;
   const runs = workers.map((w) => w.run());
 
@@ -497,7 +534,7 @@ async function main(): Promise<number> {
     ? `zipf s=${opts.zipfS} (top 1% of keys get ${(100 * zipfTopShare(opts.keys, opts.zipfS, Math.max(1, Math.floor(opts.keys / 100)))).toFixed(0)}% of calls)`
     : 'uniform';
   process.stdout.write(`\n${where}; ${seconds.toFixed(1)}s measured after ${opts.warmupMs / 1000}s warm-up; `
-    + `concurrency ${opts.concurrency} over ${opts.connections} connection(s); read ratio ${opts.readRatio}; `
+    + `concurrency ${opts.concurrency} over ${opts.connections} ${opts.client === 'h2' ? 'raw HTTP/2' : 'grpc-js'} connection(s); read ratio ${opts.readRatio}; `
     + `${opts.keys} keys (${distText}); ${opts.valueSize} B values; consistency ${opts.consistency}${opts.preload ? '; preloaded' : ''}\n\n`);
   printTable(rows, { ok: totalOk, seconds });
   if (opts.readRatio > 0) {
@@ -530,7 +567,7 @@ function cleanup(): Promise<void> {
   if (!cleaning) {
     cleaning = (async () => {
       running = false;
-      for (const c of clients) c.close();
+      for (const c of conns) if (c.kind === 'h2') c.ch.close(); else c.client.close();
       await stopNodes();
     })();
   }

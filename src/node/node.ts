@@ -15,6 +15,7 @@ import { HintStore } from '../replication/hints.js';
 import { Rebalancer } from '../replication/rebalance.js';
 import { peerServiceHandlers } from '../replication/peer-service.js';
 import { Membership, recordsFromWire } from '../membership/membership.js';
+import { AntiEntropy } from '../antientropy/antientropy.js';
 import type { MemberChange } from '../membership/table.js';
 import { createAdmission } from '../ratelimit/limiter.js';
 import { RequestGate } from '../server/gate.js';
@@ -39,6 +40,7 @@ export class CacheNode {
   readonly peers: PeerPool;
   readonly hints: HintStore;
   readonly rebalancer: Rebalancer;
+  readonly antiEntropy: AntiEntropy;
   ring: HashRing;
   private readonly gate: RequestGate;
   private parts?: ServerParts;
@@ -100,6 +102,8 @@ export class CacheNode {
     });
     this.rebalancer = new Rebalancer(this.store, self, rf, this.peers, log);
     this.rebalancer.init(this.ring);
+    this.antiEntropy = new AntiEntropy(this.store, self, rf, () => this.ring, this.peers,
+      (id) => table.get(id)?.state === 'alive', cfg.RPC_TIMEOUT, log);
     this.gate = new RequestGate(createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST));
   }
 
@@ -133,6 +137,13 @@ export class CacheNode {
           const members = this.membership.ping(call.request.from ?? '', recordsFromWire(call.request.members));
           reply(null, { from: cfg.NODE_ID, members, digest: this.membership.table.digest() });
         },
+        TreeHashes: (call: grpc.ServerUnaryCall<{ range_id?: string; level?: number; indexes?: number[] }, unknown>, reply: grpc.sendUnaryData<unknown>) => {
+          const r = call.request;
+          reply(null, { hashes: this.antiEntropy.treeHashes(r.range_id ?? '', r.level ?? 0, r.indexes ?? []) });
+        },
+        BucketEntries: (call: grpc.ServerUnaryCall<{ range_id?: string; buckets?: number[] }, unknown>, reply: grpc.sendUnaryData<unknown>) => {
+          reply(null, { entries: this.antiEntropy.bucketEntriesFor(call.request.range_id ?? '', call.request.buckets ?? []) });
+        },
       }),
     };
     this.parts = createServer({ maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE }, services);
@@ -140,6 +151,7 @@ export class CacheNode {
     this.every(SWEEP_INTERVAL_MS, () => this.store.sweep(SWEEP_BUDGET));
     this.every(HINT_INTERVAL_MS, () => this.deliverHints());
     this.membership.start();
+    this.antiEntropy.start(cfg.ANTI_ENTROPY_INTERVAL);
     setServing(this.parts.health, true);
     this.log.info({ addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS },
       `cache node ${cfg.NODE_ID} listening on ${cfg.LISTEN_ADDR}`);
@@ -166,11 +178,14 @@ export class CacheNode {
       hints_delivered: this.hints.delivered,
       read_repairs: this.coordinator.stats.readRepairs,
       quorum_failures: this.coordinator.stats.quorumFailures,
-      anti_entropy_last_ms: 0,
-      anti_entropy_rounds: 0,
-      anti_entropy_keys_repaired: 0,
+      anti_entropy_last_ms: this.antiEntropy.stats.lastRoundAt,
+      anti_entropy_rounds: this.antiEntropy.stats.rounds,
+      anti_entropy_keys_repaired: this.antiEntropy.stats.keysRepaired,
       ring_version: this.ring.version,
       uptime_ms: Date.now() - this.startedAt,
+      merkle_root: this.antiEntropy.wholeRoot(),
+      rebalance_keys_sent: this.rebalancer.stats.keysSent,
+      hints_dropped: this.hints.dropped,
     };
   }
 
@@ -185,12 +200,14 @@ export class CacheNode {
   private membershipChanged(changes: MemberChange[]): void {
     const restarted: string[] = [];
     let wake = false;
+    let cameBack = false;
     for (const c of changes) {
       const prev = this.incarnations.get(c.id);
       this.incarnations.set(c.id, c.record.incarnation);
       if (c.id === this.cfg.NODE_ID) continue;
       if (prev !== undefined && c.record.incarnation - prev > RESTART_JUMP && c.to !== 'left') restarted.push(c.id);
       if (c.to === 'alive') wake = true;
+      if (c.to === 'alive' && (c.from === 'suspect' || c.from === 'dead')) cameBack = true;
       if (c.to === 'left') this.rerouteHints(c.id);
     }
     if (this.leaving) return;
@@ -203,6 +220,7 @@ export class CacheNode {
       this.rebalancer.ringChanged(ring, restarted);
     }
     if (wake) setImmediate(() => this.deliverHints());
+    if (cameBack || restarted.length > 0) this.antiEntropy.trigger();
   }
 
   private deliverHints(): void {
@@ -266,6 +284,7 @@ export class CacheNode {
       await withTimeout(handoff, deadline - Date.now());
     }
     for (const t of this.timers) clearInterval(t);
+    this.antiEntropy.stop();
     this.membership.stop();
     this.rebalancer.stop();
     // Client calls have drained; what may remain open are peers' replication streams and

@@ -1,0 +1,59 @@
+/**
+ * Builds the Merkle trees anti-entropy compares. Pure: entries and placement in, trees out.
+ * The tree a node keeps "with peer P" covers exactly the keys both of them replicate
+ * (both are in the key's preference list), so the two sides build it over the same key set
+ * when their rings agree.
+ */
+import { MerkleTree } from '../merkle/merkle.js';
+import type { EntryRecord } from '../store/store.js';
+
+export type Entries = Iterable<[string, EntryRecord]>;
+export type PreferenceList = (key: string) => readonly string[];
+
+function leaf(key: string, rec: EntryRecord) {
+  return { key, wall: rec.wall, logical: rec.logical, node: rec.node, tombstone: rec.tombstone };
+}
+
+/** One pass over the entries: a tree per peer that shares keys with `self`. */
+export function pairTrees(entries: Entries, prefs: PreferenceList, self: string, depth: number): Map<string, MerkleTree> {
+  const trees = new Map<string, MerkleTree>();
+  for (const [key, rec] of entries) {
+    const replicas = prefs(key);
+    if (!replicas.includes(self)) continue;
+    for (const r of replicas) {
+      if (r === self) continue;
+      let t = trees.get(r);
+      if (!t) { t = new MerkleTree(depth); trees.set(r, t); }
+      t.update(key, undefined, leaf(key, rec));
+    }
+  }
+  return trees;
+}
+
+/** The tree shared by `self` and `peer` only. */
+export function pairTree(entries: Entries, prefs: PreferenceList, self: string, peer: string, depth: number): MerkleTree {
+  const t = new MerkleTree(depth);
+  for (const [key, rec] of entries) {
+    const replicas = prefs(key);
+    if (replicas.includes(self) && replicas.includes(peer)) t.update(key, undefined, leaf(key, rec));
+  }
+  return t;
+}
+
+/** A tree over everything a node holds (its root summarises the node's data). */
+export function wholeTree(entries: Entries, depth: number): MerkleTree {
+  const t = new MerkleTree(depth);
+  for (const [key, rec] of entries) t.update(key, undefined, leaf(key, rec));
+  return t;
+}
+
+/** Entries shared by self and peer that fall in the given leaf buckets. */
+export function bucketEntries(entries: Entries, prefs: PreferenceList, self: string, peer: string, tree: MerkleTree, buckets: Set<number>): [string, EntryRecord][] {
+  const out: [string, EntryRecord][] = [];
+  for (const [key, rec] of entries) {
+    if (!buckets.has(tree.bucketOf(key))) continue;
+    const replicas = prefs(key);
+    if (replicas.includes(self) && replicas.includes(peer)) out.push([key, rec]);
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/** cachectl: a command-line client of the cache (see `cachectl --help`). */
+import { CacheClient } from '../client/client.js';
+import { CacheClientError } from '../client/errors.js';
+import { HELP, parseCommandLine, UsageError, type Invocation } from './args.js';
+import { getJson, membersText, statsText, toJson } from './format.js';
+
+export const EXIT = { OK: 0, NOT_FOUND: 1, USAGE: 2, ERROR: 3 } as const;
+
+const out = (s: string | Buffer) => { process.stdout.write(s); };
+const err = (s: string) => { process.stderr.write(`cachectl: ${s}\n`); };
+
+async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
+  // The node at --addr coordinates every call: no ring routing, so a call goes where it is told.
+  const client = new CacheClient({
+    seeds: inv.addrs,
+    routing: false,
+    refreshIntervalMs: 0,
+    ...(inv.timeoutMs !== undefined ? { timeoutMs: inv.timeoutMs } : {}),
+    retries: inv.retries ?? 2,
+  });
+  try {
+    switch (inv.cmd) {
+      case 'get': {
+        const r = await client.get(inv.key, { consistency: inv.consistency });
+        if (r === undefined) {
+          err(`key not found: ${JSON.stringify(inv.key)}`);
+          return EXIT.NOT_FOUND;
+        }
+        if (inv.json) out(`${getJson(inv.key, r)}\n`);
+        else if (typeof r.value === 'string') out(`${r.value}\n`);
+        else out(r.value); // bytes as they are, for redirection to a file
+        return EXIT.OK;
+      }
+      case 'set': {
+        const r = await client.set(inv.key, inv.value, { consistency: inv.consistency, ttlMs: inv.ttlMs });
+        out(inv.json ? `${toJson({ key: inv.key, version: r.version })}\n` : `OK version=${r.version}\n`);
+        return EXIT.OK;
+      }
+      case 'del': {
+        const deleted = await client.delete(inv.key, { consistency: inv.consistency });
+        if (inv.json) out(`${toJson({ key: inv.key, deleted })}\n`);
+        else if (deleted) out('deleted\n');
+        if (!deleted) {
+          err(`key not found: ${JSON.stringify(inv.key)}`);
+          return EXIT.NOT_FOUND;
+        }
+        return EXIT.OK;
+      }
+      case 'members': {
+        const m = await client.members();
+        out(inv.json ? `${toJson(m)}\n` : membersText(m));
+        return EXIT.OK;
+      }
+      case 'stats': {
+        const s = await client.stats();
+        out(inv.json ? `${toJson(s)}\n` : statsText(s));
+        return EXIT.OK;
+      }
+    }
+  } catch (e) {
+    if (e instanceof CacheClientError) {
+      err(e.message);
+      return EXIT.ERROR;
+    }
+    throw e;
+  } finally {
+    client.close();
+  }
+}
+
+export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  let inv: Invocation;
+  try {
+    inv = parseCommandLine(argv, env);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`${e.message}\nTry 'cachectl --help'.`);
+      return EXIT.USAGE;
+    }
+    throw e;
+  }
+  if (inv.cmd === 'help') {
+    out(HELP);
+    return EXIT.OK;
+  }
+  return run(inv);
+}
+
+process.exitCode = await main(process.argv.slice(2), process.env).catch((e: unknown) => {
+  err(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  return EXIT.ERROR;
+});

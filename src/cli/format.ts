@@ -1,0 +1,35 @@
+/** Text and JSON renderings of cachectl's answers (pure). */
+import type { GetResult, MembersResult, NodeStats } from '../client/client.js';
+
+/** JSON.stringify that writes bigints as decimal strings. */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+}
+
+export function getJson(key: string, r: GetResult): string {
+  const binary = typeof r.value !== 'string';
+  return toJson({
+    key,
+    value: binary ? (r.value as Buffer).toString('base64') : r.value,
+    encoding: binary ? 'base64' : 'utf8',
+    version: r.version,
+    ttlRemainingMs: r.ttlRemainingMs,
+  });
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
+  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export function membersText(m: MembersResult): string {
+  const rows = [['NODE ID', 'ADDRESS', 'STATE', 'INCARNATION']];
+  for (const x of m.members) rows.push([x.nodeId + (x.nodeId === m.self ? ' *' : ''), x.address, x.state, x.incarnation.toString()]);
+  return `${table(rows)}\n\nring version: ${m.ringVersion}\nreplication factor: ${m.replicationFactor}, vnodes: ${m.vnodes}; * = the node that answered\n`;
+}
+
+export function statsText(s: NodeStats): string {
+  return Object.entries(s).map(([k, v]) => `${k}: ${String(v)}`).join('\n') + '\n';
+}

@@ -1,0 +1,391 @@
+/**
+ * CacheClient: the typed client of cache.v1 for application code.
+ *
+ * Each key's call goes to one of the key's replicas (the ring is rebuilt from Members the way
+ * the nodes build theirs), so the node that answers usually holds the key and skips a hop.
+ * Failed attempts are retried with exponential backoff and jitter on another address when
+ * there is one: the next replica, another member, a seed. See docs/CLIENT.md.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { CacheClientError, invalidArgument } from './errors.js';
+import {
+  checkRetries, checkTimeout, checkTtl, consistencyNumber, isAddress, resolveOptions,
+  type CallOptions, type ClientOptions, type ReadOptions, type ResolvedOptions, type SetOptions, type WriteOptions,
+} from './options.js';
+import { backoffDelay, isRetryable } from './retry.js';
+import { candidates, MEMBER_STATES, RingView, type Candidate, type MemberStateName, type MembersWire, type Rank } from './routing.js';
+import { Connections, type Stub } from './connections.js';
+
+/** A value read from the cache. `value` is a string if it was written as text, a Buffer if as bytes. */
+export interface GetResult {
+  value: string | Buffer;
+  /** Version of the value: hybrid-logical-clock timestamp (wall-clock ms << 16 | counter). */
+  version: bigint;
+  /** Milliseconds until the value expires; 0 if it never expires. */
+  ttlRemainingMs: number;
+}
+
+export interface SetResult {
+  /** Version the write got (see GetResult.version). */
+  version: bigint;
+}
+
+export interface Member {
+  nodeId: string;
+  address: string;
+  state: MemberStateName;
+  /** cache.v1.MemberState number (1 alive, 2 suspect, 3 dead, 4 left). */
+  stateCode: number;
+  incarnation: bigint;
+}
+
+export interface MembersResult {
+  members: Member[];
+  /** Identifies the set of nodes on the ring of the node that answered. */
+  ringVersion: string;
+  /** Node id of the node that answered. */
+  self: string;
+  replicationFactor: number;
+  vnodes: number;
+}
+
+/** Counters of one node (cache.v1.StatsResponse). */
+export interface NodeStats {
+  nodeId: string;
+  items: number;
+  tombstones: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  expirations: number;
+  hintsPending: number;
+  hintsDelivered: number;
+  readRepairs: number;
+  quorumFailures: number;
+  /** When the last anti-entropy round ended (ms since epoch), 0 = never. */
+  antiEntropyLastMs: number;
+  antiEntropyRounds: number;
+  antiEntropyKeysRepaired: number;
+  ringVersion: string;
+  uptimeMs: number;
+}
+
+export interface MembersOptions extends CallOptions {
+  /** Ask this node (host:port) rather than any seed or member. */
+  address?: string;
+}
+
+interface CallSpec {
+  service: 'cache' | 'cluster';
+  method: string;
+  req: object;
+  /** Routed by this key (Get/Set/Delete). */
+  key?: string;
+  /** Reads may also be retried after DEADLINE_EXCEEDED. */
+  read: boolean;
+  /** Only this address (no failover). */
+  address?: string;
+}
+
+const TRANSIENT_FAILURE = grpc.connectivityState.TRANSIENT_FAILURE;
+/** Least time between two refreshes of the ring caused by errors. */
+const MIN_REFRESH_GAP_MS = 250;
+
+export class CacheClient {
+  private readonly o: ResolvedOptions;
+  private readonly conns: Connections;
+  private view: RingView | undefined;
+  private refreshing: Promise<boolean> | undefined;
+  private lastRefreshStart = 0;
+  private firstRefreshDone = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly penalties = new Map<string, number>();
+  private closed = false;
+
+  constructor(options: ClientOptions) {
+    this.o = resolveOptions(options);
+    this.conns = new Connections(this.o.maxMessageBytes);
+  }
+
+  // ---- key/value ----
+
+  /** Reads a key; undefined if it is missing, deleted or expired. */
+  async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
+    checkKey(key, 'Get');
+    const req = { key, consistency: consistencyNumber(opts.consistency, 'Get') };
+    let res: { payload?: string; value?: string; data?: Buffer; version?: string; ttl_remaining_ms?: string };
+    try {
+      res = await this.call({ service: 'cache', method: 'Get', req, key, read: true }, opts) as typeof res;
+    } catch (e) {
+      if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+    return {
+      value: res.payload === 'data' ? Buffer.from(res.data ?? []) : res.value ?? '',
+      version: BigInt(res.version ?? 0),
+      ttlRemainingMs: Number(res.ttl_remaining_ms ?? 0),
+    };
+  }
+
+  /** The value as text (a binary value is decoded as UTF-8); undefined if missing. */
+  async getString(key: string, opts?: ReadOptions): Promise<string | undefined> {
+    const r = await this.get(key, opts);
+    if (r === undefined) return undefined;
+    return typeof r.value === 'string' ? r.value : r.value.toString('utf8');
+  }
+
+  /** The value as bytes (a text value is encoded as UTF-8); undefined if missing. */
+  async getBuffer(key: string, opts?: ReadOptions): Promise<Buffer | undefined> {
+    const r = await this.get(key, opts);
+    if (r === undefined) return undefined;
+    return typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
+  }
+
+  /** Writes a value: a string is stored as text, a Buffer / Uint8Array as bytes. */
+  async set(key: string, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
+    checkKey(key, 'Set');
+    const req: Record<string, unknown> = { key, consistency: consistencyNumber(opts.consistency, 'Set') };
+    if (typeof value === 'string') req.value = value;
+    else if (value instanceof Uint8Array) req.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
+    const ttl = checkTtl(opts.ttlMs, 'Set');
+    if (ttl > 0) req.ttl_ms = String(ttl);
+    const res = await this.call({ service: 'cache', method: 'Set', req, key, read: false }, opts) as { version?: string };
+    return { version: BigInt(res.version ?? 0) };
+  }
+
+  /** Deletes a key; true if a live value was deleted. */
+  async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
+    checkKey(key, 'Delete');
+    const req = { key, consistency: consistencyNumber(opts.consistency, 'Delete') };
+    const res = await this.call({ service: 'cache', method: 'Delete', req, key, read: false }, opts) as { deleted?: boolean };
+    return res.deleted ?? false;
+  }
+
+  // ---- cluster ----
+
+  /** The membership as a node sees it (any reachable seed or member, or `opts.address`). Also refreshes the client's ring. */
+  async members(opts: MembersOptions = {}): Promise<MembersResult> {
+    if (opts.address !== undefined) checkAddress(opts.address, 'Members');
+    const res = await this.call({ service: 'cluster', method: 'Members', req: {}, read: true, address: opts.address }, opts) as MembersWire;
+    this.applyMembers(res);
+    return {
+      members: (res.members ?? []).map((m) => ({
+        nodeId: m.node_id ?? '',
+        address: m.address ?? '',
+        state: MEMBER_STATES[m.state ?? 0] ?? 'unspecified',
+        stateCode: m.state ?? 0,
+        incarnation: BigInt(m.incarnation ?? 0),
+      })),
+      ringVersion: res.ring_version ?? '',
+      self: res.self ?? '',
+      replicationFactor: res.replication_factor ?? 0,
+      vnodes: res.vnodes ?? 0,
+    };
+  }
+
+  /** Counters of the node at `address` (host:port), or of any reachable seed or member. */
+  async stats(address?: string, opts: CallOptions = {}): Promise<NodeStats> {
+    if (address !== undefined) checkAddress(address, 'Stats');
+    const r = await this.call({ service: 'cluster', method: 'Stats', req: {}, read: true, address }, opts) as Record<string, string | undefined>;
+    const n = (k: string) => Number(r[k] ?? 0);
+    return {
+      nodeId: r.node_id ?? '',
+      items: n('items'),
+      tombstones: n('tombstones'),
+      bytes: n('bytes'),
+      hits: n('hits'),
+      misses: n('misses'),
+      evictions: n('evictions'),
+      expirations: n('expirations'),
+      hintsPending: n('hints_pending'),
+      hintsDelivered: n('hints_delivered'),
+      readRepairs: n('read_repairs'),
+      quorumFailures: n('quorum_failures'),
+      antiEntropyLastMs: n('anti_entropy_last_ms'),
+      antiEntropyRounds: n('anti_entropy_rounds'),
+      antiEntropyKeysRepaired: n('anti_entropy_keys_repaired'),
+      ringVersion: r.ring_version ?? '',
+      uptimeMs: n('uptime_ms'),
+    };
+  }
+
+  // ---- routing ----
+
+  /**
+   * Fetches Members now and rebuilds the ring view. Resolves true if some node answered
+   * (false if none did; the previous view, if any, is kept). Calls do this by themselves.
+   */
+  refresh(): Promise<boolean> {
+    if (this.closed) return Promise.reject(closedError('Members'));
+    this.startTimer();
+    if (!this.refreshing) {
+      this.lastRefreshStart = Date.now();
+      this.refreshing = this.doRefresh().finally(() => {
+        this.refreshing = undefined;
+        this.firstRefreshDone = true;
+      });
+    }
+    return this.refreshing;
+  }
+
+  /**
+   * Where a call for `key` would go now, in the order addresses would be tried; `replica`
+   * tells whether the client's ring places a replica of the key there. Diagnostic.
+   */
+  route(key: string): Candidate[] {
+    return candidates(this.o.routing ? this.view : undefined, key, this.o.seeds, (a) => this.health(a));
+  }
+
+  /** Ring version of the client's current view (undefined before the first Members answer). */
+  get ringVersion(): string | undefined {
+    return this.view?.ringVersion;
+  }
+
+  /** Closes every channel and stops the refresh timer. Later calls fail with CANCELLED. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.conns.close();
+  }
+
+  // ---- internals ----
+
+  private async call(spec: CallSpec, opts: CallOptions): Promise<unknown> {
+    if (this.closed) throw closedError(spec.method);
+    const timeoutMs = opts.timeoutMs === undefined ? this.o.timeoutMs : checkTimeout(opts.timeoutMs);
+    const retries = opts.retries === undefined ? this.o.retries : checkRetries(opts.retries);
+    this.startTimer();
+    if (spec.key !== undefined && spec.address === undefined && this.o.routing && !this.view && !this.firstRefreshDone) {
+      await this.firstView(timeoutMs);
+    }
+    const tried = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw closedError(spec.method);
+      let target: Candidate;
+      if (spec.address !== undefined) {
+        target = { address: spec.address, replica: false };
+      } else {
+        const list = candidates(this.o.routing ? this.view : undefined, spec.key, this.o.seeds, (a) => this.health(a));
+        let next = list.find((c) => !tried.has(c.address));
+        if (next === undefined) {
+          tried.clear();
+          next = list[0]!;
+        }
+        target = next;
+      }
+      tried.add(target.address);
+      this.o.onAttempt?.({ method: spec.method, key: spec.key, address: target.address, attempt, replica: target.replica });
+      try {
+        const conn = this.conns.get(target.address);
+        const res = await unary(spec.service === 'cache' ? conn.cache : conn.cluster, spec.method, spec.req, timeoutMs);
+        this.penalties.delete(target.address);
+        return res;
+      } catch (e) {
+        const { code, details } = asStatus(e);
+        if (this.closed) throw closedError(spec.method);
+        if (code === grpc.status.UNAVAILABLE) {
+          this.penalize(target.address);
+          this.refreshSoon();
+        }
+        if (!isRetryable(code, spec.read) || attempt > retries) {
+          throw new CacheClientError(code, details, { method: spec.method, address: target.address, attempts: attempt, cause: e });
+        }
+        await sleep(backoffDelay(attempt - 1, this.o.backoff));
+      }
+    }
+  }
+
+  /** Waits (at most timeoutMs) for the first Members answer, so that the first calls are routed too. */
+  private async firstView(timeoutMs: number): Promise<void> {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.refresh().catch(() => false),
+      new Promise<void>((resolve) => { t = setTimeout(resolve, timeoutMs); }),
+    ]);
+    clearTimeout(t);
+  }
+
+  private async doRefresh(): Promise<boolean> {
+    // Seeds first, then members; healthy addresses before troubled ones. One try each.
+    for (const c of candidates(this.view, undefined, this.o.seeds, (a) => this.health(a))) {
+      if (this.closed) return false;
+      try {
+        const res = await unary(this.conns.get(c.address).cluster, 'Members', {}, this.o.timeoutMs) as MembersWire;
+        this.penalties.delete(c.address);
+        this.applyMembers(res);
+        return true;
+      } catch (e) {
+        if (asStatus(e).code === grpc.status.UNAVAILABLE) this.penalize(c.address);
+      }
+    }
+    return false;
+  }
+
+  private applyMembers(res: MembersWire): void {
+    if (this.closed) return;
+    const v = RingView.from(res, this.view);
+    if (v) this.view = v;
+  }
+
+  /** A refresh after an error, unless one is running or started very recently. */
+  private refreshSoon(): void {
+    if (!this.o.routing || this.closed || this.refreshing) return;
+    if (Date.now() - this.lastRefreshStart < MIN_REFRESH_GAP_MS) return;
+    this.refresh().catch(() => undefined);
+  }
+
+  private startTimer(): void {
+    if (this.timer || this.closed || !this.o.routing || this.o.refreshIntervalMs === 0) return;
+    this.timer = setInterval(() => { this.refresh().catch(() => undefined); }, this.o.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  private penalize(address: string): void {
+    if (this.o.penaltyMs > 0) this.penalties.set(address, Date.now() + this.o.penaltyMs);
+  }
+
+  private health(address: string): Rank {
+    const until = this.penalties.get(address);
+    if (until !== undefined) {
+      if (until > Date.now()) return 2;
+      this.penalties.delete(address);
+    }
+    return this.conns.state(address) === TRANSIENT_FAILURE ? 2 : 0;
+  }
+}
+
+function unary(stub: Stub, method: string, req: object, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    stub[method]!(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+function asStatus(e: unknown): { code: number; details: string } {
+  const s = e as Partial<grpc.ServiceError>;
+  if (typeof s?.code === 'number') return { code: s.code, details: s.details || s.message || '' };
+  return { code: grpc.status.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function closedError(method: string): CacheClientError {
+  return new CacheClientError('CANCELLED', 'the client is closed', { method, attempts: 0 });
+}
+
+function checkKey(key: unknown, method: string): void {
+  if (typeof key !== 'string') throw invalidArgument(`key must be a string, got ${describe(key)}`, method);
+}
+
+function checkAddress(address: unknown, method: string): void {
+  if (typeof address !== 'string' || !isAddress(address)) throw invalidArgument(`address ${JSON.stringify(address)} is not host:port`, method);
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}

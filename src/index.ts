@@ -1,0 +1,22 @@
+/** Public API of the package: the client library. (The node itself is started with dist/main.js.) */
+export {
+  CacheClient,
+  CacheClientError,
+  type CacheErrorCode,
+  type GetResult,
+  type SetResult,
+  type Member,
+  type MembersResult,
+  type MembersOptions,
+  type NodeStats,
+  type ClientOptions,
+  type CallOptions,
+  type ReadOptions,
+  type WriteOptions,
+  type SetOptions,
+  type Consistency,
+  type BackoffOptions,
+  type AttemptInfo,
+  type Candidate,
+  type MemberStateName,
+} from './client/index.js';
