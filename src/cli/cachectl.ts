@@ -5,7 +5,7 @@ import { CacheClientError } from '../client/errors.js';
 import { HELP, parseCommandLine, UsageError, type Invocation } from './args.js';
 import { getJson, membersText, statsText, toJson } from './format.js';
 
-export const EXIT = { OK: 0, NOT_FOUND: 1, USAGE: 2, ERROR: 3 } as const;
+const EXIT = { OK: 0, NOT_FOUND: 1, USAGE: 2, ERROR: 3 } as const;
 
 const out = (s: string | Buffer) => { process.stdout.write(s); };
 const err = (s: string) => { process.stderr.write(`cachectl: ${s}\n`); };
@@ -69,7 +69,7 @@ async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
   }
 }
 
-export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   let inv: Invocation;
   try {
     inv = parseCommandLine(argv, env);

@@ -16,6 +16,7 @@ import { Rebalancer } from '../replication/rebalance.js';
 import { peerServiceHandlers } from '../replication/peer-service.js';
 import { Membership, recordsFromWire } from '../membership/membership.js';
 import { AntiEntropy } from '../antientropy/antientropy.js';
+import { Metrics } from '../metrics/metrics.js';
 import type { MemberChange } from '../membership/table.js';
 import { createAdmission } from '../ratelimit/limiter.js';
 import { RequestGate } from '../server/gate.js';
@@ -42,6 +43,7 @@ export class CacheNode {
   readonly rebalancer: Rebalancer;
   readonly antiEntropy: AntiEntropy;
   ring: HashRing;
+  readonly metrics?: Metrics;
   private readonly gate: RequestGate;
   private parts?: ServerParts;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -105,6 +107,22 @@ export class CacheNode {
     this.antiEntropy = new AntiEntropy(this.store, self, rf, () => this.ring, this.peers,
       (id) => table.get(id)?.state === 'alive', cfg.RPC_TIMEOUT, log);
     this.gate = new RequestGate(createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST));
+    if (cfg.METRICS_ADDR) this.metrics = new Metrics(() => this.counters(), self);
+  }
+
+  private counters() {
+    const s = this.store.stats();
+    const membersByState: Record<string, number> = {};
+    for (const m of this.membership.table.list()) membersByState[m.state] = (membersByState[m.state] ?? 0) + 1;
+    return {
+      hits: s.hits, misses: s.misses, evictions: s.evictions, expirations: s.expirations,
+      items: s.items, tombstones: s.tombstones, bytes: s.bytes,
+      quorumFailures: this.coordinator.stats.quorumFailures, readRepairs: this.coordinator.stats.readRepairs,
+      hintsPending: this.hints.pending, hintsDelivered: this.hints.delivered, hintsDropped: this.hints.dropped,
+      antiEntropyRounds: this.antiEntropy.stats.rounds, antiEntropyKeysRepaired: this.antiEntropy.stats.keysRepaired,
+      rebalanceKeysSent: this.rebalancer.stats.keysSent,
+      membersByState,
+    };
   }
 
   async start(): Promise<void> {
@@ -115,7 +133,7 @@ export class CacheNode {
         maxKeyBytes: cfg.MAX_KEY_SIZE,
         maxValueBytes: Math.max(0, maxValueBytes),
         maxTtlMs: 10 * 365 * 86_400_000,
-      }, this.log),
+      }, this.log, this.metrics),
       'cache.v1.ClusterService': clusterServiceHandlers({
         selfId: cfg.NODE_ID,
         replicationFactor: cfg.REPLICATION_FACTOR,
@@ -148,6 +166,10 @@ export class CacheNode {
     };
     this.parts = createServer({ maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE }, services);
     this.boundPort = await bind(this.parts.server, cfg.LISTEN_ADDR);
+    if (this.metrics) {
+      const port = await this.metrics.listen(cfg.METRICS_ADDR);
+      this.log.info({ metrics: cfg.METRICS_ADDR, port }, `metrics at http://${cfg.METRICS_ADDR}/metrics`);
+    }
     this.every(SWEEP_INTERVAL_MS, () => this.store.sweep(SWEEP_BUDGET));
     this.every(HINT_INTERVAL_MS, () => this.deliverHints());
     this.membership.start();
@@ -163,29 +185,30 @@ export class CacheNode {
     return this.stopping;
   }
 
+  /** ClusterService.Stats answer. */
   statsSnapshot(): Record<string, number | string> {
-    const s = this.store.stats();
+    const c = this.counters();
     return {
       node_id: this.cfg.NODE_ID,
-      items: s.items,
-      tombstones: s.tombstones,
-      bytes: s.bytes,
-      hits: s.hits,
-      misses: s.misses,
-      evictions: s.evictions,
-      expirations: s.expirations,
-      hints_pending: this.hints.pending,
-      hints_delivered: this.hints.delivered,
-      read_repairs: this.coordinator.stats.readRepairs,
-      quorum_failures: this.coordinator.stats.quorumFailures,
+      items: c.items,
+      tombstones: c.tombstones,
+      bytes: c.bytes,
+      hits: c.hits,
+      misses: c.misses,
+      evictions: c.evictions,
+      expirations: c.expirations,
+      hints_pending: c.hintsPending,
+      hints_delivered: c.hintsDelivered,
+      hints_dropped: c.hintsDropped,
+      read_repairs: c.readRepairs,
+      quorum_failures: c.quorumFailures,
       anti_entropy_last_ms: this.antiEntropy.stats.lastRoundAt,
-      anti_entropy_rounds: this.antiEntropy.stats.rounds,
-      anti_entropy_keys_repaired: this.antiEntropy.stats.keysRepaired,
+      anti_entropy_rounds: c.antiEntropyRounds,
+      anti_entropy_keys_repaired: c.antiEntropyKeysRepaired,
+      rebalance_keys_sent: c.rebalanceKeysSent,
       ring_version: this.ring.version,
       uptime_ms: Date.now() - this.startedAt,
       merkle_root: this.antiEntropy.wholeRoot(),
-      rebalance_keys_sent: this.rebalancer.stats.keysSent,
-      hints_dropped: this.hints.dropped,
     };
   }
 
@@ -294,6 +317,7 @@ export class CacheNode {
       parts.server.tryShutdown(() => { clearTimeout(force); resolve(); });
     });
     this.peers.closeAll();
+    await this.metrics?.close();
     this.log.info('stopped');
   }
 }

@@ -6,7 +6,8 @@ import { packVersion } from '../hlc/hlc.js';
 import { CacheError, invalid } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestGate } from './gate.js';
-import { notFound, toStatus } from './status.js';
+import { notFound, toStatus, type StatusError } from './status.js';
+import { NO_OBSERVER, type MethodIndex, type RequestObserver } from '../metrics/metrics.js';
 
 export interface RequestLimits {
   maxKeyBytes: number;
@@ -38,9 +39,20 @@ export function checkConsistency(c: number | undefined): number {
 }
 
 export function cacheServiceHandlers(
-  coord: Coordinator, gate: RequestGate, limits: RequestLimits, log: Logger, now: () => number = Date.now,
+  coord: Coordinator, gate: RequestGate, limits: RequestLimits, log: Logger,
+  metrics: RequestObserver = NO_OBSERVER, now: () => number = Date.now,
 ): grpc.UntypedServiceImplementation {
   const debug = log.isLevelEnabled('debug');
+
+  /** Wraps a call's callback so that every answer is counted once, with its status code. */
+  const observed = (method: MethodIndex, reply: Reply): Reply => {
+    if (metrics === NO_OBSERVER) return reply;
+    const t0 = performance.now();
+    return (err, value) => {
+      metrics.observe(method, err ? ((err as StatusError).code ?? 2) : 0, t0);
+      reply(err, value);
+    };
+  };
 
   const fail = (reply: Reply, err: unknown) => {
     const s = toStatus(err);
@@ -56,7 +68,8 @@ export function cacheServiceHandlers(
       : { deleted: r!.deleted, version: packVersion(r!.wall, r!.logical) });
   };
 
-  function get(call: grpc.ServerUnaryCall<KeyRequest, unknown>, reply: Reply): void {
+  function get(call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void {
+    const reply = observed(0, callback);
     gate.pass(reply, () => {
       const req = call.request;
       let key: string, level: number;
@@ -75,7 +88,8 @@ export function cacheServiceHandlers(
     });
   }
 
-  function set(call: grpc.ServerUnaryCall<SetRequest, unknown>, reply: Reply): void {
+  function set(call: grpc.ServerUnaryCall<SetRequest, unknown>, callback: Reply): void {
+    const reply = observed(1, callback);
     gate.pass(reply, () => {
       const req = call.request;
       let key: string, level: number, value: string, binary: boolean, ttl: number;
@@ -104,7 +118,8 @@ export function cacheServiceHandlers(
     });
   }
 
-  function del(call: grpc.ServerUnaryCall<KeyRequest, unknown>, reply: Reply): void {
+  function del(call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void {
+    const reply = observed(2, callback);
     gate.pass(reply, () => {
       const req = call.request;
       let key: string, level: number;

@@ -332,3 +332,27 @@ export class FaultCluster {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+export interface ProbeCall { code: string; ms: number }
+export interface ProbeResult { setQuorum: ProbeCall[]; getQuorum: ProbeCall[]; getOne: ProbeCall[]; ms: number }
+
+const PROBE = new URL('./probe.ts', import.meta.url).pathname;
+
+/**
+ * Calls node `name` from inside its own namespace (test/helpers/probe.ts): QUORUM Sets of
+ * setKeys, QUORUM and ONE Gets of getKeys. Works while the host is cut off.
+ */
+export async function probeFrom(cluster: FaultCluster, name: string, setKeys: string[], getKeys: string[], deadlineMs = 4_000): Promise<ProbeResult> {
+  const job = { addr: cluster.node(name).addr, setKeys, getKeys, deadlineMs };
+  const tsx = import.meta.resolve('tsx');
+  const p = cluster.net.spawnIn(name, process.execPath, ['--import', tsx, PROBE], { PATH: process.env.PATH ?? '', PROBE_JOB: JSON.stringify(job) });
+  let out = '';
+  p.stdout!.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+  p.stderr!.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+  const killer = setTimeout(() => { if (p.pid) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }, deadlineMs + 15_000);
+  const code = await new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
+  clearTimeout(killer);
+  const line = out.split('\n').find((l) => l.startsWith('{"setQuorum"'));
+  if (code !== 0 || !line) throw new Error(`probe in ${name} failed (exit ${code}): ${out.slice(-2000)}`);
+  return JSON.parse(line) as ProbeResult;
+}

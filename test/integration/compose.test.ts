@@ -203,7 +203,9 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
     const began = Date.now();
     process.kill(pr.p.pid!, 'SIGTERM');
     const grace = seconds(services[name].stop_grace_period!) * 1000;
-    const code = await Promise.race([pr.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), grace))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([pr.exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), grace); })]);
+    clearTimeout(timer);
     assert.equal(code, 0, `${name} exits 0 on SIGTERM within ${grace}ms:\n${pr.lines.slice(-10).join('\n')}`);
     return Date.now() - began;
   };
@@ -214,4 +216,5 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   assert.equal(g.res?.value, 'bar', g.err?.details);
   await stop('cache2');
   await stop('cache1');
+  if (process.env.DUMP) for (const pr of procs.values()) console.log(pr.lines.join('\n'));
 });

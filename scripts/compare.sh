@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# Side-by-side h2load figures for the speed targets, all in ONE run on this machine:
+#   1. bare grpc-js echo server (../shared/bench/echo-server.js), Echo with key + 100 B value
+#   2. our single node (dist/main.js): Get (preloaded key, 100 B value) and Set (key + 100 B)
+#      -> ratio ours/echo (targets: Get >= 0.9x, Set >= 0.85x)
+#   3. our 3-node cluster, load through one node, consistency QUORUM: Set and Get
+#   4. etcd 3.4, 3 members (load on the leader): Put and Range (linearizable)
+#      -> ratio cluster/etcd
+# Loads: "-c 50 -m 1" and "-c 10 -m 10"; each figure = WARM s warm-up + RUNS runs of -D DUR
+# through ../shared/bench/h2grpc.sh (h2grpc_measure: ops/s, p50/p99, DATA bytes/request check).
+# Every method is first called once with grpc_body.py (must return grpc-status 0).
+#
+# usage: scripts/compare.sh            (from anywhere; ~6 minutes)
+# env:   RUNS=3 WARM=2 DUR=5 ONLY="echo single cluster etcd" OTHER_MAX=0.15 EXTRA=2
+#        LOADS="-c 50 -m 1;-c 10 -m 10"
+# output: markdown table on stdout and in .bench/compare-<stamp>.md (+ raw files in .bench/compare-<stamp>/)
+#
+# Every process it starts is recorded and stopped by its PID (trap on exit / Ctrl-C).
+# Only 127.0.0.1 is used. Ports: echo 50161, single node 50171, cluster 50181-50183,
+# etcd clients 23794-23796 / peers 23804-23806.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+BENCH="$(cd "$ROOT/../shared/bench" 2>/dev/null && pwd)" || { echo "compare.sh: ../shared/bench not found next to the repo" >&2; exit 2; }
+PY=/usr/bin/python3
+
+RUNS="${RUNS:-3}"; WARM="${WARM:-2}"; DUR="${DUR:-5}"
+ONLY="${ONLY:-echo single cluster etcd}"
+OTHER_MAX="${OTHER_MAX:-0.15}"; EXTRA="${EXTRA:-2}"
+IFS=';' read -r -a LOADS <<<"${LOADS:--c 50 -m 1;-c 10 -m 10}"
+
+HOST=127.0.0.1
+ECHO_PORT=50161; SINGLE_PORT=50171; CLUSTER_PORTS=(50181 50182 50183)
+ETCD_CLIENT=(23794 23795 23796); ETCD_PEER=(23804 23805 23806)
+KEY=bench:key
+ETCD_KEY=bench/key
+
+STAMP="$(date +%Y%m%d-%H%M%S)"
+OUTDIR="$ROOT/.bench"
+WORK="$OUTDIR/compare-$STAMP"
+ETCD_DIR="$(mktemp -d /tmp/tscache-compare-etcd.XXXXXX)"
+RESULTS="$WORK/results.jsonl"
+mkdir -p "$WORK"; : >"$RESULTS"; : >"$WORK/checks.txt"
+
+export ETCDCTL_API=3
+# shellcheck source=/dev/null
+. "$BENCH/h2grpc.sh"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+check() { echo "$*" >>"$WORK/checks.txt"; log "check: $*"; }
+
+# ------------------------------------------------------------------ processes (by PID only)
+declare -a PIDS=()
+declare -A PIDNAME=()
+start_bg() {  # start_bg NAME LOG cmd...   -> STARTED_PID
+  local name="$1" logf="$2"; shift 2
+  "$@" >"$logf" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID"); PIDNAME[$STARTED_PID]="$name"
+  log "started $name pid=$STARTED_PID"
+}
+stop_pid() {
+  local pid="$1" i
+  [[ -n "${PIDNAME[$pid]:-}" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "pid $pid (${PIDNAME[$pid]}) ignored TERM for 15 s; KILL"; kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  wait "$pid" 2>/dev/null || true
+  log "stopped ${PIDNAME[$pid]} pid=$pid"
+  unset "PIDNAME[$pid]"
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
+}
+stop_all() { local i; for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[$i]}"; done; }
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_all
+  rm -rf "$ETCD_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { [[ -z "$(ss -ltnH "sport = :$1" 2>/dev/null)" ]]; }
+need_free() { local p; for p in "$@"; do port_free "$p" || die "port $p is in use"; done; }
+wait_listen() {  # wait_listen PORT PID SECONDS
+  local i; for i in $(seq 1 $(( $3 * 10 ))); do
+    port_free "$1" || return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done; return 1
+}
+
+# grpc_ok TARGET METHOD BODY -> framed reply size (5 + message); dies unless grpc-status 0
+grpc_ok() {
+  local out size
+  out="$($PY "$BENCH/grpc_body.py" call "$1" "$2" "$3" 2>&1)" || { echo "$out" >&2; die "$1$2 did not return grpc-status 0"; }
+  echo "$out" >>"$WORK/calls.txt"
+  size="$(sed -n 's/.*response \([0-9]*\) B.*/\1/p' <<<"$out" | head -1)"
+  echo $(( size + 5 ))
+}
+
+# ------------------------------------------------------------------ measuring
+SRV_PIDS=""
+# figure SYSTEM METHOD TARGET PATH BODY EXPECT_BYTES
+figure() {
+  local system="$1" method="$2" target="$3" path="$4" body="$5" expect="$6" load tag i json dist clean n
+  log "warm-up $system $method (${WARM}s)"
+  h2grpc "$target" "$path" "$body" -c 10 -m 1 -D "$WARM" >/dev/null 2>&1 || die "warm-up failed: $system $method"
+  for load in "${LOADS[@]}"; do
+    tag="$(tr -c 'A-Za-z0-9' '_' <<<"$system-$method-$load")"
+    clean=0; n=0
+    for (( i=1; i <= RUNS + EXTRA; i++ )); do
+      (( clean >= RUNS )) && break   # disturbed runs are replaced by up to EXTRA more
+      # shellcheck disable=SC2086
+      json="$(H2GRPC_SERVER_PIDS="$SRV_PIDS" h2grpc_measure "$WORK/$tag-$i" "$expect" "$target" "$path" "$body" $load -D "$DUR")" \
+        || die "h2load failed: $system $method $load (see $WORK/$tag-$i.txt)"
+      rm -f "$WORK/$tag-$i.tsv"
+      dist="$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); o=d.get("other_cpu"); print("true" if o is not None and o > float(sys.argv[2]) else "false")' "$json" "$OTHER_MAX")"
+      n=$(( n + 1 )); [[ "$dist" == false ]] && clean=$(( clean + 1 ))
+      $PY -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(system=sys.argv[2], method=sys.argv[3], load=sys.argv[4], run=int(sys.argv[5]), disturbed=sys.argv[6]=="true"); print(json.dumps(d))' \
+        "$json" "$system" "$method" "$load" "$i" "$dist" >>"$RESULTS"
+      log "  $system $method $load run $i: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"{d[\"ops\"]:.0f} ops/s p50 {d[\"p50_ms\"]} p99 {d[\"p99_ms\"]} ms, {d[\"data_per_req\"]} B/req, ok={d[\"ok\"]} srv={d.get(\"srv_cpu\")} gen={d.get(\"gen_cpu\")} other={d.get(\"other_cpu\")}")' "$json")$([[ $dist == true ]] && echo ' (disturbed)')"
+    done
+  done
+}
+
+# ------------------------------------------------------------------ bodies
+B="$WORK/bodies"; mkdir -p "$B"
+$PY "$BENCH/grpc_body.py" encode -o "$B/echo.bin" "1:string=$KEY" '2:string=*100' >/dev/null
+$PY "$BENCH/grpc_body.py" encode -o "$B/set.bin" "1:string=$KEY" '2:string=*100' >/dev/null
+$PY "$BENCH/grpc_body.py" encode -o "$B/get.bin" "1:string=$KEY" >/dev/null
+$PY "$BENCH/grpc_body.py" encode -o "$B/setq.bin" "1:string=$KEY" '2:string=*100' 4:enum=2 >/dev/null
+$PY "$BENCH/grpc_body.py" encode -o "$B/getq.bin" "1:string=$KEY" 2:enum=2 >/dev/null
+$PY "$BENCH/grpc_body.py" encode -o "$B/put.bin" "1:bytes=$ETCD_KEY" '2:bytes=*100' >/dev/null
+$PY "$BENCH/grpc_body.py" encode -o "$B/range.bin" "1:bytes=$ETCD_KEY" >/dev/null
+
+command -v h2load >/dev/null || die "h2load missing: apt-get install -y nghttp2-client"
+if [[ ! -f "$ROOT/dist/main.js" ]]; then log "dist/main.js missing: npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"; fi
+CACHE_PATH=/cache.v1.CacheService
+
+# ------------------------------------------------------------------ 1. echo
+if [[ " $ONLY " == *" echo "* ]]; then
+  need_free "$ECHO_PORT"
+  # The echo server's deps: its own node_modules if `npm ci` was run there, else ours (same pinned versions).
+  np=""; [[ -d "$BENCH/node_modules/@grpc/grpc-js" ]] || np="$ROOT/node_modules"
+  start_bg echo "$WORK/echo.log" env NODE_PATH="$np" node "$BENCH/echo-server.js" "$HOST:$ECHO_PORT"
+  pid=$STARTED_PID
+  wait_listen "$ECHO_PORT" "$pid" 10 || die "echo server did not start: $(tail -3 "$WORK/echo.log")"
+  exp="$(grpc_ok "$HOST:$ECHO_PORT" /bench.v1.Echo/Echo "$B/echo.bin")"
+  check "echo: Echo -> grpc-status 0, framed reply $exp B"
+  SRV_PIDS="$pid"
+  figure "grpc-js echo" Echo "$HOST:$ECHO_PORT" /bench.v1.Echo/Echo "$B/echo.bin" "$exp"
+  stop_pid "$pid"
+fi
+
+# ------------------------------------------------------------------ 2. single node
+if [[ " $ONLY " == *" single "* ]]; then
+  need_free "$SINGLE_PORT"
+  start_bg single "$WORK/single.log" env LOG_LEVEL=warn ADDR="$HOST:$SINGLE_PORT" PEERS="$HOST:$SINGLE_PORT" node "$ROOT/dist/main.js"
+  pid=$STARTED_PID
+  wait_listen "$SINGLE_PORT" "$pid" 20 || die "node did not start: $(tail -3 "$WORK/single.log")"
+  t="$HOST:$SINGLE_PORT"
+  exp_set="$(grpc_ok "$t" $CACHE_PATH/Set "$B/set.bin")"
+  exp_get="$(grpc_ok "$t" $CACHE_PATH/Get "$B/get.bin")"
+  (( exp_get >= 105 + 5 )) || die "Get reply is only $exp_get B: the 100 B value is not there"
+  check "single node: Set -> grpc-status 0, framed reply $exp_set B; Get of the preloaded key -> grpc-status 0, framed reply $exp_get B (carries the 100 B value)"
+  SRV_PIDS="$pid"
+  figure "tscache 1 node" Get "$t" $CACHE_PATH/Get "$B/get.bin" "$exp_get"
+  figure "tscache 1 node" Set "$t" $CACHE_PATH/Set "$B/set.bin" "$exp_set"
+  grpc_ok "$t" $CACHE_PATH/Get "$B/get.bin" >/dev/null
+  check "single node: Get after the Set runs -> grpc-status 0"
+  stop_pid "$pid"
+fi
+
+# ------------------------------------------------------------------ 3. cluster (QUORUM)
+if [[ " $ONLY " == *" cluster "* ]]; then
+  need_free "${CLUSTER_PORTS[@]}"
+  peers="$(printf "$HOST:%s," "${CLUSTER_PORTS[@]}")"; peers="${peers%,}"
+  cpids=()
+  for p in "${CLUSTER_PORTS[@]}"; do
+    start_bg "cluster:$p" "$WORK/cluster-$p.log" env LOG_LEVEL=warn ADDR="$HOST:$p" PEERS="$peers" node "$ROOT/dist/main.js"
+    cpids+=("$STARTED_PID")
+  done
+  for i in 0 1 2; do wait_listen "${CLUSTER_PORTS[$i]}" "${cpids[$i]}" 20 || die "cluster node ${CLUSTER_PORTS[$i]} did not start"; done
+  (cd "$ROOT" && node --import tsx scripts/bench/wait-cluster.ts 3 ${peers//,/ }) >&2 || die "cluster did not converge"
+  t="$HOST:${CLUSTER_PORTS[0]}"
+  exp_set="$(grpc_ok "$t" $CACHE_PATH/Set "$B/setq.bin")"
+  exp_get="$(grpc_ok "$t" $CACHE_PATH/Get "$B/getq.bin")"
+  (( exp_get >= 110 )) || die "cluster Get reply is only $exp_get B"
+  # the value is on the other nodes too (read there with QUORUM)
+  grpc_ok "$HOST:${CLUSTER_PORTS[1]}" $CACHE_PATH/Get "$B/getq.bin" >/dev/null
+  check "cluster: Set QUORUM via ${CLUSTER_PORTS[0]} -> grpc-status 0 ($exp_set B); Get QUORUM -> grpc-status 0 ($exp_get B), also via ${CLUSTER_PORTS[1]}"
+  SRV_PIDS="${cpids[*]}"
+  figure "tscache 3 nodes, QUORUM" Set "$t" $CACHE_PATH/Set "$B/setq.bin" "$exp_set"
+  figure "tscache 3 nodes, QUORUM" Get "$t" $CACHE_PATH/Get "$B/getq.bin" "$exp_get"
+  for (( i=${#cpids[@]}-1; i>=0; i-- )); do stop_pid "${cpids[$i]}"; done
+fi
+
+# ------------------------------------------------------------------ 4. etcd, 3 members
+ETCD_VER=""
+if [[ " $ONLY " == *" etcd "* ]]; then
+  if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+    log "etcd/etcdctl missing (apt-get install -y etcd-server etcd-client): skipping etcd"
+    check "etcd: not installed, not measured"
+  else
+    need_free "${ETCD_CLIENT[@]}" "${ETCD_PEER[@]}"
+    ETCD_VER="$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')"
+    ic=""; for i in 0 1 2; do ic+="${ic:+,}m$((i+1))=http://$HOST:${ETCD_PEER[$i]}"; done
+    epids=(); eps=""
+    for i in 0 1 2; do
+      start_bg "etcd:m$((i+1))" "$WORK/etcd-m$((i+1)).log" etcd --name "m$((i+1))" --data-dir "$ETCD_DIR/m$((i+1))" \
+        --listen-client-urls "http://$HOST:${ETCD_CLIENT[$i]}" --advertise-client-urls "http://$HOST:${ETCD_CLIENT[$i]}" \
+        --listen-peer-urls "http://$HOST:${ETCD_PEER[$i]}" --initial-advertise-peer-urls "http://$HOST:${ETCD_PEER[$i]}" \
+        --initial-cluster "$ic" --initial-cluster-token tscache-compare --initial-cluster-state new \
+        --logger zap --log-level warn
+      epids+=("$STARTED_PID"); eps+="${eps:+,}$HOST:${ETCD_CLIENT[$i]}"
+    done
+    for i in $(seq 1 150); do etcdctl --endpoints="$eps" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
+    etcdctl --endpoints="$eps" endpoint health >/dev/null 2>&1 || die "etcd not healthy"
+    leader="$(etcdctl --endpoints="$eps" endpoint status -w json | $PY -c 'import json,sys; d=json.load(sys.stdin); print([e["Endpoint"] for e in d if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')"
+    exp_put="$(grpc_ok "$leader" /etcdserverpb.KV/Put "$B/put.bin")"
+    exp_range="$(grpc_ok "$leader" /etcdserverpb.KV/Range "$B/range.bin")"
+    check "etcd $ETCD_VER x3: leader $leader; Put -> grpc-status 0 ($exp_put B); Range -> grpc-status 0 ($exp_range B)"
+    SRV_PIDS="${epids[*]}"
+    figure "etcd 3.4, 3 members" Put "$leader" /etcdserverpb.KV/Put "$B/put.bin" "$exp_put"
+    figure "etcd 3.4, 3 members" Range "$leader" /etcdserverpb.KV/Range "$B/range.bin" "$exp_range"
+    vlen="$(etcdctl --endpoints="$eps" get "$ETCD_KEY" --print-value-only | tr -d '\n' | wc -c)"
+    check "etcd: value of $ETCD_KEY after the runs is $vlen B"
+    for (( i=${#epids[@]}-1; i>=0; i-- )); do stop_pid "${epids[$i]}"; done
+  fi
+fi
+
+# ------------------------------------------------------------------ report
+$PY - "$WORK/meta.json" "$WORK/checks.txt" <<PYEOF
+import json, os, subprocess, sys
+def sh(c):
+    try: return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return ""
+meta = {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "host": sh("uname -r").join(["Linux ", ""]), "cpus": os.cpu_count(),
+        "h2load": sh("h2load --version | head -1 | sed 's/.*nghttp2\\/\\([0-9.]*\\).*/\\1/'"), "node": sh("node --version"),
+        "etcd": "$ETCD_VER", "runs": $RUNS, "warm": $WARM, "dur": $DUR,
+        "checks": [l.strip() for l in open(sys.argv[2]) if l.strip()]}
+json.dump(meta, open(sys.argv[1], "w"))
+PYEOF
+MD="$OUTDIR/compare-$STAMP.md"
+$PY "$HERE/bench/compare_report.py" "$RESULTS" "$WORK/meta.json" >"$MD"
+cat "$MD"
+log "table: $MD; raw runs: $WORK"

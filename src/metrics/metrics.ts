@@ -1,0 +1,113 @@
+/**
+ * Prometheus metrics (prom-client) and their HTTP endpoint (METRICS_ADDR, path /metrics).
+ * Request counters and latency histograms are updated on the hot path through label
+ * children created once up front; everything else is read from the node's counters when
+ * Prometheus scrapes (collect callbacks), so it costs nothing between scrapes.
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METHODS = ['Get', 'Set', 'Delete'] as const;
+export type MethodIndex = 0 | 1 | 2;
+
+/** gRPC status code numbers -> names used as the `code` label. */
+const CODE_NAMES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
+  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL',
+  'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+
+/** What the hot path calls: one call per finished request. */
+export interface RequestObserver {
+  observe(method: MethodIndex, code: number, startedAt: number): void;
+}
+
+export const NO_OBSERVER: RequestObserver = { observe: () => undefined };
+
+/** Counters of a node that are read at scrape time. */
+export interface NodeCounters {
+  hits: number; misses: number; evictions: number; expirations: number;
+  items: number; tombstones: number; bytes: number;
+  quorumFailures: number; readRepairs: number;
+  hintsPending: number; hintsDelivered: number; hintsDropped: number;
+  antiEntropyRounds: number; antiEntropyKeysRepaired: number;
+  rebalanceKeysSent: number;
+  membersByState: Record<string, number>;
+}
+
+export class Metrics implements RequestObserver {
+  readonly registry = new Registry();
+  private readonly counts: Counter.Internal[][];
+  private readonly durations: Histogram.Internal<'method'>[];
+  private server?: Server;
+
+  constructor(read: () => NodeCounters, nodeId: string) {
+    const r = this.registry;
+    r.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: r });
+    const requests = new Counter({ name: 'cache_requests_total', help: 'Client requests by method and gRPC status code.', labelNames: ['method', 'code'], registers: [r] });
+    const duration = new Histogram({
+      name: 'cache_request_duration_seconds', help: 'Client request latency (received to answered).', labelNames: ['method'], registers: [r],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
+    this.counts = METHODS.map((m) => CODE_NAMES.map((c) => requests.labels(m, c)));
+    this.durations = METHODS.map((m) => duration.labels(m));
+
+    // Totals kept elsewhere, exported as counters whose value is set at scrape time.
+    let snap: NodeCounters | undefined;
+    const fresh = () => (snap ??= read());
+    const counter = (name: string, help: string, pick: (s: NodeCounters) => number) =>
+      new Counter({ name, help, registers: [r], collect() { this.reset(); this.inc(pick(fresh())); } });
+    const gauge = (name: string, help: string, pick: (s: NodeCounters) => number) =>
+      new Gauge({ name, help, registers: [r], collect() { this.set(pick(fresh())); } });
+    counter('cache_hits_total', 'Gets answered from the local store.', (s) => s.hits);
+    counter('cache_misses_total', 'Gets of the local store that found nothing.', (s) => s.misses);
+    counter('cache_evictions_total', 'Entries evicted by the eviction policy (CAPACITY / MAX_MEMORY).', (s) => s.evictions);
+    counter('cache_expirations_total', 'Entries removed because their TTL passed.', (s) => s.expirations);
+    gauge('cache_items', 'Live entries stored on this node.', (s) => s.items);
+    gauge('cache_tombstones', 'Delete tombstones kept on this node.', (s) => s.tombstones);
+    gauge('cache_stored_bytes', 'Estimated bytes of keys, values and per-entry overhead.', (s) => s.bytes);
+    counter('cache_quorum_failures_total', 'Calls answered UNAVAILABLE because a quorum could not be had.', (s) => s.quorumFailures);
+    counter('cache_read_repairs_total', 'Stale replicas updated after a read.', (s) => s.readRepairs);
+    gauge('cache_hints_pending', 'Hinted-handoff writes waiting for their replica.', (s) => s.hintsPending);
+    counter('cache_hints_delivered_total', 'Hinted-handoff writes delivered.', (s) => s.hintsDelivered);
+    counter('cache_hints_dropped_total', 'Hints dropped over MAX_HINTS (left to anti-entropy).', (s) => s.hintsDropped);
+    counter('cache_anti_entropy_rounds_total', 'Anti-entropy rounds completed.', (s) => s.antiEntropyRounds);
+    counter('cache_anti_entropy_keys_repaired_total', 'Keys repaired by anti-entropy.', (s) => s.antiEntropyKeysRepaired);
+    counter('cache_rebalance_keys_sent_total', 'Keys streamed to new owners after ring changes.', (s) => s.rebalanceKeysSent);
+    new Gauge({
+      name: 'cache_members', help: 'Cluster members by state, as this node sees them.', labelNames: ['state'], registers: [r],
+      collect() { const m = fresh().membersByState; for (const st of ['alive', 'suspect', 'dead', 'left']) this.labels(st).set(m[st] ?? 0); },
+    });
+    // One snapshot per scrape: forget it once the scrape is done.
+    const origMetrics = r.metrics.bind(r);
+    r.metrics = async () => { snap = undefined; try { return await origMetrics(); } finally { snap = undefined; } };
+  }
+
+  observe(method: MethodIndex, code: number, startedAt: number): void {
+    this.counts[method][code]?.inc();
+    this.durations[method].observe((performance.now() - startedAt) / 1000);
+  }
+
+  /** Serves GET /metrics on host:port. */
+  listen(addr: string): Promise<number> {
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(addr.slice(i + 1));
+    this.server = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+        return;
+      }
+      this.registry.metrics().then((body) => {
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+      }, (err: Error) => res.writeHead(500).end(`${err.message}\n`));
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve((this.server!.address() as { port: number }).port));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

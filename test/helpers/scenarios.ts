@@ -1,0 +1,198 @@
+/**
+ * Fault scenarios, shared by test/integration/faults.test.ts (short) and scripts/faults.ts
+ * (long, soak). Each runs a Checker against the cluster's current members while it injects
+ * one fault, heals it, stops the load, measures how long the replicas take to hold identical
+ * data again, lets the cluster settle, and reads every key back with QUORUM.
+ *
+ * Phases of the load (Checker.phase): pre (healthy), fault, post (healed, load still on).
+ */
+import { Checker, measureConvergence, type Convergence, type LoadReport, type Target, type VerifyReport } from './checker.ts';
+import { FaultCluster, probeFrom, sleep, type ProbeResult } from './faultcluster.ts';
+
+export const SCENARIOS = ['crash', 'leave-join', 'partition', 'slow', 'pause'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface ScenarioOptions {
+  /** Load duration, all phases together (ms). */
+  durationMs: number;
+  keys: number;
+  rate: number;
+  concurrency: number;
+  /** Wait after convergence (or its timeout) before the final reads. */
+  settleMs: number;
+  convergeTimeoutMs: number;
+  /** Keys compared node by node when Stats has no merkle_root. */
+  sampleKeys: number;
+  /** For 'slow': tbf parameters. */
+  shape?: { rateKbit: number; burstBytes: number; latencyMs: number };
+  /** For 'pause': SIGSTOP for stopMs every periodMs. */
+  pause?: { stopMs: number; periodMs: number };
+  /** For 'crash': how long the node stays down (default: the fault phase). */
+  downMs?: number;
+  log?: (line: string) => void;
+}
+
+export const SHORT: ScenarioOptions = {
+  durationMs: 5_000, keys: 150, rate: 250, concurrency: 12, settleMs: 500, convergeTimeoutMs: 8_000, sampleKeys: 150,
+};
+
+export interface ScenarioResult {
+  scenario: ScenarioName;
+  load: LoadReport;
+  verify: VerifyReport;
+  convergence: Convergence;
+  /** From the heal to identical replicas (includes the post phase, during which the load still ran). */
+  sinceHealMs: number;
+  rssStartKb: Record<string, number | undefined>;
+  rssEndKb: Record<string, number | undefined>;
+  /** Per phase, per target: ok, failures by status, latency p50/p99/max. */
+  phases: Record<string, ReturnType<Checker['phaseSummary']>>;
+  extra: Record<string, unknown>;
+  /** Members after the scenario (leave-join replaces one). */
+  members: string[];
+  spare: string[];
+  line: string;
+}
+
+const target = (c: FaultCluster, n: string): Target => ({ name: n, addr: c.node(n).addr });
+
+function fmtCounts(o: Record<string, number>): string {
+  return `{${Object.entries(o).sort().map(([k, v]) => `${k}:${v}`).join(',')}}`;
+}
+function fmtRss(o: Record<string, number | undefined>): string {
+  return `{${Object.entries(o).map(([k, v]) => `${k}:${v === undefined ? '-' : (v / 1024).toFixed(1)}`).join(',')}}`;
+}
+
+/**
+ * Runs one scenario on `cluster`, whose running members are `members` (3 of them) and whose
+ * namespaces in `spare` have no process (leave-join starts one there).
+ */
+export async function runScenario(
+  cluster: FaultCluster, name: ScenarioName, members: string[], spare: string[], o: ScenarioOptions,
+): Promise<ScenarioResult> {
+  const log = o.log ?? (() => undefined);
+  const victim = members[members.length - 1];
+  const others = members.filter((m) => m !== victim);
+  const chk = new Checker({ keys: o.keys, rate: o.rate, concurrency: o.concurrency, tag: `${name.replace('-', '')}${Date.now().toString(36)}` });
+  const extra: Record<string, unknown> = {};
+  let survivors = [...members];
+  let newSpare = [...spare];
+  const pre = Math.round(o.durationMs * 0.2);
+  const during = Math.round(o.durationMs * 0.5);
+  const post = o.durationMs - pre - during;
+  const rssStartKb = cluster.rss();
+  let healAt = 0;
+  let paused = false;
+  chk.setTargets(members.map((m) => target(cluster, m)));
+  chk.phase = 'pre';
+  chk.start();
+  try {
+    await sleep(pre);
+    chk.phase = 'fault';
+    const faultAt = Date.now();
+    switch (name) {
+      case 'crash': {
+        const exit = await cluster.crash(victim);
+        extra.killed = exit.signal ?? exit.code;
+        await sleep(o.downMs ?? during);
+        await cluster.startNode(victim);
+        extra.down_ms = Date.now() - faultAt;
+        break;
+      }
+      case 'leave-join': {
+        const newcomer = spare[0];
+        if (!newcomer) throw new Error('leave-join needs a spare host');
+        const t = Date.now();
+        const exit = await cluster.leave(victim);
+        extra.leave_exit = exit.code ?? exit.signal;
+        extra.leave_ms = Date.now() - t;
+        const handoff = cluster.node(victim).logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed')).pop();
+        if (handoff) extra.handoff = (JSON.parse(handoff) as { msg: string }).msg;
+        survivors = [...others];
+        chk.setTargets(survivors.map((m) => target(cluster, m)));
+        await sleep(Math.max(0, during - (Date.now() - faultAt)));
+        const j = Date.now();
+        await cluster.startNode(newcomer, survivors);
+        await cluster.waitFormed([...survivors, newcomer]);
+        extra.join_ms = Date.now() - j;
+        survivors = [...survivors, newcomer];
+        newSpare = [...spare.slice(1), victim];
+        chk.setTargets(survivors.map((m) => target(cluster, m)));
+        break;
+      }
+      case 'partition': {
+        cluster.cut(victim);
+        // Once the others have declared the victim dead, ask it directly (from inside its namespace).
+        await sleep(Math.min(during / 2, 2_000));
+        const probe: ProbeResult = await probeFrom(cluster, victim,
+          [0, 1, 2].map((i) => `probe-${chk.opts.tag}-${i}`), [0, 1, 2].map((i) => chk.key(i)), 4_000);
+        extra.probe = probe;
+        await sleep(Math.max(0, during - (Date.now() - faultAt)));
+        break;
+      }
+      case 'slow': {
+        const s = o.shape ?? { rateKbit: 256, burstBytes: 4_000, latencyMs: 400 };
+        cluster.shape(victim, s);
+        extra.shape = `tbf rate ${s.rateKbit}kbit burst ${s.burstBytes} latency ${s.latencyMs}ms`;
+        await sleep(during);
+        extra.tc = cluster.shapeStats(victim);
+        break;
+      }
+      case 'pause': {
+        const p = o.pause ?? { stopMs: 300, periodMs: 1_000 };
+        let pauses = 0;
+        while (Date.now() - faultAt < during) {
+          cluster.pause(victim); paused = true;
+          await sleep(p.stopMs);
+          cluster.resume(victim); paused = false;
+          pauses++;
+          await sleep(Math.max(0, p.periodMs - p.stopMs));
+        }
+        extra.pauses = `${pauses}x SIGSTOP ${p.stopMs}ms every ${p.periodMs}ms`;
+        break;
+      }
+    }
+    // ---- heal ----
+    healAt = Date.now();
+    if (name === 'partition') cluster.heal(victim);
+    if (name === 'slow') cluster.unshape(victim);
+    chk.phase = 'post';
+    await sleep(post);
+  } finally {
+    if (paused) cluster.resume(victim);
+    await chk.stop();
+  }
+  const stopAt = Date.now();
+  const sample = chk.touchedKeys().sort(() => Math.random() - 0.5).slice(0, o.sampleKeys);
+  const convergence = await measureConvergence(cluster, survivors, sample, o.convergeTimeoutMs);
+  const sinceHealMs = stopAt - healAt + convergence.ms;
+  await sleep(o.settleMs);
+  const verify = await chk.verify(survivors.map((m) => target(cluster, m)));
+  const rssEndKb = cluster.rss();
+  const phases: ScenarioResult['phases'] = {};
+  for (const p of ['pre', 'fault', 'post']) phases[p] = chk.phaseSummary(p);
+  chk.close();
+  const conv = convergence.converged ? `${convergence.ms}` : `timeout>${convergence.ms}`;
+  const line = `scenario=${name} attempted=${chk.report.attempted} acked=${chk.report.acked} failed=${fmtCounts(chk.report.failed)}`
+    + ` lost=${verify.lost} stale_reads=${chk.report.staleReads} indeterminate=${verify.indeterminate} unreadable=${verify.unreadable}`
+    + ` mismatched=${verify.mismatched + verify.foreign + chk.report.foreignReads}`
+    + ` converge_ms=${conv} converge_by=${convergence.mode} since_heal_ms=${convergence.converged ? sinceHealMs : '-'}`
+    + ` rss_start_mb=${fmtRss(rssStartKb)} rss_end_mb=${fmtRss(rssEndKb)}`;
+  log(line);
+  for (const p of ['pre', 'fault', 'post']) {
+    log(`  ${p}: ${Object.entries(phases[p]).map(([t, c]) => `${t} ok=${c.ok} failed=${fmtCounts(c.failed)} p50=${c.p50}ms p99=${c.p99}ms max=${c.max}ms`).join(' | ')}`);
+  }
+  for (const [k, v] of Object.entries(extra)) log(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  if (!convergence.converged) log(`  not converged: ${JSON.stringify(convergence.diff)}`);
+  for (const a of [...chk.report.anomalies, ...verify.details].slice(0, 20)) log(`  anomaly: ${JSON.stringify(a)}`);
+  return {
+    scenario: name, load: chk.report, verify, convergence, sinceHealMs, rssStartKb, rssEndKb, phases, extra,
+    members: survivors, spare: newSpare, line,
+  };
+}
+
+/** Starts a 3-node cluster n1..n3 with one spare host n4 (for leave-join). */
+export async function startFaultCluster(env: Record<string, string> = {}, logDir?: string): Promise<{ cluster: FaultCluster; members: string[]; spare: string[] }> {
+  const cluster = await FaultCluster.start({ names: ['n1', 'n2', 'n3'], spare: ['n4'], env, logDir });
+  return { cluster, members: ['n1', 'n2', 'n3'], spare: ['n4'] };
+}
