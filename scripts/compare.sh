@@ -126,7 +126,7 @@ figure() {
       n=$(( n + 1 )); [[ "$dist" == false ]] && clean=$(( clean + 1 ))
       $PY -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(system=sys.argv[2], method=sys.argv[3], load=sys.argv[4], run=int(sys.argv[5]), disturbed=sys.argv[6]=="true"); print(json.dumps(d))' \
         "$json" "$system" "$method" "$load" "$i" "$dist" >>"$RESULTS"
-      log "  $system $method $load run $i: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"{d[\"ops\"]:.0f} ops/s p50 {d[\"p50_ms\"]} p99 {d[\"p99_ms\"]} ms, {d[\"data_per_req\"]} B/req, ok={d[\"ok\"]} srv={d.get(\"srv_cpu\")} gen={d.get(\"gen_cpu\")} other={d.get(\"other_cpu\")}")' "$json")$([[ $dist == true ]] && echo ' (disturbed)')"
+      log "  $system $method $load run $i: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f ops/s p50 %s p99 %s ms, %s B/req, ok=%s srv=%s gen=%s other=%s" % (d["ops"], d["p50_ms"], d["p99_ms"], d["data_per_req"], d["ok"], d.get("srv_cpu"), d.get("gen_cpu"), d.get("other_cpu")))' "$json")$([[ $dist == true ]] && echo ' (disturbed)')"
     done
   done
 }
@@ -244,7 +244,7 @@ def sh(c):
     try: return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
     except Exception: return ""
 meta = {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "host": sh("uname -r").join(["Linux ", ""]), "cpus": os.cpu_count(),
-        "h2load": sh("h2load --version | head -1 | sed 's/.*nghttp2\\/\\([0-9.]*\\).*/\\1/'"), "node": sh("node --version"),
+        "h2load": sh("h2load --version | head -1").replace("h2load ", ""), "node": sh("node --version"),
         "etcd": "$ETCD_VER", "runs": $RUNS, "warm": $WARM, "dur": $DUR,
         "checks": [l.strip() for l in open(sys.argv[2]) if l.strip()]}
 json.dump(meta, open(sys.argv[1], "w"))
