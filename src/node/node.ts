@@ -32,6 +32,8 @@ const HINT_INTERVAL_MS = 250;
 const HINT_BATCH = 512;
 /** An incarnation that jumps by more than this is a restart (boot time), not a refutation (+1). */
 const RESTART_JUMP = 1_000;
+/** After a ring change, reads also consult the previous replicas for at least this long (and while keys still stream). */
+const TRANSITION_MS = 10_000;
 
 export class CacheNode {
   readonly store: Store;
@@ -43,6 +45,9 @@ export class CacheNode {
   readonly rebalancer: Rebalancer;
   readonly antiEntropy: AntiEntropy;
   ring: HashRing;
+  /** The ring before the current change, while keys may still be streaming to new owners. */
+  private previousRing?: HashRing;
+  private transitionUntil = 0;
   readonly metrics?: Metrics;
   private readonly gate: RequestGate;
   private parts?: ServerParts;
@@ -91,6 +96,15 @@ export class CacheNode {
     const rf = cfg.REPLICATION_FACTOR;
     const placement: Placement = {
       replicas: (key) => this.ring.preferenceList(key, rf),
+      previousReplicas: (key) => {
+        const prev = this.previousRing;
+        if (prev === undefined) return undefined;
+        if (Date.now() > this.transitionUntil && !this.rebalancer.busy) {
+          this.previousRing = undefined;
+          return undefined;
+        }
+        return prev.preferenceList(key, rf);
+      },
       isReachable: (id) => {
         const s = table.get(id)?.state;
         return s === 'alive' || s === 'suspect';
@@ -237,6 +251,11 @@ export class CacheNode {
     const ring = this.buildRing();
     if (ring.version !== this.ring.version || restarted.length > 0) {
       const changed = ring.version !== this.ring.version;
+      if (changed) {
+        // Keep the oldest ring of an ongoing transition: its replicas may still hold the only copies.
+        if (this.previousRing === undefined && this.ring.size > 1) this.previousRing = this.ring;
+        this.transitionUntil = Date.now() + Math.max(TRANSITION_MS, 3 * this.rebalancer.stats.lastPassMs);
+      }
       this.ring = ring;
       if (changed) this.log.info({ ring: ring.version.slice(0, 12), nodes: ring.nodes() }, 'ring changed');
       if (restarted.length > 0) this.log.info({ restarted }, 'members restarted: pushing their share to them');

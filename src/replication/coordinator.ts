@@ -26,6 +26,12 @@ export interface PeerTransport {
 export interface Placement {
   /** Preference list for a key: ids of its replicas, in ring order. */
   replicas(key: string): readonly string[];
+  /**
+   * While the ring is changing (keys still streaming to new owners), the key's replicas on
+   * the previous ring; undefined otherwise. Reads then need R answers from both sets, so
+   * they overlap every write quorum of either ring.
+   */
+  previousReplicas(key: string): readonly string[] | undefined;
   /** False for members known to be down (their writes become hints right away). */
   isReachable(node: string): boolean;
 }
@@ -87,18 +93,21 @@ export class Coordinator {
 
   get(key: string, level: Level, cb: Callback<EntryRecord | undefined>): void {
     const replicas = this.placement.replicas(key);
-    const n = replicas.length;
     const selfId = this.opts.selfId;
-    const r = required(level, n, this.opts.readQuorum);
+    const r = required(level, replicas.length, this.opts.readQuorum);
+    const previous = this.placement.previousReplicas(key);
     const selfIsReplica = replicas.includes(selfId);
-    if (r <= 1 && selfIsReplica) {
+    if (r <= 1 && selfIsReplica && previous === undefined) {
       // Answered by the local replica alone: the common, fast path for ONE (and N=1).
-      const rec = this.store.get(key);
-      cb(null, rec);
+      cb(null, this.store.get(key));
       return;
     }
-    const read = new ReadRound(this, key, replicas, r, cb);
-    if (selfIsReplica) read.answer(selfId, this.store.peek(key));
+    const groups = [{ nodes: replicas, r }];
+    if (previous !== undefined && !sameSet(previous, replicas)) {
+      groups.push({ nodes: previous, r: required(level, previous.length, this.opts.readQuorum) });
+    }
+    const read = new ReadRound(this, key, groups, cb);
+    if (selfIsReplica || previous?.includes(selfId)) read.answer(selfId, this.store.peek(key));
     read.start();
   }
 
@@ -166,54 +175,69 @@ export class Coordinator {
   }
 }
 
-/** One quorum read: asks R replicas (local first), falls back to the others on failure. */
+interface ReadGroup { nodes: readonly string[]; r: number }
+
+/**
+ * One quorum read: asks replicas (local first, reachable ones first) until every group has
+ * R answers — one group normally, two during a ring change — and falls back to the other
+ * replicas when one fails. Answers the newest version and repairs the stale replicas.
+ */
 class ReadRound {
-  private readonly q: QuorumCount;
+  private readonly quorums: QuorumCount[];
   private readonly answers = new Map<string, EntryRecord | undefined>();
+  private readonly inFlight: number[];
+  private pending: string[] = [];
   private next = 0;
   private done = false;
 
   constructor(
     private readonly c: Coordinator,
     private readonly key: string,
-    private readonly replicas: readonly string[],
-    private readonly r: number,
+    private readonly groups: ReadGroup[],
     private readonly cb: Callback<EntryRecord | undefined>,
   ) {
-    this.q = new QuorumCount(r, replicas.length);
+    this.quorums = groups.map((g) => new QuorumCount(g.r, g.nodes.length));
+    this.inFlight = groups.map(() => 0);
   }
 
   answer(node: string, rec: EntryRecord | undefined): void {
     this.answers.set(node, rec);
-    this.settle(this.q.success());
+    this.record(node, true);
   }
 
   start(): void {
-    // Ask as many remote replicas as are still needed, reachable ones first.
-    const selfId = this.c.ctx.selfId();
-    const placement = this.c.ctx.placement();
-    const order = this.replicas.filter((n) => n !== selfId);
-    order.sort((a, b) => Number(placement.isReachable(b)) - Number(placement.isReachable(a)));
-    this.pending = order;
-    if (this.replicas.length === 0) {
-      this.cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
+    if (this.groups[0].nodes.length === 0) {
       this.done = true;
+      this.cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
       return;
     }
+    const selfId = this.c.ctx.selfId();
+    const placement = this.c.ctx.placement();
+    const all = new Set<string>();
+    for (const g of this.groups) for (const n of g.nodes) if (n !== selfId) all.add(n);
+    this.pending = [...all].sort((a, b) => Number(placement.isReachable(b)) - Number(placement.isReachable(a)));
     this.askMore();
   }
 
-  private pending: string[] = [];
-  private inFlight = 0;
-
+  /** Asks further replicas while some group may still fall short of R. */
   private askMore(): void {
-    while (!this.done && this.q.successes + this.inFlight < this.r && this.next < this.pending.length) {
-      const node = this.pending[this.next++];
-      this.inFlight++;
+    while (!this.done && this.next < this.pending.length) {
+      const lacking = this.groups.findIndex((g, i) => this.quorums[i].successes + this.inFlight[i] < g.r);
+      if (lacking < 0) return;
+      // the next pending node of a group that still lacks answers
+      let idx = -1;
+      for (let j = this.next; j < this.pending.length; j++) {
+        if (this.groups[lacking].nodes.includes(this.pending[j])) { idx = j; break; }
+      }
+      if (idx < 0) return;
+      const node = this.pending[idx];
+      this.pending.splice(idx, 1);
+      this.pending.splice(this.next++, 0, node);
+      this.track(node, +1);
       this.c.ctx.peers().read(node, this.key, (err, rec) => {
-        this.inFlight--;
+        this.track(node, -1);
         if (err) {
-          this.settle(this.q.failure());
+          this.record(node, false);
           this.askMore();
         } else {
           this.answer(node, rec);
@@ -222,13 +246,29 @@ class ReadRound {
     }
   }
 
-  private settle(o: Outcome): void {
-    if (this.done || o === Outcome.Pending) return;
+  private track(node: string, d: number): void {
+    for (let i = 0; i < this.groups.length; i++) if (this.groups[i].nodes.includes(node)) this.inFlight[i] += d;
+  }
+
+  private record(node: string, ok: boolean): void {
+    if (this.done) return;
+    let failed = false;
+    for (let i = 0; i < this.groups.length; i++) {
+      if (!this.groups[i].nodes.includes(node)) continue;
+      const o = ok ? this.quorums[i].success() : this.quorums[i].failure();
+      if (o === Outcome.Failed) failed = true;
+    }
+    if (failed) this.finish(false);
+    else if (this.quorums.every((q) => q.outcome === Outcome.Reached)) this.finish(true);
+  }
+
+  private finish(ok: boolean): void {
     this.done = true;
-    if (o === Outcome.Failed) {
+    if (!ok) {
       this.c.ctx.quorumFailed();
+      const q = this.quorums.find((x) => x.outcome === Outcome.Failed) ?? this.quorums[0];
       this.cb(new CacheError('unavailable',
-        `read quorum not reached: ${this.q.successes} of ${this.replicas.length} replicas answered, ${this.r} required`));
+        `read quorum not reached: ${q.successes} of ${q.total} replicas answered, ${q.needed} required`));
       return;
     }
     let newest: EntryRecord | undefined;
@@ -241,9 +281,14 @@ class ReadRound {
     if (newest) {
       const stale: string[] = [];
       for (const [node, rec] of this.answers) {
+        if (!this.groups[0].nodes.includes(node)) continue; // repair current replicas only
         if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0) stale.push(node);
       }
       if (stale.length > 0) this.c.ctx.repair(this.key, newest, stale);
     }
   }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
