@@ -1,0 +1,118 @@
+/**
+ * Coordinator logic with in-process replicas: each "peer" is a real Store reached through
+ * an in-memory PeerTransport (the network path is covered by the integration tests).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Coordinator, type PeerTransport, type Placement } from '../../src/replication/coordinator.ts';
+import { Store, type EntryRecord } from '../../src/store/store.ts';
+import { HybridClock } from '../../src/hlc/hlc.ts';
+import { HintStore } from '../../src/replication/hints.ts';
+import { Level } from '../../src/quorum/quorum.ts';
+
+const newStore = () => new Store({ shards: 2, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
+
+function cluster(opts: { down?: string[]; replicas?: string[]; previous?: string[] } = {}) {
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  const stores = new Map(ids.map((id) => [id, newStore()]));
+  const down = new Set(opts.down ?? []);
+  const calls: string[] = [];
+  const transport: PeerTransport = {
+    write(node, key, rec, cb) {
+      calls.push(`write ${node}`);
+      queueMicrotask(() => {
+        if (down.has(node)) return cb(new Error(`${node} down`));
+        const s = stores.get(node)!;
+        const cur = s.peek(key);
+        s.apply(key, rec);
+        cb(null, !!cur && !cur.tombstone);
+      });
+    },
+    read(node, key, cb) {
+      calls.push(`read ${node}`);
+      queueMicrotask(() => (down.has(node) ? cb(new Error(`${node} down`)) : cb(null, stores.get(node)!.peek(key))));
+    },
+  };
+  const placement: Placement = {
+    replicas: () => opts.replicas ?? ['a', 'b', 'c'],
+    previousReplicas: () => opts.previous,
+    isReachable: (n) => !down.has(n),
+  };
+  const hints = new HintStore(100);
+  const coord = new Coordinator(stores.get('a')!, new HybridClock('a'), placement, transport, hints,
+    { selfId: 'a', writeQuorum: 2, readQuorum: 2, defaultTtlMs: 0 });
+  return { coord, stores, hints, calls, down };
+}
+
+const call = <T>(fn: (cb: (err: Error | null, r?: T) => void) => void) =>
+  new Promise<{ err: Error | null; r?: T }>((resolve) => fn((err, r) => resolve({ err, r })));
+
+test('a write is acknowledged at W=2 and reaches every replica', async () => {
+  const { coord, stores } = cluster();
+  const { err } = await call((cb) => coord.set('k', 'v', false, 0, Level.Default, cb));
+  assert.equal(err, null);
+  await new Promise((r) => setTimeout(r, 5));
+  for (const id of ['a', 'b', 'c']) assert.equal(stores.get(id)!.peek('k')?.value, 'v', id);
+});
+
+test('with two replicas down a QUORUM write fails with UNAVAILABLE and leaves hints', async () => {
+  const { coord, hints } = cluster({ down: ['b', 'c'] });
+  const { err } = await call((cb) => coord.set('k', 'v', false, 0, Level.Quorum, cb));
+  assert.match(err!.message, /write quorum not reached: 1 of 3 replicas acknowledged, 2 required/);
+  assert.equal((err as { kind?: string }).kind, 'unavailable');
+  assert.deepEqual(hints.targets().sort(), ['b', 'c']);
+});
+
+test('ONE succeeds with the local replica alone; ALL needs everyone', async () => {
+  const { coord } = cluster({ down: ['c'] });
+  assert.equal((await call((cb) => coord.set('k', 'v', false, 0, Level.One, cb))).err, null);
+  assert.match((await call((cb) => coord.set('k', 'v', false, 0, Level.All, cb))).err!.message, /3 required/);
+});
+
+test('a read returns the newest version and repairs the stale replica', async () => {
+  const { coord, stores } = cluster();
+  const old: EntryRecord = { value: 'old', binary: false, wall: 1, logical: 0, node: 'x', expiresAt: 0, tombstone: false };
+  const fresh: EntryRecord = { ...old, value: 'new', wall: 2 };
+  stores.get('a')!.apply('k', old);
+  stores.get('b')!.apply('k', fresh);
+  stores.get('c')!.apply('k', fresh);
+  const { r } = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
+  assert.equal(r?.value, 'new');
+  assert.equal(stores.get('a')!.peek('k')?.value, 'new', 'read repair of the local replica');
+});
+
+test('a read falls back to another replica when one fails, and a tombstone reads as not found', async () => {
+  const { coord, stores, calls } = cluster({ down: ['b'] });
+  const t: EntryRecord = { value: '', binary: false, wall: 5, logical: 0, node: 'x', expiresAt: 0, tombstone: true };
+  stores.get('c')!.apply('k', t);
+  const { err, r } = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
+  assert.equal(err, null);
+  assert.equal(r, undefined);
+  assert.ok(calls.includes('read c'));
+});
+
+test('during a ring change a read also needs R answers from the previous replicas', async () => {
+  // The key moved from {a,b,c} to {a,d,e}; it was acknowledged by b and c before the change
+  // and has not been streamed to d and e yet.
+  const { coord, stores, calls } = cluster({ replicas: ['a', 'd', 'e'], previous: ['a', 'b', 'c'] });
+  const rec: EntryRecord = { value: 'v', binary: false, wall: 9, logical: 0, node: 'x', expiresAt: 0, tombstone: false };
+  stores.get('b')!.apply('k', rec);
+  stores.get('c')!.apply('k', rec);
+  const { r } = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
+  assert.equal(r?.value, 'v');
+  assert.ok(calls.includes('read d') || calls.includes('read e'), 'the new replicas are asked too');
+  // Without the previous ring, R=2 of the new replicas alone would have missed it.
+  const alone = cluster({ replicas: ['a', 'd', 'e'] });
+  alone.stores.get('b')!.apply('k', rec);
+  alone.stores.get('c')!.apply('k', rec);
+  assert.equal((await call<EntryRecord | undefined>((cb) => alone.coord.get('k', Level.Quorum, cb))).r, undefined);
+});
+
+test('Delete reports whether a live value existed on an acknowledging replica', async () => {
+  const { coord } = cluster();
+  await call((cb) => coord.set('k', 'v', false, 0, Level.All, cb));
+  const d1 = await call<{ deleted?: boolean }>((cb) => coord.delete('k', Level.All, cb));
+  assert.equal(d1.r?.deleted, true);
+  const d2 = await call<{ deleted?: boolean }>((cb) => coord.delete('k', Level.All, cb));
+  assert.equal(d2.r?.deleted, false);
+});
