@@ -28,8 +28,8 @@ export interface Placement {
   replicas(key: string): readonly string[];
   /**
    * While the ring is changing (keys still streaming to new owners), the key's replicas on
-   * the previous ring; undefined otherwise. Reads then need R answers from both sets, so
-   * they overlap every write quorum of either ring.
+   * the previous ring; undefined otherwise. Reads then also ask the previous replicas that
+   * are no longer replicas (they hold their copies until the new owners confirmed them).
    */
   previousReplicas(key: string): readonly string[] | undefined;
   /** False for members known to be down (their writes become hints right away). */
@@ -102,11 +102,8 @@ export class Coordinator {
       cb(null, this.store.get(key));
       return;
     }
-    const groups = [{ nodes: replicas, r }];
-    if (previous !== undefined && !sameSet(previous, replicas)) {
-      groups.push({ nodes: previous, r: required(level, previous.length, this.opts.readQuorum) });
-    }
-    const read = new ReadRound(this, key, groups, cb);
+    const extra = previous?.filter((n) => !replicas.includes(n) && n !== selfId) ?? [];
+    const read = new ReadRound(this, key, replicas, r, extra, cb);
     if (selfIsReplica || previous?.includes(selfId)) read.answer(selfId, this.store.peek(key));
     read.start();
   }
@@ -175,69 +172,66 @@ export class Coordinator {
   }
 }
 
-interface ReadGroup { nodes: readonly string[]; r: number }
-
 /**
- * One quorum read: asks replicas (local first, reachable ones first) until every group has
- * R answers — one group normally, two during a ring change — and falls back to the other
- * replicas when one fails. Answers the newest version and repairs the stale replicas.
+ * One quorum read: asks replicas (local first, reachable ones first) until R answered,
+ * asking another replica when one fails. During a ring change it also asks, best effort,
+ * the previous replicas that no longer are (`extra`): their failures do not fail the read,
+ * but the answer waits for them. Answers the newest version and repairs stale replicas.
  */
 class ReadRound {
-  private readonly quorums: QuorumCount[];
+  private readonly q: QuorumCount;
   private readonly answers = new Map<string, EntryRecord | undefined>();
-  private readonly inFlight: number[];
   private pending: string[] = [];
   private next = 0;
+  private inFlight = 0;
+  private extraLeft: number;
   private done = false;
 
   constructor(
     private readonly c: Coordinator,
     private readonly key: string,
-    private readonly groups: ReadGroup[],
+    private readonly replicas: readonly string[],
+    private readonly r: number,
+    private readonly extra: readonly string[],
     private readonly cb: Callback<EntryRecord | undefined>,
   ) {
-    this.quorums = groups.map((g) => new QuorumCount(g.r, g.nodes.length));
-    this.inFlight = groups.map(() => 0);
+    this.q = new QuorumCount(r, replicas.length);
+    this.extraLeft = extra.length;
   }
 
   answer(node: string, rec: EntryRecord | undefined): void {
     this.answers.set(node, rec);
-    this.record(node, true);
+    if (this.replicas.includes(node)) this.settle(this.q.success());
   }
 
   start(): void {
-    if (this.groups[0].nodes.length === 0) {
+    if (this.replicas.length === 0) {
       this.done = true;
       this.cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
       return;
     }
     const selfId = this.c.ctx.selfId();
     const placement = this.c.ctx.placement();
-    const all = new Set<string>();
-    for (const g of this.groups) for (const n of g.nodes) if (n !== selfId) all.add(n);
-    this.pending = [...all].sort((a, b) => Number(placement.isReachable(b)) - Number(placement.isReachable(a)));
+    this.pending = this.replicas.filter((n) => n !== selfId && !this.answers.has(n))
+      .sort((a, b) => Number(placement.isReachable(b)) - Number(placement.isReachable(a)));
+    for (const node of this.extra) {
+      this.c.ctx.peers().read(node, this.key, (err, rec) => {
+        if (!err) this.answers.set(node, rec);
+        this.extraLeft--;
+        this.settle(this.q.outcome);
+      });
+    }
     this.askMore();
   }
 
-  /** Asks further replicas while some group may still fall short of R. */
   private askMore(): void {
-    while (!this.done && this.next < this.pending.length) {
-      const lacking = this.groups.findIndex((g, i) => this.quorums[i].successes + this.inFlight[i] < g.r);
-      if (lacking < 0) return;
-      // the next pending node of a group that still lacks answers
-      let idx = -1;
-      for (let j = this.next; j < this.pending.length; j++) {
-        if (this.groups[lacking].nodes.includes(this.pending[j])) { idx = j; break; }
-      }
-      if (idx < 0) return;
-      const node = this.pending[idx];
-      this.pending.splice(idx, 1);
-      this.pending.splice(this.next++, 0, node);
-      this.track(node, +1);
+    while (!this.done && this.q.successes + this.inFlight < this.r && this.next < this.pending.length) {
+      const node = this.pending[this.next++];
+      this.inFlight++;
       this.c.ctx.peers().read(node, this.key, (err, rec) => {
-        this.track(node, -1);
+        this.inFlight--;
         if (err) {
-          this.record(node, false);
+          this.settle(this.q.failure());
           this.askMore();
         } else {
           this.answer(node, rec);
@@ -246,31 +240,17 @@ class ReadRound {
     }
   }
 
-  private track(node: string, d: number): void {
-    for (let i = 0; i < this.groups.length; i++) if (this.groups[i].nodes.includes(node)) this.inFlight[i] += d;
-  }
-
-  private record(node: string, ok: boolean): void {
+  private settle(o: Outcome): void {
     if (this.done) return;
-    let failed = false;
-    for (let i = 0; i < this.groups.length; i++) {
-      if (!this.groups[i].nodes.includes(node)) continue;
-      const o = ok ? this.quorums[i].success() : this.quorums[i].failure();
-      if (o === Outcome.Failed) failed = true;
-    }
-    if (failed) this.finish(false);
-    else if (this.quorums.every((q) => q.outcome === Outcome.Reached)) this.finish(true);
-  }
-
-  private finish(ok: boolean): void {
-    this.done = true;
-    if (!ok) {
+    if (o === Outcome.Failed) {
+      this.done = true;
       this.c.ctx.quorumFailed();
-      const q = this.quorums.find((x) => x.outcome === Outcome.Failed) ?? this.quorums[0];
       this.cb(new CacheError('unavailable',
-        `read quorum not reached: ${q.successes} of ${q.total} replicas answered, ${q.needed} required`));
+        `read quorum not reached: ${this.q.successes} of ${this.replicas.length} replicas answered, ${this.r} required`));
       return;
     }
+    if (this.q.outcome !== Outcome.Reached || this.extraLeft > 0) return;
+    this.done = true;
     let newest: EntryRecord | undefined;
     for (const rec of this.answers.values()) {
       if (rec && (!newest || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) > 0)) newest = rec;
@@ -281,14 +261,10 @@ class ReadRound {
     if (newest) {
       const stale: string[] = [];
       for (const [node, rec] of this.answers) {
-        if (!this.groups[0].nodes.includes(node)) continue; // repair current replicas only
+        if (!this.replicas.includes(node)) continue; // repair current replicas only
         if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0) stale.push(node);
       }
       if (stale.length > 0) this.c.ctx.repair(this.key, newest, stale);
     }
   }
-}
-
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x) => b.includes(x));
 }

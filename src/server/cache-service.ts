@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Coordinator, WriteResult } from '../replication/coordinator.js';
 import type { EntryRecord } from '../store/store.js';
-import { packVersion } from '../hlc/hlc.js';
+import { decodeKeyRequest, decodeSetRequest, encodeGetResponse, encodeWriteResponse, type GetAnswer, type KeyRequest, type SetRequest } from './codec.js';
 import { CacheError, invalid } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestGate } from './gate.js';
@@ -15,8 +15,6 @@ export interface RequestLimits {
   maxTtlMs: number;
 }
 
-interface KeyRequest { key?: string; consistency?: number }
-interface SetRequest extends KeyRequest { value?: string; data?: Buffer; payload?: 'value' | 'data'; ttl_ms?: string }
 
 type Reply = grpc.sendUnaryData<unknown>;
 
@@ -63,9 +61,7 @@ export function cacheServiceHandlers(
   const writeAnswer = (reply: Reply) => (err: CacheError | null, r?: WriteResult) => {
     gate.end();
     if (err) fail(reply, err);
-    else reply(null, r!.deleted === undefined
-      ? { version: packVersion(r!.wall, r!.logical) }
-      : { deleted: r!.deleted, version: packVersion(r!.wall, r!.logical) });
+    else reply(null, r);
   };
 
   function get(call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void {
@@ -96,21 +92,21 @@ export function cacheServiceHandlers(
       try {
         key = checkKey(req.key, limits.maxKeyBytes);
         level = checkConsistency(req.consistency);
-        binary = req.payload === 'data';
+        binary = req.binary;
         let bytes: number;
         if (binary) {
           const data = req.data!;
           bytes = data.length;
-          value = bytes > limits.maxValueBytes ? '' : data.toString('latin1');
+          value = bytes > limits.maxValueBytes ? '' : data.toString('latin1'); // a copy: the request buffer is not retained
         } else {
-          value = req.value ?? '';
+          value = req.value;
           bytes = value.length * 3 > limits.maxValueBytes ? Buffer.byteLength(value, 'utf8') : value.length;
         }
         if (bytes > limits.maxValueBytes) {
           throw invalid(`value is ${bytes} bytes; the limit is ${limits.maxValueBytes} bytes (MAX_RECV_MSG_SIZE/MAX_SEND_MSG_SIZE less key and framing)`);
         }
-        ttl = req.ttl_ms === undefined ? 0 : Number(req.ttl_ms);
-        if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${req.ttl_ms} is too large; the limit is ${limits.maxTtlMs}`);
+        ttl = req.ttlMs;
+        if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${ttl} is too large; the limit is ${limits.maxTtlMs}`);
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
       gate.begin();
@@ -136,10 +132,30 @@ export function cacheServiceHandlers(
   return { Get: get, Set: set, Delete: del } as grpc.UntypedServiceImplementation;
 }
 
-function getResponse(rec: EntryRecord, now: number) {
-  const ttl = rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now);
-  const version = packVersion(rec.wall, rec.logical);
-  return rec.binary
-    ? { data: Buffer.from(rec.value, 'latin1'), version, ttl_remaining_ms: ttl }
-    : { value: rec.value, version, ttl_remaining_ms: ttl };
+function getResponse(rec: EntryRecord, now: number): GetAnswer {
+  return {
+    value: rec.value,
+    binary: rec.binary,
+    wall: rec.wall,
+    logical: rec.logical,
+    ttlMs: rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now),
+  };
+}
+
+/**
+ * The CacheService definition with the hand-written codecs (src/server/codec.ts) in place
+ * of the generic protobufjs ones; paths and streaming flags stay those of the .proto.
+ */
+export function withFastCodecs(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const codecs: Record<string, [(b: Buffer) => unknown, (v: never) => Buffer]> = {
+    Get: [decodeKeyRequest, encodeGetResponse],
+    Set: [decodeSetRequest, encodeWriteResponse],
+    Delete: [decodeKeyRequest, encodeWriteResponse],
+  };
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    const c = codecs[name];
+    out[name] = c ? { ...m, requestDeserialize: c[0], responseSerialize: c[1] as (v: unknown) => Buffer } : m;
+  }
+  return out as grpc.ServiceDefinition;
 }

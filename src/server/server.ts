@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { definitions, serviceDef } from './protos.js';
+import { withFastCodecs } from './cache-service.js';
 
 /**
  * The transport accepts messages somewhat above the configured limits so that a request
@@ -30,8 +31,8 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
   });
   const defs = definitions();
   for (const [name, impl] of Object.entries(services)) {
-    const def = name.startsWith('cache.peer.') ? defs.peerDef : defs.publicDef;
-    server.addService(serviceDef(def, name), impl);
+    const def = serviceDef(name.startsWith('cache.peer.') ? defs.peerDef : defs.publicDef, name);
+    server.addService(name === 'cache.v1.CacheService' ? withFastCodecs(def) : def, impl);
   }
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   for (const name of PUBLIC_SERVICES) health.setStatus(name, 'NOT_SERVING');
