@@ -8,6 +8,9 @@
 #      -> ratio cluster/etcd
 # Loads: "-c 50 -m 1" and "-c 10 -m 10"; each figure = WARM s warm-up + RUNS runs of -D DUR
 # through ../shared/bench/h2grpc.sh (h2grpc_measure: ops/s, p50/p99, DATA bytes/request check).
+# The systems compared are up at the same time and their runs alternate (echo, Get, Set, echo,
+# ...; cluster Set, etcd Put, cluster Get, etcd Range, ...), so each ratio compares runs made
+# under the same conditions on this shared machine; the report also gives the paired ratio.
 # Every method is first called once with grpc_body.py (must return grpc-status 0).
 #
 # usage: scripts/compare.sh            (from anywhere; ~6 minutes)
@@ -107,26 +110,39 @@ grpc_ok() {
 }
 
 # ------------------------------------------------------------------ measuring
-SRV_PIDS=""
-# figure SYSTEM METHOD TARGET PATH BODY EXPECT_BYTES
-figure() {
-  local system="$1" method="$2" target="$3" path="$4" body="$5" expect="$6" load tag i json dist clean n
-  log "warm-up $system $method (${WARM}s)"
-  h2grpc "$target" "$path" "$body" -c 10 -m 1 -D "$WARM" >/dev/null 2>&1 || die "warm-up failed: $system $method"
+# A "job" is one figure: "SYSTEM|METHOD|TARGET|PATH|BODY|EXPECT_BYTES|SERVER_PIDS".
+# rounds JOB... : warms each job up, then for every load runs the jobs in turn (round-robin),
+# RUNS rounds, so that the figures being compared see the same machine conditions (other work
+# on this shared 2-CPU machine comes and goes). A round in which any run was disturbed (other
+# programs used > OTHER_MAX cores) is repeated, up to EXTRA more rounds.
+measure_one() {  # measure_one JOB LOAD ROUND -> sets DISTURBED=true|false
+  local system method target path body expect pids tag json
+  IFS='|' read -r system method target path body expect pids <<<"$1"
+  tag="$(tr -c 'A-Za-z0-9' '_' <<<"$system-$method-$2")"
+  # shellcheck disable=SC2086
+  json="$(H2GRPC_SERVER_PIDS="$pids" h2grpc_measure "$WORK/$tag-$3" "$expect" "$target" "$path" "$body" $2 -D "$DUR")" \
+    || die "h2load failed: $system $method $2 (see $WORK/$tag-$3.txt)"
+  rm -f "$WORK/$tag-$3.tsv"
+  DISTURBED="$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); o=d.get("other_cpu"); print("true" if o is not None and o > float(sys.argv[2]) else "false")' "$json" "$OTHER_MAX")"
+  $PY -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(system=sys.argv[2], method=sys.argv[3], load=sys.argv[4], run=int(sys.argv[5]), disturbed=sys.argv[6]=="true"); print(json.dumps(d))' \
+    "$json" "$system" "$method" "$2" "$3" "$DISTURBED" >>"$RESULTS"
+  log "  $system $method $2 round $3: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f ops/s p50 %s p99 %s ms, %s B/req, ok=%s srv=%s gen=%s other=%s" % (d["ops"], d["p50_ms"], d["p99_ms"], d["data_per_req"], d["ok"], d.get("srv_cpu"), d.get("gen_cpu"), d.get("other_cpu")))' "$json")$([[ $DISTURBED == true ]] && echo ' (disturbed)')"
+}
+
+rounds() {
+  local job load r clean bad system method target path body expect pids
+  for job in "$@"; do
+    IFS='|' read -r system method target path body expect pids <<<"$job"
+    log "warm-up $system $method (${WARM}s)"
+    h2grpc "$target" "$path" "$body" -c 10 -m 1 -D "$WARM" >/dev/null 2>&1 || die "warm-up failed: $system $method"
+  done
   for load in "${LOADS[@]}"; do
-    tag="$(tr -c 'A-Za-z0-9' '_' <<<"$system-$method-$load")"
-    clean=0; n=0
-    for (( i=1; i <= RUNS + EXTRA; i++ )); do
-      (( clean >= RUNS )) && break   # disturbed runs are replaced by up to EXTRA more
-      # shellcheck disable=SC2086
-      json="$(H2GRPC_SERVER_PIDS="$SRV_PIDS" h2grpc_measure "$WORK/$tag-$i" "$expect" "$target" "$path" "$body" $load -D "$DUR")" \
-        || die "h2load failed: $system $method $load (see $WORK/$tag-$i.txt)"
-      rm -f "$WORK/$tag-$i.tsv"
-      dist="$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); o=d.get("other_cpu"); print("true" if o is not None and o > float(sys.argv[2]) else "false")' "$json" "$OTHER_MAX")"
-      n=$(( n + 1 )); [[ "$dist" == false ]] && clean=$(( clean + 1 ))
-      $PY -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(system=sys.argv[2], method=sys.argv[3], load=sys.argv[4], run=int(sys.argv[5]), disturbed=sys.argv[6]=="true"); print(json.dumps(d))' \
-        "$json" "$system" "$method" "$load" "$i" "$dist" >>"$RESULTS"
-      log "  $system $method $load run $i: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f ops/s p50 %s p99 %s ms, %s B/req, ok=%s srv=%s gen=%s other=%s" % (d["ops"], d["p50_ms"], d["p99_ms"], d["data_per_req"], d["ok"], d.get("srv_cpu"), d.get("gen_cpu"), d.get("other_cpu")))' "$json")$([[ $dist == true ]] && echo ' (disturbed)')"
+    clean=0
+    for (( r=1; r <= RUNS + EXTRA && clean < RUNS; r++ )); do
+      bad=false
+      for job in "$@"; do measure_one "$job" "$load" "$r"; [[ "$DISTURBED" == true ]] && bad=true; done
+      [[ "$bad" == false ]] && clean=$(( clean + 1 ))
+      (( r >= RUNS && clean == 0 && r >= RUNS + EXTRA )) && log "  every round of $load was disturbed"
     done
   done
 }
@@ -145,41 +161,43 @@ command -v h2load >/dev/null || die "h2load missing: apt-get install -y nghttp2-
 if [[ ! -f "$ROOT/dist/main.js" ]]; then log "dist/main.js missing: npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"; fi
 CACHE_PATH=/cache.v1.CacheService
 
-# ------------------------------------------------------------------ 1. echo
+# ------------------------------------------------------------------ phase A: echo + single node, interleaved
+JOBS=()
 if [[ " $ONLY " == *" echo "* ]]; then
   need_free "$ECHO_PORT"
   # The echo server's deps: its own node_modules if `npm ci` was run there, else ours (same pinned versions).
   np=""; [[ -d "$BENCH/node_modules/@grpc/grpc-js" ]] || np="$ROOT/node_modules"
   start_bg echo "$WORK/echo.log" env NODE_PATH="$np" node "$BENCH/echo-server.js" "$HOST:$ECHO_PORT"
-  pid=$STARTED_PID
-  wait_listen "$ECHO_PORT" "$pid" 10 || die "echo server did not start: $(tail -3 "$WORK/echo.log")"
+  epid=$STARTED_PID
+  wait_listen "$ECHO_PORT" "$epid" 10 || die "echo server did not start: $(tail -3 "$WORK/echo.log")"
   exp="$(grpc_ok "$HOST:$ECHO_PORT" /bench.v1.Echo/Echo "$B/echo.bin")"
   check "echo: Echo -> grpc-status 0, framed reply $exp B"
-  SRV_PIDS="$pid"
-  figure "grpc-js echo" Echo "$HOST:$ECHO_PORT" /bench.v1.Echo/Echo "$B/echo.bin" "$exp"
-  stop_pid "$pid"
+  JOBS+=("grpc-js echo|Echo|$HOST:$ECHO_PORT|/bench.v1.Echo/Echo|$B/echo.bin|$exp|$epid")
 fi
-
-# ------------------------------------------------------------------ 2. single node
 if [[ " $ONLY " == *" single "* ]]; then
   need_free "$SINGLE_PORT"
   start_bg single "$WORK/single.log" env LOG_LEVEL=warn ADDR="$HOST:$SINGLE_PORT" PEERS="$HOST:$SINGLE_PORT" node "$ROOT/dist/main.js"
-  pid=$STARTED_PID
-  wait_listen "$SINGLE_PORT" "$pid" 20 || die "node did not start: $(tail -3 "$WORK/single.log")"
+  spid=$STARTED_PID
+  wait_listen "$SINGLE_PORT" "$spid" 20 || die "node did not start: $(tail -3 "$WORK/single.log")"
   t="$HOST:$SINGLE_PORT"
   exp_set="$(grpc_ok "$t" $CACHE_PATH/Set "$B/set.bin")"
   exp_get="$(grpc_ok "$t" $CACHE_PATH/Get "$B/get.bin")"
-  (( exp_get >= 105 + 5 )) || die "Get reply is only $exp_get B: the 100 B value is not there"
+  (( exp_get >= 110 )) || die "Get reply is only $exp_get B: the 100 B value is not there"
   check "single node: Set -> grpc-status 0, framed reply $exp_set B; Get of the preloaded key -> grpc-status 0, framed reply $exp_get B (carries the 100 B value)"
-  SRV_PIDS="$pid"
-  figure "tscache 1 node" Get "$t" $CACHE_PATH/Get "$B/get.bin" "$exp_get"
-  figure "tscache 1 node" Set "$t" $CACHE_PATH/Set "$B/set.bin" "$exp_set"
-  grpc_ok "$t" $CACHE_PATH/Get "$B/get.bin" >/dev/null
-  check "single node: Get after the Set runs -> grpc-status 0"
-  stop_pid "$pid"
+  JOBS+=("tscache 1 node|Get|$t|$CACHE_PATH/Get|$B/get.bin|$exp_get|$spid"
+         "tscache 1 node|Set|$t|$CACHE_PATH/Set|$B/set.bin|$exp_set|$spid")
+fi
+if (( ${#JOBS[@]} > 0 )); then
+  rounds "${JOBS[@]}"
+  if [[ " $ONLY " == *" single "* ]]; then
+    grpc_ok "$HOST:$SINGLE_PORT" $CACHE_PATH/Get "$B/get.bin" >/dev/null
+    check "single node: Get after the runs -> grpc-status 0"
+  fi
+  stop_all
 fi
 
-# ------------------------------------------------------------------ 3. cluster (QUORUM)
+# ------------------------------------------------------------------ phase B: 3-node cluster (QUORUM) + etcd x3, interleaved
+JOBS=()
 if [[ " $ONLY " == *" cluster "* ]]; then
   need_free "${CLUSTER_PORTS[@]}"
   peers="$(printf "$HOST:%s," "${CLUSTER_PORTS[@]}")"; peers="${peers%,}"
@@ -189,21 +207,17 @@ if [[ " $ONLY " == *" cluster "* ]]; then
     cpids+=("$STARTED_PID")
   done
   for i in 0 1 2; do wait_listen "${CLUSTER_PORTS[$i]}" "${cpids[$i]}" 20 || die "cluster node ${CLUSTER_PORTS[$i]} did not start"; done
+  # shellcheck disable=SC2086
   (cd "$ROOT" && node --import tsx scripts/bench/wait-cluster.ts 3 ${peers//,/ }) >&2 || die "cluster did not converge"
   t="$HOST:${CLUSTER_PORTS[0]}"
   exp_set="$(grpc_ok "$t" $CACHE_PATH/Set "$B/setq.bin")"
   exp_get="$(grpc_ok "$t" $CACHE_PATH/Get "$B/getq.bin")"
   (( exp_get >= 110 )) || die "cluster Get reply is only $exp_get B"
-  # the value is on the other nodes too (read there with QUORUM)
   grpc_ok "$HOST:${CLUSTER_PORTS[1]}" $CACHE_PATH/Get "$B/getq.bin" >/dev/null
   check "cluster: Set QUORUM via ${CLUSTER_PORTS[0]} -> grpc-status 0 ($exp_set B); Get QUORUM -> grpc-status 0 ($exp_get B), also via ${CLUSTER_PORTS[1]}"
-  SRV_PIDS="${cpids[*]}"
-  figure "tscache 3 nodes, QUORUM" Set "$t" $CACHE_PATH/Set "$B/setq.bin" "$exp_set"
-  figure "tscache 3 nodes, QUORUM" Get "$t" $CACHE_PATH/Get "$B/getq.bin" "$exp_get"
-  for (( i=${#cpids[@]}-1; i>=0; i-- )); do stop_pid "${cpids[$i]}"; done
+  JOBS+=("tscache 3 nodes, QUORUM|Set|$t|$CACHE_PATH/Set|$B/setq.bin|$exp_set|${cpids[*]}"
+         "tscache 3 nodes, QUORUM|Get|$t|$CACHE_PATH/Get|$B/getq.bin|$exp_get|${cpids[*]}")
 fi
-
-# ------------------------------------------------------------------ 4. etcd, 3 members
 ETCD_VER=""
 if [[ " $ONLY " == *" etcd "* ]]; then
   if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
@@ -227,14 +241,21 @@ if [[ " $ONLY " == *" etcd "* ]]; then
     leader="$(etcdctl --endpoints="$eps" endpoint status -w json | $PY -c 'import json,sys; d=json.load(sys.stdin); print([e["Endpoint"] for e in d if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')"
     exp_put="$(grpc_ok "$leader" /etcdserverpb.KV/Put "$B/put.bin")"
     exp_range="$(grpc_ok "$leader" /etcdserverpb.KV/Range "$B/range.bin")"
-    check "etcd $ETCD_VER x3: leader $leader; Put -> grpc-status 0 ($exp_put B); Range -> grpc-status 0 ($exp_range B)"
-    SRV_PIDS="${epids[*]}"
-    figure "etcd 3.4, 3 members" Put "$leader" /etcdserverpb.KV/Put "$B/put.bin" "$exp_put"
-    figure "etcd 3.4, 3 members" Range "$leader" /etcdserverpb.KV/Range "$B/range.bin" "$exp_range"
+    check "etcd $ETCD_VER x3: leader $leader; Put -> grpc-status 0 ($exp_put B); Range (linearizable) -> grpc-status 0 ($exp_range B)"
+    JOBS+=("etcd 3.4, 3 members|Put|$leader|/etcdserverpb.KV/Put|$B/put.bin|$exp_put|${epids[*]}"
+           "etcd 3.4, 3 members|Range|$leader|/etcdserverpb.KV/Range|$B/range.bin|$exp_range|${epids[*]}")
+  fi
+fi
+if (( ${#JOBS[@]} > 0 )); then
+  # order: cluster Set, etcd Put, cluster Get, etcd Range (each pair side by side)
+  ORDERED=()
+  for m in Set Put Get Range; do for j in "${JOBS[@]}"; do [[ "$(cut -d'|' -f2 <<<"$j")" == "$m" ]] && ORDERED+=("$j"); done; done
+  rounds "${ORDERED[@]}"
+  if [[ -n "${eps:-}" ]]; then
     vlen="$(etcdctl --endpoints="$eps" get "$ETCD_KEY" --print-value-only | tr -d '\n' | wc -c)"
     check "etcd: value of $ETCD_KEY after the runs is $vlen B"
-    for (( i=${#epids[@]}-1; i>=0; i-- )); do stop_pid "${epids[$i]}"; done
   fi
+  stop_all
 fi
 
 # ------------------------------------------------------------------ report
@@ -245,7 +266,7 @@ def sh(c):
     except Exception: return ""
 meta = {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "host": sh("uname -r").join(["Linux ", ""]), "cpus": os.cpu_count(),
         "h2load": sh("h2load --version | head -1").replace("h2load ", ""), "node": sh("node --version"),
-        "etcd": "$ETCD_VER", "runs": $RUNS, "warm": $WARM, "dur": $DUR,
+        "etcd": "$ETCD_VER", "other_max": $OTHER_MAX, "runs": $RUNS, "warm": $WARM, "dur": $DUR,
         "checks": [l.strip() for l in open(sys.argv[2]) if l.strip()]}
 json.dump(meta, open(sys.argv[1], "w"))
 PYEOF

@@ -1,0 +1,69 @@
+/**
+ * Resident memory of a whole node holding N entries, filled over gRPC like a client would.
+ *
+ *   npm run build && node --import tsx scripts/bench-node-memory.ts [--entries 1000000] [--policy lru]
+ *
+ * Starts `node dist/main.js` on a free loopback port (MAX_MEMORY=0: no eviction), writes N
+ * entries with 12-byte keys and 100-byte values through CacheService/Set (64 calls in
+ * flight over 4 connections), waits for the node to settle, and prints its VmRSS from
+ * /proc before and after. The node is stopped by its PID at the end (also on error).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { clientFor, definitions } from '../src/server/protos.ts';
+
+const arg = (name: string, def: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
+};
+const N = Number(arg('entries', '1000000'));
+const policy = arg('policy', 'lru');
+
+const port = await new Promise<number>((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+});
+const addr = `127.0.0.1:${port}`;
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const child = spawn(process.execPath, [main], {
+  env: { PATH: process.env.PATH ?? '', ADDR: addr, MAX_MEMORY: '0', EVICTION_POLICY: policy, LOG_LEVEL: 'warn' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const kill = () => { if (child.exitCode === null) try { process.kill(child.pid!, 'SIGKILL'); } catch { /* gone */ } };
+process.on('exit', kill);
+process.on('SIGINT', () => process.exit(130));
+
+const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const Ctor = clientFor(definitions().publicDef, 'cache.v1.CacheService');
+const clients = Array.from({ length: 4 }, (_, i) => new Ctor(addr, grpc.credentials.createInsecure(), { 'grpc.channel_id': i } as grpc.ChannelOptions));
+const set = (c: grpc.Client, key: string, value: string) => new Promise<void>((resolve, reject) =>
+  (c as unknown as Record<string, Function>).Set({ key, value }, (err: Error | null) => (err ? reject(err) : resolve())));
+
+// wait until it answers
+for (let i = 0; ; i++) {
+  try { await set(clients[0], 'warmup', 'x'); break; } catch (e) { if (i > 100) throw e; await sleep(100); }
+}
+await sleep(1000);
+const before = rss();
+const value = 'v'.repeat(100);
+let next = 0;
+const t0 = Date.now();
+await Promise.all(Array.from({ length: 64 }, async (_, w) => {
+  const c = clients[w % clients.length];
+  for (let i = next++; i < N; i = next++) {
+    const key = `k${i.toString().padStart(11, '0')}`; // 12 bytes
+    await set(c, key, value.slice(0, 92) + i.toString(36).padStart(8, '0')); // 100 bytes, distinct
+  }
+}));
+const secs = (Date.now() - t0) / 1000;
+await sleep(3000);
+const after = rss();
+console.log(`entries=${N} policy=${policy} fill=${secs.toFixed(1)}s (${Math.round(N / secs)} sets/s)`);
+console.log(`node RSS before=${before.toFixed(0)} MB after=${after.toFixed(0)} MB growth=${(after - before).toFixed(0)} MB (${Math.round(((after - before) * 1024 * 1024) / N)} B/entry)`);
+for (const c of clients) c.close();
+kill();
+process.exit(0);
