@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 /** cachectl: a command-line client of the cache (see `cachectl --help`). */
-import { CacheClient } from '../client/client.js';
-import { CacheClientError } from '../client/errors.js';
 import { HELP, parseCommandLine, UsageError, type Invocation } from './args.js';
 import { getJson, membersText, statsText, toJson } from './format.js';
 
@@ -11,6 +9,9 @@ const out = (s: string | Buffer) => { process.stdout.write(s); };
 const err = (s: string) => { process.stderr.write(`cachectl: ${s}\n`); };
 
 async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
+  // Loaded here so that --help and usage errors answer without loading gRPC and the protos.
+  const { CacheClient } = await import('../client/client.js');
+  const { CacheClientError } = await import('../client/errors.js');
   // The node at --addr coordinates every call: no ring routing, so a call goes where it is told.
   const client = new CacheClient({
     seeds: inv.addrs,

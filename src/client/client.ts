@@ -69,6 +69,10 @@ export interface NodeStats {
   antiEntropyKeysRepaired: number;
   ringVersion: string;
   uptimeMs: number;
+  /** Root of a Merkle tree over every entry the node holds: equal on nodes holding identical data. */
+  merkleRoot: string;
+  rebalanceKeysSent: number;
+  hintsDropped: number;
 }
 
 export interface MembersOptions extends CallOptions {
@@ -113,7 +117,7 @@ export class CacheClient {
   /** Reads a key; undefined if it is missing, deleted or expired. */
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
     checkKey(key, 'Get');
-    const req = { key, consistency: consistencyNumber(opts.consistency, 'Get') };
+    const req = keyRequest(key, consistencyNumber(opts.consistency, 'Get'));
     let res: { payload?: string; value?: string; data?: Buffer; version?: string; ttl_remaining_ms?: string };
     try {
       res = await this.call({ service: 'cache', method: 'Get', req, key, read: true }, opts) as typeof res;
@@ -145,7 +149,7 @@ export class CacheClient {
   /** Writes a value: a string is stored as text, a Buffer / Uint8Array as bytes. */
   async set(key: string, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
     checkKey(key, 'Set');
-    const req: Record<string, unknown> = { key, consistency: consistencyNumber(opts.consistency, 'Set') };
+    const req = keyRequest(key, consistencyNumber(opts.consistency, 'Set'));
     if (typeof value === 'string') req.value = value;
     else if (value instanceof Uint8Array) req.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
@@ -158,7 +162,7 @@ export class CacheClient {
   /** Deletes a key; true if a live value was deleted. */
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
-    const req = { key, consistency: consistencyNumber(opts.consistency, 'Delete') };
+    const req = keyRequest(key, consistencyNumber(opts.consistency, 'Delete'));
     const res = await this.call({ service: 'cache', method: 'Delete', req, key, read: false }, opts) as { deleted?: boolean };
     return res.deleted ?? false;
   }
@@ -208,6 +212,9 @@ export class CacheClient {
       antiEntropyKeysRepaired: n('anti_entropy_keys_repaired'),
       ringVersion: r.ring_version ?? '',
       uptimeMs: n('uptime_ms'),
+      merkleRoot: r.merkle_root ?? '',
+      rebalanceKeysSent: n('rebalance_keys_sent'),
+      hintsDropped: n('hints_dropped'),
     };
   }
 
@@ -278,7 +285,11 @@ export class CacheClient {
         target = next;
       }
       tried.add(target.address);
-      this.o.onAttempt?.({ method: spec.method, key: spec.key, address: target.address, attempt, replica: target.replica });
+      if (this.o.onAttempt) {
+        try {
+          this.o.onAttempt({ method: spec.method, key: spec.key, address: target.address, attempt, replica: target.replica });
+        } catch { /* a diagnostic hook must not break calls */ }
+      }
       try {
         const conn = this.conns.get(target.address);
         const res = await unary(spec.service === 'cache' ? conn.cache : conn.cluster, spec.method, spec.req, timeoutMs);
@@ -287,7 +298,8 @@ export class CacheClient {
       } catch (e) {
         const { code, details } = asStatus(e);
         if (this.closed) throw closedError(spec.method);
-        if (code === grpc.status.UNAVAILABLE) {
+        if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
+          // Down, leaving, or too slow: try it after the healthy addresses for a while.
           this.penalize(target.address);
           this.refreshSoon();
         }
@@ -376,6 +388,11 @@ function sleep(ms: number): Promise<void> {
 
 function closedError(method: string): CacheClientError {
   return new CacheClientError('CANCELLED', 'the client is closed', { method, attempts: 0 });
+}
+
+/** { key, consistency } without the default (0), which proto3 need not send. */
+function keyRequest(key: string, consistency: number): Record<string, unknown> {
+  return consistency === 0 ? { key } : { key, consistency };
 }
 
 function checkKey(key: unknown, method: string): void {

@@ -38,7 +38,7 @@ export interface ClientOptions {
   routing?: boolean;
   /** How often the ring view is refreshed from Members (ms); 0 = only after errors. Default 5000. */
   refreshIntervalMs?: number;
-  /** How long an address that answered UNAVAILABLE is tried last (ms). Default 2000. */
+  /** How long an address that answered UNAVAILABLE or timed out is tried after healthy ones (ms). Default 2000. */
   penaltyMs?: number;
   /** Largest message the client sends or accepts (bytes). Default 1 GiB + 1 MiB. */
   maxMessageBytes?: number;
