@@ -58,8 +58,8 @@ export class Metrics implements RequestObserver {
       new Counter({ name, help, registers: [r], collect() { this.reset(); this.inc(pick(fresh())); } });
     const gauge = (name: string, help: string, pick: (s: NodeCounters) => number) =>
       new Gauge({ name, help, registers: [r], collect() { this.set(pick(fresh())); } });
-    counter('cache_hits_total', 'Gets answered from the local store.', (s) => s.hits);
-    counter('cache_misses_total', 'Gets of the local store that found nothing.', (s) => s.misses);
+    counter('cache_hits_total', 'Gets this node coordinated that found a value.', (s) => s.hits);
+    counter('cache_misses_total', 'Gets this node coordinated that answered NOT_FOUND.', (s) => s.misses);
     counter('cache_evictions_total', 'Entries evicted by the eviction policy (CAPACITY / MAX_MEMORY).', (s) => s.evictions);
     counter('cache_expirations_total', 'Entries removed because their TTL passed.', (s) => s.expirations);
     gauge('cache_items', 'Live entries stored on this node.', (s) => s.items);

@@ -129,7 +129,7 @@ export class CacheNode {
     const membersByState: Record<string, number> = {};
     for (const m of this.membership.table.list()) membersByState[m.state] = (membersByState[m.state] ?? 0) + 1;
     return {
-      hits: s.hits, misses: s.misses, evictions: s.evictions, expirations: s.expirations,
+      hits: this.coordinator.stats.hits, misses: this.coordinator.stats.misses, evictions: s.evictions, expirations: s.expirations,
       items: s.items, tombstones: s.tombstones, bytes: s.bytes,
       quorumFailures: this.coordinator.stats.quorumFailures, readRepairs: this.coordinator.stats.readRepairs,
       hintsPending: this.hints.pending, hintsDelivered: this.hints.delivered, hintsDropped: this.hints.dropped,

@@ -50,6 +50,9 @@ export interface CoordinatorOptions {
 }
 
 export interface CoordinatorStats {
+  /** Gets answered with a value / with NOT_FOUND, whatever the consistency level. */
+  hits: number;
+  misses: number;
   readRepairs: number;
   quorumFailures: number;
 }
@@ -57,7 +60,7 @@ export interface CoordinatorStats {
 export interface WriteResult { wall: number; logical: number; deleted?: boolean }
 
 export class Coordinator {
-  readonly stats: CoordinatorStats = { readRepairs: 0, quorumFailures: 0 };
+  readonly stats: CoordinatorStats = { hits: 0, misses: 0, readRepairs: 0, quorumFailures: 0 };
   private readonly now: () => number;
 
   constructor(
@@ -99,7 +102,9 @@ export class Coordinator {
     const selfIsReplica = replicas.includes(selfId);
     if (r <= 1 && selfIsReplica && previous === undefined) {
       // Answered by the local replica alone: the common, fast path for ONE (and N=1).
-      cb(null, this.store.get(key));
+      const rec = this.store.get(key);
+      if (rec) this.stats.hits++; else this.stats.misses++;
+      cb(null, rec);
       return;
     }
     const extra = previous?.filter((n) => !replicas.includes(n) && n !== selfId) ?? [];
@@ -117,6 +122,7 @@ export class Coordinator {
     now: () => this.now(),
     repair: (key: string, newest: EntryRecord, stale: string[]) => this.repair(key, newest, stale),
     quorumFailed: () => { this.stats.quorumFailures++; },
+    counted: (hit: boolean) => { if (hit) this.stats.hits++; else this.stats.misses++; },
   };
 
   private replicate(key: string, rec: EntryRecord, level: Level, cb: Callback<WriteResult>, isDelete: boolean): void {
@@ -128,6 +134,7 @@ export class Coordinator {
       ? { wall: rec.wall, logical: rec.logical, deleted: false }
       : { wall: rec.wall, logical: rec.logical };
     let done = false;
+    let why = '';
     const settle = (o: Outcome) => {
       if (done || o === Outcome.Pending) return;
       done = true;
@@ -135,7 +142,8 @@ export class Coordinator {
       else {
         this.stats.quorumFailures++;
         cb(new CacheError('unavailable',
-          `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required`));
+          `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required (${why}); ` +
+          'the write may still reach some replicas'));
       }
     };
     for (let i = 0; i < n; i++) {
@@ -146,11 +154,14 @@ export class Coordinator {
         settle(q.success());
       } else if (!this.placement.isReachable(node)) {
         this.hints.add(node, key, rec);
+        why ||= `replica ${node} is down`;
         settle(q.failure());
       } else {
         this.peers.write(node, key, rec, (err, existed) => {
-          if (err) this.hints.add(node, key, rec);
-          else if (existed && isDelete && !done) result.deleted = true;
+          if (err) {
+            this.hints.add(node, key, rec);
+            why ||= err.message;
+          } else if (existed && isDelete && !done) result.deleted = true;
           settle(err ? q.failure() : q.success());
         });
       }
@@ -257,6 +268,7 @@ class ReadRound {
     }
     const now = this.c.ctx.now();
     const live = newest && !newest.tombstone && (newest.expiresAt === 0 || newest.expiresAt > now) ? newest : undefined;
+    this.c.ctx.counted(live !== undefined);
     this.cb(null, live);
     if (newest) {
       const stale: string[] = [];
