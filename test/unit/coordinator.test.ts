@@ -58,7 +58,7 @@ test('a write is acknowledged at W=2 and reaches every replica', async () => {
 test('with two replicas down a QUORUM write fails with UNAVAILABLE and leaves hints', async () => {
   const { coord, hints } = cluster({ down: ['b', 'c'] });
   const { err } = await call((cb) => coord.set('k', 'v', false, 0, Level.Quorum, cb));
-  assert.match(err!.message, /write quorum not reached: 1 of 3 replicas acknowledged, 2 required \(b down\); the write may still reach some replicas/);
+  assert.match(err!.message, /write quorum not reached: 1 of 3 replicas acknowledged, 2 required \(replica b is down\); the write may still reach some replicas/);
   assert.equal((err as { kind?: string }).kind, 'unavailable');
   assert.deepEqual(hints.targets().sort(), ['b', 'c']);
 });
