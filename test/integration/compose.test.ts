@@ -114,6 +114,8 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   const procs = new Map<string, Proc>();
   const clients: TestClient[] = [];
   t.after(() => {
+    // DUMP_NODE_LOGS=1 prints every node's log lines (as diagnostics) when debugging this test.
+    if (process.env.DUMP_NODE_LOGS) for (const [n, pr] of procs) console.log(`== ${n}\n${pr.lines.join('\n')}`);
     for (const c of clients) c.close();
     for (const pr of procs.values()) if (pr.p.pid && pr.p.exitCode === null) try { process.kill(pr.p.pid, 'SIGKILL'); } catch { /* gone */ }
     net.destroySync();
@@ -216,5 +218,4 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   assert.equal(g.res?.value, 'bar', g.err?.details);
   await stop('cache2');
   await stop('cache1');
-  if (process.env.DUMP) for (const pr of procs.values()) console.log(pr.lines.join('\n'));
 });
