@@ -46,6 +46,8 @@ export class Membership {
   private readonly peerClients = new Map<string, grpc.Client>();
   private readonly seedClients = new Map<string, grpc.Client>();
   private readonly seedNextTry = new Map<string, { at: number; delay: number }>();
+  /** Seeds that answered a Join: not called again while we have live peers (a seed may be a name or an IP of a known member). */
+  private readonly answered = new Set<string>();
   private seeds: string[] = [];
   private stopped = false;
   private pingsInFlight = new Set<string>();
@@ -203,10 +205,13 @@ export class Membership {
   /** Calls Join on every seed that is not yet a known member, with per-seed exponential backoff. */
   private joinSeeds(): void {
     if (this.stopped) return;
-    const known = new Set(this.table.list().filter((m) => m.state !== 'left').map((m) => m.address));
+    const members = this.table.list();
+    const known = new Set(members.filter((m) => m.state !== 'left').map((m) => m.address));
+    // Alone (every peer gone or never reached): call every seed again.
+    if (!members.some((m) => m.id !== this.opts.selfId && (m.state === 'alive' || m.state === 'suspect'))) this.answered.clear();
     const now = Date.now();
     for (const seed of this.seeds) {
-      if (seed === this.opts.address || known.has(seed)) continue;
+      if (seed === this.opts.address || known.has(seed) || this.answered.has(seed)) continue;
       const next = this.seedNextTry.get(seed) ?? { at: 0, delay: 200 };
       if (next.at > now) continue;
       this.seedNextTry.set(seed, { at: now + next.delay, delay: Math.min(next.delay * 2, 5_000) });
@@ -227,11 +232,13 @@ export class Membership {
           const recs = recordsFromWire((res.members ?? []).map((m) => ({
             id: m.node_id, address: m.address, state: STATE_NAMES[m.state ?? 0], incarnation: m.incarnation,
           })));
-          this.seedNextTry.set(seed, { at: Date.now() + 5_000, delay: 5_000 });
+          this.seedNextTry.delete(seed);
+          const first = !this.answered.has(seed);
+          this.answered.add(seed);
           const t = Date.now();
           const changes = this.table.mergeAll(recs, t);
           for (const r of recs) if (r.id !== this.opts.selfId && r.address === seed) { const h = this.table.heard(r.id, t); if (h) changes.push(h); }
-          this.log.info({ seed, members: recs.length }, `joined the cluster through ${seed}`);
+          if (changes.length > 0 || first) this.log.info({ seed, members: recs.length }, `joined the cluster through ${seed}`);
           this.emit(changes);
         });
     }

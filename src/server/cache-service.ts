@@ -58,6 +58,17 @@ export function cacheServiceHandlers(
     reply(s);
   };
 
+  /** Runs a coordinator call counted as in flight; a synchronous throw (a bug) still answers and frees the slot. */
+  const guarded = (reply: Reply, run: () => void) => {
+    gate.begin();
+    try {
+      run();
+    } catch (err) {
+      gate.end();
+      fail(reply, err);
+    }
+  };
+
   const writeAnswer = (reply: Reply) => (err: CacheError | null, r?: WriteResult) => {
     gate.end();
     if (err) fail(reply, err);
@@ -74,13 +85,12 @@ export function cacheServiceHandlers(
         level = checkConsistency(req.consistency);
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Get', key, level }, 'request');
-      gate.begin();
-      coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
+      guarded(reply, () => coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
         gate.end();
         if (err) fail(reply, err);
         else if (rec === undefined) reply(notFound(key));
         else reply(null, getResponse(rec, now()));
-      });
+      }));
     });
   }
 
@@ -109,8 +119,7 @@ export function cacheServiceHandlers(
         if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${ttl} is too large; the limit is ${limits.maxTtlMs}`);
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
-      gate.begin();
-      coord.set(key, value, binary, ttl, level, writeAnswer(reply));
+      guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
     });
   }
 
@@ -124,8 +133,7 @@ export function cacheServiceHandlers(
         level = checkConsistency(req.consistency);
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Delete', key, level }, 'request');
-      gate.begin();
-      coord.delete(key, level, writeAnswer(reply));
+      guarded(reply, () => coord.delete(key, level, writeAnswer(reply)));
     });
   }
 
