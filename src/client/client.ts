@@ -7,6 +7,7 @@
  * there is one: the next replica, another member, a seed. See docs/CLIENT.md.
  */
 import * as grpc from '@grpc/grpc-js';
+import { DEADLINE_HEADER } from '../server/deadline.js';
 import { CacheClientError, invalidArgument } from './errors.js';
 import {
   checkRetries, checkTimeout, checkTtl, consistencyNumber, isAddress, resolveOptions,
@@ -372,7 +373,12 @@ export class CacheClient {
 
 function unary(stub: Stub, method: string, req: object, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    stub[method]!(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+    const deadline = Date.now() + timeoutMs;
+    // The absolute deadline too: a request held up in the network past it is refused by
+    // the node instead of being applied late (grpc-timeout is relative to its arrival).
+    const md = new grpc.Metadata();
+    md.set(DEADLINE_HEADER, String(deadline));
+    stub[method]!(req, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
   });
 }
 

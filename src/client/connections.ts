@@ -15,7 +15,7 @@ function constructors(): { cache: Ctor; cluster: Ctor } {
   return ctors;
 }
 
-export type Stub = Record<string, (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall>;
+export type Stub = Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall>;
 
 export interface Connection {
   channel: grpc.Channel;

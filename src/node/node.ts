@@ -121,6 +121,10 @@ export class CacheNode {
     this.antiEntropy = new AntiEntropy(this.store, self, rf, () => this.ring, this.peers,
       (id) => table.get(id)?.state === 'alive', cfg.RPC_TIMEOUT, log);
     this.gate = new RequestGate(createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST));
+    // A node configured with peers serves data only once it knows at least one of them:
+    // alone, it would take its own empty store for the whole cluster (stale reads, and
+    // writes acknowledged by no real quorum).
+    if (cfg.PEERS.length > 0) this.gate.notReady = `node has not joined its cluster yet (PEERS=${cfg.PEERS.join(',')}); retry shortly or call another node`;
     if (cfg.METRICS_ADDR) this.metrics = new Metrics(() => this.counters(), self);
   }
 
@@ -235,6 +239,10 @@ export class CacheNode {
   }
 
   private membershipChanged(changes: MemberChange[]): void {
+    if (this.gate.notReady !== undefined && changes.some((c) => c.id !== this.cfg.NODE_ID && c.to !== 'left')) {
+      this.gate.notReady = undefined;
+      this.log.info('joined: serving client calls');
+    }
     const restarted: string[] = [];
     let wake = false;
     let cameBack = false;

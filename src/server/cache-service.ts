@@ -7,6 +7,7 @@ import { CacheError, invalid } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestGate } from './gate.js';
 import { notFound, toStatus, type StatusError } from './status.js';
+import { absoluteDeadline } from './deadline.js';
 import { NO_OBSERVER, type MethodIndex, type RequestObserver } from '../metrics/metrics.js';
 
 export interface RequestLimits {
@@ -91,7 +92,7 @@ export function cacheServiceHandlers(
         else if (rec === undefined) reply(notFound(key));
         else reply(null, getResponse(rec, now()));
       }));
-    });
+    }, absoluteDeadline(call));
   }
 
   function set(call: grpc.ServerUnaryCall<SetRequest, unknown>, callback: Reply): void {
@@ -120,7 +121,7 @@ export function cacheServiceHandlers(
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
       guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
-    });
+    }, absoluteDeadline(call));
   }
 
   function del(call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void {
@@ -134,7 +135,7 @@ export function cacheServiceHandlers(
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Delete', key, level }, 'request');
       guarded(reply, () => coord.delete(key, level, writeAnswer(reply)));
-    });
+    }, absoluteDeadline(call));
   }
 
   return { Get: get, Set: set, Delete: del } as grpc.UntypedServiceImplementation;

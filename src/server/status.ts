@@ -21,5 +21,6 @@ export function toStatus(err: unknown): StatusError {
 }
 
 export const SHUTTING_DOWN: StatusError = { code: grpc.status.UNAVAILABLE, details: 'node is shutting down; retry on another node' };
+export const DEADLINE_PASSED: StatusError = { code: grpc.status.DEADLINE_EXCEEDED, details: 'the call arrived after its deadline; not executed' };
 export const RATE_LIMITED: StatusError = { code: grpc.status.RESOURCE_EXHAUSTED, details: 'rate limit exceeded (RATE_LIMIT); retry later' };
 export const notFound = (key: string): StatusError => ({ code: grpc.status.NOT_FOUND, details: `key not found: ${JSON.stringify(key)}` });
