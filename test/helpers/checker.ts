@@ -43,25 +43,33 @@ export interface CheckerOptions {
   deadlineMs?: number;
   /** Consistency of every call (default QUORUM). */
   consistency?: number;
-  /** Distinguishes this run's keys and values. */
+  /** Distinguishes this run's values (and keys, unless keyTag is given). */
   tag?: string;
+  /**
+   * Names the key space instead of tag: runs with the same keyTag use the same keys (a steady
+   * store size for long soaks). Values written by an earlier run are then taken as the keys'
+   * state before this run (version-checked like any other value, never "foreign").
+   */
+  keyTag?: string;
   /** Hard bounds on the load loop (whichever comes first), in case stop() is never called. */
   maxOps?: number;
   maxDurationMs?: number;
   /** Keep at most this many stale-read / anomaly details. */
   keepDetails?: number;
+  /** Send the absolute deadline header like the client library (default true). */
+  absoluteDeadline?: boolean;
 }
 
 interface Acked {
   order: number; end: number; v: bigint; del: boolean; seq: number; via: string;
   /** Prefix maximum (by acknowledgement order) of versions, and whether that op is a delete. */
-  maxV: bigint; maxDel: boolean; maxSeq: number;
+  maxV: bigint; maxDel: boolean; maxSeq: number; maxVia: string; maxEnd: number;
 }
 interface Unacked { start: number; end: number; del: boolean; seq: number; code: string; via: string }
 interface KeyLog {
   acked: Acked[];
   /** Acked entries collapsed to save memory (long runs): their prefix maximum. */
-  floor?: { order: number; maxV: bigint; maxDel: boolean; maxSeq: number };
+  floor?: { order: number; maxV: bigint; maxDel: boolean; maxSeq: number; maxVia: string; maxEnd: number };
   newest?: Acked;
   unacked: Unacked[];
   inflight: Map<number, { start: number; del: boolean }>;
@@ -81,6 +89,8 @@ export interface LoadReport {
   failed: Record<string, number>;
   staleReads: number;
   foreignReads: number;
+  /** Reads that returned a value from a write whose client had given up (deadline) before the write's version time: the node executed it late. */
+  lateWrites: number;
   anomalies: Anomaly[];
 }
 
@@ -91,6 +101,8 @@ export interface VerifyReport {
   unreadable: number;
   mismatched: number;
   foreign: number;
+  /** Final values written by a call the node executed after its client had given up (see LoadReport.lateWrites). */
+  lateWrites: number;
   details: Anomaly[];
 }
 
@@ -104,7 +116,6 @@ export class Checker {
   private readonly clients = new Map<string, ReturnType<typeof unaryClient>>();
   private order = 0;
   private seq = 0;
-  private rr = 0;
   private running = false;
   private workers: Promise<void>[] = [];
   private nextSlot = 0;
@@ -114,7 +125,7 @@ export class Checker {
   readonly phases = new Map<string, Map<string, PhaseCounts>>();
   readonly report: LoadReport = {
     attempted: 0, acked: 0, writesAcked: 0, deletesAcked: 0, readsOk: 0, readsNotFound: 0,
-    failed: {}, staleReads: 0, foreignReads: 0, anomalies: [],
+    failed: {}, staleReads: 0, foreignReads: 0, lateWrites: 0, anomalies: [],
   };
 
   constructor(opts: CheckerOptions) {
@@ -124,22 +135,24 @@ export class Checker {
       deadlineMs: 3_000,
       consistency: CONSISTENCY.QUORUM,
       tag: `c${Date.now().toString(36)}`,
+      keyTag: '',
       maxOps: 10_000_000,
       maxDurationMs: 3 * 3_600_000,
       keepDetails: 50,
+      absoluteDeadline: true,
       ...opts,
       mix: { set: mix.set / total, get: mix.get / total, del: mix.del / total },
     };
   }
 
-  key(i: number): string { return `${this.opts.tag}-k${i}`; }
+  key(i: number): string { return `${this.opts.keyTag || this.opts.tag}-k${i}`; }
 
   /** Nodes the load is spread over (round robin); may change while running. */
   setTargets(targets: Target[]): void { this.targets = [...targets]; }
 
   private client(addr: string): ReturnType<typeof unaryClient> {
     let c = this.clients.get(addr);
-    if (!c) { c = unaryClient('cache.v1.CacheService', addr); this.clients.set(addr, c); }
+    if (!c) { c = unaryClient('cache.v1.CacheService', addr, { absoluteDeadline: this.opts.absoluteDeadline }); this.clients.set(addr, c); }
     return c;
   }
 
@@ -163,7 +176,7 @@ export class Checker {
     this.running = true;
     this.startedAt = Date.now();
     this.nextSlot = performance.now();
-    for (let i = 0; i < this.opts.concurrency; i++) this.workers.push(this.worker());
+    for (let i = 0; i < this.opts.concurrency; i++) this.workers.push(this.worker(i));
   }
 
   /** Stops the load and waits for the calls in flight (each is bounded by its deadline). */
@@ -173,7 +186,12 @@ export class Checker {
     this.workers = [];
   }
 
-  private async worker(): Promise<void> {
+  /**
+   * Caller i always calls targets[i % targets.length] (its "connection"), so callers stuck on an
+   * unreachable node (until their deadline) do not starve the calls to the others; the rate
+   * cap is shared, so the healthy nodes get the slots the stuck callers do not use.
+   */
+  private async worker(i: number): Promise<void> {
     const interval = 1000 / this.opts.rate;
     while (this.running && this.report.attempted < this.opts.maxOps && Date.now() - this.startedAt < this.opts.maxDurationMs) {
       const now = performance.now();
@@ -183,7 +201,7 @@ export class Checker {
       if (!this.running) break;
       const targets = this.targets;
       if (targets.length === 0) { await sleep(50); continue; }
-      const target = targets[this.rr++ % targets.length];
+      const target = targets[i % targets.length];
       const key = this.key(Math.floor(Math.random() * this.opts.keys));
       const r = Math.random();
       if (r < this.opts.mix.set) await this.set(target, key);
@@ -192,7 +210,31 @@ export class Checker {
     }
   }
 
+  /** The first few failures per (phase, target, op, status), with the server's message. */
+  readonly failureSamples: { phase: string; target: string; op: string; code: string; details: string; ms: number }[] = [];
+  private readonly sampled = new Map<string, number>();
+
+  private sampleFailure(phase: string, target: string, op: string, err: grpc.ServiceError, ms: number): void {
+    const k = `${phase}/${target}/${op}/${err.code}`;
+    const n = this.sampled.get(k) ?? 0;
+    if (n >= 2) return;
+    this.sampled.set(k, n + 1);
+    this.failureSamples.push({ phase, target, op, code: statusName(err.code), details: err.details, ms });
+  }
+
+  /**
+   * Successful calls that were sent AND answered within one phase -> target -> count. (A call
+   * sent during a cut may succeed after the heal; an answer that arrived just before a phase
+   * change may be processed just after it: neither counts here.)
+   */
+  readonly okWithinPhase = new Map<string, Map<string, number>>();
+
   private count(phase: string, target: string, code: string, ms: number): void {
+    if ((code === 'OK' || code === 'NOT_FOUND') && phase === this.phase) {
+      let m = this.okWithinPhase.get(phase);
+      if (!m) { m = new Map(); this.okWithinPhase.set(phase, m); }
+      m.set(target, (m.get(target) ?? 0) + 1);
+    }
     let byTarget = this.phases.get(phase);
     if (!byTarget) { byTarget = new Map(); this.phases.set(phase, byTarget); }
     let c = byTarget.get(target);
@@ -233,6 +275,7 @@ export class Checker {
     const code = statusName(r.err?.code);
     this.count(phase, target.name, code, end - start);
     if (r.err) {
+      this.sampleFailure(phase, target.name, del ? 'Delete' : 'Set', r.err, end - start);
       l.unacked.push({ start, end, del, seq, code, via: target.name });
       return;
     }
@@ -242,6 +285,7 @@ export class Checker {
     const a: Acked = {
       order: ++this.order, end, v, del, seq, via: target.name,
       maxV: takeNew ? v : prev!.maxV, maxDel: takeNew ? del : prev!.maxDel, maxSeq: takeNew ? seq : prev!.maxSeq,
+      maxVia: takeNew ? target.name : prev!.maxVia, maxEnd: takeNew ? end : prev!.maxEnd,
     };
     l.acked.push(a);
     if (!l.newest || v > l.newest.v) l.newest = a;
@@ -257,13 +301,13 @@ export class Checker {
     while (i < l.acked.length - 1 && l.acked[i].end < cutoff) i++;
     if (i === 0) return;
     const last = l.acked[i - 1];
-    l.floor = { order: last.order, maxV: last.maxV, maxDel: last.maxDel, maxSeq: last.maxSeq };
+    l.floor = { order: last.order, maxV: last.maxV, maxDel: last.maxDel, maxSeq: last.maxSeq, maxVia: last.maxVia, maxEnd: last.maxEnd };
     l.acked.splice(0, i);
     l.unacked = l.unacked.filter((u) => u.end >= cutoff);
   }
 
   /** The newest acknowledgement (by version) among those that arrived before event `order`. */
-  private ackedBefore(l: KeyLog, order: number): { maxV: bigint; maxDel: boolean; maxSeq: number } | undefined {
+  private ackedBefore(l: KeyLog, order: number): { maxV: bigint; maxDel: boolean; maxSeq: number; maxVia: string; maxEnd: number } | undefined {
     let lo = 0, hi = l.acked.length - 1, found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
@@ -283,10 +327,35 @@ export class Checker {
     return false;
   }
 
+  /**
+   * How much later than the client's deadline a write may be executed before it counts as late:
+   * the node's allowance for client clock skew (DEADLINE_SKEW_MS, 500 ms, src/server/deadline.ts)
+   * plus 50 ms between the client's clock reading and the node's HLC wall (same machine clock).
+   */
+  static readonly LATE_SLACK_MS = 550;
+
+  /**
+   * If `seq` is a write whose call failed and whose version (wall ms) is later than the moment
+   * the client gave up on it, the node executed it after the client's deadline: returns it.
+   */
+  private lateWrite(l: KeyLog, seq: number, v: bigint): Unacked | undefined {
+    const u = l.unacked.find((x) => x.seq === seq);
+    if (!u) return undefined;
+    return Number(v >> 16n) > u.end + Checker.LATE_SLACK_MS ? u : undefined;
+  }
+
+  private unackedDeletes(l: KeyLog): { code: string; via: string; start: number; end: number }[] {
+    return l.unacked.filter((u) => u.del).map((u) => ({ code: u.code, via: u.via, start: u.start, end: u.end }));
+  }
+
   /** Parses a value this checker wrote; undefined if it is not one of ours for this key. */
   private parse(key: string, value: string): number | undefined {
     const prefix = `${this.opts.tag}.${key}.`;
-    if (!value.startsWith(prefix)) return undefined;
+    if (!value.startsWith(prefix)) {
+      // A value of an earlier run over the same key space: the key's state before this run.
+      const i = value.indexOf('.');
+      return this.opts.keyTag && i > 0 && value.startsWith(`.${key}.`, i) ? 0 : undefined;
+    }
     const seq = Number(value.slice(prefix.length));
     return Number.isSafeInteger(seq) && seq > 0 && seq <= this.seq ? seq : undefined;
   }
@@ -301,13 +370,16 @@ export class Checker {
     const end = Date.now();
     const code = statusName(r.err?.code);
     this.count(phase, target.name, code, end - start);
-    if (r.err && r.err.code !== grpc.status.NOT_FOUND) return;
+    if (r.err && r.err.code !== grpc.status.NOT_FOUND) {
+      this.sampleFailure(phase, target.name, 'Get', r.err, end - start);
+      return;
+    }
     const before = this.ackedBefore(l, sentAt);
     if (r.err) {
       this.report.readsNotFound++;
       if (before && !before.maxDel && !this.deleteCouldBeNewer(l, before.maxV)) {
         this.report.staleReads++;
-        this.anomaly({ kind: 'stale_read', key, via: target.name, phase, got: 'NOT_FOUND', expectedAtLeast: before.maxV.toString(), expectedSeq: before.maxSeq, readStart: start, readMs: end - start });
+        this.anomaly({ kind: 'stale_read', key, via: target.name, phase, got: 'NOT_FOUND', expectedAtLeast: before.maxV.toString(), expectedSeq: before.maxSeq, expectedVia: before.maxVia, expectedAckedAt: before.maxEnd, readStart: start, readMs: end - start });
       }
       return;
     }
@@ -322,14 +394,22 @@ export class Checker {
     }
     if (before && v < before.maxV) {
       this.report.staleReads++;
-      this.anomaly({ kind: 'stale_read', key, via: target.name, phase, got: v.toString(), gotSeq: seq, expectedAtLeast: before.maxV.toString(), expectedSeq: before.maxSeq, expectedDelete: before.maxDel, readStart: start, readMs: end - start });
+      this.anomaly({ kind: 'stale_read', key, via: target.name, phase, got: v.toString(), gotSeq: seq, expectedAtLeast: before.maxV.toString(), expectedSeq: before.maxSeq, expectedDelete: before.maxDel, expectedVia: before.maxVia, expectedAckedAt: before.maxEnd, readStart: start, readMs: end - start });
     }
     // An acknowledged write read back must carry the version it was acknowledged with.
     const ack = l.acked.find((a) => a.seq === seq);
     if (ack && ack.v !== v) {
       this.anomaly({ kind: 'version_mismatch', key, via: target.name, seq, acked: ack.v.toString(), read: v.toString() });
     }
+    const late = this.lateWrite(l, seq, v);
+    if (late && !this.lateSeen.has(seq)) {
+      this.lateSeen.add(seq);
+      this.report.lateWrites++;
+      this.anomaly({ kind: 'late_write', key, via: target.name, phase, seq, version: v.toString(), versionWall: Number(v >> 16n), sentAt: late.start, clientGaveUpAt: late.end, code: late.code, sentVia: late.via });
+    }
   }
+
+  private readonly lateSeen = new Set<number>();
 
   /** Counts per target for one phase: ok and failures by status; latency percentiles. */
   phaseSummary(phase: string): Record<string, { ok: number; failed: Record<string, number>; p50: number; p99: number; max: number }> {
@@ -349,7 +429,7 @@ export class Checker {
   async verify(targets: Target[], opts: { concurrency?: number; retries?: number; deadlineMs?: number } = {}): Promise<VerifyReport> {
     if (this.running) throw new Error('verify() needs the load stopped');
     const keys = this.touchedKeys();
-    const out: VerifyReport = { keys: keys.length, lost: 0, indeterminate: 0, unreadable: 0, mismatched: 0, foreign: 0, details: [] };
+    const out: VerifyReport = { keys: keys.length, lost: 0, indeterminate: 0, unreadable: 0, mismatched: 0, foreign: 0, lateWrites: 0, details: [] };
     const detail = (a: Anomaly) => { if (out.details.length < this.opts.keepDetails) out.details.push(a); };
     const retries = opts.retries ?? 4;
     let next = 0;
@@ -377,7 +457,8 @@ export class Checker {
         if (!newest || newest.del) return;
         if (this.deleteCouldBeNewer(l, newest.v)) { out.indeterminate++; return; }
         out.lost++;
-        detail({ kind: 'lost', key, via, final: 'NOT_FOUND', newestAcked: newest.v.toString(), newestSeq: newest.seq, newestVia: newest.via, ackedAt: newest.end });
+        // Failed deletes of the key, in case one was executed late (after its client gave up).
+        detail({ kind: 'lost', key, via, final: 'NOT_FOUND', newestAcked: newest.v.toString(), newestSeq: newest.seq, newestVia: newest.via, ackedAt: newest.end, failedDeletes: this.unackedDeletes(l) });
         return;
       }
       const value = (r!.res!.value as string | undefined) ?? '';
@@ -388,7 +469,9 @@ export class Checker {
         detail({ kind: 'foreign_value', key, via, value: value.slice(0, 80), version: v.toString() });
         return;
       }
-      if (!newest) { out.indeterminate++; return; }
+      // No acknowledged write this run: a failed one of this run took effect (or the key kept
+      // its value from an earlier run over the same keys, seq 0).
+      if (!newest) { if (seq > 0) out.indeterminate++; return; }
       if (v < newest.v) {
         out.lost++;
         detail({ kind: 'lost', key, via, final: v.toString(), finalSeq: seq, newestAcked: newest.v.toString(), newestSeq: newest.seq, newestDelete: newest.del, newestVia: newest.via, ackedAt: newest.end });
@@ -399,6 +482,11 @@ export class Checker {
         out.mismatched++;
         detail({ kind: 'version_mismatch', key, via, seq, acked: ack.v.toString(), read: v.toString() });
         return;
+      }
+      const late = this.lateWrite(l, seq, v);
+      if (late) {
+        out.lateWrites++;
+        detail({ kind: 'late_write', key, via, seq, version: v.toString(), versionWall: Number(v >> 16n), sentAt: late.start, clientGaveUpAt: late.end, code: late.code, sentVia: late.via, newestAcked: newest.v.toString(), ackedAt: newest.end });
       }
       if (v > newest.v || seq !== newest.seq) out.indeterminate++;
     };
@@ -432,6 +520,7 @@ export interface Convergence {
  */
 export async function measureConvergence(
   cluster: FaultCluster, names: string[], sampleKeys: string[], timeoutMs: number, everyMs = 200,
+  by: 'auto' | 'sample' = 'auto',
 ): Promise<Convergence> {
   const t0 = Date.now();
   const clients = names.map((n) => unaryClient('cache.v1.CacheService', cluster.node(n).addr));
@@ -443,7 +532,7 @@ export async function measureConvergence(
       polls++;
       const stats = await Promise.all(names.map((n) => cluster.stats(n)));
       const roots = stats.map((s) => s?.merkle_root as string | undefined);
-      if (roots.every((r) => typeof r === 'string' && r.length > 0)) {
+      if (by === 'auto' && roots.every((r) => typeof r === 'string' && r.length > 0)) {
         mode = 'merkle';
         if (new Set(roots).size === 1) return { converged: true, ms: Date.now() - t0, mode, polls };
         diff = Object.fromEntries(names.map((n, i) => [n, { root: roots[i], items: stats[i]?.items, tombstones: stats[i]?.tombstones, hints: stats[i]?.hints_pending }]));

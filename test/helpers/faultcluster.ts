@@ -18,6 +18,8 @@ import { MAIN } from './procs.ts';
 import { clientFor, definitions } from '../../src/server/protos.ts';
 
 export const PORT = 8080;
+/** The node entry point; FAULTS_MAIN overrides it (e.g. a snapshot of dist/ while src/ is being edited). */
+export const NODE_MAIN = process.env.FAULTS_MAIN || MAIN;
 
 /** Failure detection fast enough for tests; anti-entropy every second (when the node has it). */
 export const FAST_TIMINGS: Record<string, string> = {
@@ -159,12 +161,27 @@ export const CLIENT_CHANNEL: grpc.ChannelOptions = {
   'grpc.enable_retries': 0,
 };
 
-export function unaryClient(service: 'cache.v1.CacheService' | 'cache.v1.ClusterService', addr: string): { call: Unary; close(): void } {
+/**
+ * Header carrying the call's absolute deadline (epoch ms), as the product's client library
+ * sends it (src/server/deadline.ts): a request held up in the network past it is refused by
+ * the node instead of being executed late. grpc-timeout alone is relative to the arrival.
+ */
+export const DEADLINE_HEADER = 'x-cache-deadline';
+
+/**
+ * A promisified client. absoluteDeadline (default true) sends DEADLINE_HEADER like the client
+ * library; false behaves like a plain gRPC client (grpcurl, other languages).
+ */
+export function unaryClient(service: 'cache.v1.CacheService' | 'cache.v1.ClusterService', addr: string, opts: { absoluteDeadline?: boolean } = {}): { call: Unary; close(): void } {
   const Ctor = clientFor(definitions().publicDef, service);
   const client = new Ctor(addr, grpc.credentials.createInsecure(), CLIENT_CHANNEL);
+  const absolute = opts.absoluteDeadline !== false;
   const call: Unary = (method, req, deadlineMs = 3_000) => new Promise((resolve) => {
     const fn = (client as unknown as Record<string, Function>)[method];
-    fn.call(client, req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Record<string, unknown>) => {
+    const deadline = Date.now() + deadlineMs;
+    const md = new grpc.Metadata();
+    if (absolute) md.set(DEADLINE_HEADER, String(deadline));
+    fn.call(client, req, md, { deadline }, (err: grpc.ServiceError | null, res: Record<string, unknown>) => {
       resolve(err ? { err } : { res });
     });
   });
@@ -226,7 +243,7 @@ export class FaultCluster {
     const gen = (this.generations.get(name) ?? 0) + 1;
     this.generations.set(name, gen);
     const logFile = join(this.logDir, `${name}.${gen}.log`);
-    const proc = this.net.spawnIn(name, process.execPath, [MAIN], env);
+    const proc = this.net.spawnIn(name, process.execPath, [NODE_MAIN], env);
     const node = new ClusterNode(name, h, env, gen, logFile, proc);
     this.nodes.set(name, node);
     await node.waitFor(/listening on/, 15_000);

@@ -9,7 +9,7 @@
 import { Checker, measureConvergence, type Convergence, type LoadReport, type Target, type VerifyReport } from './checker.ts';
 import { FaultCluster, probeFrom, sleep, type ProbeResult } from './faultcluster.ts';
 
-export const SCENARIOS = ['crash', 'leave-join', 'partition', 'slow', 'pause'] as const;
+export const SCENARIOS = ['crash', 'leave-join', 'partition', 'slow', 'pause', 'flap', 'join-leave'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface ScenarioOptions {
@@ -23,12 +23,18 @@ export interface ScenarioOptions {
   convergeTimeoutMs: number;
   /** Keys compared node by node when Stats has no merkle_root. */
   sampleKeys: number;
+  /** Same key space for every run (see CheckerOptions.keyTag); default: new keys per run. */
+  keyTag?: string;
+  /** 'sample' compares sampled keys even when Stats has merkle_root (default 'auto'). */
+  convergeBy?: 'auto' | 'sample';
   /** For 'slow': tbf parameters. */
   shape?: { rateKbit: number; burstBytes: number; latencyMs: number };
   /** For 'pause': SIGSTOP for stopMs every periodMs. */
   pause?: { stopMs: number; periodMs: number };
   /** For 'crash': how long the node stays down (default: the fault phase). */
   downMs?: number;
+  /** For 'flap': how long the restarted node runs before it is killed again. */
+  flapUpMs?: number;
   log?: (line: string) => void;
 }
 
@@ -73,7 +79,7 @@ export async function runScenario(
   const log = o.log ?? (() => undefined);
   const victim = members[members.length - 1];
   const others = members.filter((m) => m !== victim);
-  const chk = new Checker({ keys: o.keys, rate: o.rate, concurrency: o.concurrency, tag: `${name.replace('-', '')}${Date.now().toString(36)}` });
+  const chk = new Checker({ keys: o.keys, rate: o.rate, concurrency: o.concurrency, tag: `${name.replace('-', '')}${Date.now().toString(36)}`, keyTag: o.keyTag });
   const extra: Record<string, unknown> = {};
   let survivors = [...members];
   let newSpare = [...spare];
@@ -99,6 +105,19 @@ export async function runScenario(
         extra.down_ms = Date.now() - faultAt;
         break;
       }
+      case 'flap': {
+        // A crash loop: down, back, and killed again shortly after it listens, then back for good.
+        await cluster.crash(victim);
+        await sleep(o.downMs ?? Math.round(during / 2));
+        await cluster.startNode(victim);
+        await sleep(o.flapUpMs ?? 400);
+        await cluster.crash(victim);
+        extra.flap = `killed again ${o.flapUpMs ?? 400}ms after it listened`;
+        await sleep(Math.max(500, during - (Date.now() - faultAt)));
+        await cluster.startNode(victim);
+        extra.down_ms = Date.now() - faultAt;
+        break;
+      }
       case 'leave-join': {
         const newcomer = spare[0];
         if (!newcomer) throw new Error('leave-join needs a spare host');
@@ -120,18 +139,40 @@ export async function runScenario(
         chk.setTargets(survivors.map((m) => target(cluster, m)));
         break;
       }
+      case 'join-leave': {
+        // The other order: a 4th node joins (4 nodes, RF 3: keys move to it and are dropped
+        // elsewhere), then one of the original nodes leaves gracefully.
+        const newcomer = spare[0];
+        if (!newcomer) throw new Error('join-leave needs a spare host');
+        const j = Date.now();
+        await cluster.startNode(newcomer, members);
+        await cluster.waitFormed([...members, newcomer]);
+        extra.join_ms = Date.now() - j;
+        chk.setTargets([...members, newcomer].map((m) => target(cluster, m)));
+        await sleep(Math.max(0, during - (Date.now() - faultAt)));
+        const t = Date.now();
+        const exit = await cluster.leave(victim);
+        extra.leave_exit = exit.code ?? exit.signal;
+        extra.leave_ms = Date.now() - t;
+        const handoff = cluster.node(victim).logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed')).pop();
+        if (handoff) extra.handoff = (JSON.parse(handoff) as { msg: string }).msg;
+        survivors = [...others, newcomer];
+        newSpare = [...spare.slice(1), victim];
+        chk.setTargets(survivors.map((m) => target(cluster, m)));
+        break;
+      }
       case 'partition': {
         cluster.cut(victim);
         // Once the others have declared the victim dead, ask it directly (from inside its namespace).
         await sleep(Math.min(during / 2, 2_000));
         const probe: ProbeResult = await probeFrom(cluster, victim,
-          [0, 1, 2].map((i) => `probe-${chk.opts.tag}-${i}`), [0, 1, 2].map((i) => chk.key(i)), 4_000);
+          [0, 1, 2].map((i) => `probe-${chk.opts.tag}-${i}`), chk.touchedKeys().slice(0, 3), 4_000);
         extra.probe = probe;
         await sleep(Math.max(0, during - (Date.now() - faultAt)));
         break;
       }
       case 'slow': {
-        const s = o.shape ?? { rateKbit: 256, burstBytes: 4_000, latencyMs: 400 };
+        const s = o.shape ?? { rateKbit: 128, burstBytes: 3_000, latencyMs: 500 };
         cluster.shape(victim, s);
         extra.shape = `tbf rate ${s.rateKbit}kbit burst ${s.burstBytes} latency ${s.latencyMs}ms`;
         await sleep(during);
@@ -139,7 +180,7 @@ export async function runScenario(
         break;
       }
       case 'pause': {
-        const p = o.pause ?? { stopMs: 300, periodMs: 1_000 };
+        const p = o.pause ?? { stopMs: 400, periodMs: 1_000 };
         let pauses = 0;
         while (Date.now() - faultAt < during) {
           cluster.pause(victim); paused = true;
@@ -158,30 +199,40 @@ export async function runScenario(
     if (name === 'slow') cluster.unshape(victim);
     chk.phase = 'post';
     await sleep(post);
+  } catch (e) {
+    chk.close();
+    throw e;
   } finally {
     if (paused) cluster.resume(victim);
     await chk.stop();
   }
   const stopAt = Date.now();
-  const sample = chk.touchedKeys().sort(() => Math.random() - 0.5).slice(0, o.sampleKeys);
-  const convergence = await measureConvergence(cluster, survivors, sample, o.convergeTimeoutMs);
+  let convergence: Convergence;
+  let verify: VerifyReport;
+  try {
+    const sample = chk.touchedKeys().sort(() => Math.random() - 0.5).slice(0, o.sampleKeys);
+    convergence = await measureConvergence(cluster, survivors, sample, o.convergeTimeoutMs, 200, o.convergeBy ?? 'auto');
+    await sleep(o.settleMs);
+    verify = await chk.verify(survivors.map((m) => target(cluster, m)));
+  } finally {
+    chk.close();
+  }
   const sinceHealMs = stopAt - healAt + convergence.ms;
-  await sleep(o.settleMs);
-  const verify = await chk.verify(survivors.map((m) => target(cluster, m)));
   const rssEndKb = cluster.rss();
   const phases: ScenarioResult['phases'] = {};
   for (const p of ['pre', 'fault', 'post']) phases[p] = chk.phaseSummary(p);
-  chk.close();
+  extra.ok_within_fault = Object.fromEntries(chk.okWithinPhase.get('fault') ?? []);
   const conv = convergence.converged ? `${convergence.ms}` : `timeout>${convergence.ms}`;
   const line = `scenario=${name} attempted=${chk.report.attempted} acked=${chk.report.acked} failed=${fmtCounts(chk.report.failed)}`
     + ` lost=${verify.lost} stale_reads=${chk.report.staleReads} indeterminate=${verify.indeterminate} unreadable=${verify.unreadable}`
-    + ` mismatched=${verify.mismatched + verify.foreign + chk.report.foreignReads}`
+    + ` mismatched=${verify.mismatched + verify.foreign + chk.report.foreignReads} late_writes=${chk.report.lateWrites}/${verify.lateWrites}`
     + ` converge_ms=${conv} converge_by=${convergence.mode} since_heal_ms=${convergence.converged ? sinceHealMs : '-'}`
     + ` rss_start_mb=${fmtRss(rssStartKb)} rss_end_mb=${fmtRss(rssEndKb)}`;
   log(line);
   for (const p of ['pre', 'fault', 'post']) {
     log(`  ${p}: ${Object.entries(phases[p]).map(([t, c]) => `${t} ok=${c.ok} failed=${fmtCounts(c.failed)} p50=${c.p50}ms p99=${c.p99}ms max=${c.max}ms`).join(' | ')}`);
   }
+  for (const f of chk.failureSamples) log(`  failure: ${f.phase} ${f.target} ${f.op} ${f.code} ${f.ms}ms ${f.details}`);
   for (const [k, v] of Object.entries(extra)) log(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
   if (!convergence.converged) log(`  not converged: ${JSON.stringify(convergence.diff)}`);
   for (const a of [...chk.report.anomalies, ...verify.details].slice(0, 20)) log(`  anomaly: ${JSON.stringify(a)}`);
