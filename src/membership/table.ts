@@ -100,6 +100,8 @@ interface Entry {
   incarnation: number;
   lastHeard: number;
   stateSince: number;
+  /** Last direct contact (heard()), as opposed to records learned second-hand. */
+  lastDirect?: number;
 }
 
 function toRecord(e: Entry): MemberRecord {
@@ -164,6 +166,16 @@ export class MemberTable {
     }
 
     if (compareRecords(rec, cur) <= 0) return undefined;
+    // A rumour that a member we heard from directly within suspectAfterMs is suspect or dead
+    // (at the incarnation we know) is stale: typically a node that was cut off repeating its
+    // old view after the heal. Our own evidence wins; if the member really is in trouble our
+    // own detector will say so, and if the rumour is right about a restart the member's higher
+    // incarnation settles it.
+    if (rec.incarnation === cur.incarnation && cur.state === 'alive'
+      && (rec.state === 'suspect' || rec.state === 'dead')
+      && cur.lastDirect !== undefined && now - cur.lastDirect < this.opts.suspectAfterMs) {
+      return undefined;
+    }
 
     const from = cur.state;
     const newIncarnation = rec.incarnation > cur.incarnation;
@@ -196,6 +208,7 @@ export class MemberTable {
     const e = this.members.get(id);
     if (e === undefined) return undefined;
     if (now > e.lastHeard) e.lastHeard = now;
+    e.lastDirect = now;
     // 'left' is final for its incarnation: only the member's own higher incarnation revives it.
     if (e.state !== 'suspect' && e.state !== 'dead') return undefined;
     const from = e.state;

@@ -327,11 +327,17 @@ export class CacheNode {
       const ring = new HashRing(this.cfg.VNODES);
       for (const id of others) ring.add(id);
       this.ring = ring;
+      let finished = false;
       const handoff = this.rebalancer.handoff(ring).then((r) => {
+        finished = true;
         this.log.info(r, `handed ${r.keys} keys to their new replicas (${r.unconfirmed} unconfirmed)`);
       });
       for (const target of this.hints.targets()) this.rerouteHints(target);
       await withTimeout(handoff, deadline - Date.now());
+      if (!finished) {
+        this.log.warn({ keys: this.store.size, timeoutMs: this.cfg.SHUTDOWN_TIMEOUT },
+          'hand-off cut short by SHUTDOWN_TIMEOUT: keys not yet handed on rely on their other replicas');
+      }
     }
     for (const t of this.timers) clearInterval(t);
     this.antiEntropy.stop();

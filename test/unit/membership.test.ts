@@ -182,12 +182,22 @@ test('tick moves one step at a time even after a long pause', () => {
   assert.equal(t.tick(T0 + 60_001)[0]?.to, 'dead');
 });
 
-test('gossip suspicion at the same incarnation wins over a local heard(); the refutation settles it', () => {
+test('a rumour that a member we just heard from directly is suspect or dead is ignored', () => {
   const t = table('a');
   t.merge(rec('b', 'alive', 10), T0);
   t.tick(T0 + 1_000);
   assert.equal(t.heard('b', T0 + 1_100)?.to, 'alive');
-  assert.equal(t.merge(rec('b', 'suspect', 10), T0 + 1_200)?.to, 'suspect');
+  // e.g. a healed node repeating its stale view: our direct evidence is fresher
+  assert.equal(t.merge(rec('b', 'suspect', 10), T0 + 1_200), undefined);
+  assert.equal(t.merge(rec('b', 'dead', 10), T0 + 1_300), undefined);
+  assert.equal(t.get('b')?.state, 'alive');
+});
+
+test('gossip suspicion at the same incarnation wins once our direct evidence is old; the refutation settles it', () => {
+  const t = table('a');
+  t.merge(rec('b', 'alive', 10), T0);
+  t.heard('b', T0 + 100);
+  assert.equal(t.merge(rec('b', 'suspect', 10), T0 + 100 + 1_000)?.to, 'suspect');
   assert.equal(t.merge(rec('b', 'alive', 11), T0 + 1_300)?.to, 'alive');
   // the new alive incarnation restarts the failure-detection clock
   assert.equal(t.get('b')?.lastHeard, T0 + 1_300);
