@@ -48,6 +48,10 @@ export class Membership {
   private readonly seedNextTry = new Map<string, { at: number; delay: number }>();
   /** Seeds that answered a Join: not called again while we have live peers (a seed may be a name or an IP of a known member). */
   private readonly answered = new Set<string>();
+  /** Seeds whose Join answer held no member but us: PEERS names this node itself. */
+  private readonly selfSeeds = new Set<string>();
+  /** Called once every seed turned out to be this node (a cluster of one by configuration). */
+  onOnlySelf: () => void = () => undefined;
   private seeds: string[] = [];
   private stopped = false;
   private pingsInFlight = new Set<string>();
@@ -232,6 +236,10 @@ export class Membership {
           const recs = recordsFromWire((res.members ?? []).map((m) => ({
             id: m.node_id, address: m.address, state: STATE_NAMES[m.state ?? 0], incarnation: m.incarnation,
           })));
+          if (recs.every((r) => r.id === this.opts.selfId)) {
+            this.selfSeeds.add(seed);
+            if (this.seeds.every((x) => x === this.opts.address || this.selfSeeds.has(x))) this.onOnlySelf();
+          }
           this.seedNextTry.delete(seed);
           const first = !this.answered.has(seed);
           this.answered.add(seed);

@@ -124,7 +124,11 @@ export class CacheNode {
     // A node configured with peers serves data only once it knows at least one of them:
     // alone, it would take its own empty store for the whole cluster (stale reads, and
     // writes acknowledged by no real quorum).
-    if (cfg.PEERS.length > 0) this.gate.notReady = `node has not joined its cluster yet (PEERS=${cfg.PEERS.join(',')}); retry shortly or call another node`;
+    const others = cfg.PEERS.filter((p) => p !== cfg.ADDR && `${p}:${cfg.port}` !== cfg.ADDR);
+    if (others.length > 0) {
+      this.gate.notReady = `node has not joined its cluster yet (PEERS=${cfg.PEERS.join(',')}); retry shortly or call another node`;
+      this.membership.onOnlySelf = () => this.ready('every PEERS entry is this node itself');
+    }
     if (cfg.METRICS_ADDR) this.metrics = new Metrics(() => this.counters(), self);
   }
 
@@ -239,10 +243,7 @@ export class CacheNode {
   }
 
   private membershipChanged(changes: MemberChange[]): void {
-    if (this.gate.notReady !== undefined && changes.some((c) => c.id !== this.cfg.NODE_ID && c.to !== 'left')) {
-      this.gate.notReady = undefined;
-      this.log.info('joined: serving client calls');
-    }
+    if (changes.some((c) => c.id !== this.cfg.NODE_ID && c.to !== 'left')) this.ready('joined the cluster');
     const restarted: string[] = [];
     let wake = false;
     let cameBack = false;
@@ -271,6 +272,12 @@ export class CacheNode {
     }
     if (wake) setImmediate(() => this.deliverHints());
     if (cameBack || restarted.length > 0) this.antiEntropy.trigger();
+  }
+
+  private ready(why: string): void {
+    if (this.gate.notReady === undefined) return;
+    this.gate.notReady = undefined;
+    this.log.info(`serving client calls: ${why}`);
   }
 
   private deliverHints(): void {
