@@ -79,7 +79,7 @@ stop_pid() {
   for p in "${PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
   PIDS=("${keep[@]+"${keep[@]}"}")
 }
-stop_all() { local i; for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[$i]}"; done; }
+stop_all() { local i; for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[$i]}"; done; return 0; }
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -145,6 +145,7 @@ rounds() {
       (( r >= RUNS && clean == 0 && r >= RUNS + EXTRA )) && log "  every round of $load was disturbed"
     done
   done
+  return 0
 }
 
 # ------------------------------------------------------------------ bodies
