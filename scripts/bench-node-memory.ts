@@ -60,9 +60,15 @@ await Promise.all(Array.from({ length: 64 }, async (_, w) => {
   }
 }));
 const secs = (Date.now() - t0) / 1000;
-await sleep(3000);
-const after = rss();
 console.log(`entries=${N} policy=${policy} fill=${secs.toFixed(1)}s (${Math.round(N / secs)} sets/s)`);
+// RSS right after the fill includes garbage V8 has not collected yet; its memory reducer
+// compacts the heap once the node is idle, so sample for a while and report each point.
+let after = rss();
+for (const s of [0, 5, 10, 20, 30, 45]) {
+  await sleep(s === 0 ? 0 : 5000 * (s <= 10 ? 1 : s <= 30 ? 2 : 3));
+  after = rss();
+  console.log(`  idle ${String(s).padStart(2)} s: node RSS ${after.toFixed(0)} MB`);
+}
 console.log(`node RSS before=${before.toFixed(0)} MB after=${after.toFixed(0)} MB growth=${(after - before).toFixed(0)} MB (${Math.round(((after - before) * 1024 * 1024) / N)} B/entry)`);
 for (const c of clients) c.close();
 kill();

@@ -34,7 +34,11 @@ export function hash32(s: string, seed = 0): number {
     }
     h = Math.imul(h ^ (0x80 | (c & 0x3f)), 0x01000193);
   }
-  // murmur3 fmix32
+  return fmix32(h);
+}
+
+/** murmur3's 32-bit finaliser: every input bit affects every output bit. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -19,7 +19,7 @@
  * This is a checksum against accidental divergence (64 bits, not cryptographic).
  * Pure: no I/O, no timers.
  */
-import { hash32 } from '../hash/hash.js';
+import { fmix32, hash32 } from '../hash/hash.js';
 import { keyPosition } from '../ring/ring.js';
 
 /** A key's stored version as the tree sees it. */
@@ -47,15 +47,6 @@ function mix(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** murmur3 finaliser. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /**
  * One 32-bit lane of an item's digest: murmur3-style, starting from `seed`, over the words
@@ -75,7 +66,7 @@ function lane(seed: number, keyHash: number, nodeHash: number, item: MerkleLeafI
   h = mix(h, scratch.getUint32(0));
   h = mix(h, scratch.getUint32(4));
   h = mix(h, item.tombstone ? 1 : 0);
-  return fmix(h ^ 28);
+  return fmix32(h ^ 28);
 }
 
 function hex8(x: number): string {

@@ -76,24 +76,31 @@ export function cacheServiceHandlers(
     else reply(null, r);
   };
 
-  function get(call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void {
-    const reply = observed(0, callback);
-    gate.pass(reply, () => {
-      const req = call.request;
-      let key: string, level: number;
-      try {
-        key = checkKey(req.key, limits.maxKeyBytes);
-        level = checkConsistency(req.consistency);
-      } catch (e) { fail(reply, e); return; }
-      if (debug) log.debug({ method: 'Get', key, level }, 'request');
-      guarded(reply, () => coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
-        gate.end();
-        if (err) fail(reply, err);
-        else if (rec === undefined) reply(notFound(key));
-        else reply(null, getResponse(rec, now()));
-      }));
-    }, absoluteDeadline(call));
+  /** Get and Delete: a key and a consistency level, validated, then `run`. */
+  function keyed(method: MethodIndex, name: string, run: (key: string, level: number, reply: Reply) => void) {
+    return (call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void => {
+      const reply = observed(method, callback);
+      gate.pass(reply, () => {
+        const req = call.request;
+        let key: string, level: number;
+        try {
+          key = checkKey(req.key, limits.maxKeyBytes);
+          level = checkConsistency(req.consistency);
+        } catch (e) { fail(reply, e); return; }
+        if (debug) log.debug({ method: name, key, level }, 'request');
+        guarded(reply, () => run(key, level, reply));
+      }, absoluteDeadline(call));
+    };
   }
+
+  const get = keyed(0, 'Get', (key, level, reply) => coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
+    gate.end();
+    if (err) fail(reply, err);
+    else if (rec === undefined) reply(notFound(key));
+    else reply(null, getResponse(rec, now()));
+  }));
+
+  const del = keyed(2, 'Delete', (key, level, reply) => coord.delete(key, level, writeAnswer(reply)));
 
   function set(call: grpc.ServerUnaryCall<SetRequest, unknown>, callback: Reply): void {
     const reply = observed(1, callback);
@@ -121,20 +128,6 @@ export function cacheServiceHandlers(
       } catch (e) { fail(reply, e); return; }
       if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
       guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
-    }, absoluteDeadline(call));
-  }
-
-  function del(call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void {
-    const reply = observed(2, callback);
-    gate.pass(reply, () => {
-      const req = call.request;
-      let key: string, level: number;
-      try {
-        key = checkKey(req.key, limits.maxKeyBytes);
-        level = checkConsistency(req.consistency);
-      } catch (e) { fail(reply, e); return; }
-      if (debug) log.debug({ method: 'Delete', key, level }, 'request');
-      guarded(reply, () => coord.delete(key, level, writeAnswer(reply)));
     }, absoluteDeadline(call));
   }
 
