@@ -27,7 +27,7 @@ const port = await new Promise<number>((resolve) => {
 });
 const addr = `127.0.0.1:${port}`;
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-const child = spawn(process.execPath, [main], {
+const child = spawn(process.execPath, [...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean), main], {
   env: { PATH: process.env.PATH ?? '', ADDR: addr, MAX_MEMORY: '0', EVICTION_POLICY: policy, LOG_LEVEL: 'warn' },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
