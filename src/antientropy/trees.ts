@@ -14,22 +14,6 @@ function leaf(key: string, rec: EntryRecord) {
   return { key, wall: rec.wall, logical: rec.logical, node: rec.node, tombstone: rec.tombstone };
 }
 
-/** One pass over the entries: a tree per peer that shares keys with `self`. */
-export function pairTrees(entries: Entries, prefs: PreferenceList, self: string, depth: number): Map<string, MerkleTree> {
-  const trees = new Map<string, MerkleTree>();
-  for (const [key, rec] of entries) {
-    const replicas = prefs(key);
-    if (!replicas.includes(self)) continue;
-    for (const r of replicas) {
-      if (r === self) continue;
-      let t = trees.get(r);
-      if (!t) { t = new MerkleTree(depth); trees.set(r, t); }
-      t.update(key, undefined, leaf(key, rec));
-    }
-  }
-  return trees;
-}
-
 /** The tree shared by `self` and `peer` only. */
 export function pairTree(entries: Entries, prefs: PreferenceList, self: string, peer: string, depth: number): MerkleTree {
   const t = new MerkleTree(depth);

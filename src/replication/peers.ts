@@ -227,13 +227,6 @@ export class PeerPool implements PeerTransport {
     });
   }
 
-  /** Asks `via` to keep a write for `target` as a hint (used when handing hints on). */
-  hint(via: string, target: string, key: string, rec: EntryRecord, cb: (err: Error | null) => void): void {
-    const p = this.get(via);
-    if (!p) { cb(new PeerUnavailableError(via, 'unknown address')); return; }
-    p.send({ kind: OpKind.Hint, entry: toWire(key, rec), target }, wireSize(key, rec), (err) => cb(err));
-  }
-
   /** Drops the connection to a node (it left). */
   forget(node: string): void {
     this.peers.get(node)?.close();
