@@ -1,7 +1,8 @@
 /**
  * Resident memory of a whole node holding N entries, filled over gRPC like a client would.
  *
- *   npm run build && node --import tsx scripts/bench-node-memory.ts [--entries 1000000] [--policy lru]
+ *   npm run build && node --import tsx scripts/bench-node-memory.ts [--entries 1000000] [--policy lru] [--idle 45]
+ *   NODE_FLAGS="--optimize-for-size" ...   (V8/node flags for the node under test)
  *
  * Starts `node dist/main.js` on a free loopback port (MAX_MEMORY=0: no eviction), writes N
  * entries with 12-byte keys and 100-byte values through CacheService/Set (64 calls in
@@ -28,7 +29,11 @@ const port = await new Promise<number>((resolve) => {
 const addr = `127.0.0.1:${port}`;
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const child = spawn(process.execPath, [...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean), main], {
-  env: { PATH: process.env.PATH ?? '', ADDR: addr, MAX_MEMORY: '0', EVICTION_POLICY: policy, LOG_LEVEL: 'warn' },
+  env: {
+    PATH: process.env.PATH ?? '', ADDR: addr, MAX_MEMORY: '0', EVICTION_POLICY: policy, LOG_LEVEL: 'warn',
+    // glibc malloc tunables (MALLOC_*), passed through to compare allocator settings
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))),
+  },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 const kill = () => { if (child.exitCode === null) try { process.kill(child.pid!, 'SIGKILL'); } catch { /* gone */ } };
@@ -63,12 +68,27 @@ const secs = (Date.now() - t0) / 1000;
 console.log(`entries=${N} policy=${policy} fill=${secs.toFixed(1)}s (${Math.round(N / secs)} sets/s)`);
 // RSS right after the fill includes garbage V8 has not collected yet; its memory reducer
 // compacts the heap once the node is idle, so sample for a while and report each point.
+// --idle S: how long to keep sampling (default 45 s).
+const idleFor = Number(arg('idle', '45'));
 let after = rss();
-for (const s of [0, 5, 10, 20, 30, 45]) {
-  await sleep(s === 0 ? 0 : 5000 * (s <= 10 ? 1 : s <= 30 ? 2 : 3));
+const points = [0, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 300].filter((s) => s <= idleFor);
+for (let k = 0; k < points.length; k++) {
+  const s = points[k];
+  await sleep(k === 0 ? 0 : (s - points[k - 1]) * 1000);
   after = rss();
   console.log(`  idle ${String(s).padStart(2)} s: node RSS ${after.toFixed(0)} MB`);
 }
+// Where the resident pages are: the malloc heap ([heap]: ArrayBuffers, native buffers),
+// anonymous mappings (V8's heap pages, large mallocs) and file mappings (code, libraries).
+const groups = new Map<string, number>();
+let name = '';
+for (const line of readFileSync(`/proc/${child.pid}/smaps`, 'utf8').split('\n')) {
+  const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+  if (m) { name = m[1] === '' ? 'anonymous' : m[1].startsWith('/') ? 'files' : m[1]; continue; }
+  const r = /^Rss:\s+(\d+) kB/.exec(line);
+  if (r) groups.set(name, (groups.get(name) ?? 0) + Number(r[1]) / 1024);
+}
+console.log(`  resident by mapping: ${[...groups].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)} MB`).join(', ')}`);
 console.log(`node RSS before=${before.toFixed(0)} MB after=${after.toFixed(0)} MB growth=${(after - before).toFixed(0)} MB (${Math.round(((after - before) * 1024 * 1024) / N)} B/entry)`);
 for (const c of clients) c.close();
 kill();

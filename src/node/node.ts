@@ -169,7 +169,7 @@ export class CacheNode {
         },
         stats: () => this.statsSnapshot(),
       }),
-      'cache.peer.v1.PeerService': peerServiceHandlers(this.store, this.clock, this.hints, {
+      'cache.peer.v1.PeerService': peerServiceHandlers(this.store, this.clock, {
         heard: (id) => this.membership.heard(id),
         accepting: () => !this.leaving,
       }, this.log, {

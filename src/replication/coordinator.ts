@@ -19,8 +19,12 @@ export type Callback<T> = (err: CacheError | null, result?: T) => void;
 export interface PeerTransport {
   /** Sends a last-write-wins write; calls back once the replica has it (or something newer), saying whether it held a live value before. */
   write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean) => void): void;
-  /** Reads the replica's entry (tombstones included); undefined if it has none. */
-  read(node: string, key: string, cb: (err: Error | null, rec?: EntryRecord) => void): void;
+  /**
+   * Reads the replica's entry (tombstones included); undefined if it has none. With `have`
+   * (the caller's own copy), a replica holding exactly that version answers without
+   * sending the value back, and the callback gets `have` itself.
+   */
+  read(node: string, key: string, have: EntryRecord | undefined, cb: (err: Error | null, rec?: EntryRecord) => void): void;
 }
 
 export interface Placement {
@@ -109,7 +113,7 @@ export class Coordinator {
     }
     const extra = previous?.filter((n) => !replicas.includes(n) && n !== selfId) ?? [];
     const read = new ReadRound(this, key, replicas, r, extra, cb);
-    if (selfIsReplica || previous?.includes(selfId)) read.answer(selfId, this.store.peek(key));
+    if (selfIsReplica || previous?.includes(selfId)) read.answerLocal(selfId, this.store.peek(key));
     read.start();
   }
 
@@ -188,10 +192,16 @@ export class Coordinator {
  * asking another replica when one fails. During a ring change it also asks, best effort,
  * the previous replicas that no longer are (`extra`): their failures do not fail the read,
  * but the answer waits for them. Answers the newest version and repairs stale replicas.
+ * Remote replicas are sent the local copy's version, so an up-to-date replica answers
+ * "same" instead of sending the value back.
  */
 class ReadRound {
   private readonly q: QuorumCount;
-  private readonly answers = new Map<string, EntryRecord | undefined>();
+  /** Who answered and what (parallel arrays: a round has a handful of answers). */
+  private readonly from: string[] = [];
+  private readonly recs: (EntryRecord | undefined)[] = [];
+  /** The local copy, when this node is a replica. */
+  private have: EntryRecord | undefined;
   private pending: string[] = [];
   private next = 0;
   private inFlight = 0;
@@ -210,8 +220,15 @@ class ReadRound {
     this.extraLeft = extra.length;
   }
 
-  answer(node: string, rec: EntryRecord | undefined): void {
-    this.answers.set(node, rec);
+  /** The local replica's copy; answered before start(). */
+  answerLocal(node: string, rec: EntryRecord | undefined): void {
+    this.have = rec;
+    this.answer(node, rec);
+  }
+
+  private answer(node: string, rec: EntryRecord | undefined): void {
+    this.from.push(node);
+    this.recs.push(rec);
     if (this.replicas.includes(node)) this.settle(this.q.success());
   }
 
@@ -221,13 +238,16 @@ class ReadRound {
       this.cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
       return;
     }
-    const selfId = this.c.ctx.selfId();
     const placement = this.c.ctx.placement();
-    this.pending = this.replicas.filter((n) => n !== selfId && !this.answers.has(n))
-      .sort((a, b) => Number(placement.isReachable(b)) - Number(placement.isReachable(a)));
+    // reachable replicas first, then the ones believed down (asked only if others fail)
+    for (const reachable of [true, false]) {
+      for (const n of this.replicas) {
+        if (!this.from.includes(n) && placement.isReachable(n) === reachable && n !== this.c.ctx.selfId()) this.pending.push(n);
+      }
+    }
     for (const node of this.extra) {
-      this.c.ctx.peers().read(node, this.key, (err, rec) => {
-        if (!err) this.answers.set(node, rec);
+      this.c.ctx.peers().read(node, this.key, this.have, (err, rec) => {
+        if (!err) { this.from.push(node); this.recs.push(rec); }
         this.extraLeft--;
         this.settle(this.q.outcome);
       });
@@ -239,7 +259,7 @@ class ReadRound {
     while (!this.done && this.q.successes + this.inFlight < this.r && this.next < this.pending.length) {
       const node = this.pending[this.next++];
       this.inFlight++;
-      this.c.ctx.peers().read(node, this.key, (err, rec) => {
+      this.c.ctx.peers().read(node, this.key, this.have, (err, rec) => {
         this.inFlight--;
         if (err) {
           this.settle(this.q.failure());
@@ -262,21 +282,22 @@ class ReadRound {
     }
     if (this.q.outcome !== Outcome.Reached || this.extraLeft > 0) return;
     this.done = true;
+    const recs = this.recs;
     let newest: EntryRecord | undefined;
-    for (const rec of this.answers.values()) {
+    for (const rec of recs) {
       if (rec && (!newest || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) > 0)) newest = rec;
     }
     const now = this.c.ctx.now();
     const live = newest && !newest.tombstone && (newest.expiresAt === 0 || newest.expiresAt > now) ? newest : undefined;
     this.c.ctx.counted(live !== undefined);
     this.cb(null, live);
-    if (newest) {
-      const stale: string[] = [];
-      for (const [node, rec] of this.answers) {
-        if (!this.replicas.includes(node)) continue; // repair current replicas only
-        if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0) stale.push(node);
-      }
-      if (stale.length > 0) this.c.ctx.repair(this.key, newest, stale);
+    if (!newest) return;
+    let stale: string[] | undefined;
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i];
+      if (rec === newest || !this.replicas.includes(this.from[i])) continue; // repair current replicas only
+      if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0) (stale ??= []).push(this.from[i]);
     }
+    if (stale) this.c.ctx.repair(this.key, newest, stale);
   }
 }

@@ -3,13 +3,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Store } from '../store/store.js';
 import type { HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
-import type { HintStore } from './hints.js';
-import { fromWire, toWire, type WireEntry } from './wire.js';
-import { OpKind } from './peers.js';
-
-interface WireOp { kind?: number; entry?: WireEntry; key?: string; target?: string }
-interface WireBatch { seq?: number; ops?: WireOp[]; hlc_wall?: number; hlc_logical?: number; from?: string }
-interface WireResult { ok?: boolean; entry?: WireEntry; error?: string; existed?: boolean }
+import { compareVersions } from '../hlc/hlc.js';
+import { OpKind, type PeerBatch, type PeerOp, type PeerResult } from './codec.js';
 
 export interface PeerHandlers {
   /** Gossip (Ping) and anti-entropy handlers are provided by their own modules. */
@@ -29,49 +24,52 @@ export interface ExchangeHooks {
 }
 
 export function peerServiceHandlers(
-  store: Store, clock: HybridClock, hints: HintStore, hooks: ExchangeHooks, log: Logger, extra: PeerHandlers,
+  store: Store, clock: HybridClock, hooks: ExchangeHooks, log: Logger, extra: PeerHandlers,
 ): grpc.UntypedServiceImplementation {
   const now = Date.now;
 
-  function execute(op: WireOp): WireResult {
+  const OK: PeerResult = { ok: true };
+  const OK_EXISTED: PeerResult = { ok: true, existed: true };
+  const ABSENT: PeerResult = { ok: false };
+  const SAME: PeerResult = { ok: true, same: true };
+
+  function execute(op: PeerOp): PeerResult {
     try {
       switch (op.kind) {
         case OpKind.Write: {
-          if (!hooks.accepting()) return { error: 'node is leaving the cluster' };
-          const e = op.entry!;
-          const cur = store.peek(e.key);
+          if (!hooks.accepting()) return { ok: false, error: 'node is leaving the cluster' };
+          if (!op.rec) return { ok: false, error: 'write without an entry' };
+          const cur = store.peek(op.key);
           const existed = cur !== undefined && !cur.tombstone && (cur.expiresAt === 0 || cur.expiresAt > now());
-          store.apply(e.key, fromWire(e));
-          return existed ? { ok: true, existed: true } : { ok: true };
+          store.apply(op.key, op.rec);
+          return existed ? OK_EXISTED : OK;
         }
         case OpKind.Read: {
-          const rec = store.peek(op.key ?? '');
-          return rec ? { ok: true, entry: toWire(op.key!, rec) } : { ok: false };
-        }
-        case OpKind.Hint: {
-          const e = op.entry!;
-          hints.add(op.target ?? '', e.key, fromWire(e));
-          return { ok: true };
+          const rec = store.peek(op.key);
+          if (!rec) return ABSENT;
+          const h = op.have;
+          if (h && compareVersions(rec.wall, rec.logical, rec.node, h.wall, h.logical, h.node) === 0) return SAME;
+          return { ok: true, rec };
         }
         default:
-          return { error: `unknown operation kind ${op.kind}` };
+          return { ok: false, error: `unknown operation kind ${op.kind}` };
       }
     } catch (err) {
-      return { error: (err as Error).message };
+      return { ok: false, error: (err as Error).message };
     }
   }
 
-  const Exchange: grpc.handleBidiStreamingCall<WireBatch, unknown> = (call) => {
+  const Exchange: grpc.handleBidiStreamingCall<PeerBatch, unknown> = (call) => {
     let from = '';
-    call.on('data', (batch: WireBatch) => {
-      if (batch.hlc_wall) clock.observe(Number(batch.hlc_wall), batch.hlc_logical ?? 0);
+    call.on('data', (batch: PeerBatch) => {
+      if (batch.hlcWall) clock.observe(batch.hlcWall, batch.hlcLogical);
       if (batch.from && batch.from !== from) from = batch.from;
       if (from) hooks.heard(from);
-      const ops = batch.ops ?? [];
-      const results = new Array<WireResult>(ops.length);
+      const ops = batch.ops;
+      const results = new Array<PeerResult>(ops.length);
       for (let i = 0; i < ops.length; i++) results[i] = execute(ops[i]);
       const hlc = clock.peek();
-      call.write({ seq: batch.seq ?? 0, results, hlc_wall: hlc.wall, hlc_logical: hlc.logical });
+      call.write({ seq: batch.seq, results, hlcWall: hlc.wall, hlcLogical: hlc.logical });
     });
     call.on('end', () => call.end());
     call.on('error', (err) => log.debug({ err, from }, 'peer stream error'));

@@ -8,18 +8,10 @@ import type { EntryRecord } from '../store/store.js';
 import type { HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
 import type { PeerTransport } from './coordinator.js';
-import { clientFor, definitions } from '../server/protos.js';
-import { fromWire, toWire, wireSize, type WireEntry } from './wire.js';
+import { definitions, serviceDef, withCodecs } from '../server/protos.js';
+import { EXCHANGE_CODECS, OpKind, opSize, type PeerBatchReply, type PeerOp, type PeerResult } from './codec.js';
 
-/** Operation kinds of the peer protocol (cache.peer.v1.OpKind). */
-export const OpKind = { Write: 1, Read: 2, Hint: 3 } as const;
-type OpKindValue = (typeof OpKind)[keyof typeof OpKind];
-
-interface WireOp { kind: OpKindValue; entry?: WireEntry; key?: string; target?: string }
-interface WireResult { ok?: boolean; entry?: WireEntry; error?: string; existed?: boolean }
-interface WireBatchReply { seq: number; results?: WireResult[]; hlc_wall?: number; hlc_logical?: number }
-
-type OpCallback = (err: Error | null, res?: WireResult) => void;
+type OpCallback = (err: Error | null, res?: PeerResult) => void;
 
 export class PeerUnavailableError extends Error {
   constructor(node: string, why: string) {
@@ -53,8 +45,8 @@ interface Pending { cbs: OpCallback[]; sentAt: number }
 
 export class PeerClient {
   readonly client: grpc.Client;
-  private stream?: grpc.ClientDuplexStream<unknown, WireBatchReply>;
-  private ops: WireOp[] = [];
+  private stream?: grpc.ClientDuplexStream<unknown, PeerBatchReply>;
+  private ops: PeerOp[] = [];
   private cbs: OpCallback[] = [];
   private bytes = 0;
   private scheduled = false;
@@ -70,14 +62,15 @@ export class PeerClient {
     private readonly opts: PeerOptions,
     private readonly log: Logger,
   ) {
-    const Ctor = clientFor(definitions().peerDef, 'cache.peer.v1.PeerService');
+    const name = 'cache.peer.v1.PeerService';
+    const Ctor = grpc.makeClientConstructor(withCodecs(serviceDef(definitions().peerDef, name), { Exchange: EXCHANGE_CODECS }), name);
     this.client = new Ctor(address, grpc.credentials.createInsecure(), channelOptions(opts.maxMessageBytes));
     this.timer = setInterval(() => this.expire(), Math.max(10, Math.min(100, opts.timeoutMs / 4)));
     this.timer.unref();
   }
 
   /** Queues one operation; cb runs with the replica's result, or an error after timeoutMs. */
-  send(op: WireOp, size: number, cb: OpCallback): void {
+  send(op: PeerOp, size: number, cb: OpCallback): void {
     if (this.closed) {
       cb(new PeerUnavailableError(this.nodeId, 'connection closed'));
       return;
@@ -115,13 +108,13 @@ export class PeerClient {
     const seq = (this.seq = (this.seq + 1) >>> 0);
     const hlc = this.clock.peek();
     this.pending.set(seq, { cbs, sentAt: Date.now() });
-    stream.write({ seq, ops, hlc_wall: hlc.wall, hlc_logical: hlc.logical, from: this.opts.selfId });
+    stream.write({ seq, ops, hlcWall: hlc.wall, hlcLogical: hlc.logical, from: this.opts.selfId });
   }
 
-  private ensureStream(): grpc.ClientDuplexStream<unknown, WireBatchReply> {
+  private ensureStream(): grpc.ClientDuplexStream<unknown, PeerBatchReply> {
     if (this.stream) return this.stream;
-    const stream = (this.client as unknown as { Exchange(): grpc.ClientDuplexStream<unknown, WireBatchReply> }).Exchange();
-    stream.on('data', (reply: WireBatchReply) => this.onReply(reply));
+    const stream = (this.client as unknown as { Exchange(): grpc.ClientDuplexStream<unknown, PeerBatchReply> }).Exchange();
+    stream.on('data', (reply: PeerBatchReply) => this.onReply(reply));
     const down = (why: string) => {
       if (this.stream !== stream) return;
       this.stream = undefined;
@@ -134,12 +127,12 @@ export class PeerClient {
     return stream;
   }
 
-  private onReply(reply: WireBatchReply): void {
-    if (reply.hlc_wall) this.clock.observe(Number(reply.hlc_wall), reply.hlc_logical ?? 0);
+  private onReply(reply: PeerBatchReply): void {
+    if (reply.hlcWall) this.clock.observe(reply.hlcWall, reply.hlcLogical);
     const p = this.pending.get(reply.seq);
     if (!p) return; // timed out already
     this.pending.delete(reply.seq);
-    const results = reply.results ?? [];
+    const results = reply.results;
     for (let i = 0; i < p.cbs.length; i++) {
       const r = results[i];
       if (!r) p.cbs[i](new PeerUnavailableError(this.nodeId, 'missing result'));
@@ -211,19 +204,20 @@ export class PeerPool implements PeerTransport {
   write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean) => void): void {
     const p = this.get(node);
     if (!p) { cb(new PeerUnavailableError(node, 'unknown address')); return; }
-    p.send({ kind: OpKind.Write, entry: toWire(key, rec) }, wireSize(key, rec), (err, res) => {
+    p.send({ kind: OpKind.Write, key, rec }, opSize(key, rec), (err, res) => {
       if (!err) this.onHeard(node);
       cb(err, res?.existed === true);
     });
   }
 
-  read(node: string, key: string, cb: (err: Error | null, rec?: EntryRecord) => void): void {
+  read(node: string, key: string, have: EntryRecord | undefined, cb: (err: Error | null, rec?: EntryRecord, same?: boolean) => void): void {
     const p = this.get(node);
     if (!p) { cb(new PeerUnavailableError(node, 'unknown address')); return; }
-    p.send({ kind: OpKind.Read, key }, key.length + 8, (err, res) => {
+    p.send({ kind: OpKind.Read, key, have }, opSize(key), (err, res) => {
       if (err) { cb(err); return; }
       this.onHeard(node);
-      cb(null, res!.ok && res!.entry ? fromWire(res!.entry) : undefined);
+      if (res!.same) cb(null, have, true);
+      else cb(null, res!.ok ? res!.rec : undefined, false);
     });
   }
 

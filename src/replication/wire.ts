@@ -35,7 +35,3 @@ export function fromWire(e: WireEntry): EntryRecord {
   };
 }
 
-/** Rough size of an entry on the wire, for batch size limits. */
-export function wireSize(key: string, rec: EntryRecord): number {
-  return key.length + rec.value.length + rec.node.length + 40;
-}

@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { RequestGate } from './gate.js';
 import { notFound, toStatus, type StatusError } from './status.js';
 import { absoluteDeadline } from './deadline.js';
+import { withCodecs } from './protos.js';
 import { NO_OBSERVER, type MethodIndex, type RequestObserver } from '../metrics/metrics.js';
 
 export interface RequestLimits {
@@ -144,20 +145,11 @@ function getResponse(rec: EntryRecord, now: number): GetAnswer {
   };
 }
 
-/**
- * The CacheService definition with the hand-written codecs (src/server/codec.ts) in place
- * of the generic protobufjs ones; paths and streaming flags stay those of the .proto.
- */
+/** The CacheService definition with the hand-written codecs of src/server/codec.ts. */
 export function withFastCodecs(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const codecs: Record<string, [(b: Buffer) => unknown, (v: never) => Buffer]> = {
-    Get: [decodeKeyRequest, encodeGetResponse],
-    Set: [decodeSetRequest, encodeWriteResponse],
-    Delete: [decodeKeyRequest, encodeWriteResponse],
-  };
-  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, m] of Object.entries(def)) {
-    const c = codecs[name];
-    out[name] = c ? { ...m, requestDeserialize: c[0], responseSerialize: c[1] as (v: unknown) => Buffer } : m;
-  }
-  return out as grpc.ServiceDefinition;
+  return withCodecs(def, {
+    Get: { requestDeserialize: decodeKeyRequest, responseSerialize: encodeGetResponse },
+    Set: { requestDeserialize: decodeSetRequest, responseSerialize: encodeWriteResponse },
+    Delete: { requestDeserialize: decodeKeyRequest, responseSerialize: encodeWriteResponse },
+  });
 }

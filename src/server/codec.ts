@@ -5,6 +5,7 @@
  * answers without the generic fromObject/encode passes of protobufjs. The reflection
  * service and every other method keep using the generic definitions.
  */
+import { Reader, varintSize, writeVarint } from '../wire/proto.js';
 
 export interface KeyRequest { key: string; consistency: number }
 export interface SetRequest extends KeyRequest { value: string; binary: boolean; data?: Buffer; ttlMs: number }
@@ -12,59 +13,6 @@ export interface SetRequest extends KeyRequest { value: string; binary: boolean;
 /** What the Get handler answers; `value` is text, or bytes as a latin1 string when binary. */
 export interface GetAnswer { value: string; binary: boolean; wall: number; logical: number; ttlMs: number }
 export interface WriteAnswer { wall: number; logical: number; deleted?: boolean }
-
-export class WireError extends Error {}
-
-type Utf8Buffer = Buffer & { utf8Slice?: (s: number, e: number) => string; latin1Slice?: (s: number, e: number) => string };
-
-class Reader {
-  pos = 0;
-  constructor(readonly buf: Utf8Buffer) {}
-
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-
-  /** A varint as a JS number (exact up to 2^53; larger values lose low bits, which callers range-check). */
-  varint(): number {
-    const b = this.buf;
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= b.length) throw new WireError('truncated varint');
-      const byte = b[this.pos++];
-      result += (byte & 0x7f) * mul;
-      if (byte < 0x80) return result;
-      mul *= 128;
-    }
-    throw new WireError('varint too long');
-  }
-
-  lenBounds(): [number, number] {
-    const len = this.varint();
-    const start = this.pos;
-    const end = start + len;
-    if (end > this.buf.length) throw new WireError('truncated length-delimited field');
-    this.pos = end;
-    return [start, end];
-  }
-
-  string(): string {
-    const [s, e] = this.lenBounds();
-    return s === e ? '' : this.buf.utf8Slice ? this.buf.utf8Slice(s, e) : this.buf.toString('utf8', s, e);
-  }
-
-  skip(wireType: number): void {
-    switch (wireType) {
-      case 0: this.varint(); return;
-      case 1: this.pos += 8; break;
-      case 2: this.lenBounds(); return;
-      case 5: this.pos += 4; break;
-      default: throw new WireError(`unsupported wire type ${wireType}`);
-    }
-    if (this.pos > this.buf.length) throw new WireError('truncated fixed field');
-  }
-}
 
 export function decodeKeyRequest(buf: Buffer): KeyRequest {
   const r = new Reader(buf);
@@ -104,21 +52,6 @@ export function decodeSetRequest(buf: Buffer): SetRequest {
 }
 
 // ---- encoding ----
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) { n = Math.floor(n / 128); size++; }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
 
 /** The uint64 version (wall << 16 | logical) as a varint, from its two exact halves. */
 function versionSize(wall: number, logical: number): number {

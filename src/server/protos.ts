@@ -45,3 +45,23 @@ export function serviceDef(def: protoLoader.PackageDefinition, name: string): An
 export function clientFor(def: protoLoader.PackageDefinition, name: string): grpc.ServiceClientConstructor {
   return grpc.makeClientConstructor(serviceDef(def, name), name);
 }
+
+/** Serializers to put in place of the generic protobufjs ones, per method name. */
+export interface MethodCodecs {
+  requestSerialize?: (v: never) => Buffer;
+  requestDeserialize?: (b: Buffer) => unknown;
+  responseSerialize?: (v: never) => Buffer;
+  responseDeserialize?: (b: Buffer) => unknown;
+}
+
+/**
+ * A service definition with hand-written codecs for some methods; paths and streaming flags
+ * stay those of the .proto, and the other methods keep the generic codecs.
+ */
+export function withCodecs(def: AnyService, codecs: Record<string, MethodCodecs>): AnyService {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    out[name] = codecs[name] ? { ...m, ...(codecs[name] as Partial<grpc.MethodDefinition<unknown, unknown>>) } : m;
+  }
+  return out as AnyService;
+}

@@ -2,8 +2,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { definitions, serviceDef } from './protos.js';
+import { definitions, serviceDef, withCodecs } from './protos.js';
 import { withFastCodecs } from './cache-service.js';
+import { EXCHANGE_CODECS } from '../replication/codec.js';
 
 /**
  * The transport accepts messages somewhat above the configured limits so that a request
@@ -32,7 +33,9 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
   const defs = definitions();
   for (const [name, impl] of Object.entries(services)) {
     const def = serviceDef(name.startsWith('cache.peer.') ? defs.peerDef : defs.publicDef, name);
-    server.addService(name === 'cache.v1.CacheService' ? withFastCodecs(def) : def, impl);
+    const fast = name === 'cache.v1.CacheService' ? withFastCodecs(def)
+      : name === 'cache.peer.v1.PeerService' ? withCodecs(def, { Exchange: EXCHANGE_CODECS }) : def;
+    server.addService(fast, impl);
   }
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   for (const name of PUBLIC_SERVICES) health.setStatus(name, 'NOT_SERVING');

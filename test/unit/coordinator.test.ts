@@ -28,9 +28,18 @@ function cluster(opts: { down?: string[]; replicas?: string[]; previous?: string
         cb(null, !!cur && !cur.tombstone);
       });
     },
-    read(node, key, cb) {
+    read(node, key, have, cb) {
       calls.push(`read ${node}`);
-      queueMicrotask(() => (down.has(node) ? cb(new Error(`${node} down`)) : cb(null, stores.get(node)!.peek(key))));
+      queueMicrotask(() => {
+        if (down.has(node)) return cb(new Error(`${node} down`));
+        const rec = stores.get(node)!.peek(key);
+        // like the peer service: the same version as `have` answers with `have` itself
+        if (rec && have && rec.wall === have.wall && rec.logical === have.logical && rec.node === have.node) {
+          calls.push(`same ${node}`);
+          return cb(null, have);
+        }
+        cb(null, rec);
+      });
     },
   };
   const placement: Placement = {
@@ -79,6 +88,19 @@ test('a read returns the newest version and repairs the stale replica', async ()
   const { r } = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
   assert.equal(r?.value, 'new');
   assert.equal(stores.get('a')!.peek('k')?.value, 'new', 'read repair of the local replica');
+});
+
+test('a replica that holds the local version answers "same"; one with a newer version sends it', async () => {
+  const { coord, stores, calls } = cluster();
+  await call((cb) => coord.set('k', 'v1', false, 0, Level.All, cb));
+  const { r } = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
+  assert.equal(r?.value, 'v1');
+  assert.ok(calls.includes('same b'), `calls: ${calls.join(', ')}`);
+  const newer: EntryRecord = { ...stores.get('b')!.peek('k')!, value: 'v2', wall: Date.now() + 1000 };
+  stores.get('b')!.apply('k', newer);
+  const second = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
+  assert.equal(second.r?.value, 'v2');
+  assert.equal(stores.get('a')!.peek('k')?.value, 'v2', 'the local replica was repaired');
 });
 
 test('a read falls back to another replica when one fails, and a tombstone reads as not found', async () => {
