@@ -4,7 +4,8 @@
 # load, so both see the same machine conditions. Prints ops/s per round and the medians.
 #   A_NAME=off A_ENV="" A_FLAGS=""   B_NAME=on B_ENV="METRICS_ADDR=127.0.0.1:50193" B_FLAGS=""
 #   ROUNDS=3 DUR=5 LOADS="-c 10 -m 10"   (several loads separated by ';')
-# *_ENV: extra VAR=value words for the node; *_FLAGS: node (V8) flags, e.g. --optimize-for-size.
+# *_ENV: extra VAR=value words for the node; *_FLAGS: node (V8) flags, e.g. --optimize-for-size;
+# *_MAIN: the entry point to run (default dist/main.js; a copy of an older build compares builds).
 # Ports 50191 (A) and 50192 (B), 127.0.0.1 only. Both nodes are stopped by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -20,13 +21,13 @@ cleanup() {
   for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-start() {  # start NAME PORT ENV FLAGS
+start() {  # start NAME PORT ENV FLAGS MAIN
   # shellcheck disable=SC2086
-  env LOG_LEVEL=warn ADDR="127.0.0.1:$2" $3 node $4 "$ROOT/dist/main.js" >"$OUT/$1.log" 2>&1 &
+  env LOG_LEVEL=warn ADDR="127.0.0.1:$2" $3 node $4 "$5" >"$OUT/$1.log" 2>&1 &
   PIDS+=($!)
 }
-start "$A_NAME" 50191 "${A_ENV:-}" "${A_FLAGS:-}"
-start "$B_NAME" 50192 "${B_ENV:-}" "${B_FLAGS:-}"
+start "$A_NAME" 50191 "${A_ENV:-}" "${A_FLAGS:-}" "${A_MAIN:-$ROOT/dist/main.js}"
+start "$B_NAME" 50192 "${B_ENV:-}" "${B_FLAGS:-}" "${B_MAIN:-$ROOT/dist/main.js}"
 for port in 50191 50192; do
   for _ in $(seq 1 100); do [[ -n "$(ss -ltnH "sport = :$port")" ]] && break; sleep 0.1; done
 done

@@ -38,6 +38,7 @@ export function channelOptions(maxMessageBytes: number): grpc.ChannelOptions {
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.keepalive_permit_without_calls': 1,
+    'grpc.enable_channelz': 0,
   };
 }
 

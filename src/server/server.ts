@@ -29,6 +29,8 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    // No channelz service is exposed, so its per-call bookkeeping would be pure cost.
+    'grpc.enable_channelz': 0,
   });
   const defs = definitions();
   for (const [name, impl] of Object.entries(services)) {
