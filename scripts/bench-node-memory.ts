@@ -31,8 +31,8 @@ const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const child = spawn(process.execPath, [...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean), main], {
   env: {
     PATH: process.env.PATH ?? '', ADDR: addr, MAX_MEMORY: '0', EVICTION_POLICY: policy, LOG_LEVEL: 'warn',
-    // glibc malloc tunables (MALLOC_*), passed through to compare allocator settings
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))),
+    // allocator settings (glibc MALLOC_* tunables, LD_PRELOAD of another malloc), passed through
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_') || k === 'LD_PRELOAD')),
   },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
