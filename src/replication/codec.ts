@@ -3,8 +3,8 @@
  * proto/cache/peer/v1/peer.proto). Every replicated write and quorum read crosses this
  * twice (encode on one node, decode on the other), so it goes straight between store
  * records and bytes: no intermediate wire objects, no generic protobufjs passes. The bytes
- * are the proto3 encoding of the .proto (tested against protobufjs), so the generic codec
- * and tools like grpcurl read them the same way.
+ * are the proto3 encoding of the .proto (tested against protobufjs), so a peer using the
+ * generic codec reads and writes the same messages.
  */
 import type { EntryRecord } from '../store/store.js';
 import { Reader, Writer, WT_LEN, WT_VARINT } from '../wire/proto.js';

@@ -239,12 +239,15 @@ class ReadRound {
       return;
     }
     const placement = this.c.ctx.placement();
+    const selfId = this.c.ctx.selfId();
     // reachable replicas first, then the ones believed down (asked only if others fail)
-    for (const reachable of [true, false]) {
-      for (const n of this.replicas) {
-        if (!this.from.includes(n) && placement.isReachable(n) === reachable && n !== this.c.ctx.selfId()) this.pending.push(n);
-      }
+    let down: string[] | undefined;
+    for (const n of this.replicas) {
+      if (n === selfId || this.from.includes(n)) continue;
+      if (placement.isReachable(n)) this.pending.push(n);
+      else (down ??= []).push(n);
     }
+    if (down) this.pending.push(...down);
     for (const node of this.extra) {
       this.c.ctx.peers().read(node, this.key, this.have, (err, rec) => {
         if (!err) { this.from.push(node); this.recs.push(rec); }

@@ -211,14 +211,13 @@ export class PeerPool implements PeerTransport {
     });
   }
 
-  read(node: string, key: string, have: EntryRecord | undefined, cb: (err: Error | null, rec?: EntryRecord, same?: boolean) => void): void {
+  read(node: string, key: string, have: EntryRecord | undefined, cb: (err: Error | null, rec?: EntryRecord) => void): void {
     const p = this.get(node);
     if (!p) { cb(new PeerUnavailableError(node, 'unknown address')); return; }
     p.send({ kind: OpKind.Read, key, have }, opSize(key), (err, res) => {
       if (err) { cb(err); return; }
       this.onHeard(node);
-      if (res!.same) cb(null, have, true);
-      else cb(null, res!.ok ? res!.rec : undefined, false);
+      cb(null, res!.same ? have : res!.ok ? res!.rec : undefined);
     });
   }
 

@@ -123,23 +123,6 @@ export class Writer {
     this.pos = writeVarint(this.buf, this.pos, n);
   }
 
-  /** A uint64 given as its high and low 32-bit halves (exact for every value). */
-  uint64Field(field: number, hi: number, lo: number): void {
-    this.ensure(20);
-    const b = this.buf;
-    let pos = this.pos;
-    b[pos++] = (field << 3) | WT_VARINT;
-    hi >>>= 0;
-    lo >>>= 0;
-    while (hi > 0 || lo >= 128) {
-      b[pos++] = (lo & 0x7f) | 0x80;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    b[pos++] = lo;
-    this.pos = pos;
-  }
-
   boolField(field: number, v: boolean): void {
     if (v) this.varintField(field, 1);
   }
