@@ -28,8 +28,8 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 const addr = `127.0.0.1:${await freePort()}`;
 // --heap: also serve metrics and print the node's own view of its heap (prom-client's
-// nodejs_* gauges). Off by default: with metrics on, V8's memory reducer had not run by
-// 45 s idle in the one run measured (752 MB then, vs 427 MB without metrics).
+// nodejs_* gauges). Off by default: with metrics on, V8's memory reducer runs later (200k
+// entries: between 45 and 60 s idle instead of 30-45 s; 1M: not by 45 s), so use --idle 60+.
 const heapView = process.argv.includes('--heap');
 const metricsAddr = heapView ? `127.0.0.1:${await freePort()}` : '';
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
