@@ -1,6 +1,6 @@
 import { hash32 } from '../hash/hash.js';
 import { NodeTable } from './nodes.js';
-import { FLAG_TOMBSTONE, Shard } from './shard.js';
+import { FLAG_TOMBSTONE, FLAG_USED, Shard, encodeKey } from './shard.js';
 
 export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo';
 
@@ -52,22 +52,19 @@ export const SHARD_SEED = 0x5eed;
  *
  * Derived with scripts/bench-memory.ts (Node 20, x64, 16 shards, 12-byte keys, 100-byte
  * values, no TTL): measured (heapUsed + arrayBuffers) growth per entry minus the 112 payload
- * bytes was, for N = 550k / 650k / 750k / 850k / 1M entries,
- *   LRU/FIFO  187 / 165 / 148 / 143 / 128      LFU  195 / 172 / 154 / 148 / 132
- * It varies with how full the doubling structures are (just after a doubling ~190, just
- * before ~130; ~155 averaged over a cycle). What it is made of, per entry:
- *   - two SeqOneByteString headers (16 bytes each) + padding of the chars to 8 bytes  ~40
- *   - Map<string, number>: 3 words per entry + 1/2 word of bucket, table doubles     28-56
- *   - keys[] and values[] element slots, 8 bytes each                               ~16-24
- *   - typed columns: wall 8, logical 2, node 2, flags 1, size 4, expiresAt 8, heap
- *     position 4, policy links 8 (LFU: +4 frequency); they double, so / fill factor  37-41
+ * bytes was 124 at 530k entries (just after the columns doubled) and 70 at 1M (columns 95 %
+ * full). Per entry there is nothing on the V8 heap; the cost is all typed arrays:
+ *   - columns: hash 4, chunk ref 4, key length 4, value length 4, wall 8, logical 2, node 2,
+ *     flags 1, size 4, expiresAt 8, heap position 4, policy links 8 (LFU +4): 53 bytes a
+ *     slot; they double, so 53-106 per entry
+ *   - open-addressing index: 4 bytes a cell, kept at most 3/4 full: 5.3-10.7
+ *   - slab: the key + value bytes rounded up to the chunk size (<= 7 bytes up to 128, then
+ *     < 12.5 %), plus the untouched tail of each size class's current 1 MiB page
  *   - expiry heap item, 4 bytes, only for entries with a TTL or tombstones
- * We charge a bit more than the cycle average so that maxMemoryBytes bounds the store's
- * real heap + array-buffer use rather than its payload only. Not included: the process
- * baseline and V8's young generation (new space grew to 32 MB in the benchmark), which
- * RSS also shows.
+ * We charge a bit more than the average over a doubling cycle so that maxMemoryBytes bounds
+ * the store's real use rather than its payload only. Not included: the process baseline.
  */
-export const ENTRY_OVERHEAD_BYTES = 160;
+export const ENTRY_OVERHEAD_BYTES = 100;
 
 /** How many dead entries an apply() reclaims from its shard before writing. */
 const APPLY_RECLAIM_BUDGET = 2;
@@ -85,8 +82,12 @@ const APPLY_RECLAIM_BUDGET = 2;
  * A tombstone is charged key + overhead (its value is '').
  */
 export function entryBytes(key: string, value: string, binary: boolean): number {
-  return ENTRY_OVERHEAD_BYTES + Buffer.byteLength(key, 'utf8')
-    + (binary ? value.length : value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8'));
+  return ENTRY_OVERHEAD_BYTES + Buffer.byteLength(key, 'utf8') + valueBytes(value, binary);
+}
+
+/** Bytes a value takes in the store: latin1 chars of a binary value, else UTF-8. */
+function valueBytes(value: string, binary: boolean): number {
+  return binary ? value.length : value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8');
 }
 
 export class EntryTooLargeError extends Error {
@@ -134,14 +135,15 @@ export class Store {
   }
 
   shardOf(key: string): number {
-    return this.nshards === 1 ? 0 : hash32(key, SHARD_SEED) % this.nshards;
+    return hash32(key, SHARD_SEED) % this.nshards;
   }
 
   /** Live entry or undefined (missing, expired, tombstone). Counts a hit or miss and an access for the eviction policy. */
   get(key: string): EntryRecord | undefined {
-    const sh = this.shardList[this.shardOf(key)];
-    const slot = sh.map.get(key);
-    if (slot === undefined || (sh.flags[slot] & FLAG_TOMBSTONE) !== 0) {
+    const h = hash32(key, SHARD_SEED);
+    const sh = this.shardList[h % this.nshards];
+    const slot = sh.lookup(key, h, encodeKey(key));
+    if (slot === -1 || (sh.flags[slot] & FLAG_TOMBSTONE) !== 0) {
       this.misses++;
       return undefined;
     }
@@ -161,9 +163,10 @@ export class Store {
    * no stats, no policy access, no reclaiming. For replication, read repair, anti-entropy.
    */
   peek(key: string): EntryRecord | undefined {
-    const sh = this.shardList[this.shardOf(key)];
-    const slot = sh.map.get(key);
-    if (slot === undefined) return undefined;
+    const h = hash32(key, SHARD_SEED);
+    const sh = this.shardList[h % this.nshards];
+    const slot = sh.lookup(key, h, encodeKey(key));
+    if (slot === -1) return undefined;
     const e = sh.ttl.exp[slot];
     if (e !== 0 && e <= this.now()) return undefined;
     return sh.record(slot);
@@ -188,20 +191,24 @@ export class Store {
     const now = this.now();
     const tombstone = rec.tombstone === true;
     if (!tombstone && rec.expiresAt !== 0 && rec.expiresAt <= now) return false;
-    const sh = this.shardList[this.shardOf(key)];
+    const h = hash32(key, SHARD_SEED);
+    const sh = this.shardList[h % this.nshards];
     const value = tombstone ? '' : rec.value;
-    const size = entryBytes(key, value, !tombstone && rec.binary);
+    const kl = encodeKey(key);
+    const vbytes = valueBytes(value, !tombstone && rec.binary);
+    const size = ENTRY_OVERHEAD_BYTES + kl + vbytes;
     if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
-    return sh.apply(key, rec, tombstone, value, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    return sh.apply(key, h, kl, rec, tombstone, value, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
   }
 
   /** Removes a key outright, no tombstone (used after handing a key to its new owners). Returns whether it existed (a dead entry is reclaimed and does not count). */
   drop(key: string): boolean {
-    const sh = this.shardList[this.shardOf(key)];
-    const slot = sh.map.get(key);
-    if (slot === undefined) return false;
+    const h = hash32(key, SHARD_SEED);
+    const sh = this.shardList[h % this.nshards];
+    const slot = sh.lookup(key, h, encodeKey(key));
+    if (slot === -1) return false;
     const e = sh.ttl.exp[slot];
     if (e !== 0 && e <= this.now()) {
       sh.expire(slot);
@@ -237,19 +244,20 @@ export class Store {
 
   /**
    * All entries including tombstones, excluding dead ones (judged against the clock read
-   * when iteration starts), shard by shard in insertion order. Records are built when
-   * reached. Not a snapshot: mutating the store while iterating does not break the iterator
-   * (it follows JS Map semantics: keys removed before being reached are skipped, keys added
-   * may or may not be visited, a key overwritten before being reached is seen with its new
+   * when iteration starts), shard by shard in slot order (no particular key order). Keys and
+   * records are built when reached. Not a snapshot: mutating the store while iterating does
+   * not break the iterator (keys removed before being reached are skipped, keys added may
+   * or may not be visited, a key overwritten before being reached is seen with its new
    * record), but gives no consistent point-in-time view. Nothing is reclaimed.
    */
   *entries(): IterableIterator<[string, EntryRecord]> {
     const now = this.now();
     for (const sh of this.shardList) {
-      for (const [key, slot] of sh.map) {
+      for (let slot = 0; slot < sh.used; slot++) {
+        if ((sh.flags[slot] & FLAG_USED) === 0) continue;
         const e = sh.ttl.exp[slot];
         if (e !== 0 && e <= now) continue;
-        yield [key, sh.record(slot)];
+        yield [sh.keyOf(slot), sh.record(slot)];
       }
     }
   }

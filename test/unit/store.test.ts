@@ -521,3 +521,58 @@ for (const policy of ['lru', 'lfu', 'fifo'] as const) {
     assert.ok(store.stats().evictions > 0);
   });
 }
+
+test('keys and values survive as bytes: unicode, binary, empty, at and past the arena chunk limit', () => {
+  const { store } = mk({ shards: 2 });
+  const allBytes = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
+  const cases: Array<[string, EntryRecord]> = [
+    ['emoji-\u{1F600}', rec('caf\u00e9 \u65e5\u672c \u{1F680}', 1)],
+    ['\u00fcber', rec('', 1)],
+    ['bin', rec(allBytes.repeat(3), 1, { binary: true })],
+    ['k'.repeat(2000), rec('long key', 1)],
+    ['edge', rec('x'.repeat(64 * 1024 - 4), 1)], // key + value = 65536 bytes: in the arena
+    ['past', rec('y'.repeat(64 * 1024 - 3), 1)], // 65537 bytes: kept outside
+    ['huge', rec('z'.repeat(1 << 20), 1)],
+    ['hugebin', rec(allBytes.repeat(1024), 1, { binary: true })],
+  ];
+  for (const [k, r] of cases) assert.equal(store.apply(k, r), true, k);
+  for (const [k, r] of cases) assert.deepEqual(store.get(k), r, k);
+  assert.deepEqual(new Map(store.entries()), new Map(cases));
+
+  // overwrites that move between size classes, and in and out of the arena
+  const sizes = [1, 200, 3, 70_000, 10, 65_000, 0, 5000];
+  sizes.forEach((n, i) => {
+    const r = rec('v'.repeat(n), 10 + i);
+    assert.equal(store.apply('mover', r), true);
+    assert.deepEqual(store.get('mover'), r, `size ${n}`);
+    for (const [k, c] of cases) assert.deepEqual(store.peek(k), c, `${k} after mover=${n}`);
+  });
+  assert.equal(store.drop('huge'), true);
+  assert.equal(store.drop('edge'), true);
+  assert.equal(store.get('huge'), undefined);
+  assert.equal(store.stats().items, cases.length - 2 + 1);
+});
+
+test('the index finds every key through growth, removals and reuse (one shard, 30k keys, model check)', () => {
+  const { store } = mk();
+  const model = new Map<string, string>();
+  let seed = 11;
+  const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+  for (let i = 0; i < 120_000; i++) {
+    const key = `key-${rnd(30_000)}`;
+    if (rnd(3) === 0) {
+      assert.equal(store.drop(key), model.has(key), `drop ${key} at ${i}`);
+      model.delete(key);
+    } else {
+      const v = `v${i}`;
+      store.apply(key, rec(v, i));
+      model.set(key, v);
+    }
+  }
+  for (let k = 0; k < 30_000; k++) {
+    const key = `key-${k}`;
+    assert.equal(store.get(key)?.value, model.get(key), key);
+  }
+  assert.equal(store.stats().items, model.size);
+  assert.deepEqual(new Map([...store.entries()].map(([k, r]) => [k, r.value])), model);
+});

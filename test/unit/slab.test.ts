@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Slab, CLASS_SIZES, MAX_CHUNK, PAGE_BYTES, classOf, offsetOf, pageOf,
+} from '../../src/store/slab.ts';
+
+test('size classes: ascending multiples of 8, up to MAX_CHUNK, steps of at most 12.5 % above 128', () => {
+  assert.equal(CLASS_SIZES[0], 8);
+  assert.equal(CLASS_SIZES[CLASS_SIZES.length - 1], MAX_CHUNK);
+  for (let i = 1; i < CLASS_SIZES.length; i++) {
+    const a = CLASS_SIZES[i - 1];
+    const b = CLASS_SIZES[i];
+    assert.equal(b % 8, 0);
+    assert.ok(b > a);
+    if (a >= 128) assert.ok(b - a <= Math.ceil(a / 8 / 8) * 8, `${a} -> ${b}`);
+    else assert.equal(b - a, 8);
+  }
+});
+
+test('classOf picks the smallest class that holds the bytes', () => {
+  assert.equal(classOf(0), 0);
+  for (let n = 1; n <= MAX_CHUNK; n++) {
+    const c = classOf(n);
+    assert.ok(CLASS_SIZES[c] >= n, `class of ${n}`);
+    if (c > 0) assert.ok(CLASS_SIZES[c - 1] < n, `class of ${n} is not the smallest`);
+  }
+});
+
+test('chunks do not overlap, and a freed chunk is reused by its own class only', () => {
+  const slab = new Slab();
+  const sizes = [5, 8, 9, 100, 112, 113, 129, 1000, 4000];
+  const refs: Array<[number, number]> = [];
+  for (let round = 0; round < 50; round++) {
+    for (const n of sizes) refs.push([slab.alloc(n), n]);
+  }
+  // fill every chunk with a byte unique to it, then check nothing was overwritten
+  refs.forEach(([r, n], i) => slab.pages[pageOf(r)].fill(i & 0xff, offsetOf(r), offsetOf(r) + n));
+  refs.forEach(([r, n], i) => {
+    const p = slab.pages[pageOf(r)];
+    for (let j = 0; j < n; j++) assert.equal(p[offsetOf(r) + j], i & 0xff);
+    assert.ok(offsetOf(r) + CLASS_SIZES[classOf(n)] <= PAGE_BYTES);
+  });
+  assert.equal(slab.chunks, refs.length);
+  assert.equal(slab.chunkBytes, refs.reduce((s, [, n]) => s + CLASS_SIZES[classOf(n)], 0));
+
+  const [r100] = refs[3];
+  slab.free(r100, 100);
+  assert.notEqual(slab.alloc(120), r100, 'another class does not take it');
+  assert.equal(slab.alloc(97), r100, 'same class (104) reuses it');
+});
+
+test('a class takes a new page when its page is full; refs name page and offset', () => {
+  const slab = new Slab();
+  const per = PAGE_BYTES / MAX_CHUNK;
+  const refs = [];
+  for (let i = 0; i < per + 1; i++) refs.push(slab.alloc(MAX_CHUNK));
+  assert.equal(slab.pages.length, 2);
+  assert.deepEqual(refs.slice(0, per).map(pageOf), new Array(per).fill(0));
+  assert.deepEqual(refs.slice(0, per).map(offsetOf), Array.from({ length: per }, (_, i) => i * MAX_CHUNK));
+  assert.equal(pageOf(refs[per]), 1);
+  assert.equal(offsetOf(refs[per]), 0);
+  // a small class starts its own page rather than sharing one being carved by another class
+  const small = slab.alloc(10);
+  assert.equal(pageOf(small), 2);
+});
