@@ -7,21 +7,21 @@
  * Store.apply, forces GC, and prints RSS / heap / array-buffer growth, bytes per entry,
  * and the store's own stats().bytes estimate against the measured growth.
  *
- * Results, 1M entries, 16 shards, Node 20.20 x64 (no pointer compression), 2 vCPU:
+ * Results, 1M entries, 16 shards, Node 20.20 x64 (no pointer compression), 2 vCPU, run
+ * with the command above (tsx loader; baseline RSS 75-77 MB), 2026-11-23:
  *
- *   policy  RSS after   RSS growth     heap+arrayBuffers growth  stats().bytes
- *           (whole process, plain node on the compiled/bundled JS; under tsx add ~35-45 MB)
- *   lru     317 MB      275 MB (289 B/entry)   229 MB (240 B/entry)   259 MB (272 B/entry)
- *   lfu     320 MB      279 MB (292 B/entry)   233 MB (244 B/entry)   259 MB (272 B/entry)
- *   fifo    317 MB      276 MB (289 B/entry)   229 MB (240 B/entry)   259 MB (272 B/entry)
+ *   policy  RSS after   RSS growth              heap+arrayBuffers growth  stats().bytes
+ *   lru     279 MB      203 MB (212 B/entry)    182 B/entry               212 B/entry
+ *   lfu     283 MB      208 MB (218 B/entry)    186 B/entry               212 B/entry
+ *   fifo    281 MB      206 MB (216 B/entry)    182 B/entry               212 B/entry
  *
- *   With this command (tsx loader, baseline ~75-80 MB): RSS after 360 / 361 / 362 MB.
- *   Payload is 112 B/entry; heap+arrayBuffers: ~152 B strings (2 headers), ~28 B Map,
- *   ~16 B keys[]/values[], 37 (LFU 41) B typed columns. RSS growth beyond that is mostly
- *   V8's new space (32 MB; --max-semi-space-size=4 brings RSS after down to ~302 MB).
+ *   The V8 heap grows by 0.2 MB in all: keys and values are bytes in slab pages and every
+ *   other field is a typed-array column (see src/store/shard.ts). Payload is 112 B/entry;
+ *   the rest is ~56 B of columns (95 % full at 1M), ~8 B of index, the page tails. At 530k
+ *   entries (just after the columns doubled) the overhead is ~124 B/entry instead of ~70.
+ *   Before the slab store (Map<string, number> + one JS string per key and value): RSS
+ *   after 317-320 MB under plain node, 360 MB under tsx; 240 B/entry heap+arrayBuffers.
  *   Reference: Redis 7 ~199 MB RSS for the same data; target < ~400 MB for a whole node.
- *   The estimate is 13% above measured at 1M (the structures are 95% full there); just
- *   after a doubling (~550k) the measured cost is ~187 B + payload, above the estimate.
  */
 import { Store, ENTRY_OVERHEAD_BYTES } from '../src/store/store.ts';
 import type { EvictionPolicyName } from '../src/store/store.ts';
