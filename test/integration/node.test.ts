@@ -173,6 +173,17 @@ test('SIGTERM: NOT_SERVING, calls refused, exit code 0', async () => {
   nc.close();
 });
 
+test('SIGTERM exits 0 when stdout has no reader any more (e.g. piped into head)', async () => {
+  const n = await startNode();
+  try {
+    n.proc.stdout!.destroy(); // our end of the pipe closes: the node's next log line gets EPIPE
+    const r = await n.stop('SIGTERM', 10_000); // SIGKILL after 10 s would leave code null
+    assert.deepEqual(r, { code: 0, signal: null });
+  } finally {
+    await n.stop('SIGKILL');
+  }
+});
+
 test('bad configuration exits non-zero before binding, naming the variable', async () => {
   const port = await freePort();
   for (const [env, re] of [
