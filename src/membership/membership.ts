@@ -12,6 +12,13 @@ import { MemberTable, type MemberChange, type MemberRecord, isMemberState } from
 import { clientFor, definitions } from '../server/protos.js';
 import { channelOptions } from '../replication/peers.js';
 
+/**
+ * How long a member that left is remembered (and gossiped as left) before it is forgotten.
+ * Far longer than gossip needs to reach every node, so an old alive record of it still
+ * circulating somewhere cannot bring it back.
+ */
+const LEFT_RETENTION_MS = 60 * 60 * 1000;
+
 export interface MembershipOptions {
   selfId: string;
   address: string;
@@ -168,6 +175,9 @@ export class Membership {
       });
     }
     this.emit(this.table.tick(now));
+    // forget members that left long ago, so that a cluster whose node ids keep changing
+    // (e.g. pods without stable names) does not gossip an ever longer member list
+    this.table.prune(now, LEFT_RETENTION_MS);
   }
 
   private sendPing(address: string, deadlineMs: number, cb: Parameters<PingFn>[3]): void {
