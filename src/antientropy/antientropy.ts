@@ -13,7 +13,7 @@ import { compareVersions } from '../hlc/hlc.js';
 import { diffBuckets, type MerkleTree } from '../merkle/merkle.js';
 import type { PeerPool } from '../replication/peers.js';
 import { fromWire, toWire, type WireEntry } from '../replication/wire.js';
-import { bucketEntries, pairTree, wholeTree } from './trees.js';
+import { bucketEntries, pairTree, wholeTree, type PreferenceList } from './trees.js';
 
 export const TREE_DEPTH = 12;
 /** A tree built for a peer's round is reused for its follow-up requests for this long. */
@@ -96,7 +96,7 @@ export class AntiEntropy {
 
   /** Root of a tree over every entry this node holds. */
   wholeRoot(): string {
-    return wholeTree(this.store.entries(), TREE_DEPTH).root();
+    return wholeTree(this.store.versions(), TREE_DEPTH).root();
   }
 
   // ---- serving a peer's round ----
@@ -105,7 +105,7 @@ export class AntiEntropy {
     const ring = this.ring();
     let s = this.served.get(requester);
     if (level === 0 || !s || Date.now() - s.at > TREE_TTL_MS || s.ring !== ring.version) {
-      const tree = pairTree(this.store.entries(), this.prefs(ring), this.selfId, requester, TREE_DEPTH);
+      const tree = pairTree(this.store.versions(), this.prefs(ring), this.selfId, requester, TREE_DEPTH);
       s = { tree, at: Date.now(), ring: ring.version };
       this.served.set(requester, s);
     }
@@ -116,8 +116,7 @@ export class AntiEntropy {
     const ring = this.ring();
     const tree = this.served.get(requester)?.tree ?? pairTree([], this.prefs(ring), this.selfId, requester, TREE_DEPTH);
     this.served.delete(requester);
-    return bucketEntries(this.store.entries(), this.prefs(ring), this.selfId, requester, tree, new Set(buckets))
-      .map(([k, r]) => toWire(k, r));
+    return this.ourBucket(this.prefs(ring), requester, tree, new Set(buckets)).map(([k, r]) => toWire(k, r));
   }
 
   // ---- our side of a round ----
@@ -126,18 +125,28 @@ export class AntiEntropy {
     return (key: string) => ring.preferenceList(key, this.rf);
   }
 
+  /** Our entries shared with `peer` in the given buckets; values are decoded for these only. */
+  private ourBucket(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): [string, EntryRecord][] {
+    const out: [string, EntryRecord][] = [];
+    for (const [key] of bucketEntries(this.store.versions(), prefs, this.selfId, peer, tree, buckets)) {
+      const rec = this.store.peek(key);
+      if (rec) out.push([key, rec]);
+    }
+    return out;
+  }
+
   private async syncWith(peer: string, ring: HashRing): Promise<number> {
     const client = this.peers.get(peer)?.client;
     if (!client) return 0;
     const prefs = this.prefs(ring);
-    const local = pairTree(this.store.entries(), prefs, this.selfId, peer, TREE_DEPTH);
+    const local = pairTree(this.store.versions(), prefs, this.selfId, peer, TREE_DEPTH);
     const buckets = await diffBuckets(local, (level, indexes) =>
       this.unary<{ hashes?: string[] }>(client, 'TreeHashes', { range_id: this.selfId, level, indexes }).then((r) => r.hashes ?? []));
     if (buckets.length === 0) return 0;
     const remote = await this.unary<{ entries?: WireEntry[] }>(client, 'BucketEntries', { range_id: this.selfId, buckets });
     const theirs = new Map<string, EntryRecord>();
     for (const e of remote.entries ?? []) theirs.set(e.key, fromWire(e));
-    const ours = new Map(bucketEntries(this.store.entries(), prefs, this.selfId, peer, local, new Set(buckets)));
+    const ours = new Map(this.ourBucket(prefs, peer, local, new Set(buckets)));
     let repaired = 0;
     for (const [key, rec] of theirs) {
       const mine = ours.get(key);

@@ -5,12 +5,12 @@
  * when their rings agree.
  */
 import { MerkleTree } from '../merkle/merkle.js';
-import type { EntryRecord } from '../store/store.js';
+import type { EntryVersion } from '../store/store.js';
 
-export type Entries = Iterable<[string, EntryRecord]>;
+export type Entries = Iterable<[string, EntryVersion]>;
 export type PreferenceList = (key: string) => readonly string[];
 
-function leaf(key: string, rec: EntryRecord) {
+function leaf(key: string, rec: EntryVersion) {
   return { key, wall: rec.wall, logical: rec.logical, node: rec.node, tombstone: rec.tombstone };
 }
 
@@ -32,8 +32,10 @@ export function wholeTree(entries: Entries, depth: number): MerkleTree {
 }
 
 /** Entries shared by self and peer that fall in the given leaf buckets. */
-export function bucketEntries(entries: Entries, prefs: PreferenceList, self: string, peer: string, tree: MerkleTree, buckets: Set<number>): [string, EntryRecord][] {
-  const out: [string, EntryRecord][] = [];
+export function bucketEntries<R extends EntryVersion>(
+  entries: Iterable<[string, R]>, prefs: PreferenceList, self: string, peer: string, tree: MerkleTree, buckets: Set<number>,
+): [string, R][] {
+  const out: [string, R][] = [];
   for (const [key, rec] of entries) {
     if (!buckets.has(tree.bucketOf(key))) continue;
     const replicas = prefs(key);

@@ -147,9 +147,7 @@ export class Rebalancer {
   }
 
   private snapshotKeys(): string[] {
-    const keys: string[] = [];
-    for (const [k] of this.store.entries()) keys.push(k);
-    return keys;
+    return [...this.store.keys()];
   }
 }
 

@@ -5,7 +5,7 @@ import { LruPolicy } from './lru.js';
 import { LfuPolicy } from './lfu.js';
 import { FifoPolicy } from './fifo.js';
 import type { NodeTable } from './nodes.js';
-import type { EntryRecord, EvictionPolicyName } from './store.js';
+import type { EntryRecord, EntryVersion, EvictionPolicyName } from './store.js';
 import { MAX_CHUNK, Slab, offsetOf, pageOf } from './slab.js';
 
 export const FLAG_BINARY = 1;
@@ -196,6 +196,17 @@ export class Shard {
       node: this.nodes.name(this.node[slot]),
       expiresAt: this.ttl.exp[slot],
       tombstone: (f & FLAG_TOMBSTONE) !== 0,
+    };
+  }
+
+  /** The version fields of a slot's entry, without decoding its value. */
+  version(slot: number): EntryVersion {
+    return {
+      wall: this.wall[slot],
+      logical: this.logical[slot],
+      node: this.nodes.name(this.node[slot]),
+      expiresAt: this.ttl.exp[slot],
+      tombstone: (this.flags[slot] & FLAG_TOMBSTONE) !== 0,
     };
   }
 

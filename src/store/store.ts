@@ -18,10 +18,8 @@ export interface StoreOptions {
   now?: () => number;
 }
 
-export interface EntryRecord {
-  /** text value, or bytes stored as a latin1 string (one char per byte) when binary */
-  value: string;
-  binary: boolean;
+/** An entry's version and lifetime, without its value (what Merkle trees and scans need). */
+export interface EntryVersion {
   /** version: HLC wall ms */
   wall: number;
   /** version: HLC logical counter (0..65535) */
@@ -30,8 +28,14 @@ export interface EntryRecord {
   node: string;
   /** absolute ms; 0 = never expires */
   expiresAt: number;
-  /** a delete marker; value is '' */
+  /** a delete marker */
   tombstone: boolean;
+}
+
+export interface EntryRecord extends EntryVersion {
+  /** text value, or bytes stored as a latin1 string (one char per byte) when binary; '' for a tombstone */
+  value: string;
+  binary: boolean;
 }
 
 export interface StoreStats {
@@ -251,13 +255,31 @@ export class Store {
    * record), but gives no consistent point-in-time view. Nothing is reclaimed.
    */
   *entries(): IterableIterator<[string, EntryRecord]> {
+    for (const [sh, slot] of this.slots()) yield [sh.keyOf(slot), sh.record(slot)];
+  }
+
+  /** Like entries(), without decoding values: for Merkle trees and other scans over versions. */
+  *versions(): IterableIterator<[string, EntryVersion]> {
+    for (const [sh, slot] of this.slots()) yield [sh.keyOf(slot), sh.version(slot)];
+  }
+
+  /** The keys entries() would visit, in the same order. */
+  *keys(): IterableIterator<string> {
+    for (const [sh, slot] of this.slots()) yield sh.keyOf(slot);
+  }
+
+  /** Used, not dead slots (see entries() for the iteration guarantees); the pair is reused. */
+  private *slots(): Generator<[Shard, number]> {
     const now = this.now();
+    const at: [Shard, number] = [this.shardList[0], 0];
     for (const sh of this.shardList) {
+      at[0] = sh;
       for (let slot = 0; slot < sh.used; slot++) {
         if ((sh.flags[slot] & FLAG_USED) === 0) continue;
         const e = sh.ttl.exp[slot];
         if (e !== 0 && e <= now) continue;
-        yield [sh.keyOf(slot), sh.record(slot)];
+        at[1] = slot;
+        yield at;
       }
     }
   }

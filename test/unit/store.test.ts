@@ -576,3 +576,16 @@ test('the index finds every key through growth, removals and reuse (one shard, 3
   assert.equal(store.stats().items, model.size);
   assert.deepEqual(new Map([...store.entries()].map(([k, r]) => [k, r.value])), model);
 });
+
+test('versions() and keys() visit what entries() visits, without the values', () => {
+  const { store, clock } = mk({ shards: 3 });
+  store.apply('a', rec('1', 5, { logical: 2, node: 'x' }));
+  store.apply('b', rec('2', 6, { expiresAt: clock.t + 10 }));
+  store.apply('c', tomb(7));
+  store.apply('gone', rec('3', 8, { expiresAt: clock.t + 1 }));
+  clock.t += 1; // 'gone' is dead now
+  const all = [...store.entries()];
+  assert.deepEqual(all.map(([k]) => k).sort(), ['a', 'b', 'c']);
+  assert.deepEqual([...store.versions()], all.map(([k, { value: _v, binary: _b, ...version }]) => [k, version]));
+  assert.deepEqual([...store.keys()], all.map(([k]) => k));
+});
