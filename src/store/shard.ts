@@ -88,7 +88,7 @@ export class Shard {
   /** entries in the index: live + tombstones, dead ones not yet reclaimed included */
   count = 0;
   private readonly slab = new Slab();
-  private readonly outside = new Map<number, { key: string; value: string }>();
+  private outsideMap: Map<number, { key: string; value: string }> | undefined;
   hashes: Uint32Array;
   ref: Uint32Array;
   klen: Uint32Array;
@@ -134,6 +134,11 @@ export class Shard {
     this.sizes = new Uint32Array(n);
     this.ttl = new ExpiryHeap(n);
     this.policy = createPolicy(policy, n);
+  }
+
+  /** Entries kept outside the arena, by slot (created on first use). */
+  private get outside(): Map<number, { key: string; value: string }> {
+    return this.outsideMap ??= new Map();
   }
 
   /** Arena figures: chunks in use and their bytes, pages allocated. */

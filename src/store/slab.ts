@@ -1,6 +1,6 @@
 /**
  * A shard's byte arena: keys and values live here as bytes, in fixed-size chunks carved
- * from 1 MiB pages, instead of as one JS string each on the V8 heap. The pages are
+ * from pages of up to 1 MiB, instead of as one JS string each on the V8 heap. The pages are
  * ArrayBuffers (outside the garbage-collected heap, never moved or scanned by the GC), so
  * a store of a million entries adds almost nothing to V8's heap and nothing to its GC work.
  *
@@ -10,19 +10,29 @@
  * free list of chunks given back; a freed chunk is reused by the next entry of the same
  * class. Memory never moves between classes (as in memcached's slab allocator): a workload
  * that shifts from small to large values keeps the small chunks' pages. Internal waste is
- * at most 7 bytes up to 128 bytes and under 12.5 % above. Pages are allocated zero-filled,
- * so the untouched tail of a page costs address space, not resident memory.
+ * at most 7 bytes up to 128 bytes and under 12.5 % above.
  *
- * A chunk is named by a 32-bit ref: page index << 17 | (offset in page / 8). That allows
- * 32768 pages (32 GiB) per arena. Pure: no I/O.
+ * A class's first page is 1 KiB (or one chunk, if larger); each further page is twice the
+ * size of the previous one, up to 1 MiB. So a store of many shards holding little data
+ * (NUM_SHARDS up to 4096, a few entries per size class each) does not reserve a megabyte per
+ * shard and class: with fixed 1 MiB pages, 20k entries of 10-2000 bytes in 4096 shards
+ * reserved 17 GB of address space (126 MB resident) for 21 MB of data; with first pages of
+ * 4 chunks (>= 4 KiB), 90 MB (161 MB resident); as now, 29 MB (85 MB resident, of which
+ * ~29 MB is the 4096 shards' empty columns; the Map-based store before it: 63 MB).
+ *
+ * A chunk is named by a 32-bit ref: page index << 17 | (offset in page / 8), page index
+ * below 32767: up to ~32 GiB per arena. Pure: no I/O.
  */
 
+/** Largest page. */
 export const PAGE_BYTES = 1 << 20;
+const FIRST_PAGE_MIN = 1024;
 /** Largest chunk; an entry whose key + value bytes exceed it is kept outside the arena. */
 export const MAX_CHUNK = 64 * 1024;
 const OFFSET_BITS = 17;
 const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
-const MAX_PAGES = 1 << (32 - OFFSET_BITS);
+/** (page 32767 with the top offset would collide with the all-ones ref callers reserve) */
+const MAX_PAGES = (1 << (32 - OFFSET_BITS)) - 1;
 
 /** Chunk sizes, ascending. */
 export const CLASS_SIZES: readonly number[] = (() => {
@@ -57,13 +67,23 @@ export function offsetOf(ref: number): number {
   return (ref & OFFSET_MASK) << 3;
 }
 
+/** One size class's state in an arena; created when the class is first used. */
+class SizeClass {
+  /** chunks given back, reused first */
+  readonly free: number[] = [];
+  /** page being carved (-1 none), the next free offset in it, and its size */
+  page = -1;
+  bump = 0;
+  pageBytes = 0;
+  constructor(readonly size: number) {}
+}
+
 export class Slab {
   readonly pages: Buffer[] = [];
-  /** per class: chunks given back, reused first */
-  private readonly freeLists: number[][] = CLASS_SIZES.map(() => []);
-  /** per class: page being carved (-1 none) and the next free offset in it */
-  private readonly cur = new Int32Array(CLASS_SIZES.length).fill(-1);
-  private readonly bump = new Int32Array(CLASS_SIZES.length);
+  /** by class index; sparse: a shard only pays for the classes its entries use */
+  private readonly classes: (SizeClass | undefined)[] = [];
+  /** bytes of all pages */
+  pageBytes = 0;
   /** chunks handed out and not freed, and their total size */
   chunks = 0;
   chunkBytes = 0;
@@ -71,30 +91,35 @@ export class Slab {
   /** A chunk of at least `bytes` (<= MAX_CHUNK) bytes. */
   alloc(bytes: number): number {
     const c = classOf(bytes);
-    const size = CLASS_SIZES[c];
+    const k = this.classes[c] ?? (this.classes[c] = new SizeClass(CLASS_SIZES[c]));
+    const size = k.size;
     this.chunks++;
     this.chunkBytes += size;
-    const fl = this.freeLists[c];
-    if (fl.length > 0) return fl.pop() as number;
-    let p = this.cur[c];
-    let off = this.bump[c];
-    if (p === -1 || off + size > PAGE_BYTES) {
+    if (k.free.length > 0) return k.free.pop() as number;
+    let p = k.page;
+    let off = k.bump;
+    if (p === -1 || off + size > k.pageBytes) {
       p = this.pages.length;
       if (p >= MAX_PAGES) throw new RangeError('store: shard arena is full (32 GiB)');
-      this.pages.push(Buffer.alloc(PAGE_BYTES));
-      this.cur[c] = p;
+      const n = k.page === -1
+        ? Math.min(PAGE_BYTES, Math.max(FIRST_PAGE_MIN, size))
+        : Math.min(PAGE_BYTES, k.pageBytes * 2);
+      this.pages.push(Buffer.alloc(n));
+      this.pageBytes += n;
+      k.page = p;
+      k.pageBytes = n;
       off = 0;
     }
-    this.bump[c] = off + size;
+    k.bump = off + size;
     return (p << OFFSET_BITS | (off >>> 3)) >>> 0;
   }
 
   /** Gives back a chunk allocated for `bytes` bytes (the same figure passed to alloc). */
   free(ref: number, bytes: number): void {
-    const c = classOf(bytes);
+    const k = this.classes[classOf(bytes)] as SizeClass;
     this.chunks--;
-    this.chunkBytes -= CLASS_SIZES[c];
-    this.freeLists[c].push(ref);
+    this.chunkBytes -= k.size;
+    k.free.push(ref);
   }
 
   /** Whether a chunk allocated for `had` bytes can be kept, as is, for `bytes` bytes. */

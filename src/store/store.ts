@@ -63,7 +63,7 @@ export const SHARD_SEED = 0x5eed;
  *     slot; they double, so 53-106 per entry
  *   - open-addressing index: 4 bytes a cell, kept at most 3/4 full: 5.3-10.7
  *   - slab: the key + value bytes rounded up to the chunk size (<= 7 bytes up to 128, then
- *     < 12.5 %), plus the untouched tail of each size class's current 1 MiB page
+ *     < 12.5 %), plus the unused tail of each size class's current page
  *   - expiry heap item, 4 bytes, only for entries with a TTL or tombstones
  * We charge a bit more than the average over a doubling cycle so that maxMemoryBytes bounds
  * the store's real use rather than its payload only. Not included: the process baseline.

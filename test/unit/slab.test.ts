@@ -49,17 +49,27 @@ test('chunks do not overlap, and a freed chunk is reused by its own class only',
   assert.equal(slab.alloc(97), r100, 'same class (104) reuses it');
 });
 
-test('a class takes a new page when its page is full; refs name page and offset', () => {
+test('a class takes a new page when its page is full: 1 KiB or one chunk first, then doubling to 1 MiB', () => {
   const slab = new Slab();
-  const per = PAGE_BYTES / MAX_CHUNK;
+  // 64 KiB chunks: pages of 1, 2, 4, 8, 16, 16, ... chunks
   const refs = [];
-  for (let i = 0; i < per + 1; i++) refs.push(slab.alloc(MAX_CHUNK));
-  assert.equal(slab.pages.length, 2);
-  assert.deepEqual(refs.slice(0, per).map(pageOf), new Array(per).fill(0));
-  assert.deepEqual(refs.slice(0, per).map(offsetOf), Array.from({ length: per }, (_, i) => i * MAX_CHUNK));
-  assert.equal(pageOf(refs[per]), 1);
-  assert.equal(offsetOf(refs[per]), 0);
-  // a small class starts its own page rather than sharing one being carved by another class
+  for (let i = 0; i < 1 + 2 + 4 + 8 + 16 + 1; i++) refs.push(slab.alloc(MAX_CHUNK));
+  assert.deepEqual(slab.pages.map((p) => p.length / MAX_CHUNK), [1, 2, 4, 8, 16, 16]);
+  assert.equal(PAGE_BYTES, 16 * MAX_CHUNK);
+  const perPage = [1, 2, 4, 8, 16, 1];
+  let i = 0;
+  perPage.forEach((n, page) => {
+    for (let j = 0; j < n; j++, i++) {
+      assert.equal(pageOf(refs[i]), page, `chunk ${i}`);
+      assert.equal(offsetOf(refs[i]), j * MAX_CHUNK, `chunk ${i}`);
+    }
+  });
+  assert.equal(slab.pageBytes, slab.pages.reduce((s, p) => s + p.length, 0));
+  // a small class starts its own 1 KiB page rather than sharing one being carved by another class
   const small = slab.alloc(10);
-  assert.equal(pageOf(small), 2);
+  assert.equal(pageOf(small), 6);
+  assert.equal(slab.pages[6].length, 1024);
+  for (let k = 1; k < 1024 / 16; k++) assert.equal(pageOf(slab.alloc(16)), 6);
+  assert.equal(pageOf(slab.alloc(16)), 7);
+  assert.equal(slab.pages[7].length, 2048);
 });
