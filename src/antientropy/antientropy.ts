@@ -10,14 +10,37 @@ import type { Store, EntryRecord } from '../store/store.js';
 import type { HashRing } from '../ring/ring.js';
 import type { Logger } from '../log/logger.js';
 import { compareVersions } from '../hlc/hlc.js';
-import { diffBuckets, type MerkleTree } from '../merkle/merkle.js';
+import { diffBuckets, MerkleTree } from '../merkle/merkle.js';
 import type { PeerPool } from '../replication/peers.js';
 import { fromWire, toWire, type WireEntry } from '../replication/wire.js';
-import { bucketEntries, pairTree, wholeTree, type PreferenceList } from './trees.js';
+import { addAll, addPairs, bucketEntries, type PreferenceList } from './trees.js';
 
 export const TREE_DEPTH = 12;
 /** A tree built for a peer's round is reused for its follow-up requests for this long. */
 const TREE_TTL_MS = 10_000;
+/**
+ * Scans of the whole store (tree builds, bucket lookups) take this many entries at a time and
+ * then let the event loop run: at 1M entries a scan takes about a second of CPU, which would
+ * otherwise hold up every request for that long (a slice is ~10 ms). The store's iterators
+ * tolerate writes between slices; a tree built meanwhile may miss or include a write made
+ * during the scan, which at worst makes a round exchange a bucket for nothing or leaves a
+ * difference for the next round.
+ */
+export const SCAN_SLICE = 10_000;
+
+/** Yields an iterable's items in arrays of up to SCAN_SLICE, letting the event loop run between them. */
+export async function* inSlices<T>(it: Iterable<T>): AsyncGenerator<T[]> {
+  let part: T[] = [];
+  for (const x of it) {
+    part.push(x);
+    if (part.length === SCAN_SLICE) {
+      yield part;
+      part = [];
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  if (part.length > 0) yield part;
+}
 
 export interface AntiEntropyStats {
   rounds: number;
@@ -95,28 +118,30 @@ export class AntiEntropy {
   }
 
   /** Root of a tree over every entry this node holds. */
-  wholeRoot(): string {
-    return wholeTree(this.store.versions(), TREE_DEPTH).root();
+  async wholeRoot(): Promise<string> {
+    const t = new MerkleTree(TREE_DEPTH);
+    for await (const part of inSlices(this.store.versions())) addAll(t, part);
+    return t.root();
   }
 
   // ---- serving a peer's round ----
 
-  treeHashes(requester: string, level: number, indexes: number[]): string[] {
+  async treeHashes(requester: string, level: number, indexes: number[]): Promise<string[]> {
     const ring = this.ring();
     let s = this.served.get(requester);
     if (level === 0 || !s || Date.now() - s.at > TREE_TTL_MS || s.ring !== ring.version) {
-      const tree = pairTree(this.store.versions(), this.prefs(ring), this.selfId, requester, TREE_DEPTH);
+      const tree = await this.pairTree(ring, requester);
       s = { tree, at: Date.now(), ring: ring.version };
       this.served.set(requester, s);
     }
     return s.tree.hashes(level, indexes);
   }
 
-  bucketEntriesFor(requester: string, buckets: number[]): WireEntry[] {
+  async bucketEntriesFor(requester: string, buckets: number[]): Promise<WireEntry[]> {
     const ring = this.ring();
-    const tree = this.served.get(requester)?.tree ?? pairTree([], this.prefs(ring), this.selfId, requester, TREE_DEPTH);
+    const tree = this.served.get(requester)?.tree ?? new MerkleTree(TREE_DEPTH);
     this.served.delete(requester);
-    return this.ourBucket(this.prefs(ring), requester, tree, new Set(buckets)).map(([k, r]) => toWire(k, r));
+    return (await this.ourBucket(this.prefs(ring), requester, tree, new Set(buckets))).map(([k, r]) => toWire(k, r));
   }
 
   // ---- our side of a round ----
@@ -125,12 +150,22 @@ export class AntiEntropy {
     return (key: string) => ring.preferenceList(key, this.rf);
   }
 
+  /** The tree of the keys this node and `peer` both replicate, built in slices. */
+  private async pairTree(ring: HashRing, peer: string): Promise<MerkleTree> {
+    const t = new MerkleTree(TREE_DEPTH);
+    const prefs = this.prefs(ring);
+    for await (const part of inSlices(this.store.versions())) addPairs(t, part, prefs, this.selfId, peer);
+    return t;
+  }
+
   /** Our entries shared with `peer` in the given buckets; values are decoded for these only. */
-  private ourBucket(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): [string, EntryRecord][] {
+  private async ourBucket(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): Promise<[string, EntryRecord][]> {
     const out: [string, EntryRecord][] = [];
-    for (const [key] of bucketEntries(this.store.versions(), prefs, this.selfId, peer, tree, buckets)) {
-      const rec = this.store.peek(key);
-      if (rec) out.push([key, rec]);
+    for await (const part of inSlices(this.store.versions())) {
+      for (const [key] of bucketEntries(part, prefs, this.selfId, peer, tree, buckets)) {
+        const rec = this.store.peek(key);
+        if (rec) out.push([key, rec]);
+      }
     }
     return out;
   }
@@ -139,14 +174,14 @@ export class AntiEntropy {
     const client = this.peers.get(peer)?.client;
     if (!client) return 0;
     const prefs = this.prefs(ring);
-    const local = pairTree(this.store.versions(), prefs, this.selfId, peer, TREE_DEPTH);
+    const local = await this.pairTree(ring, peer);
     const buckets = await diffBuckets(local, (level, indexes) =>
       this.unary<{ hashes?: string[] }>(client, 'TreeHashes', { range_id: this.selfId, level, indexes }).then((r) => r.hashes ?? []));
     if (buckets.length === 0) return 0;
     const remote = await this.unary<{ entries?: WireEntry[] }>(client, 'BucketEntries', { range_id: this.selfId, buckets });
     const theirs = new Map<string, EntryRecord>();
     for (const e of remote.entries ?? []) theirs.set(e.key, fromWire(e));
-    const ours = new Map(this.ourBucket(prefs, peer, local, new Set(buckets)));
+    const ours = new Map(await this.ourBucket(prefs, peer, local, new Set(buckets)));
     let repaired = 0;
     for (const [key, rec] of theirs) {
       const mine = ours.get(key);

@@ -16,7 +16,11 @@ function leaf(key: string, rec: EntryVersion) {
 
 /** The tree shared by `self` and `peer` only. */
 export function pairTree(entries: Entries, prefs: PreferenceList, self: string, peer: string, depth: number): MerkleTree {
-  const t = new MerkleTree(depth);
+  return addPairs(new MerkleTree(depth), entries, prefs, self, peer);
+}
+
+/** Adds to `t` the entries both `self` and `peer` replicate (a pair tree built in parts). */
+export function addPairs(t: MerkleTree, entries: Entries, prefs: PreferenceList, self: string, peer: string): MerkleTree {
   for (const [key, rec] of entries) {
     const replicas = prefs(key);
     if (replicas.includes(self) && replicas.includes(peer)) t.update(key, undefined, leaf(key, rec));
@@ -26,7 +30,11 @@ export function pairTree(entries: Entries, prefs: PreferenceList, self: string, 
 
 /** A tree over everything a node holds (its root summarises the node's data). */
 export function wholeTree(entries: Entries, depth: number): MerkleTree {
-  const t = new MerkleTree(depth);
+  return addAll(new MerkleTree(depth), entries);
+}
+
+/** Adds every entry to `t` (a whole tree built in parts). */
+export function addAll(t: MerkleTree, entries: Entries): MerkleTree {
   for (const [key, rec] of entries) t.update(key, undefined, leaf(key, rec));
   return t;
 }

@@ -23,6 +23,7 @@ import { RequestGate } from '../server/gate.js';
 import { cacheServiceHandlers } from '../server/cache-service.js';
 import { clusterServiceHandlers } from '../server/cluster-service.js';
 import { bind, createServer, setServing, type ServerParts } from '../server/server.js';
+import { toStatus } from '../server/status.js';
 
 /** Per-entry framing a value must leave room for inside MAX_*_MSG_SIZE. */
 const FRAMING_BYTES = 64;
@@ -179,10 +180,12 @@ export class CacheNode {
         },
         TreeHashes: (call: grpc.ServerUnaryCall<{ range_id?: string; level?: number; indexes?: number[] }, unknown>, reply: grpc.sendUnaryData<unknown>) => {
           const r = call.request;
-          reply(null, { hashes: this.antiEntropy.treeHashes(r.range_id ?? '', r.level ?? 0, r.indexes ?? []) });
+          this.antiEntropy.treeHashes(r.range_id ?? '', r.level ?? 0, r.indexes ?? [])
+            .then((hashes) => reply(null, { hashes }), (err: Error) => reply(toStatus(err)));
         },
         BucketEntries: (call: grpc.ServerUnaryCall<{ range_id?: string; buckets?: number[] }, unknown>, reply: grpc.sendUnaryData<unknown>) => {
-          reply(null, { entries: this.antiEntropy.bucketEntriesFor(call.request.range_id ?? '', call.request.buckets ?? []) });
+          this.antiEntropy.bucketEntriesFor(call.request.range_id ?? '', call.request.buckets ?? [])
+            .then((entries) => reply(null, { entries }), (err: Error) => reply(toStatus(err)));
         },
       }),
     };
@@ -207,8 +210,8 @@ export class CacheNode {
     return this.stopping;
   }
 
-  /** ClusterService.Stats answer. */
-  statsSnapshot(): Record<string, number | string> {
+  /** ClusterService.Stats answer (the Merkle root scans the store in slices, hence async). */
+  async statsSnapshot(): Promise<Record<string, number | string>> {
     const c = this.counters();
     return {
       node_id: this.cfg.NODE_ID,
@@ -230,7 +233,7 @@ export class CacheNode {
       rebalance_keys_sent: c.rebalanceKeysSent,
       ring_version: this.ring.version,
       uptime_ms: Date.now() - this.startedAt,
-      merkle_root: this.antiEntropy.wholeRoot(),
+      merkle_root: await this.antiEntropy.wholeRoot(),
     };
   }
 

@@ -14,7 +14,7 @@ export interface ClusterOps {
   ringVersion(): string;
   /** Leave of this node (graceful stop) when id is self; removal of another node otherwise. */
   leave(id: string): boolean;
-  stats(): Record<string, number | string>;
+  stats(): Promise<Record<string, number | string>>;
 }
 
 interface WireMember { node_id?: string; address?: string; state?: number; incarnation?: string }
@@ -56,7 +56,7 @@ export function clusterServiceHandlers(ops: ClusterOps): grpc.UntypedServiceImpl
   };
 
   const Stats: grpc.handleUnaryCall<unknown, unknown> = (_call, reply) => {
-    reply(null, ops.stats());
+    ops.stats().then((s) => reply(null, s), (err: Error) => reply(toStatus(err)));
   };
 
   return { Join, Leave, Members, Stats } as grpc.UntypedServiceImplementation;
