@@ -14,33 +14,11 @@ import { diffBuckets, MerkleTree } from '../merkle/merkle.js';
 import type { PeerPool } from '../replication/peers.js';
 import { fromWire, toWire, type WireEntry } from '../replication/wire.js';
 import { addAll, addPairs, bucketEntries, type PreferenceList } from './trees.js';
+import { inSlices } from '../scan/slices.js';
 
 export const TREE_DEPTH = 12;
 /** A tree built for a peer's round is reused for its follow-up requests for this long. */
 const TREE_TTL_MS = 10_000;
-/**
- * Scans of the whole store (tree builds, bucket lookups) take this many entries at a time and
- * then let the event loop run: at 1M entries a scan takes about a second of CPU, which would
- * otherwise hold up every request for that long (a slice is ~10 ms). The store's iterators
- * tolerate writes between slices; a tree built meanwhile may miss or include a write made
- * during the scan, which at worst makes a round exchange a bucket for nothing or leaves a
- * difference for the next round.
- */
-export const SCAN_SLICE = 10_000;
-
-/** Yields an iterable's items in arrays of up to SCAN_SLICE, letting the event loop run between them. */
-export async function* inSlices<T>(it: Iterable<T>): AsyncGenerator<T[]> {
-  let part: T[] = [];
-  for (const x of it) {
-    part.push(x);
-    if (part.length === SCAN_SLICE) {
-      yield part;
-      part = [];
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
-  if (part.length > 0) yield part;
-}
 
 export interface AntiEntropyStats {
   rounds: number;

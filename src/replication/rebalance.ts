@@ -8,6 +8,7 @@ import type { Store, EntryRecord } from '../store/store.js';
 import type { HashRing } from '../ring/ring.js';
 import type { Logger } from '../log/logger.js';
 import type { PeerTransport } from './coordinator.js';
+import { inSlices } from '../scan/slices.js';
 
 const CHUNK_KEYS = 256;
 
@@ -92,7 +93,7 @@ export class Rebalancer {
   /** One pass over the local keys. Returns false if some sends failed (the caller retries). */
   private async pass(before: HashRing | undefined, after: HashRing, full: Set<string>, everything: boolean): Promise<boolean> {
     const started = Date.now();
-    const keys = this.snapshotKeys();
+    const keys = await this.snapshotKeys();
     let failed = 0;
     let sent = 0;
     for (let i = 0; i < keys.length && (everything || !this.stopped); i += CHUNK_KEYS) {
@@ -146,8 +147,10 @@ export class Rebalancer {
     }
   }
 
-  private snapshotKeys(): string[] {
-    return [...this.store.keys()];
+  private async snapshotKeys(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const part of inSlices(this.store.keys())) for (const k of part) keys.push(k);
+    return keys;
   }
 }
 

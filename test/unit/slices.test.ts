@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inSlices, SCAN_SLICE } from '../../src/antientropy/antientropy.ts';
+import { inSlices, SCAN_SLICE } from '../../src/scan/slices.ts';
 
 test('store scans come in slices, with the event loop running between them', async () => {
   const n = SCAN_SLICE * 2 + 7;

@@ -1,0 +1,25 @@
+/** Long scans of the store, cut into slices so that requests keep being served. Edge: uses the event loop. */
+
+/**
+ * Whole-store scans (anti-entropy's Merkle trees and bucket lookups, rebalancing's key list)
+ * take this many entries at a time and then let the event loop run: at 1M entries a scan
+ * costs 0.5-1 s of CPU, which would otherwise hold up every request for that long (a slice
+ * is ~10 ms). The store's iterators tolerate writes between slices, so a scan sees each key
+ * that stays in the store, with its version at the time it is reached; users of a scan
+ * must accept that (a tree may miss a write made meanwhile: the next round catches it).
+ */
+export const SCAN_SLICE = 10_000;
+
+/** Yields an iterable's items in arrays of up to SCAN_SLICE, letting the event loop run between them. */
+export async function* inSlices<T>(it: Iterable<T>): AsyncGenerator<T[]> {
+  let part: T[] = [];
+  for (const x of it) {
+    part.push(x);
+    if (part.length === SCAN_SLICE) {
+      yield part;
+      part = [];
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  if (part.length > 0) yield part;
+}
