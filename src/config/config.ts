@@ -117,6 +117,7 @@ export const VARIABLES = {
   REPLICATION_FACTOR: [int(1, 16), '3', 'Replicas of each key (capped by the number of nodes).'],
   WRITE_QUORUM: [int(1, 16).optional(), undefined, 'Replicas that must confirm a write; default: a majority of REPLICATION_FACTOR.'],
   READ_QUORUM: [int(1, 16).optional(), undefined, 'Replicas asked by a read; default: a majority of REPLICATION_FACTOR.'],
+  SPECULATIVE_READ_DELAY: [duration(0, 600_000), '100ms', 'A read still missing answers this long after asking asks one more replica (a slow or cut-off replica then costs this, not RPC_TIMEOUT); 0 = off.'],
   VNODES: [int(1, 4096), '128', 'Virtual nodes per node on the hash ring.'],
   HEARTBEAT_INTERVAL: [duration(10, 60_000), '500ms', 'How often each node pings every peer.'],
   SUSPECT_TIMEOUT: [duration(10, 600_000), '1500ms', 'Silence after which a peer is SUSPECT.'],

@@ -116,6 +116,7 @@ export class CacheNode {
       writeQuorum: cfg.WRITE_QUORUM,
       readQuorum: cfg.READ_QUORUM,
       defaultTtlMs: cfg.TTL,
+      speculativeReadMs: cfg.SPECULATIVE_READ_DELAY,
     });
     this.rebalancer = new Rebalancer(this.store, self, rf, this.peers, log);
     this.rebalancer.init(this.ring);

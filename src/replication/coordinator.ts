@@ -51,6 +51,21 @@ export interface CoordinatorOptions {
   readQuorum: number;
   defaultTtlMs: number;
   now?: () => number;
+  /**
+   * Speculative reads: when a read round still lacks answers this many ms after it asked,
+   * it asks one more replica (and again after each further delay, while any are left), so a
+   * replica that is slow or silently gone costs this delay instead of the RPC timeout.
+   * 0 or absent = off.
+   */
+  speculativeReadMs?: number;
+  /** Runs fn after ms; returns a cancel function (default: setTimeout, unref'd). */
+  schedule?: (ms: number, fn: () => void) => () => void;
+}
+
+function scheduleTimer(ms: number, fn: () => void): () => void {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return () => clearTimeout(t);
 }
 
 export interface CoordinatorStats {
@@ -121,6 +136,8 @@ export class Coordinator {
 
   /** @internal */ readonly ctx = {
     selfId: () => this.opts.selfId,
+    speculativeReadMs: () => this.opts.speculativeReadMs ?? 0,
+    schedule: (ms: number, fn: () => void) => (this.opts.schedule ?? scheduleTimer)(ms, fn),
     peers: () => this.peers,
     placement: () => this.placement,
     now: () => this.now(),
@@ -196,6 +213,7 @@ export class Coordinator {
  * "same" instead of sending the value back.
  */
 class ReadRound {
+
   private readonly q: QuorumCount;
   /** Who answered and what (parallel arrays: a round has a handful of answers). */
   private readonly from: string[] = [];
@@ -207,6 +225,9 @@ class ReadRound {
   private inFlight = 0;
   private extraLeft: number;
   private done = false;
+  /** replicas asked beyond R because earlier ones were slow (speculative reads) */
+  private spare = 0;
+  private cancelSpare: (() => void) | undefined;
 
   constructor(
     private readonly c: Coordinator,
@@ -256,10 +277,24 @@ class ReadRound {
       });
     }
     this.askMore();
+    this.armSpare();
+  }
+
+  /** If answers are still missing after the speculative delay, ask one more replica. */
+  private armSpare(): void {
+    const ms = this.c.ctx.speculativeReadMs();
+    if (ms <= 0 || this.done || this.next >= this.pending.length) return;
+    this.cancelSpare = this.c.ctx.schedule(ms, () => {
+      this.cancelSpare = undefined;
+      if (this.done) return;
+      this.spare++;
+      this.askMore();
+      this.armSpare();
+    });
   }
 
   private askMore(): void {
-    while (!this.done && this.q.successes + this.inFlight < this.r && this.next < this.pending.length) {
+    while (!this.done && this.q.successes + this.inFlight < this.r + this.spare && this.next < this.pending.length) {
       const node = this.pending[this.next++];
       this.inFlight++;
       this.c.ctx.peers().read(node, this.key, this.have, (err, rec) => {
@@ -274,17 +309,25 @@ class ReadRound {
     }
   }
 
+  private finish(): void {
+    this.done = true;
+    if (this.cancelSpare) {
+      this.cancelSpare();
+      this.cancelSpare = undefined;
+    }
+  }
+
   private settle(o: Outcome): void {
     if (this.done) return;
     if (o === Outcome.Failed) {
-      this.done = true;
+      this.finish();
       this.c.ctx.quorumFailed();
       this.cb(new CacheError('unavailable',
         `read quorum not reached: ${this.q.successes} of ${this.replicas.length} replicas answered, ${this.r} required`));
       return;
     }
     if (this.q.outcome !== Outcome.Reached || this.extraLeft > 0) return;
-    this.done = true;
+    this.finish();
     const recs = this.recs;
     let newest: EntryRecord | undefined;
     for (const rec of recs) {

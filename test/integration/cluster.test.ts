@@ -156,3 +156,26 @@ test('nodes started in any order, with PEERS pointing at each other, form one cl
   assert.equal(m.res!.replication_factor, 3);
   await stopAll(started);
 });
+
+test('a replica that stops answering (SIGSTOP) costs QUORUM reads the speculative delay, not RPC_TIMEOUT', async () => {
+  // The paused node stays a member (long suspect/dead timeouts), so reads keep asking it first
+  // for the keys where it comes first; without speculative reads those wait the full 5 s.
+  const { addrs, nodes } = await startCluster(3, {
+    RPC_TIMEOUT: '5s', SPECULATIVE_READ_DELAY: '100ms', SUSPECT_TIMEOUT: '20s', DEAD_TIMEOUT: '30s',
+  });
+  const a = cacheClient(addrs[0]);
+  try {
+    for (let i = 0; i < 20; i++) assert.equal((await a.call('Set', { key: `spec-${i}`, value: `v${i}`, consistency: 3 })).err, undefined);
+    process.kill(nodes[2].pid, 'SIGSTOP');
+    const t0 = Date.now();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      a.call<{ value: string }>('Get', { key: `spec-${i}`, consistency: 2 }, 10_000).then((r) => ({ r, ms: Date.now() - t0 }))));
+    results.forEach(({ r }, i) => assert.equal(r.res?.value, `v${i}`, `spec-${i}: ${r.err?.message}`));
+    const slowest = Math.max(...results.map((x) => x.ms));
+    assert.ok(slowest < 2_500, `slowest QUORUM Get took ${slowest} ms (RPC_TIMEOUT is 5 s)`);
+  } finally {
+    try { process.kill(nodes[2].pid, 'SIGCONT'); } catch { /* gone */ }
+    a.close();
+    await stopAll(nodes);
+  }
+});

@@ -12,7 +12,12 @@ import { Level } from '../../src/quorum/quorum.ts';
 
 const newStore = () => new Store({ shards: 2, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
 
-function cluster(opts: { down?: string[]; replicas?: string[]; previous?: string[] } = {}) {
+function cluster(opts: {
+  down?: string[]; replicas?: string[]; previous?: string[];
+  /** replicas that never answer (a peer cut off without an error) */
+  silent?: string[];
+  speculativeReadMs?: number; schedule?: (ms: number, fn: () => void) => () => void;
+} = {}) {
   const ids = ['a', 'b', 'c', 'd', 'e'];
   const stores = new Map(ids.map((id) => [id, newStore()]));
   const down = new Set(opts.down ?? []);
@@ -30,6 +35,7 @@ function cluster(opts: { down?: string[]; replicas?: string[]; previous?: string
     },
     read(node, key, have, cb) {
       calls.push(`read ${node}`);
+      if (opts.silent?.includes(node)) return;
       queueMicrotask(() => {
         if (down.has(node)) return cb(new Error(`${node} down`));
         const rec = stores.get(node)!.peek(key);
@@ -49,7 +55,7 @@ function cluster(opts: { down?: string[]; replicas?: string[]; previous?: string
   };
   const hints = new HintStore(100);
   const coord = new Coordinator(stores.get('a')!, new HybridClock('a'), placement, transport, hints,
-    { selfId: 'a', writeQuorum: 2, readQuorum: 2, defaultTtlMs: 0 });
+    { selfId: 'a', writeQuorum: 2, readQuorum: 2, defaultTtlMs: 0, speculativeReadMs: opts.speculativeReadMs, schedule: opts.schedule });
   return { coord, stores, hints, calls, down };
 }
 
@@ -137,4 +143,60 @@ test('Delete reports whether a live value existed on an acknowledging replica', 
   assert.equal(d1.r?.deleted, true);
   const d2 = await call<{ deleted?: boolean }>((cb) => coord.delete('k', Level.All, cb));
   assert.equal(d2.r?.deleted, false);
+});
+
+/** A hand-driven timer for speculative reads: fire() runs what is due. */
+function manualTimers() {
+  const due: { ms: number; fn: () => void }[] = [];
+  return {
+    due,
+    schedule: (ms: number, fn: () => void) => {
+      const t = { ms, fn };
+      due.push(t);
+      return () => { const i = due.indexOf(t); if (i >= 0) due.splice(i, 1); };
+    },
+    fire: () => { const t = due.shift(); assert.ok(t, 'no timer pending'); t.fn(); },
+  };
+}
+
+test('speculative read: a replica that never answers costs the delay, not the RPC timeout', async () => {
+  const timers = manualTimers();
+  const { coord, stores, calls } = cluster({ silent: ['b'], speculativeReadMs: 50, schedule: timers.schedule });
+  const r: EntryRecord = { value: 'v', binary: false, wall: 10, logical: 0, node: 'c', expiresAt: 0, tombstone: false };
+  stores.get('c')!.apply('k', r);
+  let answered = false;
+  const p = call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, (err, rec) => { answered = true; cb(err, rec); }));
+  await new Promise((res) => setImmediate(res));
+  assert.deepEqual(calls, ['read b'], 'R=2: the local copy and one peer');
+  assert.equal(answered, false, 'b is silent: no quorum yet');
+  assert.deepEqual(timers.due.map((t) => t.ms), [50]);
+  timers.fire(); // 50 ms pass
+  const { err, r: got } = await p;
+  assert.equal(err, null);
+  assert.equal(got?.value, 'v');
+  assert.deepEqual(calls, ['read b', 'read c']);
+  assert.equal(timers.due.length, 0, 'no replica left to ask: no further timer');
+});
+
+test('speculative read: replicas answering in time cancel the timer and nobody else is asked', async () => {
+  const timers = manualTimers();
+  const { coord, calls } = cluster({ speculativeReadMs: 50, schedule: timers.schedule });
+  assert.equal((await call((cb) => coord.set('k', 'v', false, 0, Level.All, cb))).err, null);
+  calls.length = 0;
+  const { err, r } = await call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, cb));
+  assert.equal(err, null);
+  assert.equal(r?.value, 'v');
+  assert.deepEqual(calls, ['read b', 'same b']);
+  assert.equal(timers.due.length, 0, 'the timer was cancelled when the quorum was reached');
+});
+
+test('speculative reads off (0): a silent replica keeps the read waiting (until the transport times out)', async () => {
+  const timers = manualTimers();
+  const { coord, calls } = cluster({ silent: ['b'], speculativeReadMs: 0, schedule: timers.schedule });
+  let answered = false;
+  coord.get('k', Level.Quorum, () => { answered = true; });
+  await new Promise((res) => setImmediate(res));
+  assert.deepEqual(calls, ['read b']);
+  assert.equal(timers.due.length, 0);
+  assert.equal(answered, false);
 });
