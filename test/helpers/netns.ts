@@ -30,6 +30,20 @@ function sh(cmd: string, args: string[], allowFail = false): void {
   }
 }
 
+/**
+ * The end of a test that ran node processes in a TestNet: prints every process's log lines
+ * when DUMP_NODE_LOGS is set (for debugging), closes the clients, SIGKILLs every process
+ * still running (by PID) and removes the network.
+ */
+export function tearDown(
+  net: TestNet, procs: Map<string, { p: ChildProcess; lines: string[] }>, clients: { close(): void }[],
+): void {
+  if (process.env.DUMP_NODE_LOGS) for (const [n, pr] of procs) console.log(`== ${n}\n${pr.lines.join('\n')}`);
+  for (const c of clients) c.close();
+  for (const pr of procs.values()) if (pr.p.pid && pr.p.exitCode === null) try { process.kill(pr.p.pid, 'SIGKILL'); } catch { /* gone */ }
+  net.destroySync();
+}
+
 /** Why netns tests cannot run here, or undefined if they can. */
 export function netnsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';

@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import { parseConfig, splitHostPort, VARIABLES } from '../../src/config/config.ts';
 import { ROOT, eventually } from '../helpers/procs.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
-import { TestNet, netnsUnavailable } from '../helpers/netns.ts';
+import { TestNet, netnsUnavailable, tearDown } from '../helpers/netns.ts';
 import type { ChildProcess } from 'node:child_process';
 
 interface Service {
@@ -113,13 +113,7 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   const net = TestNet.create(names);
   const procs = new Map<string, Proc>();
   const clients: TestClient[] = [];
-  t.after(() => {
-    // DUMP_NODE_LOGS=1 prints every node's log lines (as diagnostics) when debugging this test.
-    if (process.env.DUMP_NODE_LOGS) for (const [n, pr] of procs) console.log(`== ${n}\n${pr.lines.join('\n')}`);
-    for (const c of clients) c.close();
-    for (const pr of procs.values()) if (pr.p.pid && pr.p.exitCode === null) try { process.kill(pr.p.pid, 'SIGKILL'); } catch { /* gone */ }
-    net.destroySync();
-  });
+  t.after(() => tearDown(net, procs, clients)); // DUMP_NODE_LOGS=1 prints every node's log lines
 
   // Docker's DNS knows a service once its container is running: rewrite every namespace's
   // hosts file (in place: it is bind-mounted over /etc/hosts of the processes already running).

@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { parseConfig, splitHostPort, VARIABLES, type Config } from '../../src/config/config.ts';
 import { ROOT, eventually } from '../helpers/procs.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
-import { TestNet, netnsUnavailable } from '../helpers/netns.ts';
+import { TestNet, netnsUnavailable, tearDown } from '../helpers/netns.ts';
 
 type Obj = Record<string, any>;
 
@@ -159,13 +159,7 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
   const net = TestNet.create(pods);
   const procs = new Map<string, Proc>();
   const clients: TestClient[] = [];
-  t.after(() => {
-    // DUMP_NODE_LOGS=1 prints every pod's log lines (as diagnostics) when debugging this test.
-    if (process.env.DUMP_NODE_LOGS) for (const [n, pr] of procs) console.log(`== ${n}\n${pr.lines.join('\n')}`);
-    for (const c of clients) c.close();
-    for (const pr of procs.values()) if (pr.p.pid && pr.p.exitCode === null) try { process.kill(pr.p.pid, 'SIGKILL'); } catch { /* gone */ }
-    net.destroySync();
-  });
+  t.after(() => tearDown(net, procs, clients)); // DUMP_NODE_LOGS=1 prints every pod's log lines
 
   // Cluster DNS: a pod's records exist while the pod exists (publishNotReadyAddresses: before it is Ready).
   const existing = new Set<string>();
