@@ -141,11 +141,6 @@ export class Shard {
     return this.outsideMap ??= new Map();
   }
 
-  /** Arena figures: chunks in use and their bytes, pages allocated. */
-  arena(): { chunks: number; chunkBytes: number; pages: number } {
-    return { chunks: this.slab.chunks, chunkBytes: this.slab.chunkBytes, pages: this.slab.pages.length };
-  }
-
   /** Slot of the key whose UTF-8 bytes encodeKey just wrote (`kl` of them, hash `h`), or -1. Dead entries included. */
   lookup(key: string, h: number, kl: number): number {
     const t = this.table;

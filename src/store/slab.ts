@@ -82,19 +82,12 @@ export class Slab {
   readonly pages: Buffer[] = [];
   /** by class index; sparse: a shard only pays for the classes its entries use */
   private readonly classes: (SizeClass | undefined)[] = [];
-  /** bytes of all pages */
-  pageBytes = 0;
-  /** chunks handed out and not freed, and their total size */
-  chunks = 0;
-  chunkBytes = 0;
 
   /** A chunk of at least `bytes` (<= MAX_CHUNK) bytes. */
   alloc(bytes: number): number {
     const c = classOf(bytes);
     const k = this.classes[c] ?? (this.classes[c] = new SizeClass(CLASS_SIZES[c]));
     const size = k.size;
-    this.chunks++;
-    this.chunkBytes += size;
     if (k.free.length > 0) return k.free.pop() as number;
     let p = k.page;
     let off = k.bump;
@@ -105,7 +98,6 @@ export class Slab {
         ? Math.min(PAGE_BYTES, Math.max(FIRST_PAGE_MIN, size))
         : Math.min(PAGE_BYTES, k.pageBytes * 2);
       this.pages.push(Buffer.alloc(n));
-      this.pageBytes += n;
       k.page = p;
       k.pageBytes = n;
       off = 0;
@@ -116,10 +108,7 @@ export class Slab {
 
   /** Gives back a chunk allocated for `bytes` bytes (the same figure passed to alloc). */
   free(ref: number, bytes: number): void {
-    const k = this.classes[classOf(bytes)] as SizeClass;
-    this.chunks--;
-    this.chunkBytes -= k.size;
-    k.free.push(ref);
+    (this.classes[classOf(bytes)] as SizeClass).free.push(ref);
   }
 
   /** Whether a chunk allocated for `had` bytes can be kept, as is, for `bytes` bytes. */
