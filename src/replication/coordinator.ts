@@ -213,7 +213,6 @@ export class Coordinator {
  * "same" instead of sending the value back.
  */
 class ReadRound {
-
   private readonly q: QuorumCount;
   /** Who answered and what (parallel arrays: a round has a handful of answers). */
   private readonly from: string[] = [];
