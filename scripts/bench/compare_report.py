@@ -34,6 +34,7 @@ for key, runs in figs.items():
         "ok": all(r["ok"] for r in runs), "why": sorted({w for r in runs for w in r.get("why", [])}),
         "per_core": med([dict(r, pc=r["ops"] / r["srv_cpu"]) for r in use if r.get("srv_cpu")], "pc"),
         "srv": med(use, "srv_cpu"), "gen": med(use, "gen_cpu"), "other": med(use, "other_cpu"),
+        "steal": med(use, "steal_cpu"),
     }
 
 # reference figure for the ratio column
@@ -60,9 +61,10 @@ out.append(f"Each figure: {meta['warm']} s warm-up (`-c 10 -m 1`, discarded), th
            "p50/p99 from h2load's per-request log. Bodies: key + 100-byte value (Set/Put/Echo), key (Get/Range). "
            "ratio = median ops/s over the reference's median at the same load; paired = median of the per-round ratios. "
            f"CPU in cores: server processes / h2load / everything else (a run is disturbed when 'else' > {meta.get('other_max', 0.15)}); "
-           "ops per server core-s = ops/s divided by the CPU the server process(es) used (less sensitive to other work on the machine than ops/s).")
+           "ops per server core-s = ops/s divided by the CPU the server process(es) used (less sensitive to other work on the machine than ops/s); "
+           "steal = CPU time the hypervisor gave to other guests while the run went on (not counted as disturbance: this machine cannot avoid it, but it slows everything).")
 out.append("")
-out.append("| system | method | load | ops/s (median) | min-max | p50 ms | p99 ms | ratio | ops per server core-s | CPU srv / h2load / other |")
+out.append("| system | method | load | ops/s (median) | min-max | p50 ms | p99 ms | ratio | ops per server core-s | CPU srv / h2load / other / steal |")
 out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
 for (system, method, load), s in summary.items():
     ratio = ""
@@ -93,7 +95,7 @@ for (system, method, load), s in summary.items():
         flags.append("all runs disturbed")
     elif s["n"] < s["of"]:
         flags.append(f"{s['of'] - s['n']} disturbed run(s) left out")
-    cpu = f"{fmt(s['srv'], 2)} / {fmt(s['gen'], 2)} / {fmt(s['other'], 2)}"
+    cpu = f"{fmt(s['srv'], 2)} / {fmt(s['gen'], 2)} / {fmt(s['other'], 2)} / {fmt(s['steal'], 2)}"
     if flags:
         cpu += " — " + ", ".join(flags)
     out.append(f"| {system} | {method} | `{load}` | {fmt(s['ops'])} | {fmt(s['min'])}-{fmt(s['max'])} | "
