@@ -85,8 +85,6 @@ export class Shard {
   private table = new Int32Array(16);
   private mask = 15;
   private shift = 28;
-  /** entries in the index: live + tombstones, dead ones not yet reclaimed included */
-  count = 0;
   private readonly slab = new Slab();
   private outsideMap: Map<number, { key: string; value: string }> | undefined;
   hashes: Uint32Array;
@@ -326,13 +324,13 @@ export class Shard {
 
   /** Adds a slot to the index (its key is not in it yet). */
   private index(slot: number, h: number): void {
-    if ((this.count + 1) * 4 > this.table.length * 3) this.rehash(this.table.length * 2);
+    // called before fill() counts the new entry: live + tombstones is what the index holds
+    if ((this.live + this.tombstones + 1) * 4 > this.table.length * 3) this.rehash(this.table.length * 2);
     const t = this.table;
     const mask = this.mask;
     let i = Math.imul(h, GOLDEN) >>> this.shift;
     while (t[i] !== 0) i = (i + 1) & mask;
     t[i] = slot + 1;
-    this.count++;
   }
 
   /** Removes a slot from the index; backward-shift deletion keeps probe runs without holes. */
@@ -356,7 +354,6 @@ export class Shard {
       }
     }
     t[i] = 0;
-    this.count--;
   }
 
   private rehash(size: number): void {
@@ -385,7 +382,7 @@ export class Shard {
   private makeRoom(extraEntries: number, extraBytes: number, exclude: number, now: number): void {
     const maxE = this.maxEntries;
     const maxB = this.maxBytes;
-    while ((maxE > 0 && this.count + extraEntries > maxE) || (maxB > 0 && this.bytes + extraBytes > maxB)) {
+    while ((maxE > 0 && this.live + this.tombstones + extraEntries > maxE) || (maxB > 0 && this.bytes + extraBytes > maxB)) {
       const t = this.ttl.top();
       if (t !== -1 && t !== exclude && this.ttl.exp[t] <= now) {
         this.expire(t);
