@@ -17,6 +17,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+# The build generates the protos' TypeScript types (scripts/gen-proto-types.mjs) first.
+COPY proto ./proto
+COPY scripts/gen-proto-types.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
@@ -32,7 +35,7 @@ WORKDIR /app
 # package.json is needed at run time: it makes dist/*.js ES modules ("type": "module").
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
-# Loaded at run time relative to the compiled code (dist/server/protos.js -> ../../proto).
+# Loaded at run time relative to the compiled code (dist/protos/protos.js -> ../../proto).
 COPY proto ./proto
 COPY --from=build /app/dist ./dist
 # The base image's unprivileged "node" user, numerically, so that Kubernetes'

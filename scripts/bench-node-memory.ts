@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { clientFor, definitions } from '../src/server/protos.ts';
+import { cacheDefinition } from '../src/server/cache-service.ts';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,10 +48,12 @@ process.on('SIGINT', () => process.exit(130));
 const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const Ctor = clientFor(definitions().publicDef, 'cache.v1.CacheService');
-const clients = Array.from({ length: 4 }, (_, i) => new Ctor(addr, grpc.credentials.createInsecure(), { 'grpc.channel_id': i } as grpc.ChannelOptions));
+const { Set } = cacheDefinition();
+// separate connections: a distinct channel option keeps grpc-js from sharing one subchannel
+const clients = Array.from({ length: 4 }, (_, i) => new grpc.Client(addr, grpc.credentials.createInsecure(), { 'grpc.channel_id': i }));
 const set = (c: grpc.Client, key: string, value: string) => new Promise<void>((resolve, reject) =>
-  (c as unknown as Record<string, Function>).Set({ key, value }, (err: Error | null) => (err ? reject(err) : resolve())));
+  c.makeUnaryRequest(Set.path, Set.requestSerialize, Set.responseDeserialize, { key, value, binary: false, data: undefined, ttlMs: 0, consistency: 0 },
+    (err) => (err ? reject(err) : resolve())));
 
 // wait until it answers
 for (let i = 0; ; i++) {

@@ -24,7 +24,7 @@ for (let k = 0; k < N; k++) {
   });
 }
 // wholeRoot only reads the store; the other collaborators are not used by it
-const ae = new AntiEntropy(store, 'n', 3, (() => { throw new Error('unused'); }), undefined as never, () => true, 1000, undefined as never);
+const ae = new AntiEntropy(store, 'n', 3, (() => { throw new Error('unused'); }), undefined as never, () => true, undefined as never);
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 async function measure(name: string, run: () => Promise<string> | string): Promise<void> {

@@ -6,18 +6,19 @@
  *
  *   node dist/healthcheck.js [TARGET] [--service NAME] [--timeout MS]
  *
- * TARGET is host:port, :port or port. Without it the node's own listening address is derived
- * from the same environment the node reads (LISTEN_ADDR, else ADDR, see src/config/config.ts):
- * a wildcard or host-name bind (0.0.0.0, [::]) is reached on loopback. NAME defaults to ""
- * (the whole node); MS defaults to 2000.
+ * TARGET is host:port, :port or port (see src/config/parse.ts). Without it the node's own listening
+ * address is derived from the same environment the node reads (LISTEN_ADDR, else ADDR, see
+ * src/config/config.ts): a wildcard or host-name bind (0.0.0.0, [::]) is reached on loopback. NAME
+ * defaults to "" (the whole node); MS defaults to 2000 (milliseconds, or a duration with a unit: 2s).
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { parseConfig, splitHostPort } from './config/config.js';
-import { HEALTH_PROTO, LOADER_OPTIONS } from './server/protos.js';
+import { isIP } from 'node:net';
+import { parseConfig } from './config/config.js';
+import { ParseError, formatAddress, parseAddress, parseDuration } from './config/parse.js';
+import { healthApi } from './protos/protos.js';
+import { _grpc_health_v1_HealthCheckResponse_ServingStatus as ServingStatus } from './protos/generated/health/grpc/health/v1/HealthCheckResponse.js';
 
-const SERVING = 1;
-const STATUS_NAMES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
+const STATUS_NAMES = Object.keys(ServingStatus);
 
 interface Options { target: string; service: string; timeoutMs: number }
 
@@ -37,8 +38,13 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Opt
     if (a === '--service' || a.startsWith('--service=')) service = value('--service');
     else if (a === '--timeout' || a.startsWith('--timeout=')) {
       const v = value('--timeout');
-      timeoutMs = Number(v);
-      if (!/^\d+$/.test(v) || timeoutMs < 1) throw new Error(`--timeout must be a number of milliseconds, not ${JSON.stringify(v)}`);
+      try {
+        timeoutMs = parseDuration(v, { bareNumber: 'ms' });
+      } catch (e) {
+        if (e instanceof ParseError) throw new Error(`--timeout ${e.message}`);
+        throw e;
+      }
+      if (timeoutMs < 1) throw new Error(`--timeout must be at least 1ms, not ${JSON.stringify(v)}`);
     } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else if (target === undefined) target = a;
     else throw new Error(`unexpected argument ${a}`);
@@ -46,37 +52,37 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Opt
   return { target: target === undefined ? ownTarget(env) : normalizeTarget(target), service, timeoutMs };
 }
 
+/** host:port as given (IPv6 in brackets); :port and a bare port are on 127.0.0.1. */
 function normalizeTarget(t: string): string {
-  if (/^\d{1,5}$/.test(t)) return `127.0.0.1:${t}`;
-  if (/^:\d{1,5}$/.test(t)) return `127.0.0.1${t}`;
-  if (!/:\d{1,5}$/.test(t)) throw new Error(`target must be host:port, :port or port, not ${JSON.stringify(t)}`);
-  return t;
+  let a;
+  try {
+    a = parseAddress(/^\d+$/.test(t) ? `:${t}` : t, { allowEmptyHost: true });
+  } catch (e) {
+    if (e instanceof ParseError) throw new Error(`target ${JSON.stringify(t)} is not host:port, :port or port: ${e.reason}`);
+    throw e;
+  }
+  return formatAddress({ host: a.host || '127.0.0.1', port: a.port });
 }
 
 /** Where this node listens, as the node itself computes it, reached on loopback for a wildcard bind. */
 function ownTarget(env: Record<string, string | undefined>): string {
-  const { host, port } = splitHostPort(parseConfig(env).LISTEN_ADDR);
-  if (host === '0.0.0.0' || host === '') return `127.0.0.1:${port}`;
-  if (host === '[::]' || host === '[::0]') return `[::1]:${port}`;
-  return `${host}:${port}`;
+  const listen = parseConfig(env).LISTEN_ADDR;
+  const { host, port } = parseAddress(listen, { allowPortZero: true });
+  if (port === 0) throw new Error(`LISTEN_ADDR ${listen} binds any free port: give the target (host:port) as an argument`);
+  if (host === '0.0.0.0' || host === '') return formatAddress({ host: '127.0.0.1', port });
+  if (isIP(host) === 6 && /^[0:]+$/.test(host)) return formatAddress({ host: '::1', port }); // [::], [::0], ...
+  return formatAddress({ host, port });
 }
 
 function check(opts: Options): Promise<{ ok: boolean; detail: string }> {
-  const def = protoLoader.loadSync(HEALTH_PROTO, LOADER_OPTIONS);
-  const Health = grpc.makeClientConstructor(def['grpc.health.v1.Health'] as grpc.ServiceDefinition, 'grpc.health.v1.Health');
   // One call without retries: an answer, or an error by the deadline (a refused connection fails at once).
-  const client = new Health(opts.target, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
+  const client = new (healthApi().Health)(opts.target, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
   return new Promise((resolve) => {
-    (client as unknown as Record<string, Function>).Check(
-      { service: opts.service },
-      { deadline: Date.now() + opts.timeoutMs },
-      (err: grpc.ServiceError | null, res?: { status?: number }) => {
-        client.close();
-        if (err) { resolve({ ok: false, detail: `${grpc.status[err.code] ?? err.code}: ${err.details}` }); return; }
-        const s = res?.status ?? 0;
-        resolve({ ok: s === SERVING, detail: STATUS_NAMES[s] ?? String(s) });
-      },
-    );
+    client.Check({ service: opts.service }, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
+      client.close();
+      if (err || !res) { resolve({ ok: false, detail: err ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : 'empty answer' }); return; }
+      resolve({ ok: res.status === ServingStatus.SERVING, detail: STATUS_NAMES[res.status] ?? String(res.status) });
+    });
   });
 }
 

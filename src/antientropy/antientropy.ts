@@ -1,19 +1,20 @@
 /**
- * Anti-entropy: periodically (and soon after a member comes back) compares, with each peer,
- * the Merkle tree of the keys both replicate, fetches the entries of the leaf buckets that
- * differ, and moves the newer version each way (tombstones included). Repairs whatever
- * hints and read repair missed: writes during a partition, hints dropped over MAX_HINTS,
- * a node that restarted empty.
+ * Anti-entropy rounds: periodically (and soon after a member comes back) this node compares,
+ * with each alive peer, the Merkle tree of the keys both replicate, fetches the entries of
+ * the leaf buckets that differ and moves the newer version each way (src/antientropy/
+ * reconcile.ts decides). Repairs whatever hints and read repair missed: writes during a
+ * partition, hints dropped over MAX_HINTS, a node that restarted empty. Also answers the
+ * peers' rounds (TreeHashes, BucketEntries). Trees are built by scanning the store in
+ * slices, so requests keep being served meanwhile.
  */
-import type * as grpc from '@grpc/grpc-js';
 import type { Store, EntryRecord } from '../store/store.js';
 import type { HashRing } from '../ring/ring.js';
 import type { Logger } from '../log/logger.js';
-import { compareVersions } from '../hlc/hlc.js';
 import { diffBuckets, MerkleTree } from '../merkle/merkle.js';
-import type { PeerPool } from '../replication/peers.js';
-import { fromWire, toWire, type WireEntry } from '../replication/wire.js';
-import { addAll, addPairs, bucketEntries, type PreferenceList } from './trees.js';
+import type { PeerPool } from '../peer/client.js';
+import { entryFromWire } from '../peer/service.js';
+import { addAll, addShared, sharedInBuckets, type PreferenceList } from './trees.js';
+import { reconcile, ServedTrees } from './reconcile.js';
 import { inSlices } from '../scan/slices.js';
 
 export const TREE_DEPTH = 12;
@@ -24,16 +25,15 @@ export interface AntiEntropyStats {
   rounds: number;
   lastRoundAt: number;
   keysRepaired: number;
-  lastRoundRepaired: number;
   errors: number;
 }
 
 export class AntiEntropy {
-  readonly stats: AntiEntropyStats = { rounds: 0, lastRoundAt: 0, keysRepaired: 0, lastRoundRepaired: 0, errors: 0 };
+  readonly stats: AntiEntropyStats = { rounds: 0, lastRoundAt: 0, keysRepaired: 0, errors: 0 };
   private timer?: NodeJS.Timeout;
   private soon?: NodeJS.Timeout;
   private running = false;
-  private readonly served = new Map<string, { tree: MerkleTree; at: number; ring: string }>();
+  private readonly served = new ServedTrees(TREE_TTL_MS);
 
   constructor(
     private readonly store: Store,
@@ -42,7 +42,6 @@ export class AntiEntropy {
     private readonly ring: () => HashRing,
     private readonly peers: PeerPool,
     private readonly isAlive: (node: string) => boolean,
-    private readonly timeoutMs: number,
     private readonly log: Logger,
   ) {}
 
@@ -86,7 +85,6 @@ export class AntiEntropy {
       }
       this.stats.rounds++;
       this.stats.lastRoundAt = Date.now();
-      this.stats.lastRoundRepaired = repaired;
       this.stats.keysRepaired += repaired;
       if (repaired > 0) this.log.info({ repaired }, `anti-entropy repaired ${repaired} keys`);
     } finally {
@@ -95,52 +93,49 @@ export class AntiEntropy {
     return repaired;
   }
 
-  /** Root of a tree over every entry this node holds. */
+  /** Root of a tree over every entry this node holds (Stats.merkle_root). */
   async wholeRoot(): Promise<string> {
     const t = new MerkleTree(TREE_DEPTH);
     for await (const part of inSlices(this.store.versions())) addAll(t, part);
     return t.root();
   }
 
-  // ---- serving a peer's round ----
+  // ---- answering a peer's round ----
 
   async treeHashes(requester: string, level: number, indexes: number[]): Promise<string[]> {
     const ring = this.ring();
-    let s = this.served.get(requester);
-    if (level === 0 || !s || Date.now() - s.at > TREE_TTL_MS || s.ring !== ring.version) {
-      const tree = await this.pairTree(ring, requester);
-      s = { tree, at: Date.now(), ring: ring.version };
-      this.served.set(requester, s);
+    let tree = this.served.get(requester, level, ring.version, Date.now());
+    if (!tree) {
+      tree = await this.buildSharedTree(ring, requester);
+      this.served.put(requester, tree, ring.version, Date.now());
     }
-    return s.tree.hashes(level, indexes);
+    return tree.hashes(level, indexes);
   }
 
-  async bucketEntriesFor(requester: string, buckets: number[]): Promise<WireEntry[]> {
-    const ring = this.ring();
-    const tree = this.served.get(requester)?.tree ?? new MerkleTree(TREE_DEPTH);
-    this.served.delete(requester);
-    return (await this.ourBucket(this.prefs(ring), requester, tree, new Set(buckets))).map(([k, r]) => toWire(k, r));
+  async bucketEntries(requester: string, buckets: number[]): Promise<[string, EntryRecord][]> {
+    const tree = this.served.take(requester) ?? new MerkleTree(TREE_DEPTH);
+    return this.ourBuckets(this.prefs(this.ring()), requester, tree, new Set(buckets));
   }
 
   // ---- our side of a round ----
 
-  private prefs(ring: HashRing) {
+  private prefs(ring: HashRing): PreferenceList {
     return (key: string) => ring.preferenceList(key, this.rf);
   }
 
   /** The tree of the keys this node and `peer` both replicate, built in slices. */
-  private async pairTree(ring: HashRing, peer: string): Promise<MerkleTree> {
+  private async buildSharedTree(ring: HashRing, peer: string): Promise<MerkleTree> {
     const t = new MerkleTree(TREE_DEPTH);
     const prefs = this.prefs(ring);
-    for await (const part of inSlices(this.store.versions())) addPairs(t, part, prefs, this.selfId, peer);
+    for await (const part of inSlices(this.store.versions())) addShared(t, part, prefs, this.selfId, peer);
     return t;
   }
 
   /** Our entries shared with `peer` in the given buckets; values are decoded for these only. */
-  private async ourBucket(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): Promise<[string, EntryRecord][]> {
+  private async ourBuckets(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): Promise<[string, EntryRecord][]> {
     const out: [string, EntryRecord][] = [];
     for await (const part of inSlices(this.store.versions())) {
-      for (const [key] of bucketEntries(part, prefs, this.selfId, peer, tree, buckets)) {
+      for (const [key] of sharedInBuckets(part, prefs, this.selfId, peer, tree, buckets)) {
         const rec = this.store.peek(key);
         if (rec) out.push([key, rec]);
       }
@@ -149,44 +144,16 @@ export class AntiEntropy {
   }
 
   private async syncWith(peer: string, ring: HashRing): Promise<number> {
-    const client = this.peers.get(peer)?.client;
-    if (!client) return 0;
-    const prefs = this.prefs(ring);
-    const local = await this.pairTree(ring, peer);
-    const buckets = await diffBuckets(local, (level, indexes) =>
-      this.unary<{ hashes?: string[] }>(client, 'TreeHashes', { range_id: this.selfId, level, indexes }).then((r) => r.hashes ?? []));
+    const local = await this.buildSharedTree(ring, peer);
+    const buckets = await diffBuckets(local, (level, indexes) => this.peers.treeHashes(peer, level, indexes));
     if (buckets.length === 0) return 0;
-    const remote = await this.unary<{ entries?: WireEntry[] }>(client, 'BucketEntries', { range_id: this.selfId, buckets });
     const theirs = new Map<string, EntryRecord>();
-    for (const e of remote.entries ?? []) theirs.set(e.key, fromWire(e));
-    const ours = new Map(await this.ourBucket(prefs, peer, local, new Set(buckets)));
+    for (const e of await this.peers.bucketEntries(peer, buckets)) theirs.set(e.key, entryFromWire(e));
+    const ours = new Map(await this.ourBuckets(this.prefs(ring), peer, local, new Set(buckets)));
+    const { take, give } = reconcile(ours, theirs);
     let repaired = 0;
-    for (const [key, rec] of theirs) {
-      const mine = ours.get(key);
-      if (!mine || newer(rec, mine)) {
-        if (this.store.apply(key, rec)) repaired++;
-      }
-    }
-    const pushes: Promise<void>[] = [];
-    for (const [key, mine] of ours) {
-      const t = theirs.get(key);
-      if (!t || newer(mine, t)) {
-        repaired++;
-        pushes.push(new Promise((resolve) => this.peers.write(peer, key, mine, () => resolve())));
-      }
-    }
-    await Promise.all(pushes);
-    return repaired;
+    for (const [key, rec] of take) if (this.store.apply(key, rec)) repaired++;
+    await Promise.all(give.map(([key, rec]) => new Promise<void>((resolve) => this.peers.write(peer, key, rec, () => resolve()))));
+    return repaired + give.length;
   }
-
-  private unary<T>(client: grpc.Client, method: string, req: object): Promise<T> {
-    return new Promise((resolve, reject) => {
-      (client as unknown as Record<string, Function>)[method](req, { deadline: Date.now() + this.timeoutMs * 5 },
-        (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
-    });
-  }
-}
-
-function newer(a: EntryRecord, b: EntryRecord): boolean {
-  return compareVersions(a.wall, a.logical, a.node, b.wall, b.logical, b.node) > 0;
 }

@@ -1,6 +1,6 @@
 /**
  * Builds the Merkle trees anti-entropy compares. Pure: entries and placement in, trees out.
- * The tree a node keeps "with peer P" covers exactly the keys both of them replicate
+ * The tree a node builds "with peer P" covers exactly the keys both of them replicate
  * (both are in the key's preference list), so the two sides build it over the same key set
  * when their rings agree.
  */
@@ -14,13 +14,13 @@ function leaf(key: string, rec: EntryVersion) {
   return { key, wall: rec.wall, logical: rec.logical, node: rec.node, tombstone: rec.tombstone };
 }
 
-/** The tree shared by `self` and `peer` only. */
-export function pairTree(entries: Entries, prefs: PreferenceList, self: string, peer: string, depth: number): MerkleTree {
-  return addPairs(new MerkleTree(depth), entries, prefs, self, peer);
+/** The tree of the entries both `self` and `peer` replicate. */
+export function sharedTree(entries: Entries, prefs: PreferenceList, self: string, peer: string, depth: number): MerkleTree {
+  return addShared(new MerkleTree(depth), entries, prefs, self, peer);
 }
 
-/** Adds to `t` the entries both `self` and `peer` replicate (a pair tree built in parts). */
-export function addPairs(t: MerkleTree, entries: Entries, prefs: PreferenceList, self: string, peer: string): MerkleTree {
+/** Adds to `t` the entries both `self` and `peer` replicate (a shared tree built in parts). */
+export function addShared(t: MerkleTree, entries: Entries, prefs: PreferenceList, self: string, peer: string): MerkleTree {
   for (const [key, rec] of entries) {
     const replicas = prefs(key);
     if (replicas.includes(self) && replicas.includes(peer)) t.update(key, undefined, leaf(key, rec));
@@ -40,7 +40,7 @@ export function addAll(t: MerkleTree, entries: Entries): MerkleTree {
 }
 
 /** Entries shared by self and peer that fall in the given leaf buckets. */
-export function bucketEntries<R extends EntryVersion>(
+export function sharedInBuckets<R extends EntryVersion>(
   entries: Iterable<[string, R]>, prefs: PreferenceList, self: string, peer: string, tree: MerkleTree, buckets: Set<number>,
 ): [string, R][] {
   const out: [string, R][] = [];

@@ -1,7 +1,7 @@
 /** Command line of cachectl: parsing and help text (pure, no I/O). */
 import { parseArgs } from 'node:util';
 import type { Consistency } from '../client/options.js';
-import { isAddress } from '../client/options.js';
+import { ParseError, parseAddress, parseDuration, splitList } from '../config/parse.js';
 
 export const DEFAULT_ADDR = '127.0.0.1:8080';
 
@@ -48,16 +48,14 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** "500ms", "10s", "1.5m", "1h" -> ms; "0" is allowed without a unit. Throws UsageError. */
-export function parseDuration(s: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
-  if (s.trim() === '0') return 0;
-  if (!m) throw new UsageError(`${what} ${JSON.stringify(s)} is not a duration with a unit, e.g. 500ms, 10s, 5m, 1h`);
-  const ms = Math.round(Number(m[1]) * UNITS[m[2]!]!);
-  if (!Number.isSafeInteger(ms)) throw new UsageError(`${what} ${JSON.stringify(s)} is too large`);
-  return ms;
+/** Runs a parse.ts parser, turning its ParseError into a UsageError that starts with `what`. */
+function orUsage<T>(what: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof ParseError) throw new UsageError(`${what} ${e.message}`);
+    throw e;
+  }
 }
 
 const ARITY: Record<string, [Command['cmd'], string[]]> = {
@@ -104,9 +102,9 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
     throw new UsageError(`${name} takes ${params.length === 0 ? 'no arguments' : params.join(' ')}, got ${args.length} argument${args.length === 1 ? '' : 's'}`);
   }
 
-  const addrs = addrText.split(',').map((a) => a.trim()).filter(Boolean);
+  const addrs = splitList(addrText);
   if (addrs.length === 0) throw new UsageError('--addr: no address given');
-  for (const a of addrs) if (!isAddress(a)) throw new UsageError(`--addr: ${JSON.stringify(a)} is not host:port`);
+  for (const a of addrs) orUsage('--addr:', () => parseAddress(a));
 
   const inv: Invocation = cmd === 'get' || cmd === 'del'
     ? { cmd, key: args[0]!, ...common, addrs }
@@ -116,7 +114,7 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
 
   if (v.ttl !== undefined) {
     if (cmd !== 'set') throw new UsageError('--ttl applies to set only');
-    inv.ttlMs = parseDuration(v.ttl, '--ttl');
+    inv.ttlMs = orUsage('--ttl', () => parseDuration(v.ttl!));
   }
   if (v.consistency !== undefined) {
     if (cmd !== 'get' && cmd !== 'set' && cmd !== 'del') throw new UsageError(`--consistency applies to get, set and del, not ${name}`);
@@ -125,7 +123,7 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
     inv.consistency = c;
   }
   if (v.timeout !== undefined) {
-    const t = parseDuration(v.timeout, '--timeout');
+    const t = orUsage('--timeout', () => parseDuration(v.timeout!));
     if (t < 1) throw new UsageError('--timeout must be at least 1ms');
     inv.timeoutMs = t;
   }

@@ -14,8 +14,16 @@ import {
   type CallOptions, type ClientOptions, type ReadOptions, type ResolvedOptions, type SetOptions, type WriteOptions,
 } from './options.js';
 import { backoffDelay, isRetryable } from './retry.js';
-import { candidates, MEMBER_STATES, RingView, type Candidate, type MemberStateName, type MembersWire, type Rank } from './routing.js';
-import { Connections, type Stub } from './connections.js';
+import { candidates, MEMBER_STATES, RingView, type Candidate, type MemberStateName, type Rank } from './routing.js';
+import { Connections, type Connection } from './connections.js';
+import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
+import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.js';
+import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
+import type { Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
+import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
+import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
+import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
+import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
 
 /** A value read from the cache. `value` is a string if it was written as text, a Buffer if as bytes. */
 export interface GetResult {
@@ -81,10 +89,10 @@ export interface MembersOptions extends CallOptions {
   address?: string;
 }
 
-interface CallSpec {
-  service: 'cache' | 'cluster';
+interface CallSpec<T> {
   method: string;
-  req: object;
+  /** Makes the call on a connection (the typed stub method of the generated client). */
+  invoke(conn: Connection, md: grpc.Metadata, options: grpc.CallOptions, cb: grpc.requestCallback<T>): void;
   /** Routed by this key (Get/Set/Delete). */
   key?: string;
   /** Reads may also be retried after DEADLINE_EXCEEDED. */
@@ -119,17 +127,17 @@ export class CacheClient {
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
     checkKey(key, 'Get');
     const req = keyRequest(key, consistencyNumber(opts.consistency, 'Get'));
-    let res: { payload?: string; value?: string; data?: Buffer; version?: string; ttl_remaining_ms?: string };
+    let res: GetResponse__Output;
     try {
-      res = await this.call({ service: 'cache', method: 'Get', req, key, read: true }, opts) as typeof res;
+      res = await this.call<GetResponse__Output>({ method: 'Get', key, read: true, invoke: (c, md, o, cb) => c.cache.Get(req, md, o, cb) }, opts);
     } catch (e) {
       if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
       throw e;
     }
     return {
-      value: res.payload === 'data' ? Buffer.from(res.data ?? []) : res.value ?? '',
-      version: BigInt(res.version ?? 0),
-      ttlRemainingMs: Number(res.ttl_remaining_ms ?? 0),
+      value: res.payload === 'data' ? res.data ?? Buffer.alloc(0) : res.value ?? '',
+      version: BigInt(res.version),
+      ttlRemainingMs: Number(res.ttl_remaining_ms),
     };
   }
 
@@ -150,22 +158,22 @@ export class CacheClient {
   /** Writes a value: a string is stored as text, a Buffer / Uint8Array as bytes. */
   async set(key: string, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
     checkKey(key, 'Set');
-    const req = keyRequest(key, consistencyNumber(opts.consistency, 'Set'));
+    const req: SetRequest = keyRequest(key, consistencyNumber(opts.consistency, 'Set'));
     if (typeof value === 'string') req.value = value;
     else if (value instanceof Uint8Array) req.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
     const ttl = checkTtl(opts.ttlMs, 'Set');
     if (ttl > 0) req.ttl_ms = String(ttl);
-    const res = await this.call({ service: 'cache', method: 'Set', req, key, read: false }, opts) as { version?: string };
-    return { version: BigInt(res.version ?? 0) };
+    const res = await this.call<SetResponse__Output>({ method: 'Set', key, read: false, invoke: (c, md, o, cb) => c.cache.Set(req, md, o, cb) }, opts);
+    return { version: BigInt(res.version) };
   }
 
   /** Deletes a key; true if a live value was deleted. */
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
     const req = keyRequest(key, consistencyNumber(opts.consistency, 'Delete'));
-    const res = await this.call({ service: 'cache', method: 'Delete', req, key, read: false }, opts) as { deleted?: boolean };
-    return res.deleted ?? false;
+    const res = await this.call<DeleteResponse__Output>({ method: 'Delete', key, read: false, invoke: (c, md, o, cb) => c.cache.Delete(req, md, o, cb) }, opts);
+    return res.deleted;
   }
 
   // ---- cluster ----
@@ -173,49 +181,48 @@ export class CacheClient {
   /** The membership as a node sees it (any reachable seed or member, or `opts.address`). Also refreshes the client's ring. */
   async members(opts: MembersOptions = {}): Promise<MembersResult> {
     if (opts.address !== undefined) checkAddress(opts.address, 'Members');
-    const res = await this.call({ service: 'cluster', method: 'Members', req: {}, read: true, address: opts.address }, opts) as MembersWire;
+    const res = await this.call<MembersResponse__Output>({ method: 'Members', read: true, address: opts.address, invoke: (c, md, o, cb) => c.cluster.Members({}, md, o, cb) }, opts);
     this.applyMembers(res);
     return {
-      members: (res.members ?? []).map((m) => ({
-        nodeId: m.node_id ?? '',
-        address: m.address ?? '',
-        state: MEMBER_STATES[m.state ?? 0] ?? 'unspecified',
-        stateCode: m.state ?? 0,
-        incarnation: BigInt(m.incarnation ?? 0),
+      members: res.members.map((m) => ({
+        nodeId: m.node_id,
+        address: m.address,
+        state: MEMBER_STATES[m.state] ?? 'unspecified',
+        stateCode: m.state,
+        incarnation: BigInt(m.incarnation),
       })),
-      ringVersion: res.ring_version ?? '',
-      self: res.self ?? '',
-      replicationFactor: res.replication_factor ?? 0,
-      vnodes: res.vnodes ?? 0,
+      ringVersion: res.ring_version,
+      self: res.self,
+      replicationFactor: res.replication_factor,
+      vnodes: res.vnodes,
     };
   }
 
   /** Counters of the node at `address` (host:port), or of any reachable seed or member. */
   async stats(address?: string, opts: CallOptions = {}): Promise<NodeStats> {
     if (address !== undefined) checkAddress(address, 'Stats');
-    const r = await this.call({ service: 'cluster', method: 'Stats', req: {}, read: true, address }, opts) as Record<string, string | undefined>;
-    const n = (k: string) => Number(r[k] ?? 0);
+    const r = await this.call<StatsResponse__Output>({ method: 'Stats', read: true, address, invoke: (c, md, o, cb) => c.cluster.Stats({}, md, o, cb) }, opts);
     return {
-      nodeId: r.node_id ?? '',
-      items: n('items'),
-      tombstones: n('tombstones'),
-      bytes: n('bytes'),
-      hits: n('hits'),
-      misses: n('misses'),
-      evictions: n('evictions'),
-      expirations: n('expirations'),
-      hintsPending: n('hints_pending'),
-      hintsDelivered: n('hints_delivered'),
-      readRepairs: n('read_repairs'),
-      quorumFailures: n('quorum_failures'),
-      antiEntropyLastMs: n('anti_entropy_last_ms'),
-      antiEntropyRounds: n('anti_entropy_rounds'),
-      antiEntropyKeysRepaired: n('anti_entropy_keys_repaired'),
-      ringVersion: r.ring_version ?? '',
-      uptimeMs: n('uptime_ms'),
-      merkleRoot: r.merkle_root ?? '',
-      rebalanceKeysSent: n('rebalance_keys_sent'),
-      hintsDropped: n('hints_dropped'),
+      nodeId: r.node_id,
+      items: Number(r.items),
+      tombstones: Number(r.tombstones),
+      bytes: Number(r.bytes),
+      hits: Number(r.hits),
+      misses: Number(r.misses),
+      evictions: Number(r.evictions),
+      expirations: Number(r.expirations),
+      hintsPending: Number(r.hints_pending),
+      hintsDelivered: Number(r.hints_delivered),
+      readRepairs: Number(r.read_repairs),
+      quorumFailures: Number(r.quorum_failures),
+      antiEntropyLastMs: Number(r.anti_entropy_last_ms),
+      antiEntropyRounds: Number(r.anti_entropy_rounds),
+      antiEntropyKeysRepaired: Number(r.anti_entropy_keys_repaired),
+      ringVersion: r.ring_version,
+      uptimeMs: Number(r.uptime_ms),
+      merkleRoot: r.merkle_root,
+      rebalanceKeysSent: Number(r.rebalance_keys_sent),
+      hintsDropped: Number(r.hints_dropped),
     };
   }
 
@@ -262,7 +269,7 @@ export class CacheClient {
 
   // ---- internals ----
 
-  private async call(spec: CallSpec, opts: CallOptions): Promise<unknown> {
+  private async call<T>(spec: CallSpec<T>, opts: CallOptions): Promise<T> {
     if (this.closed) throw closedError(spec.method);
     const timeoutMs = opts.timeoutMs === undefined ? this.o.timeoutMs : checkTimeout(opts.timeoutMs);
     const retries = opts.retries === undefined ? this.o.retries : checkRetries(opts.retries);
@@ -292,8 +299,7 @@ export class CacheClient {
         } catch { /* a diagnostic hook must not break calls */ }
       }
       try {
-        const conn = this.conns.get(target.address);
-        const res = await unary(spec.service === 'cache' ? conn.cache : conn.cluster, spec.method, spec.req, timeoutMs);
+        const res = await unary(this.conns.get(target.address), spec, timeoutMs);
         this.penalties.delete(target.address);
         return res;
       } catch (e) {
@@ -327,7 +333,7 @@ export class CacheClient {
     for (const c of candidates(this.view, undefined, this.o.seeds, (a) => this.health(a))) {
       if (this.closed) return false;
       try {
-        const res = await unary(this.conns.get(c.address).cluster, 'Members', {}, this.o.timeoutMs) as MembersWire;
+        const res = await unary<MembersResponse__Output>(this.conns.get(c.address), { invoke: (conn, md, o, cb) => conn.cluster.Members({}, md, o, cb) }, this.o.timeoutMs);
         this.penalties.delete(c.address);
         this.applyMembers(res);
         return true;
@@ -338,7 +344,7 @@ export class CacheClient {
     return false;
   }
 
-  private applyMembers(res: MembersWire): void {
+  private applyMembers(res: MembersResponse__Output): void {
     if (this.closed) return;
     const v = RingView.from(res, this.view);
     if (v) this.view = v;
@@ -371,14 +377,14 @@ export class CacheClient {
   }
 }
 
-function unary(stub: Stub, method: string, req: object, timeoutMs: number): Promise<unknown> {
+function unary<T>(conn: Connection, spec: Pick<CallSpec<T>, 'invoke'>, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + timeoutMs;
     // The absolute deadline too: a request held up in the network past it is refused by
     // the node instead of being applied late (grpc-timeout is relative to its arrival).
     const md = new grpc.Metadata();
     md.set(DEADLINE_HEADER, String(deadline));
-    stub[method]!(req, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
+    spec.invoke(conn, md, { deadline }, (err, res) => (err || res === undefined ? reject(err) : resolve(res)));
   });
 }
 
@@ -397,7 +403,7 @@ function closedError(method: string): CacheClientError {
 }
 
 /** { key, consistency } without the default (0), which proto3 need not send. */
-function keyRequest(key: string, consistency: number): Record<string, unknown> {
+function keyRequest(key: string, consistency: Consistency__Output): GetRequest {
   return consistency === 0 ? { key } : { key, consistency };
 }
 

@@ -1,26 +1,13 @@
 /** One gRPC channel per node address, shared by the CacheService and ClusterService stubs. */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { clientFor, LOADER_OPTIONS, PUBLIC_PROTOS } from '../server/protos.js';
-
-type Ctor = grpc.ServiceClientConstructor;
-let ctors: { cache: Ctor; cluster: Ctor } | undefined;
-
-/** Stub constructors for the public services (the .proto files are loaded once per process). */
-function constructors(): { cache: Ctor; cluster: Ctor } {
-  if (!ctors) {
-    const def = protoLoader.loadSync(PUBLIC_PROTOS, LOADER_OPTIONS);
-    ctors = { cache: clientFor(def, 'cache.v1.CacheService'), cluster: clientFor(def, 'cache.v1.ClusterService') };
-  }
-  return ctors;
-}
-
-export type Stub = Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall>;
+import { publicApi } from '../protos/protos.js';
+import type { CacheServiceClient } from '../protos/generated/public/cache/v1/CacheService.js';
+import type { ClusterServiceClient } from '../protos/generated/public/cache/v1/ClusterService.js';
 
 export interface Connection {
   channel: grpc.Channel;
-  cache: Stub;
-  cluster: Stub;
+  cache: CacheServiceClient;
+  cluster: ClusterServiceClient;
 }
 
 export class Connections {
@@ -43,13 +30,13 @@ export class Connections {
   get(address: string): Connection {
     let c = this.byAddress.get(address);
     if (!c) {
-      const { cache, cluster } = constructors();
+      const { CacheService, ClusterService } = publicApi();
       const creds = grpc.credentials.createInsecure();
       const channel = new grpc.Channel(address, creds, this.options);
       c = {
         channel,
-        cache: new cache(address, creds, { channelOverride: channel }) as unknown as Stub,
-        cluster: new cluster(address, creds, { channelOverride: channel }) as unknown as Stub,
+        cache: new CacheService(address, creds, { channelOverride: channel }),
+        cluster: new ClusterService(address, creds, { channelOverride: channel }),
       };
       this.byAddress.set(address, c);
     }
@@ -59,10 +46,6 @@ export class Connections {
   /** Connectivity of the channel to `address`, undefined if there is none yet. */
   state(address: string): grpc.connectivityState | undefined {
     return this.byAddress.get(address)?.channel.getConnectivityState(false);
-  }
-
-  addresses(): string[] {
-    return [...this.byAddress.keys()];
   }
 
   close(): void {

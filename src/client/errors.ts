@@ -1,14 +1,10 @@
 /** The one error type the client library throws. */
 import { status } from '@grpc/grpc-js';
+import { statusName } from '../errors/status.js';
 
 /** Name of a gRPC status code, e.g. 'UNAVAILABLE'. */
 export type CacheErrorCode = keyof typeof status;
 
-/** Name of a numeric gRPC status code ('UNKNOWN' for a number gRPC does not define). */
-export function codeName(code: number): CacheErrorCode {
-  const name = (status as unknown as Record<number, string>)[code];
-  return (typeof name === 'string' ? name : 'UNKNOWN') as CacheErrorCode;
-}
 
 export interface CacheClientErrorInit {
   /** RPC method (Get, Set, Delete, Members, Stats) or the client operation that failed. */
@@ -36,7 +32,7 @@ export class CacheClientError extends Error {
   readonly attempts: number;
 
   constructor(code: CacheErrorCode | number, details: string, init: CacheClientErrorInit = {}) {
-    const name = typeof code === 'number' ? codeName(code) : code;
+    const name = typeof code === 'number' ? statusName(code) : code;
     const where = init.method ? `${init.method}${init.address ? ` on ${init.address}` : ''}: ` : '';
     super(`${where}${name}: ${details}`, init.cause === undefined ? undefined : { cause: init.cause });
     this.code = name;

@@ -1,4 +1,6 @@
 /** Client options: their types, defaults and validation (pure). */
+import { ParseError, parseAddress, splitList } from '../config/parse.js';
+import { Consistency as ConsistencyNumber, type Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
 import { invalidArgument } from './errors.js';
 
 /** How many replicas must answer: one, a majority, all; undefined = the node's default. */
@@ -88,22 +90,31 @@ export const DEFAULTS = {
   maxMessageBytes: 1024 * 1024 * 1024 + 1024 * 1024,
 } as const;
 
-const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
-
-/** True for host:port (IPv6 in brackets), port 1..65535. */
+/** True for host:port (IPv6 in brackets), port 1..65535: the rules of config/parse.ts. */
 export function isAddress(s: string): boolean {
-  const m = ADDRESS.exec(s);
-  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65_535;
+  try {
+    parseAddress(s);
+    return true;
+  } catch (e) {
+    if (e instanceof ParseError) return false;
+    throw e;
+  }
 }
 
 /** "a:1, b:2" or ["a:1", "b:2"] -> validated, de-duplicated list. */
 export function parseSeeds(seeds: string | readonly string[] | undefined): string[] {
-  const list = (typeof seeds === 'string' ? seeds.split(',') : Array.isArray(seeds) ? seeds : [])
+  const list = (typeof seeds === 'string' ? splitList(seeds) : Array.isArray(seeds) ? seeds : [])
     .map((s) => (typeof s === 'string' ? s.trim() : s))
     .filter((s) => s !== '');
   if (list.length === 0) throw invalidArgument('seeds: at least one node address (host:port) is required');
   for (const s of list) {
-    if (typeof s !== 'string' || !isAddress(s)) throw invalidArgument(`seeds: ${JSON.stringify(s)} is not host:port`);
+    if (typeof s !== 'string') throw invalidArgument(`seeds: ${JSON.stringify(s)} is not host:port`);
+    try {
+      parseAddress(s);
+    } catch (e) {
+      if (e instanceof ParseError) throw invalidArgument(`seeds: ${e.message}`);
+      throw e;
+    }
   }
   return [...new Set(list as string[])];
 }
@@ -146,12 +157,15 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
   };
 }
 
-/** cache.v1.Consistency numbers. */
-export const CONSISTENCY_NUMBERS: Record<Consistency, number> = { one: 1, quorum: 2, all: 3 };
+const CONSISTENCY_NUMBERS = {
+  one: ConsistencyNumber.CONSISTENCY_ONE,
+  quorum: ConsistencyNumber.CONSISTENCY_QUORUM,
+  all: ConsistencyNumber.CONSISTENCY_ALL,
+} as const;
 
-/** 'one' | 'quorum' | 'all' | undefined -> the proto enum (0 = the node's default). */
-export function consistencyNumber(c: Consistency | undefined, method?: string): number {
-  if (c === undefined) return 0;
+/** 'one' | 'quorum' | 'all' | undefined -> the cache.v1.Consistency number (0 = the node's default). */
+export function consistencyNumber(c: Consistency | undefined, method?: string): Consistency__Output {
+  if (c === undefined) return ConsistencyNumber.CONSISTENCY_UNSPECIFIED;
   if (typeof c !== 'string' || !Object.hasOwn(CONSISTENCY_NUMBERS, c)) {
     throw invalidArgument(`consistency must be 'one', 'quorum' or 'all', got ${JSON.stringify(c)}`, method);
   }

@@ -3,24 +3,17 @@
  * addresses for a call. Pure: health information is passed in.
  */
 import { HashRing } from '../ring/ring.js';
+import { MemberState } from '../protos/generated/public/cache/v1/MemberState.js';
+import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
 
 /** cache.v1.MemberState names, indexed by number. */
 export const MEMBER_STATES = ['unspecified', 'alive', 'suspect', 'dead', 'left'] as const;
 export type MemberStateName = (typeof MEMBER_STATES)[number];
 
-export const STATE_ALIVE = 1;
-export const STATE_SUSPECT = 2;
-export const STATE_DEAD = 3;
-export const STATE_LEFT = 4;
+const { MEMBER_STATE_SUSPECT: STATE_SUSPECT, MEMBER_STATE_DEAD: STATE_DEAD, MEMBER_STATE_LEFT: STATE_LEFT } = MemberState;
 
-/** A MembersResponse as decoded by proto-loader (keepCase, longs as strings, defaults off). */
-export interface MembersWire {
-  members?: { node_id?: string; address?: string; state?: number; incarnation?: string }[];
-  ring_version?: string;
-  self?: string;
-  replication_factor?: number;
-  vnodes?: number;
-}
+/** What the view is built from: a MembersResponse (src/protos). */
+export type MembersWire = Pick<MembersResponse__Output, 'members' | 'ring_version' | 'replication_factor' | 'vnodes'>;
 
 export interface ViewMember {
   nodeId: string;
@@ -50,13 +43,12 @@ export class RingView {
    * are unchanged. Undefined if the answer cannot be routed with (no vnodes, no members).
    */
   static from(res: MembersWire, previous?: RingView): RingView | undefined {
-    const vnodes = Number(res.vnodes ?? 0);
-    const rf = Number(res.replication_factor ?? 0);
+    const { vnodes, replication_factor: rf } = res;
     if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > 65_536 || !Number.isInteger(rf) || rf < 1) return undefined;
     const members = new Map<string, ViewMember>();
-    for (const m of res.members ?? []) {
+    for (const m of res.members) {
       if (!m.node_id || !m.address) continue;
-      members.set(m.node_id, { nodeId: m.node_id, address: m.address, state: m.state ?? 0 });
+      members.set(m.node_id, { nodeId: m.node_id, address: m.address, state: m.state });
     }
     const ids = [...members.values()].filter((m) => m.state !== STATE_LEFT).map((m) => m.nodeId).sort();
     if (ids.length === 0) return undefined;
@@ -67,7 +59,7 @@ export class RingView {
       ring = new HashRing(vnodes);
       for (const id of ids) ring.add(id);
     }
-    return new RingView(ring, res.ring_version ?? '', rf, vnodes, members);
+    return new RingView(ring, res.ring_version, rf, vnodes, members);
   }
 
   /** The key's replicas in preference order. */

@@ -3,7 +3,9 @@
  * A bad value stops the process before it binds, with one line naming the variable,
  * the value and what is allowed (see ConfigError).
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ParseError, formatAddress, parseAddress, parseDuration, splitList, type AddressOptions } from './parse.js';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, readonly value: string, readonly allowed: string) {
@@ -16,7 +18,6 @@ const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1024 ** 2, m: 1024 ** 2, mib: 1024 ** 2,
   gb: 1024 ** 3, g: 1024 ** 3, gib: 1024 ** 3,
 };
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** "256mb", "4MiB", "1024" -> bytes. */
 function size(min: number, max: number) {
@@ -33,15 +34,20 @@ function size(min: number, max: number) {
   });
 }
 
-/** "2s", "500ms", "1m", "1500" (ms) -> milliseconds. */
+/** "2s", "500ms", "1m", "1500" (ms, or s with unitLess 's') -> milliseconds (see parse.ts). */
 function duration(min: number, max: number, unitLess: 'ms' | 's' = 'ms') {
   const allowed = `a duration from ${min}ms to ${max}ms: a number (${unitLess === 'ms' ? 'milliseconds' : 'seconds'}) or with a unit (ms, s, m, h), e.g. 2s`;
   return z.string().trim().transform((s, ctx) => {
-    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(s);
-    const unit = m ? (m[2] ? DURATION_UNITS[m[2].toLowerCase()] : unitLess === 'ms' ? 1 : 1000) : NaN;
-    const n = m ? Math.round(Number(m[1]) * unit) : NaN;
-    if (!Number.isFinite(n) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: allowed });
+    let n: number;
+    try {
+      n = parseDuration(s, { bareNumber: unitLess });
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      ctx.addIssue({ code: 'custom', message: `${allowed} (${e.reason})` });
+      return z.NEVER;
+    }
+    if (n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `${allowed} (got ${n}ms)` });
       return z.NEVER;
     }
     return n;
@@ -72,22 +78,34 @@ function num(min: number, max: number) {
   });
 }
 
-const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
-function hostPort() {
-  return z.string().trim().refine((s) => {
-    const m = HOST_PORT.exec(s);
-    return !!m && Number(m[2]) <= 65535;
-  }, 'host:port, e.g. 127.0.0.1:8080 or cache1:8080');
+/** host:port (see parse.ts for the rules and options); the value stays the (trimmed) string. */
+function hostPort(options: AddressOptions = {}, example = 'e.g. 127.0.0.1:8080 or cache1:8080', emptyAllowed = false) {
+  return z.string().trim().transform((s, ctx) => {
+    if (emptyAllowed && s === '') return s;
+    try {
+      parseAddress(s, options);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      ctx.addIssue({ code: 'custom', message: `${e.expected}, ${example} (${e.reason})` });
+      return z.NEVER;
+    }
+    return s;
+  });
 }
+
+/** Only validates PEERS entries: the real default port (ADDR's) is applied by whoever resolves them. */
+const ANY_DEFAULT_PORT = 1;
 
 function list() {
   const allowed = 'a comma-separated list of host or host:port entries';
   return z.string().transform((s, ctx) => {
-    const items = s.split(',').map((x) => x.trim()).filter(Boolean);
+    const items = splitList(s);
     for (const it of items) {
-      const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(it);
-      if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) {
-        ctx.addIssue({ code: 'custom', message: `${allowed}; "${it}" is not` });
+      try {
+        parseAddress(it, { defaultPort: ANY_DEFAULT_PORT });
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+        ctx.addIssue({ code: 'custom', message: `${allowed}; ${e.message}` });
         return z.NEVER;
       }
     }
@@ -95,12 +113,17 @@ function list() {
   });
 }
 
+/** METRICS_ADDR: empty (off), host:port or :port (all interfaces); port 0 = any free port. */
+function optionalBindAddress() {
+  return hostPort({ allowEmptyHost: true, allowPortZero: true }, 'e.g. :9100 or 127.0.0.1:9100; empty = off', true);
+}
+
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Variable name -> [schema, default as the string a user would write, meaning]. Single source for docs and validation. */
 export const VARIABLES = {
   ADDR: [hostPort(), '127.0.0.1:8080', 'Address this node is reached at by clients and peers (host:port).'],
-  LISTEN_ADDR: [hostPort().optional(), undefined, 'Address to bind; default: ADDR, or 0.0.0.0:<port> when ADDR names a host rather than an IP.'],
+  LISTEN_ADDR: [hostPort({ allowPortZero: true }).optional(), undefined, 'Address to bind; default: ADDR, or 0.0.0.0:<port> when ADDR names a host rather than an IP.'],
   NODE_ID: [z.string().trim().min(1).max(128).optional(), undefined, 'Unique node id; default: ADDR.'],
   PEERS: [list(), '', 'Other nodes to join: comma-separated host or host:port (port defaults to ours). DNS names may resolve to several addresses.'],
   NUM_SHARDS: [int(1, 4096), '32', 'Independent store shards (each with its own eviction).'],
@@ -128,7 +151,7 @@ export const VARIABLES = {
   MAX_HINTS: [int(0, 1e8), '100000', 'Hinted-handoff writes kept for unreachable replicas; beyond that the oldest are dropped and anti-entropy repairs.'],
   SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
   LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
-  METRICS_ADDR: [hostPort().or(z.literal('')).or(z.string().regex(/^:\d{1,5}$/)), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
+  METRICS_ADDR: [optionalBindAddress(), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
 } as const;
 
 type Vars = typeof VARIABLES;
@@ -144,11 +167,12 @@ export interface Config extends Omit<Parsed, 'LISTEN_ADDR' | 'NODE_ID' | 'RATE_L
   port: number;
 }
 
-const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]|localhost)$/;
-
+/**
+ * @deprecated Use parseAddress from ./parse.js (kept for test/unit/dockerfile.test.ts and the compose and
+ * k8s integration tests). Unlike the old version, an IPv6 host comes back without brackets.
+ */
 export function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+  return parseAddress(addr, { allowEmptyHost: true, allowPortZero: true });
 }
 
 /** Parses the environment (only the variables above are read). Throws ConfigError naming the first bad variable. */
@@ -165,12 +189,14 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     out[name] = r.data;
   }
   const p = out as Parsed;
-  const { host, port } = splitHostPort(p.ADDR);
+  const { host, port } = parseAddress(p.ADDR);
+  // An IP (or localhost) is bound as is; a host name may not be an address of ours, so all interfaces are bound.
+  const bindAsIs = isIP(host) !== 0 || host === 'localhost';
   const rf = p.REPLICATION_FACTOR;
   const majority = Math.floor(rf / 2) + 1;
   const cfg: Config = {
     ...p,
-    LISTEN_ADDR: p.LISTEN_ADDR ?? (IP_HOST.test(host) ? p.ADDR : `0.0.0.0:${port}`),
+    LISTEN_ADDR: p.LISTEN_ADDR ?? (bindAsIs ? p.ADDR : formatAddress({ host: '0.0.0.0', port })),
     NODE_ID: p.NODE_ID ?? p.ADDR,
     RATE_LIMIT_BURST: p.RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(p.RATE_LIMIT)),
     WRITE_QUORUM: p.WRITE_QUORUM ?? majority,

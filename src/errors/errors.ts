@@ -1,14 +1,13 @@
 /**
- * Domain errors of the cache. The core raises these; the gRPC edge maps each kind to a
- * status code in one place (src/server/status.ts).
+ * Domain errors of the cache. The core raises these; each kind becomes one gRPC status code
+ * in src/errors/status.ts, the only place where that mapping is written.
  */
 export type ErrorKind =
-  | 'invalid'        // bad input from the caller
-  | 'not_found'      // key missing, deleted or expired
-  | 'unavailable'    // a quorum could not be had, or the node is shutting down
-  | 'deadline'       // a quorum did not answer in time
-  | 'rate_limited'   // over RATE_LIMIT
-  | 'internal';
+  | 'invalid'        // bad input from the caller                        -> INVALID_ARGUMENT
+  | 'not_found'      // key missing, deleted or expired                  -> NOT_FOUND
+  | 'unavailable'    // no quorum, not joined yet, shutting down, peer down -> UNAVAILABLE
+  | 'deadline'       // the call arrived after its client's deadline     -> DEADLINE_EXCEEDED
+  | 'rate_limited';  // over RATE_LIMIT                                  -> RESOURCE_EXHAUSTED
 
 export class CacheError extends Error {
   constructor(readonly kind: ErrorKind, message: string) {

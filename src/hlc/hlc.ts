@@ -2,6 +2,8 @@
  * Hybrid logical clock (Kulkarni et al.): a timestamp is (wall ms, logical counter).
  * It never goes backwards, stays close to physical time, and is advanced past every
  * timestamp received from a peer, so "newer" means the same thing on every replica.
+ * The public API shows a timestamp as one uint64 version, `wall << 16 | logical`
+ * (written by src/wire/codec.ts).
  *
  * Pure: the physical clock is injected.
  */
@@ -17,7 +19,6 @@ export interface Version {
 }
 
 export const MAX_LOGICAL = 0xffff;
-const LOGICAL_BITS = 16n;
 
 /** Orders versions: negative if a < b, 0 if equal, positive if a > b. */
 export function compareVersions(
@@ -28,17 +29,6 @@ export function compareVersions(
   if (aLogical !== bLogical) return aLogical < bLogical ? -1 : 1;
   if (aNode === bNode) return 0;
   return aNode < bNode ? -1 : 1;
-}
-
-/** Packs (wall, logical) into the uint64 the public API shows, as a decimal string. */
-export function packVersion(wall: number, logical: number): string {
-  return ((BigInt(wall) << LOGICAL_BITS) | BigInt(logical)).toString();
-}
-
-/** Inverse of packVersion (accepts a decimal string, number or bigint). */
-export function unpackVersion(packed: string | number | bigint): { wall: number; logical: number } {
-  const v = BigInt(packed);
-  return { wall: Number(v >> LOGICAL_BITS), logical: Number(v & 0xffffn) };
 }
 
 export class HybridClock {

@@ -1,11 +1,12 @@
 /**
- * Cluster membership table, SWIM-style, with incarnation numbers.
+ * Cluster membership table with incarnation numbers (the record rules of SWIM; the probing
+ * itself is all-to-all heartbeats, see src/membership/membership.ts).
  *
  * Every node keeps one record per member: (id, address, state, incarnation). Records received
  * by gossip or in a Join are merged with a precedence that is a total order per member
  * (incarnation first, then state alive < suspect < dead < left, then address), so merging is
  * commutative, associative and idempotent: nodes that exchange records() converge to the same
- * view (same digest()) whatever the order of the messages.
+ * view (the same records()) whatever the order of the messages.
  *
  * Two moves are outside that order, both on purpose:
  *  - our own entry: a rumour about us that is worse (or newer) than what we know is refuted by
@@ -16,7 +17,6 @@
  *
  * Pure: no I/O, no timers; time (ms) is passed in by the caller.
  */
-import { createHash } from 'node:crypto';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -271,7 +271,6 @@ export class MemberTable {
    * Forget members that have been 'left' for at least retentionMs (not self). Returns their ids.
    * Keep the retention well above the time gossip needs to reach every node: a tombstone that is
    * forgotten while some node still gossips an older alive record would let that record back in.
-   * (Extra to the base API; optional to call.)
    */
   prune(now: number, retentionMs: number): string[] {
     const removed: string[] = [];
@@ -312,16 +311,6 @@ export class MemberTable {
     return this.sortedEntries()
       .filter((e) => e !== this.self && e.state !== 'left')
       .map((e) => e.id);
-  }
-
-  /** Stable digest (hex, 16 chars) of records(): id, state, incarnation and address of every member. */
-  digest(): string {
-    const h = createHash('sha256');
-    for (const e of this.sortedEntries()) {
-      h.update(JSON.stringify([e.id, e.state, e.incarnation, e.address]));
-      h.update('\n');
-    }
-    return h.digest('hex').slice(0, 16);
   }
 
   /** Address of a member (or undefined). */

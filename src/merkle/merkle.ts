@@ -103,11 +103,6 @@ export class MerkleTree {
     return keyPosition(key) >>> this.shift;
   }
 
-  /** Leaf bucket of a key position (uint32). */
-  bucketOfPosition(position: number): number {
-    return position >>> this.shift;
-  }
-
   /**
    * Records that the stored version of `key` changed from `prev` to `next` (prev undefined:
    * new key; next undefined: key dropped). The items' own `key` field must equal `key`.
@@ -171,12 +166,6 @@ export class MerkleTree {
       this.nodeMemo.set(node, h);
     }
     return h;
-  }
-
-  /** Forgets every item. */
-  clear(): void {
-    this.hi.fill(0);
-    this.lo.fill(0);
   }
 }
 

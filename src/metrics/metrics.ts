@@ -6,14 +6,14 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { parseAddress } from '../config/parse.js';
+import { statusName } from '../errors/status.js';
 
 export const METHODS = ['Get', 'Set', 'Delete'] as const;
 export type MethodIndex = 0 | 1 | 2;
 
-/** gRPC status code numbers -> names used as the `code` label. */
-const CODE_NAMES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
-  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL',
-  'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+/** Status codes 0..16 (OK .. UNAUTHENTICATED), their names used as the `code` label. */
+const CODE_NAMES = Array.from({ length: 17 }, (_, code) => statusName(code));
 
 /** What the hot path calls: one call per finished request. */
 export interface RequestObserver {
@@ -89,9 +89,8 @@ export class Metrics implements RequestObserver {
 
   /** Serves GET /metrics on host:port. */
   listen(addr: string): Promise<number> {
-    const i = addr.lastIndexOf(':');
-    const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
-    const port = Number(addr.slice(i + 1));
+    // METRICS_ADDR as config.ts accepts it; an IPv6 host comes without brackets, "" = all interfaces.
+    const { host, port } = parseAddress(addr, { allowEmptyHost: true, allowPortZero: true });
     this.server = createServer((req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
@@ -103,7 +102,7 @@ export class Metrics implements RequestObserver {
     });
     return new Promise((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve((this.server!.address() as { port: number }).port));
+      this.server!.listen(port, host || undefined, () => resolve((this.server!.address() as { port: number }).port));
     });
   }
 

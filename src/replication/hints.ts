@@ -2,7 +2,7 @@
  * Hinted handoff: writes meant for a replica that could not be reached are kept here,
  * newest version per (target, key), and delivered when the target is reachable again.
  * Bounded by MAX_HINTS; beyond it the oldest hint is dropped (and counted), leaving the
- * repair to anti-entropy. Pure bookkeeping; delivery is driven by the node.
+ * repair to anti-entropy. Pure bookkeeping; src/replication/hint-delivery.ts delivers them.
  */
 import type { EntryRecord } from '../store/store.js';
 import { compareVersions } from '../hlc/hlc.js';
@@ -33,10 +33,6 @@ export class HintStore {
   /** Targets that have hints waiting. */
   targets(): string[] {
     return [...this.byTarget.keys()];
-  }
-
-  pendingFor(target: string): number {
-    return this.byTarget.get(target)?.size ?? 0;
   }
 
   get pending(): number {

@@ -1,16 +1,19 @@
 /**
- * Rebalancing: after the ring changes, streams each local key to the replicas that are new
- * in its preference list (in chunks, yielding to client traffic between them), and drops
- * keys this node no longer replicates once all their new replicas confirmed. Also the
- * hand-off of a node that leaves, and the full push to a node that restarted empty.
+ * Rebalancing: carries out the plan of src/replication/moves.ts after the ring changes.
+ * Streams each local key to its targets (in chunks, letting client calls through between
+ * them), drops keys this node no longer replicates once their new replicas confirmed, and
+ * retries a pass until every send succeeded. Also the hand-off of a node that leaves and
+ * the full push to a member that restarted empty.
  */
 import type { Store, EntryRecord } from '../store/store.js';
 import type { HashRing } from '../ring/ring.js';
 import type { Logger } from '../log/logger.js';
 import type { PeerTransport } from './coordinator.js';
 import { inSlices } from '../scan/slices.js';
+import { mayDrop, planMove, type PlanContext } from './moves.js';
 
 const CHUNK_KEYS = 256;
+const RETRY_MS = 500;
 
 export interface RebalanceStats {
   passes: number;
@@ -22,9 +25,9 @@ export interface RebalanceStats {
 
 export class Rebalancer {
   readonly stats: RebalanceStats = { passes: 0, keysSent: 0, keysDropped: 0, failures: 0, lastPassMs: 0 };
-  private baseline?: HashRing;
-  private target?: HashRing;
-  private fullPush = new Set<string>();
+  private baseline: HashRing;
+  private target: HashRing | undefined;
+  private restarted = new Set<string>();
   private running = false;
   private again = false;
   private stopped = false;
@@ -35,17 +38,16 @@ export class Rebalancer {
     private readonly rf: number,
     private readonly peers: PeerTransport,
     private readonly log: Logger,
-  ) {}
-
-  /** The ring this node started with: nothing to move yet. */
-  init(ring: HashRing): void {
-    this.baseline = ring;
+    /** The ring this node started with: nothing to move for it. */
+    initial: HashRing,
+  ) {
+    this.baseline = initial;
   }
 
-  /** The ring changed (and/or these nodes restarted empty): schedule a pass. */
-  ringChanged(ring: HashRing, restarted: string[] = []): void {
+  /** The ring changed (and/or these members restarted empty): schedule a pass. */
+  ringChanged(ring: HashRing, restarted: readonly string[] = []): void {
     this.target = ring;
-    for (const n of restarted) this.fullPush.add(n);
+    for (const n of restarted) this.restarted.add(n);
     if (this.running) { this.again = true; return; }
     void this.loop();
   }
@@ -54,6 +56,7 @@ export class Rebalancer {
     this.stopped = true;
   }
 
+  /** A pass is running (reads keep consulting the previous ring meanwhile). */
   get busy(): boolean {
     return this.running;
   }
@@ -64,13 +67,13 @@ export class Rebalancer {
       do {
         this.again = false;
         const ring = this.target!;
-        const full = this.fullPush;
-        this.fullPush = new Set();
-        const ok = await this.pass(this.baseline, ring, full, false);
+        const restarted = this.restarted;
+        this.restarted = new Set();
+        const ok = await this.pass({ selfId: this.selfId, replicationFactor: this.rf, before: this.baseline, after: ring, restarted, handoff: false });
         if (ok) this.baseline = ring;
         else {
-          for (const n of full) this.fullPush.add(n);
-          if (!this.stopped) { this.again = true; await sleep(500); }
+          for (const n of restarted) this.restarted.add(n);
+          if (!this.stopped) { this.again = true; await sleep(RETRY_MS); }
         }
       } while (this.again && !this.stopped);
     } finally {
@@ -80,37 +83,37 @@ export class Rebalancer {
 
   /**
    * Hand-off of a leaving node: every key goes to every replica of it on `ringWithoutSelf`.
-   * Resolves with how many keys could not be confirmed by any replica.
+   * Resolves with how many keys no replica could confirm.
    */
   async handoff(ringWithoutSelf: HashRing): Promise<{ keys: number; unconfirmed: number }> {
     this.stopped = true; // no more regular passes
     const before = this.stats.failures;
     const keys = this.store.size;
-    await this.pass(undefined, ringWithoutSelf, new Set(), true);
+    await this.pass({ selfId: this.selfId, replicationFactor: this.rf, before: undefined, after: ringWithoutSelf, restarted: new Set(), handoff: true });
     return { keys, unconfirmed: this.stats.failures - before };
   }
 
   /** One pass over the local keys. Returns false if some sends failed (the caller retries). */
-  private async pass(before: HashRing | undefined, after: HashRing, full: Set<string>, everything: boolean): Promise<boolean> {
+  private async pass(ctx: PlanContext): Promise<boolean> {
     const started = Date.now();
     const keys = await this.snapshotKeys();
     let failed = 0;
     let sent = 0;
-    for (let i = 0; i < keys.length && (everything || !this.stopped); i += CHUNK_KEYS) {
+    for (let i = 0; i < keys.length && (ctx.handoff || !this.stopped); i += CHUNK_KEYS) {
       const work: Promise<void>[] = [];
       for (let j = i; j < Math.min(i + CHUNK_KEYS, keys.length); j++) {
         const key = keys[j];
         const rec = this.store.peek(key);
         if (!rec) continue;
-        const now = after.preferenceList(key, this.rf);
-        const old = before ? before.preferenceList(key, this.rf) : [];
-        const stillMine = now.includes(this.selfId);
-        const targets = now.filter((n) => n !== this.selfId && (everything || !stillMine || !old.includes(n) || full.has(n)));
-        if (targets.length === 0) continue;
+        const move = planMove(key, ctx);
+        if (!move) continue;
         sent++;
-        work.push(this.sendAll(key, rec, targets).then((okCount) => {
-          if (okCount < targets.length) failed++;
-          if (!stillMine && !everything && okCount === targets.length) this.dropIfUnchanged(key, rec);
+        work.push(this.sendAll(key, rec, move.targets).then((confirmed) => {
+          if (confirmed < move.targets.length) failed++;
+          else if (move.dropAfter && mayDrop(rec, this.store.peek(key))) {
+            this.store.drop(key);
+            this.stats.keysDropped++;
+          }
         }));
       }
       await Promise.all(work);
@@ -121,11 +124,12 @@ export class Rebalancer {
     this.stats.failures += failed;
     this.stats.lastPassMs = Date.now() - started;
     if (sent > 0 || failed > 0) {
-      this.log.info({ keys: keys.length, sent, failed, ms: this.stats.lastPassMs, ring: after.version.slice(0, 12) }, 'rebalance pass done');
+      this.log.info({ keys: keys.length, sent, failed, ms: this.stats.lastPassMs, ring: ctx.after.version.slice(0, 12) }, 'rebalance pass done');
     }
     return failed === 0;
   }
 
+  /** Sends to every target; resolves with how many confirmed. */
   private sendAll(key: string, rec: EntryRecord, targets: string[]): Promise<number> {
     return new Promise((resolve) => {
       let ok = 0;
@@ -137,14 +141,6 @@ export class Rebalancer {
         });
       }
     });
-  }
-
-  private dropIfUnchanged(key: string, rec: EntryRecord): void {
-    const cur = this.store.peek(key);
-    if (cur && cur.wall === rec.wall && cur.logical === rec.logical && cur.node === rec.node) {
-      this.store.drop(key);
-      this.stats.keysDropped++;
-    }
   }
 
   private async snapshotKeys(): Promise<string[]> {

@@ -1,14 +1,19 @@
 /** cache.v1.CacheService: validates requests, hands them to the coordinator, shapes answers. */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Coordinator, WriteResult } from '../replication/coordinator.js';
 import type { EntryRecord } from '../store/store.js';
-import { decodeKeyRequest, decodeSetRequest, encodeGetResponse, encodeWriteResponse, type GetAnswer, type KeyRequest, type SetRequest } from './codec.js';
+import {
+  decodeDeleteResponse, decodeGetResponse, decodeKeyRequest, decodeSetRequest, decodeSetResponse,
+  encodeGetResponse, encodeKeyRequest, encodeSetRequest, encodeWriteResponse,
+  type GetAnswer, type KeyRequest, type SetRequest, type WriteAnswer,
+} from '../wire/codec.js';
 import { CacheError, invalid } from '../errors/errors.js';
+import { toStatus, type StatusError } from '../errors/status.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestGate } from './gate.js';
-import { notFound, toStatus, type StatusError } from './status.js';
 import { absoluteDeadline } from './deadline.js';
-import { withCodecs } from './protos.js';
+import { publicApi } from '../protos/protos.js';
+import type { ServiceBinding } from './server.js';
 import { NO_OBSERVER, type MethodIndex, type RequestObserver } from '../metrics/metrics.js';
 
 export interface RequestLimits {
@@ -17,12 +22,9 @@ export interface RequestLimits {
   maxTtlMs: number;
 }
 
-
-type Reply = grpc.sendUnaryData<unknown>;
-
 const CONSISTENCY_HELP = 'one of CONSISTENCY_UNSPECIFIED (0), CONSISTENCY_ONE (1), CONSISTENCY_QUORUM (2), CONSISTENCY_ALL (3)';
 
-export function checkKey(key: string | undefined, maxKeyBytes: number): string {
+export function checkKey(key: string, maxKeyBytes: number): string {
   if (!key) throw invalid('key must not be empty');
   // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
   if (key.length * 3 > maxKeyBytes) {
@@ -32,36 +34,49 @@ export function checkKey(key: string | undefined, maxKeyBytes: number): string {
   return key;
 }
 
-export function checkConsistency(c: number | undefined): number {
-  if (c === undefined || c === 0) return 0;
-  if (c === 1 || c === 2 || c === 3) return c;
+export function checkConsistency(c: number): number {
+  if (c === 0 || c === 1 || c === 2 || c === 3) return c;
   throw invalid(`consistency ${c} is not ${CONSISTENCY_HELP}`);
 }
 
-export function cacheServiceHandlers(
+/** CacheService with the hand-written codecs of src/wire/codec.ts on every method (both ends). */
+export function cacheDefinition() {
+  const generated = publicApi().CacheService.service;
+  const codecs = <Req, Res>(encodeReq: (r: Req) => Buffer, decodeReq: (b: Buffer) => Req, encodeRes: (r: Res) => Buffer, decodeRes: (b: Buffer) => Res) => ({
+    requestSerialize: encodeReq, requestDeserialize: decodeReq, responseSerialize: encodeRes, responseDeserialize: decodeRes,
+  });
+  const Get: grpc.MethodDefinition<KeyRequest, GetAnswer> = { ...generated.Get, ...codecs(encodeKeyRequest, decodeKeyRequest, encodeGetResponse, decodeGetResponse) };
+  const Set: grpc.MethodDefinition<SetRequest, WriteAnswer> = { ...generated.Set, ...codecs(encodeSetRequest, decodeSetRequest, encodeWriteResponse, decodeSetResponse) };
+  const Delete: grpc.MethodDefinition<KeyRequest, WriteAnswer> = { ...generated.Delete, ...codecs(encodeKeyRequest, decodeKeyRequest, encodeWriteResponse, decodeDeleteResponse) };
+  return { Get, Set, Delete };
+}
+
+type Reply<T> = (err: StatusError | null, value?: T) => void;
+
+export function cacheService(
   coord: Coordinator, gate: RequestGate, limits: RequestLimits, log: Logger,
   metrics: RequestObserver = NO_OBSERVER, now: () => number = Date.now,
-): grpc.UntypedServiceImplementation {
+): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
   /** Wraps a call's callback so that every answer is counted once, with its status code. */
-  const observed = (method: MethodIndex, reply: Reply): Reply => {
+  const observed = <T>(method: MethodIndex, reply: grpc.sendUnaryData<T>): Reply<T> => {
     if (metrics === NO_OBSERVER) return reply;
     const t0 = performance.now();
     return (err, value) => {
-      metrics.observe(method, err ? ((err as StatusError).code ?? 2) : 0, t0);
+      metrics.observe(method, err ? err.code : grpc.status.OK, t0);
       reply(err, value);
     };
   };
 
-  const fail = (reply: Reply, err: unknown) => {
+  const fail = (reply: Reply<never>, err: unknown) => {
     const s = toStatus(err);
-    if (s.code === 13) log.error({ err }, 'internal error');
+    if (s.code === grpc.status.INTERNAL) log.error({ err }, 'internal error');
     reply(s);
   };
 
   /** Runs a coordinator call counted as in flight; a synchronous throw (a bug) still answers and frees the slot. */
-  const guarded = (reply: Reply, run: () => void) => {
+  const guarded = (reply: Reply<never>, run: () => void) => {
     gate.begin();
     try {
       run();
@@ -71,15 +86,15 @@ export function cacheServiceHandlers(
     }
   };
 
-  const writeAnswer = (reply: Reply) => (err: CacheError | null, r?: WriteResult) => {
+  const writeAnswer = (reply: Reply<WriteAnswer>) => (err: CacheError | null, r?: WriteResult) => {
     gate.end();
     if (err) fail(reply, err);
     else reply(null, r);
   };
 
   /** Get and Delete: a key and a consistency level, validated, then `run`. */
-  function keyed(method: MethodIndex, name: string, run: (key: string, level: number, reply: Reply) => void) {
-    return (call: grpc.ServerUnaryCall<KeyRequest, unknown>, callback: Reply): void => {
+  function keyed<T>(method: MethodIndex, name: string, run: (key: string, level: number, reply: Reply<T>) => void): grpc.handleUnaryCall<KeyRequest, T> {
+    return (call, callback) => {
       const reply = observed(method, callback);
       gate.pass(reply, () => {
         const req = call.request;
@@ -94,16 +109,16 @@ export function cacheServiceHandlers(
     };
   }
 
-  const get = keyed(0, 'Get', (key, level, reply) => coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
+  const Get = keyed<GetAnswer>(0, 'Get', (key, level, reply) => coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
     gate.end();
     if (err) fail(reply, err);
-    else if (rec === undefined) reply(notFound(key));
-    else reply(null, getResponse(rec, now()));
+    else if (rec === undefined) fail(reply, new CacheError('not_found', `key not found: ${JSON.stringify(key)}`));
+    else reply(null, getAnswer(rec, now()));
   }));
 
-  const del = keyed(2, 'Delete', (key, level, reply) => coord.delete(key, level, writeAnswer(reply)));
+  const Delete = keyed<WriteAnswer>(2, 'Delete', (key, level, reply) => coord.delete(key, level, writeAnswer(reply)));
 
-  function set(call: grpc.ServerUnaryCall<SetRequest, unknown>, callback: Reply): void {
+  const Set: grpc.handleUnaryCall<SetRequest, WriteAnswer> = (call, callback) => {
     const reply = observed(1, callback);
     gate.pass(reply, () => {
       const req = call.request;
@@ -113,8 +128,8 @@ export function cacheServiceHandlers(
         level = checkConsistency(req.consistency);
         binary = req.binary;
         let bytes: number;
-        if (binary) {
-          const data = req.data!;
+        if (req.data !== undefined) {
+          const data = req.data;
           bytes = data.length;
           value = bytes > limits.maxValueBytes ? '' : data.toString('latin1'); // a copy: the request buffer is not retained
         } else {
@@ -130,12 +145,12 @@ export function cacheServiceHandlers(
       if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
       guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
     }, absoluteDeadline(call));
-  }
+  };
 
-  return { Get: get, Set: set, Delete: del } as grpc.UntypedServiceImplementation;
+  return { definition: cacheDefinition(), handlers: { Get, Set, Delete } };
 }
 
-function getResponse(rec: EntryRecord, now: number): GetAnswer {
+function getAnswer(rec: EntryRecord, now: number): GetAnswer {
   return {
     value: rec.value,
     binary: rec.binary,
@@ -143,13 +158,4 @@ function getResponse(rec: EntryRecord, now: number): GetAnswer {
     logical: rec.logical,
     ttlMs: rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now),
   };
-}
-
-/** The CacheService definition with the hand-written codecs of src/server/codec.ts. */
-export function withFastCodecs(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return withCodecs(def, {
-    Get: { requestDeserialize: decodeKeyRequest, responseSerialize: encodeGetResponse },
-    Set: { requestDeserialize: decodeSetRequest, responseSerialize: encodeWriteResponse },
-    Delete: { requestDeserialize: decodeKeyRequest, responseSerialize: encodeWriteResponse },
-  });
 }

@@ -1,9 +1,13 @@
 /** cache.v1.ClusterService: Join, Leave, Members, Stats. */
-import type * as grpc from '@grpc/grpc-js';
 import type { MemberRecord, MemberView } from '../membership/table.js';
-import { STATE_NAMES, STATE_NUMBERS } from '../membership/membership.js';
 import { invalid } from '../errors/errors.js';
-import { toStatus } from './status.js';
+import { toStatus } from '../errors/status.js';
+import { parseAddress, ParseError } from '../config/parse.js';
+import { publicApi } from '../protos/protos.js';
+import type { ClusterServiceHandlers } from '../protos/generated/public/cache/v1/ClusterService.js';
+import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
+import { memberFromWire, memberToWire } from '../peer/service.js';
+import type { ServiceBinding } from './server.js';
 
 export interface ClusterOps {
   selfId: string;
@@ -14,50 +18,51 @@ export interface ClusterOps {
   ringVersion(): string;
   /** Leave of this node (graceful stop) when id is self; removal of another node otherwise. */
   leave(id: string): boolean;
-  stats(): Promise<Record<string, number | string>>;
+  stats(): Promise<StatsResponse>;
 }
 
-interface WireMember { node_id?: string; address?: string; state?: number; incarnation?: string }
+export function clusterService(ops: ClusterOps): ServiceBinding {
+  const handlers: ClusterServiceHandlers = {
+    Join(call, reply) {
+      const m = call.request.member ? memberFromWire(call.request.member) : undefined;
+      let why = m ? '' : 'member needs node_id, address (host:port), a state and an incarnation';
+      if (m) {
+        try {
+          parseAddress(m.address);
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+          why = `member address: ${e.message}`;
+        }
+      }
+      if (!m || why) {
+        reply(toStatus(invalid(why)));
+        return;
+      }
+      reply(null, { members: ops.join(m).map(memberToWire), ring_version: ops.ringVersion() });
+    },
 
-export function memberToWire(m: MemberRecord): WireMember {
-  return { node_id: m.id, address: m.address, state: STATE_NUMBERS[m.state], incarnation: String(m.incarnation) };
-}
+    Leave(call, reply) {
+      const id = call.request.node_id || ops.selfId;
+      if (!ops.members().some((m) => m.id === id)) {
+        reply(toStatus(invalid(`no member with node_id ${JSON.stringify(id)}`)));
+        return;
+      }
+      reply(null, { ok: ops.leave(id) });
+    },
 
-export function clusterServiceHandlers(ops: ClusterOps): grpc.UntypedServiceImplementation {
-  const Join: grpc.handleUnaryCall<{ member?: WireMember }, unknown> = (call, reply) => {
-    const m = call.request.member;
-    const state = STATE_NAMES[m?.state ?? 1];
-    const incarnation = Number(m?.incarnation ?? 0);
-    if (!m?.node_id || !m.address || !/:\d+$/.test(m.address) || !state || !Number.isSafeInteger(incarnation)) {
-      reply(toStatus(invalid('member needs node_id, address (host:port), a state and an incarnation')));
-      return;
-    }
-    const members = ops.join({ id: m.node_id, address: m.address, state: state as MemberRecord['state'], incarnation });
-    reply(null, { members: members.map(memberToWire), ring_version: ops.ringVersion() });
+    Members(_call, reply) {
+      reply(null, {
+        members: ops.members().map(memberToWire),
+        ring_version: ops.ringVersion(),
+        self: ops.selfId,
+        replication_factor: ops.replicationFactor,
+        vnodes: ops.vnodes,
+      });
+    },
+
+    Stats(_call, reply) {
+      ops.stats().then((s) => reply(null, s), (err: unknown) => reply(toStatus(err)));
+    },
   };
-
-  const Leave: grpc.handleUnaryCall<{ node_id?: string }, unknown> = (call, reply) => {
-    const id = call.request.node_id || ops.selfId;
-    if (!ops.members().some((m) => m.id === id)) {
-      reply(toStatus(invalid(`no member with node_id ${JSON.stringify(id)}`)));
-      return;
-    }
-    reply(null, { ok: ops.leave(id) });
-  };
-
-  const Members: grpc.handleUnaryCall<unknown, unknown> = (_call, reply) => {
-    reply(null, {
-      members: ops.members().map(memberToWire),
-      ring_version: ops.ringVersion(),
-      self: ops.selfId,
-      replication_factor: ops.replicationFactor,
-      vnodes: ops.vnodes,
-    });
-  };
-
-  const Stats: grpc.handleUnaryCall<unknown, unknown> = (_call, reply) => {
-    ops.stats().then((s) => reply(null, s), (err: Error) => reply(toStatus(err)));
-  };
-
-  return { Join, Leave, Members, Stats } as grpc.UntypedServiceImplementation;
+  return { definition: publicApi().ClusterService.service, handlers };
 }

@@ -1,44 +1,58 @@
 /**
- * Admission for client calls: refuses new calls while the node shuts down, applies the
+ * Admission for client calls: refuses new calls until the node has joined its cluster and
+ * while it shuts down, refuses calls that arrive after their client's deadline, applies the
  * rate limit, and counts calls in flight so shutdown can wait for them.
  */
 import type { Admission } from '../ratelimit/limiter.js';
-import { DEADLINE_PASSED, RATE_LIMITED, SHUTTING_DOWN, type StatusError } from './status.js';
+import { CacheError } from '../errors/errors.js';
+import { toStatus, type StatusError } from '../errors/status.js';
+
+const SHUTTING_DOWN = toStatus(new CacheError('unavailable', 'node is shutting down; retry on another node'));
+const DEADLINE_PASSED = toStatus(new CacheError('deadline', 'the call arrived after its deadline; not executed'));
+const RATE_LIMITED = toStatus(new CacheError('rate_limited', 'rate limit exceeded (RATE_LIMIT); retry later'));
 
 export class RequestGate {
   inFlight = 0;
-  closing = false;
+  private closing = false;
   private drainWaiters: (() => void)[] = [];
-
-  /** While set, calls are refused with UNAVAILABLE and this reason (e.g. not joined yet). */
-  notReady: string | undefined;
+  private notReady: StatusError | undefined;
 
   constructor(private readonly admission: Admission | undefined) {}
 
+  /** Until ready() calls are refused with UNAVAILABLE and this reason (e.g. not joined yet). */
+  holdUntilReady(reason: string): void {
+    this.notReady = toStatus(new CacheError('unavailable', reason));
+  }
+
+  /** Lets calls through (after holdUntilReady). */
+  ready(): void {
+    this.notReady = undefined;
+  }
+
   /**
-   * Runs fn now (or when admitted), or answers the call with the refusal status. A call
-   * whose absolute client deadline (src/server/deadline.ts) has already passed is not
-   * executed at all: it was held up in the network, and running it now could overwrite
-   * writes that were acknowledged since.
+   * Runs fn now (or when admitted), or answers the call with the refusal. A call whose
+   * absolute client deadline (src/server/deadline.ts) has already passed is not executed at
+   * all: it was held up in the network, and running it now could overwrite writes that were
+   * acknowledged since.
    */
-  pass(reply: (err: StatusError) => void, fn: () => void, deadline?: number): void {
+  pass(refuse: (s: StatusError) => void, fn: () => void, deadline?: number): void {
     if (this.closing) {
-      reply(SHUTTING_DOWN);
+      refuse(SHUTTING_DOWN);
       return;
     }
     if (this.notReady !== undefined) {
-      reply({ code: 14, details: this.notReady });
+      refuse(this.notReady);
       return;
     }
     if (deadline !== undefined && deadline < Date.now()) {
-      reply(DEADLINE_PASSED);
+      refuse(DEADLINE_PASSED);
       return;
     }
     if (this.admission === undefined) {
       fn();
       return;
     }
-    this.admission.admit(fn, () => reply(RATE_LIMITED));
+    this.admission.admit(fn, () => refuse(RATE_LIMITED));
   }
 
   begin(): void {

@@ -1,27 +1,77 @@
-/** Builds the gRPC server of a node: services, health, reflection, message limits. */
+/**
+ * Builds the gRPC server of a node: the public services, the peer service, health and
+ * reflection, message limits, and one rule for every method of them all: a request that
+ * cannot be decoded is answered INVALID_ARGUMENT saying why (grpc-js would answer INTERNAL
+ * "Error deserializing request", which we keep for our own bugs).
+ */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { definitions, serviceDef, withCodecs } from './protos.js';
-import { withFastCodecs } from './cache-service.js';
-import { EXCHANGE_CODECS } from '../replication/codec.js';
+import { reflectionDefinition } from '../protos/protos.js';
+import { invalid } from '../errors/errors.js';
+import { toStatus } from '../errors/status.js';
 
 /**
  * The transport accepts messages somewhat above the configured limits so that a request
  * that is only a little too large reaches the handler and gets INVALID_ARGUMENT with an
  * explanation; grossly oversized ones are refused by grpc-js with RESOURCE_EXHAUSTED.
  */
-export const TRANSPORT_HEADROOM = 64 * 1024;
+const TRANSPORT_HEADROOM = 64 * 1024;
 
-export const PUBLIC_SERVICES = ['cache.v1.CacheService', 'cache.v1.ClusterService'];
+const PUBLIC_SERVICES = ['cache.v1.CacheService', 'cache.v1.ClusterService'];
+
+/** What a request deserializer returns instead of throwing; the interceptor below answers it. */
+class Undecodable {
+  constructor(readonly path: string, readonly reason: string) {}
+}
+
+/** Answers a call whose request (or any message of its request stream) could not be decoded. */
+const refuseUndecodable: grpc.ServerInterceptor = (method, call) => new grpc.ServerInterceptingCall(call, {
+  start(next) {
+    next({
+      onReceiveMessage(message, nextMessage) {
+        if (message instanceof Undecodable) {
+          const name = message.path.slice(message.path.lastIndexOf('/') + 1);
+          call.sendStatus(toStatus(invalid(`cannot decode the ${name} request: ${message.reason}`)));
+        } else {
+          nextMessage(message);
+        }
+      },
+    });
+  },
+});
+
+/** A grpc-js server whose every service (ours, health's, reflection's) decodes requests without throwing. */
+class NodeServer extends grpc.Server {
+  override addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    const guarded: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    for (const [name, m] of Object.entries(service)) {
+      const decode = m.requestDeserialize;
+      guarded[name] = {
+        ...m,
+        requestDeserialize: (buf: Buffer) => {
+          try {
+            return decode(buf);
+          } catch (err) {
+            return new Undecodable(m.path, err instanceof Error ? err.message : String(err));
+          }
+        },
+      };
+    }
+    super.addService(guarded, implementation);
+  }
+}
 
 export interface ServerParts {
   server: grpc.Server;
   health: HealthImplementation;
 }
 
-export function createServer(opts: { maxRecv: number; maxSend: number }, services: Record<string, grpc.UntypedServiceImplementation>): ServerParts {
-  const server = new grpc.Server({
+/** A service definition and its handlers, typed together by the caller. */
+export interface ServiceBinding { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation }
+
+export function createServer(opts: { maxRecv: number; maxSend: number }, services: ServiceBinding[]): ServerParts {
+  const server = new NodeServer({
     'grpc.max_receive_message_length': opts.maxRecv + TRANSPORT_HEADROOM,
     'grpc.max_send_message_length': opts.maxSend + TRANSPORT_HEADROOM,
     // Keep idle client and peer connections healthy without flooding pings.
@@ -31,21 +81,17 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     // No channelz service is exposed, so its per-call bookkeeping would be pure cost.
     'grpc.enable_channelz': 0,
+    interceptors: [refuseUndecodable],
   });
-  const defs = definitions();
-  for (const [name, impl] of Object.entries(services)) {
-    const def = serviceDef(name.startsWith('cache.peer.') ? defs.peerDef : defs.publicDef, name);
-    const fast = name === 'cache.v1.CacheService' ? withFastCodecs(def)
-      : name === 'cache.peer.v1.PeerService' ? withCodecs(def, { Exchange: EXCHANGE_CODECS }) : def;
-    server.addService(fast, impl);
-  }
+  for (const s of services) server.addService(s.definition, s.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   for (const name of PUBLIC_SERVICES) health.setStatus(name, 'NOT_SERVING');
   health.addToServer(server);
-  new ReflectionService(defs.reflectionDef, { services: [...PUBLIC_SERVICES, 'grpc.health.v1.Health'] }).addToServer(server);
+  new ReflectionService(reflectionDefinition(), { services: [...PUBLIC_SERVICES, 'grpc.health.v1.Health'] }).addToServer(server);
   return { server, health };
 }
 
+/** The health answer for the whole node ('') and each public service. */
 export function setServing(health: HealthImplementation, serving: boolean): void {
   const s = serving ? 'SERVING' : 'NOT_SERVING';
   health.setStatus('', s);

@@ -1,3 +1,4 @@
+import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { NodeTable } from './nodes.js';
 import { FLAG_TOMBSTONE, FLAG_USED, Shard, encodeKey } from './shard.js';
@@ -94,9 +95,10 @@ function valueBytes(value: string, binary: boolean): number {
   return binary ? value.length : value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8');
 }
 
-export class EntryTooLargeError extends Error {
+/** An entry that alone exceeds its shard's memory budget: bad input (INVALID_ARGUMENT). */
+export class EntryTooLargeError extends CacheError {
   constructor(readonly size: number, readonly budget: number) {
-    super(`entry of ${size} estimated bytes exceeds the per-shard memory budget of ${budget} bytes`);
+    super('invalid', `entry of ${size} estimated bytes exceeds the per-shard memory budget of ${budget} bytes`);
     this.name = 'EntryTooLargeError';
   }
 }

@@ -20,6 +20,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { unaryClient, sleep, type FaultCluster } from './faultcluster.ts';
+import type { CallResult } from './grpc.ts';
 
 export const CONSISTENCY = { DEFAULT: 0, ONE: 1, QUORUM: 2, ALL: 3 } as const;
 
@@ -435,7 +436,7 @@ export class Checker {
     let next = 0;
     const one = async (key: string) => {
       const l = this.log(key);
-      let r: Awaited<ReturnType<ReturnType<typeof unaryClient>['call']>> | undefined;
+      let r: CallResult | undefined;
       let via = '';
       const errors: string[] = [];
       for (let attempt = 0; attempt <= retries; attempt++) {

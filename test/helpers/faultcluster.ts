@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { TestNet, type Host } from './netns.ts';
 import { MAIN } from './procs.ts';
-import { clientFor, definitions } from '../../src/server/protos.ts';
+import { serviceClient, type ServiceName, type Unary } from './grpc.ts';
 
 export const PORT = 8080;
 /** The node entry point; FAULTS_MAIN overrides it (e.g. a snapshot of dist/ while src/ is being edited). */
@@ -151,8 +151,6 @@ export interface ClusterOptions {
 
 export interface ShapeOptions { rateKbit: number; burstBytes: number; latencyMs: number }
 
-type Unary = (method: string, req: object, deadlineMs?: number) => Promise<{ err?: grpc.ServiceError; res?: Record<string, unknown> }>;
-
 /** Channel options for test clients: reconnect quickly to a node that comes back. */
 export const CLIENT_CHANNEL: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
@@ -162,30 +160,14 @@ export const CLIENT_CHANNEL: grpc.ChannelOptions = {
 };
 
 /**
- * Header carrying the call's absolute deadline (epoch ms), as the product's client library
- * sends it (src/server/deadline.ts): a request held up in the network past it is refused by
- * the node instead of being executed late. grpc-timeout alone is relative to the arrival.
+ * A promisified client. absoluteDeadline (default true) sends the call's absolute deadline
+ * (x-cache-deadline, src/server/deadline.ts) like the client library; false behaves like a
+ * plain gRPC client (grpcurl, other languages).
  */
-export const DEADLINE_HEADER = 'x-cache-deadline';
-
-/**
- * A promisified client. absoluteDeadline (default true) sends DEADLINE_HEADER like the client
- * library; false behaves like a plain gRPC client (grpcurl, other languages).
- */
-export function unaryClient(service: 'cache.v1.CacheService' | 'cache.v1.ClusterService', addr: string, opts: { absoluteDeadline?: boolean } = {}): { call: Unary; close(): void } {
-  const Ctor = clientFor(definitions().publicDef, service);
-  const client = new Ctor(addr, grpc.credentials.createInsecure(), CLIENT_CHANNEL);
-  const absolute = opts.absoluteDeadline !== false;
-  const call: Unary = (method, req, deadlineMs = 3_000) => new Promise((resolve) => {
-    const fn = (client as unknown as Record<string, Function>)[method];
-    const deadline = Date.now() + deadlineMs;
-    const md = new grpc.Metadata();
-    if (absolute) md.set(DEADLINE_HEADER, String(deadline));
-    fn.call(client, req, md, { deadline }, (err: grpc.ServiceError | null, res: Record<string, unknown>) => {
-      resolve(err ? { err } : { res });
-    });
-  });
-  return { call, close: () => client.close() };
+export function unaryClient(service: ServiceName, addr: string, opts: { absoluteDeadline?: boolean } = {}): { call: Unary; close(): void } {
+  const c = serviceClient(service, addr, { absoluteDeadline: opts.absoluteDeadline !== false, channel: CLIENT_CHANNEL });
+  const call: Unary = <T,>(method: string, req: object, deadlineMs = 3_000, md?: grpc.Metadata) => c.call<T>(method, req, deadlineMs, md);
+  return { call, close: c.close };
 }
 
 export class FaultCluster {

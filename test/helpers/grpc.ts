@@ -1,31 +1,41 @@
 /** Minimal promisified gRPC clients for tests (the product's client library is src/client). */
 import * as grpc from '@grpc/grpc-js';
-import { clientFor, definitions } from '../../src/server/protos.ts';
+import { publicApi } from '../../src/protos/protos.ts';
+import { DEADLINE_HEADER } from '../../src/server/deadline.ts';
 
 export interface CallResult<T = Record<string, unknown>> { err?: grpc.ServiceError; res?: T }
 
-export type Unary = <T = Record<string, unknown>>(method: string, req: object, deadlineMs?: number) => Promise<CallResult<T>>;
+/** One unary call by method name; `md` adds request metadata. */
+export type Unary = <T = Record<string, unknown>>(method: string, req: object, deadlineMs?: number, md?: grpc.Metadata) => Promise<CallResult<T>>;
 
-export interface TestClient { call: Unary; close(): void; raw: grpc.Client }
+export interface TestClient { call: Unary; close(): void }
 
-function wrap(client: grpc.Client): TestClient {
-  const call: Unary = (method, req, deadlineMs = 5_000) => new Promise((resolve) => {
-    const fn = (client as unknown as Record<string, Function>)[method];
-    fn.call(client, req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: unknown) => {
-      resolve(err ? { err } : { res: res as never });
+export type ServiceName = 'cache.v1.CacheService' | 'cache.v1.ClusterService';
+
+export interface ClientOptions {
+  /** Send the absolute deadline (x-cache-deadline) like the client library does (default false: like grpcurl). */
+  absoluteDeadline?: boolean;
+  channel?: grpc.ChannelOptions;
+}
+
+/** A client of one public service: methods by name, with the service's generated codecs. */
+export function serviceClient(service: ServiceName, addr: string, opts: ClientOptions = {}): TestClient {
+  const api = publicApi();
+  const def: grpc.ServiceDefinition = service === 'cache.v1.CacheService' ? api.CacheService.service : api.ClusterService.service;
+  const client = new grpc.Client(addr, grpc.credentials.createInsecure(), opts.channel);
+  const call: Unary = (method, req, deadlineMs = 5_000, md = new grpc.Metadata()) => new Promise((resolve) => {
+    const m = def[method];
+    if (!m) throw new Error(`${service} has no method ${method}`);
+    const deadline = Date.now() + deadlineMs;
+    if (opts.absoluteDeadline) md.set(DEADLINE_HEADER, String(deadline));
+    client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, req, md, { deadline }, (err, res) => {
+      resolve(err ? { err } : { res });
     });
   });
-  return { call, close: () => client.close(), raw: client };
+  return { call, close: () => client.close() };
 }
 
-export function cacheClient(addr: string): TestClient {
-  const Ctor = clientFor(definitions().publicDef, 'cache.v1.CacheService');
-  return wrap(new Ctor(addr, grpc.credentials.createInsecure()));
-}
-
-export function clusterClient(addr: string): TestClient {
-  const Ctor = clientFor(definitions().publicDef, 'cache.v1.ClusterService');
-  return wrap(new Ctor(addr, grpc.credentials.createInsecure()));
-}
+export const cacheClient = (addr: string): TestClient => serviceClient('cache.v1.CacheService', addr);
+export const clusterClient = (addr: string): TestClient => serviceClient('cache.v1.ClusterService', addr);
 
 export const { status } = grpc;

@@ -5,9 +5,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startNode, eventually, freePort, type NodeProc } from '../helpers/procs.ts';
+import { startNode, eventually, freePort, ROOT, type NodeProc } from '../helpers/procs.ts';
 import { clusterClient } from '../helpers/grpc.ts';
-import { definitions, serviceDef } from '../../src/server/protos.ts';
+import * as protoLoader from '@grpc/proto-loader';
 import { HashRing } from '../../src/ring/ring.ts';
 import { CacheClient, CacheClientError, type AttemptInfo } from '../../src/index.ts';
 
@@ -382,9 +382,12 @@ class ScriptedServer {
       if (typeof step.code === 'number') cb({ code: step.code as grpc.status, details: String(step.details ?? 'scripted') });
       else cb(null, step);
     };
-    const defs = definitions().publicDef;
-    this.server.addService(serviceDef(defs, 'cache.v1.CacheService'), { Get: handler('Get'), Set: handler('Set'), Delete: handler('Delete') });
-    this.server.addService(serviceDef(defs, 'cache.v1.ClusterService'), {
+    // Decoded without defaults, so the tests see which fields the client really sent.
+    const defs = protoLoader.loadSync(['cache/v1/cache.proto', 'cache/v1/cluster.proto'],
+      { keepCase: true, longs: String, enums: Number, defaults: false, oneofs: true, includeDirs: [`${ROOT}proto`] });
+    const service = (name: string) => defs[name] as grpc.ServiceDefinition;
+    this.server.addService(service('cache.v1.CacheService'), { Get: handler('Get'), Set: handler('Set'), Delete: handler('Delete') });
+    this.server.addService(service('cache.v1.ClusterService'), {
       Members: handler('Members'), Stats: handler('Stats'), Join: handler('Join'), Leave: handler('Leave'),
     });
     const port = await new Promise<number>((resolve, reject) => this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));

@@ -24,7 +24,7 @@ test('a write on one node is readable on each other node; deletes propagate', as
   assert.equal((await a.call('Set', { key: 'all', value: 'x', consistency: ALL })).err, undefined);
   for (const n of [b, c]) {
     // ONE reads the node's own replica: the write really reached it.
-    const g = await eventually(async () => (await n.call<{ value: string; version: string }>('Get', { key: 'foo', consistency: ONE })).res);
+    const g = (await eventually(async () => (await n.call<{ value: string; version: string }>('Get', { key: 'foo', consistency: ONE })).res))!;
     assert.equal(g.value, 'bar');
     assert.equal(g.version, s.res!.version, 'same version on every replica');
     assert.equal((await n.call<{ value: string }>('Get', { key: 'all', consistency: ONE })).res?.value, 'x');

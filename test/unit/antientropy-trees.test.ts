@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pairTree, bucketEntries, wholeTree } from '../../src/antientropy/trees.ts';
+import { sharedTree, sharedInBuckets, wholeTree } from '../../src/antientropy/trees.ts';
 import { diffBuckets } from '../../src/merkle/merkle.ts';
 import { HashRing } from '../../src/ring/ring.ts';
 import type { EntryRecord } from '../../src/store/store.ts';
@@ -19,7 +19,7 @@ test('a pair tree covers exactly the keys both nodes replicate', () => {
   for (const peer of ['b', 'c', 'd']) {
     const shared = mine.filter(([k]) => prefs(k).includes(peer));
     // the tree equals one built from exactly the shared keys
-    assert.equal(pairTree(mine, prefs, 'a', peer, 8).root(), wholeTree(shared, 8).root(), peer);
+    assert.equal(sharedTree(mine, prefs, 'a', peer, 8).root(), wholeTree(shared, 8).root(), peer);
     covered += shared.length;
   }
   assert.equal(covered, mine.length, 'with N=2 each of our keys is shared with exactly one peer');
@@ -33,11 +33,11 @@ test('two replicas that differ in a few keys find exactly those keys, tombstones
   onB.set(changed[0], rec(99_999));            // newer value on b
   onB.set(changed[1], rec(99_999, true));      // deleted on b
   onA.delete(changed[2]);                      // missing on a
-  const ta = pairTree(onA, prefs, 'a', 'b', 10);
-  const tb = pairTree(onB, prefs, 'b', 'a', 10);
+  const ta = sharedTree(onA, prefs, 'a', 'b', 10);
+  const tb = sharedTree(onB, prefs, 'b', 'a', 10);
   assert.notEqual(ta.root(), tb.root());
   const buckets = await diffBuckets(ta, async (level, idx) => tb.hashes(level, idx));
-  const found = new Set(bucketEntries(onB, prefs, 'b', 'a', tb, new Set(buckets)).map(([k]) => k));
+  const found = new Set(sharedInBuckets(onB, prefs, 'b', 'a', tb, new Set(buckets)).map(([k]) => k));
   for (const k of changed) assert.ok(found.has(k), k);
   assert.ok(found.size < shared.length / 10, 'only a few buckets are exchanged');
 });

@@ -5,7 +5,8 @@ import { status } from '@grpc/grpc-js';
 import { resolveOptions, parseSeeds, consistencyNumber, checkTtl, isAddress, DEFAULTS } from '../../src/client/options.ts';
 import { backoffBounds, backoffDelay, isRetryable } from '../../src/client/retry.ts';
 import { candidates, RingView, type MembersWire } from '../../src/client/routing.ts';
-import { CacheClientError, codeName } from '../../src/client/errors.ts';
+import { CacheClientError } from '../../src/client/errors.ts';
+import { statusName as codeName } from '../../src/errors/status.ts';
 import { CacheClient } from '../../src/client/client.ts';
 import { HashRing } from '../../src/ring/ring.ts';
 
@@ -117,10 +118,9 @@ test('CacheClientError: code name, number, details, message', () => {
   assert.equal(codeName(999), 'UNKNOWN');
 });
 
-const members = (states: Record<string, number>, extra: Partial<MembersWire> = {}): MembersWire => ({
+const members = (states: Record<string, 0 | 1 | 2 | 3 | 4>, extra: Partial<MembersWire> = {}): MembersWire => ({
   members: Object.entries(states).map(([id, state]) => ({ node_id: id, address: `addr-${id}:1`, state, incarnation: '1' })),
   ring_version: 'v1',
-  self: 'a',
   replication_factor: 2,
   vnodes: 16,
   ...extra,
@@ -176,7 +176,7 @@ test('candidates: replicas in preference order, then other members, then seeds; 
   assert.equal(failed.at(-1)!.address, pref[0]);
 
   // The view says the first replica is DEAD, the second SUSPECT: healthy non-replicas first.
-  const states: Record<string, number> = { a: 1, b: 1, c: 1, d: 1 };
+  const states: Record<string, 0 | 1 | 2 | 3 | 4> = { a: 1, b: 1, c: 1, d: 1 };
   states[view.replicas(key)[0]!.nodeId] = 3;
   states[view.replicas(key)[1]!.nodeId] = 2;
   const v2 = RingView.from(members(states))!;

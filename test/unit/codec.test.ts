@@ -3,8 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
-import { decodeKeyRequest, decodeSetRequest, encodeGetResponse, encodeWriteResponse } from '../../src/server/codec.ts';
-import { packVersion } from '../../src/hlc/hlc.ts';
+import {
+  decodeDeleteResponse, decodeGetResponse, decodeKeyRequest, decodeSetRequest, decodeSetResponse,
+  encodeGetResponse, encodeKeyRequest, encodeSetRequest, encodeWriteResponse, WireError,
+} from '../../src/wire/codec.ts';
+
+/** The API's uint64 version of an HLC timestamp, computed independently of the codec. */
+const packVersion = (wall: number, logical: number) => ((BigInt(wall) << 16n) | BigInt(logical)).toString();
 
 const root = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/cache/v1/cache.proto', import.meta.url)), { keepCase: true });
 const T = (n: string) => root.lookupType(`cache.v1.${n}`);
@@ -57,4 +62,40 @@ test('SetResponse / DeleteResponse encode equals protobufjs over many versions',
       }
     }
   }
+});
+
+test('responses decode back (the load generator reads them): every version exactly, text and bytes', () => {
+  for (const w of [0, 1, 65535, 65536, 2 ** 32, wall, 2 ** 47 - 1]) {
+    for (const logical of [0, 1, 300, 65535]) {
+      assert.deepEqual(decodeSetResponse(encodeWriteResponse({ wall: w, logical })), { wall: w, logical });
+      assert.deepEqual(decodeDeleteResponse(encodeWriteResponse({ wall: w, logical, deleted: true })), { wall: w, logical, deleted: true });
+      const t = T('GetResponse');
+      const viaProtobufjs = Buffer.from(t.encode(t.fromObject({ value: 'x', version: packVersion(w, logical), ttl_remaining_ms: 5 })).finish());
+      assert.deepEqual(decodeGetResponse(viaProtobufjs), { value: 'x', binary: false, wall: w, logical, ttlMs: 5 });
+    }
+  }
+  const bin = { value: '\u0000\u00ff', binary: true, wall, logical: 2, ttlMs: 0 };
+  assert.deepEqual(decodeGetResponse(encodeGetResponse(bin)), bin);
+});
+
+test('requests encode as protobufjs reads them', () => {
+  const get = T('GetRequest').toObject(T('GetRequest').decode(encodeKeyRequest({ key: 'ключ', consistency: 2 })));
+  assert.deepEqual(get, { key: 'ключ', consistency: 2 });
+  const s = T('SetRequest');
+  assert.deepEqual(s.toObject(s.decode(encodeSetRequest({ key: 'k', value: 'v', binary: false, data: undefined, ttlMs: 1000, consistency: 0 })), { longs: Number }),
+    { key: 'k', value: 'v', ttl_ms: 1000 });
+  const b = s.toObject(s.decode(encodeSetRequest({ key: 'k', value: '', binary: true, data: Buffer.from([0, 255]), ttlMs: 0, consistency: 3 })));
+  assert.deepEqual([...b.data], [0, 255]);
+  assert.equal(b.consistency, 3);
+});
+
+test('a key or text value that is not valid UTF-8 is refused, never turned into U+FFFD', () => {
+  const setWith = (field: number, bytes: number[]) => Buffer.from([(field << 3) | 2, bytes.length, ...bytes]);
+  for (const bad of [[0xff], [0xfe], [0x61, 0xc3], [0xed, 0xa0, 0x80] /* a lone surrogate */, [0xc0, 0xaf] /* overlong */]) {
+    assert.throws(() => decodeKeyRequest(setWith(1, bad)), (e: Error) => e instanceof WireError && e.message === 'key is not valid UTF-8', JSON.stringify(bad));
+    assert.throws(() => decodeSetRequest(Buffer.concat([setWith(1, [0x6b]), setWith(2, bad)])), /value is not valid UTF-8/);
+  }
+  // valid multi-byte text passes, and binary values (field 5) are bytes: anything goes
+  assert.equal(decodeKeyRequest(setWith(1, [...Buffer.from('é😀')])).key, 'é😀');
+  assert.deepEqual([...decodeSetRequest(Buffer.concat([setWith(1, [0x6b]), setWith(5, [0xff, 0xfe])])).data!], [0xff, 0xfe]);
 });

@@ -44,6 +44,8 @@ const bad: [Record<string, string>, string, RegExp][] = [
   [{ TTL: '-5' }, 'TTL', /duration/],
   [{ ADDR: 'nohost' }, 'ADDR', /host:port/],
   [{ ADDR: '127.0.0.1:99999' }, 'ADDR', /host:port/],
+  [{ ADDR: 'cache1:0' }, 'ADDR', /host:port, e\.g\. .*\(port 0 is outside 1\.\.65535\)$/], // port 0 only where a node binds
+  [{ METRICS_ADDR: '9100' }, 'METRICS_ADDR', /host:port or :port/],
   [{ PEERS: 'a,b c' }, 'PEERS', /comma-separated/],
   [{ RATE_LIMIT: 'fast' }, 'RATE_LIMIT', /number from 0/],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of trace/],

@@ -1,6 +1,7 @@
 /**
- * Coordinator logic with in-process replicas: each "peer" is a real Store reached through
- * an in-memory PeerTransport (the network path is covered by the integration tests).
+ * Coordinator logic with in-process replicas: each "peer" is a real Store behind the real
+ * replica executor (src/replication/replica.ts), reached through an in-memory PeerTransport
+ * that only replaces the network (which the integration tests cover).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,8 @@ import { Store, type EntryRecord } from '../../src/store/store.ts';
 import { HybridClock } from '../../src/hlc/hlc.ts';
 import { HintStore } from '../../src/replication/hints.ts';
 import { Level } from '../../src/quorum/quorum.ts';
+import { Replica, readAnswer } from '../../src/replication/replica.ts';
+import { OpKind } from '../../src/protos/generated/peer/cache/peer/v1/OpKind.ts';
 
 const newStore = () => new Store({ shards: 2, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
 
@@ -22,15 +25,14 @@ function cluster(opts: {
   const stores = new Map(ids.map((id) => [id, newStore()]));
   const down = new Set(opts.down ?? []);
   const calls: string[] = [];
+  const replicas = new Map(ids.map((id) => [id, new Replica(stores.get(id)!)]));
   const transport: PeerTransport = {
     write(node, key, rec, cb) {
       calls.push(`write ${node}`);
       queueMicrotask(() => {
         if (down.has(node)) return cb(new Error(`${node} down`));
-        const s = stores.get(node)!;
-        const cur = s.peek(key);
-        s.apply(key, rec);
-        cb(null, !!cur && !cur.tombstone);
+        const res = replicas.get(node)!.execute({ kind: OpKind.OP_KIND_WRITE, key, rec });
+        if (res.error) cb(new Error(res.error)); else cb(null, res.existed === true);
       });
     },
     read(node, key, have, cb) {
@@ -38,13 +40,9 @@ function cluster(opts: {
       if (opts.silent?.includes(node)) return;
       queueMicrotask(() => {
         if (down.has(node)) return cb(new Error(`${node} down`));
-        const rec = stores.get(node)!.peek(key);
-        // like the peer service: the same version as `have` answers with `have` itself
-        if (rec && have && rec.wall === have.wall && rec.logical === have.logical && rec.node === have.node) {
-          calls.push(`same ${node}`);
-          return cb(null, have);
-        }
-        cb(null, rec);
+        const res = replicas.get(node)!.execute({ kind: OpKind.OP_KIND_READ, key, have });
+        if (res.same) calls.push(`same ${node}`);
+        cb(null, readAnswer(res, have));
       });
     },
   };

@@ -111,7 +111,7 @@ test('Dockerfile: the runtime has production dependencies only (npm ci --omit=de
     const { srcs, dest } = copyPaths(c);
     if (srcs.some((s) => /(^|\/)(proto|dist)\/?$/.test(s))) {
       const target = dest.startsWith('/') ? dest : `${workdir}/${dest.replace(/^\.\/?/, '')}`;
-      assert.match(target.replace(/\/+$/, ''), new RegExp(`^${workdir}/(proto|dist)$`), `line ${c.line}: proto/ and dist/ sit side by side under WORKDIR (dist/server/protos.js loads ../../proto)`);
+      assert.match(target.replace(/\/+$/, ''), new RegExp(`^${workdir}/(proto|dist)$`), `line ${c.line}: proto/ and dist/ sit side by side under WORKDIR (dist/protos/protos.js loads ../../proto)`);
     }
   }
 });
@@ -204,15 +204,17 @@ test('.dockerignore: the context holds what the Dockerfile copies, and not node_
         const p = src.replace(/^\.\/|\/$/g, '');
         assert.ok(existsSync(`${ROOT}${p}`), `line ${c.line}: ${p} exists`);
         const files = statSync(`${ROOT}${p}`).isDirectory() ? walk(p) : [p];
-        for (const f of files.filter((x) => !x.includes('node_modules'))) assert.ok(!ignored(patterns, f), `line ${c.line}: ${f} is excluded from the context`);
+        // generated proto types are made again by the image's build (and not committed)
+        const local = (x: string) => x.includes('node_modules') || x.startsWith('src/protos/generated/');
+        for (const f of files.filter((x) => !local(x))) assert.ok(!ignored(patterns, f), `line ${c.line}: ${f} is excluded from the context`);
       }
     }
   }
   for (const p of ['node_modules/yaml/package.json', 'dist/main.js', 'test/unit/dockerfile.test.ts', '.git/HEAD', '.bench/x.json',
-    'src/node_modules/x.js', 'docs/DEPLOY.md', 'Dockerfile', 'docker-compose.yml', 'deploy/k8s/statefulset.yaml', 'npm-debug.log']) {
+    'src/node_modules/x.js', 'src/protos/generated/public/cache.ts', 'scripts/bench.ts', 'docs/DEPLOY.md', 'Dockerfile', 'docker-compose.yml', 'deploy/k8s/statefulset.yaml', 'npm-debug.log']) {
     assert.ok(ignored(patterns, p), `${p} stays out of the build context`);
   }
-  for (const p of ['src/main.ts', 'src/healthcheck.ts', 'proto/grpc/health/v1/health.proto', 'package.json', 'package-lock.json', 'tsconfig.json']) {
+  for (const p of ['src/main.ts', 'src/healthcheck.ts', 'proto/grpc/health/v1/health.proto', 'scripts/gen-proto-types.mjs', 'package.json', 'package-lock.json', 'tsconfig.json']) {
     assert.ok(!ignored(patterns, p), `${p} is in the build context`);
   }
 });

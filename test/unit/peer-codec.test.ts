@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
-import { decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply, OpKind, type PeerBatch, type PeerBatchReply } from '../../src/replication/codec.ts';
-import { Writer, Reader } from '../../src/wire/proto.ts';
+import { decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply, Writer, Reader, type PeerBatch, type PeerBatchReply } from '../../src/wire/codec.ts';
+
+const OpKind = { Write: 1, Read: 2 } as const;
 import type { EntryRecord } from '../../src/store/store.ts';
 
 const root = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/cache/peer/v1/peer.proto', import.meta.url)), { keepCase: true });
@@ -67,8 +68,8 @@ test('BatchReply round trip: values, same, absent, errors, existed', () => {
   const r: PeerBatchReply = {
     seq: 12, hlcWall: wall, hlcLogical: 0,
     results: [
-      { ok: true, rec: text }, { ok: true, same: true }, { ok: false }, { ok: false, error: 'node is leaving the cluster' },
-      { ok: true, existed: true }, { ok: true, rec: big },
+      { found: true, rec: text }, { found: true, same: true }, {}, { error: 'node is leaving the cluster' },
+      { existed: true }, { found: true, rec: big },
     ],
   };
   const buf = encodeBatchReply(r);
@@ -78,9 +79,9 @@ test('BatchReply round trip: values, same, absent, errors, existed', () => {
   assert.equal(o.results[3].error, 'node is leaving the cluster');
   const back = decodeBatchReply(buf);
   assert.equal(back.seq, 12);
-  assert.deepEqual(back.results[0], { ok: true, rec: text });
-  assert.deepEqual(back.results[1], { ok: true, same: true });
-  assert.deepEqual(back.results[2], { ok: false });
+  assert.deepEqual(back.results[0], { found: true, rec: text });
+  assert.deepEqual(back.results[1], { found: true, same: true });
+  assert.deepEqual(back.results[2], {});
   assert.equal(back.results[3].error, 'node is leaving the cluster');
   assert.equal(back.results[4].existed, true);
   assert.equal(back.results[5].rec!.value.length, 70_000);

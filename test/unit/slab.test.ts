@@ -50,7 +50,7 @@ test('chunks do not overlap, and a freed chunk is reused by its own class only',
 test('a class takes a new page when its page is full: 1 KiB or one chunk first, then doubling to 1 MiB', () => {
   const slab = new Slab();
   // 64 KiB chunks: pages of 1, 2, 4, 8, 16, 16, ... chunks
-  const refs = [];
+  const refs: number[] = [];
   for (let i = 0; i < 1 + 2 + 4 + 8 + 16 + 1; i++) refs.push(slab.alloc(MAX_CHUNK));
   assert.deepEqual(slab.pages.map((p) => p.length / MAX_CHUNK), [1, 2, 4, 8, 16, 16]);
   assert.equal(PAGE_BYTES, 16 * MAX_CHUNK);

@@ -1,0 +1,71 @@
+/**
+ * The answering side of the node-to-node protocol (src/peer/service.ts): PeerService's
+ * handlers. Each decodes, hands the request to the module that decides (the replica's
+ * executor, the membership, anti-entropy) and encodes the answer; errors go through the
+ * status table.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { HybridClock } from '../hlc/hlc.js';
+import type { Logger } from '../log/logger.js';
+import type { EntryRecord } from '../store/store.js';
+import type { MemberRecord } from '../membership/table.js';
+import type { Replica } from '../replication/replica.js';
+import { toStatus } from '../errors/status.js';
+import type { PeerServiceHandlers } from '../protos/generated/peer/cache/peer/v1/PeerService.js';
+import type { PeerBatch, PeerBatchReply } from '../wire/codec.js';
+import { entryToWire, recordToWire, recordsFromWire } from './service.js';
+
+export interface PeerServerDeps {
+  selfId: string;
+  clock: HybridClock;
+  replica: Replica;
+  /** A message arrived from this member (direct evidence that it is up). */
+  heard(node: string): void;
+  /** Gossip: merges the sender's records, returns ours. */
+  ping(from: string, members: MemberRecord[]): MemberRecord[];
+  /** Anti-entropy, answering `requester`'s round. */
+  treeHashes(requester: string, level: number, indexes: number[]): Promise<string[]>;
+  bucketEntries(requester: string, buckets: number[]): Promise<[string, EntryRecord][]>;
+  log: Logger;
+}
+
+/** PeerService's handlers, Exchange typed by the hand-written codec. */
+export interface PeerHandlers extends grpc.UntypedServiceImplementation {
+  Exchange: grpc.handleBidiStreamingCall<PeerBatch, PeerBatchReply>;
+  Ping: PeerServiceHandlers['Ping'];
+  TreeHashes: PeerServiceHandlers['TreeHashes'];
+  BucketEntries: PeerServiceHandlers['BucketEntries'];
+}
+
+export function peerHandlers(d: PeerServerDeps): PeerHandlers {
+  return {
+    Exchange(call) {
+      let from = '';
+      call.on('data', (batch: PeerBatch) => {
+        if (batch.hlcWall) d.clock.observe(batch.hlcWall, batch.hlcLogical);
+        if (batch.from) from = batch.from;
+        if (from) d.heard(from);
+        const results = d.replica.executeAll(batch.ops);
+        const hlc = d.clock.peek();
+        call.write({ seq: batch.seq, results, hlcWall: hlc.wall, hlcLogical: hlc.logical });
+      });
+      call.on('end', () => call.end());
+      call.on('error', (err) => d.log.debug({ err, from }, 'peer stream error'));
+    },
+
+    Ping(call, reply) {
+      const members = d.ping(call.request.from, recordsFromWire(call.request.members));
+      reply(null, { from: d.selfId, members: members.map(recordToWire) });
+    },
+
+    TreeHashes(call, reply) {
+      const r = call.request;
+      d.treeHashes(r.requester, r.level, r.indexes).then((hashes) => reply(null, { hashes }), (err: unknown) => reply(toStatus(err)));
+    },
+
+    BucketEntries(call, reply) {
+      d.bucketEntries(call.request.requester, call.request.buckets)
+        .then((entries) => reply(null, { entries: entries.map(([k, rec]) => entryToWire(k, rec)) }), (err: unknown) => reply(toStatus(err)));
+    },
+  };
+}

@@ -1,0 +1,554 @@
+/**
+ * The hand-written protobuf codec of the hot messages: the CacheService calls
+ * (GetRequest, SetRequest, DeleteRequest and their answers) and the peer Exchange stream
+ * (Batch, BatchReply). Everything else goes through @grpc/proto-loader's generic codec
+ * (src/protos/protos.ts). These messages are kept by hand because `scripts/bench-codec.ts`
+ * shows, in one run, that this path costs a fraction of the generic one (see
+ * docs/BENCHMARKS.md): values go straight between the wire and store records, with no
+ * intermediate objects and no fromObject/toObject passes.
+ *
+ * The bytes are exactly the proto3 encoding of proto/cache/v1/cache.proto and
+ * proto/cache/peer/v1/peer.proto (tested against protobufjs both ways): fields may come in
+ * any order, unknown fields are skipped, and a malformed message throws WireError, which the
+ * server answers with INVALID_ARGUMENT. Strings of the public API must be valid UTF-8
+ * (as proto3 requires): a key or text value that is not is refused, never decoded into
+ * U+FFFD (which would make two different keys collide).
+ *
+ * One decode loop (`readMessage`) reads every message: each message is a table of field
+ * readers by field number. One version packer (`versionSize`/`writeVersion`) turns an HLC
+ * timestamp into the API's uint64 version.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { EntryRecord } from '../store/store.js';
+
+/** A message that cannot be decoded; the message says why. */
+export class WireError extends Error {
+  override readonly name = 'WireError';
+}
+
+type FastBuffer = Buffer & { utf8Slice?: (s: number, e: number) => string; latin1Slice?: (s: number, e: number) => string };
+
+const WT_VARINT = 0;
+const WT_FIXED64 = 1;
+const WT_LEN = 2;
+const WT_FIXED32 = 5;
+
+// ---------------------------------------------------------------- reading
+
+/** Reads the fields of one message from a buffer; every read is bounds-checked and throws WireError. */
+export class Reader {
+  pos: number;
+  readonly end: number;
+  constructor(readonly buf: FastBuffer, start = 0, end = buf.length) {
+    this.pos = start;
+    this.end = end;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /** A varint as a JS number (exact up to 2^53; larger values lose low bits, which callers range-check). */
+  varint(): number {
+    const b = this.buf;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new WireError('truncated varint');
+      const byte = b[this.pos++];
+      result += (byte & 0x7f) * mul;
+      if (byte < 0x80) return result;
+      mul *= 128;
+    }
+    throw new WireError('varint too long');
+  }
+
+  /** A length-delimited field: its [start, end) in buf; the reader moves past it. */
+  lenBounds(): [number, number] {
+    const len = this.varint();
+    const start = this.pos;
+    const end = start + len;
+    if (end > this.end) throw new WireError('truncated length-delimited field');
+    this.pos = end;
+    return [start, end];
+  }
+
+  /** An embedded message: a reader over its bytes. */
+  sub(): Reader {
+    const [s, e] = this.lenBounds();
+    return new Reader(this.buf, s, e);
+  }
+
+  /** A string field written by a peer (trusted: it validated the text when a client sent it). */
+  string(): string {
+    const [s, e] = this.lenBounds();
+    return s === e ? '' : this.buf.utf8Slice ? this.buf.utf8Slice(s, e) : this.buf.toString('utf8', s, e);
+  }
+
+  /** A string field from a client: refused unless it is valid UTF-8 (`field` names it in the error). */
+  utf8(field: string): string {
+    const [s, e] = this.lenBounds();
+    if (s === e) return '';
+    const b = this.buf;
+    let i = s;
+    while (i < e && b[i] < 0x80) i++; // ASCII needs no further check
+    if (i < e && !isUtf8(b.subarray(i, e))) throw new WireError(`${field} is not valid UTF-8`);
+    return b.utf8Slice ? b.utf8Slice(s, e) : b.toString('utf8', s, e);
+  }
+
+  /** A bytes field as a latin1 string (one char per byte), the store's form for binary values. */
+  latin1(): string {
+    const [s, e] = this.lenBounds();
+    return s === e ? '' : this.buf.latin1Slice ? this.buf.latin1Slice(s, e) : this.buf.toString('latin1', s, e);
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case WT_VARINT: this.varint(); return;
+      case WT_FIXED64: this.pos += 8; break;
+      case WT_LEN: this.lenBounds(); return;
+      case WT_FIXED32: this.pos += 4; break;
+      default: throw new WireError(`unsupported wire type ${wireType}`);
+    }
+    if (this.pos > this.end) throw new WireError('truncated fixed field');
+  }
+}
+
+/** How a message is read: per field number, the wire type it must have and what to do with it. */
+interface MessageSpec<M> {
+  create(): M;
+  wireTypes: number[];
+  readers: (((r: Reader, m: M) => void) | undefined)[];
+}
+
+function spec<M>(create: () => M, fields: Record<number, [wireType: number, read: (r: Reader, m: M) => void]>): MessageSpec<M> {
+  const s: MessageSpec<M> = { create, wireTypes: [], readers: [] };
+  for (const [n, [wt, read]] of Object.entries(fields)) {
+    s.wireTypes[Number(n)] = wt;
+    s.readers[Number(n)] = read;
+  }
+  return s;
+}
+
+/** The decode loop: reads fields until the end, skipping unknown ones (and known ones with a wrong wire type). */
+function readMessage<M>(r: Reader, s: MessageSpec<M>): M {
+  const m = s.create();
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    const read = s.readers[field];
+    if (read !== undefined && s.wireTypes[field] === wt) read(r, m);
+    else r.skip(wt);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------- writing
+
+export function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) { n = Math.floor(n / 128); size++; }
+  return size;
+}
+
+/** Writes a non-negative integer (exact up to 2^53) as a varint at pos; returns the new pos. */
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 128) {
+    buf[pos++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/**
+ * Builds one message into a growing buffer. Fields are written in the order the caller
+ * gives (proto3 decoders accept any order); embedded messages are written with begin/end,
+ * which reserve a length prefix and close it up afterwards.
+ */
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+  private readonly open: number[] = [];
+
+  constructor(initial = 256) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  varintField(field: number, n: number): void {
+    this.ensure(20);
+    this.buf[this.pos++] = (field << 3) | WT_VARINT;
+    this.pos = writeVarint(this.buf, this.pos, n);
+  }
+
+  boolField(field: number, v: boolean): void {
+    if (v) this.varintField(field, 1);
+  }
+
+  /** A string field, utf8 (text) or latin1 (binary values kept as one char per byte). */
+  stringField(field: number, s: string, enc: 'utf8' | 'latin1' = 'utf8'): void {
+    const bytes = enc === 'latin1' ? s.length : Buffer.byteLength(s, 'utf8');
+    this.ensure(bytes + 11);
+    this.buf[this.pos++] = (field << 3) | WT_LEN;
+    this.pos = writeVarint(this.buf, this.pos, bytes);
+    if (bytes > 0) this.pos += this.buf.write(s, this.pos, bytes, enc);
+  }
+
+  bytesField(field: number, b: Uint8Array): void {
+    this.ensure(b.length + 11);
+    this.buf[this.pos++] = (field << 3) | WT_LEN;
+    this.pos = writeVarint(this.buf, this.pos, b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Starts an embedded message field; its length is filled in by end(). */
+  begin(field: number): void {
+    this.ensure(6);
+    this.buf[this.pos++] = (field << 3) | WT_LEN;
+    this.open.push(this.pos);
+    this.pos += 1; // one length byte reserved; end() makes room if the body is longer
+  }
+
+  end(): void {
+    const at = this.open.pop()!;
+    const len = this.pos - at - 1;
+    const size = varintSize(len);
+    if (size > 1) {
+      this.ensure(size - 1);
+      this.buf.copyWithin(at + size, at + 1, this.pos);
+      this.pos += size - 1;
+    }
+    writeVarint(this.buf, at, len);
+  }
+
+  /** The message written so far (a view of the writer's buffer, which the writer does not reuse). */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+// ---------------------------------------------------------------- versions
+
+/**
+ * The API's uint64 version of an HLC timestamp, `wall << 16 | logical` (src/hlc/hlc.ts), is
+ * written as a varint from its two exact 32-bit halves: wall ms need 41+ bits, so the packed
+ * value does not fit a JS number.
+ */
+function versionSize(wall: number, logical: number): number {
+  const hi = Math.floor(wall / 65536);
+  if (hi === 0) return varintSize((wall % 65536) * 65536 + logical);
+  return Math.ceil((32 + Math.floor(Math.log2(hi)) + 1) / 7);
+}
+
+function writeVersion(buf: Buffer, pos: number, wall: number, logical: number): number {
+  let hi = Math.floor(wall / 65536) >>> 0;
+  let lo = ((wall % 65536) * 65536 + logical) >>> 0;
+  while (hi > 0 || lo >= 128) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  buf[pos++] = lo;
+  return pos;
+}
+
+/** Reads a uint64 version varint into its HLC parts (the inverse of writeVersion). */
+function readVersion(r: Reader, into: { wall: number; logical: number }): void {
+  let lo = 0;
+  let hi = 0;
+  for (let shift = 0; ; shift += 7) {
+    if (shift > 63) throw new WireError('varint too long');
+    if (r.pos >= r.end) throw new WireError('truncated varint');
+    const byte = r.buf[r.pos++];
+    const bits = byte & 0x7f;
+    if (shift < 28) lo |= bits << shift;
+    else if (shift === 28) { lo |= (bits & 0x0f) << 28; hi |= bits >>> 4; }
+    else hi |= bits << (shift - 32);
+    if (byte < 0x80) break;
+  }
+  lo >>>= 0;
+  hi >>>= 0;
+  into.wall = hi * 65536 + (lo >>> 16);
+  into.logical = lo & 0xffff;
+}
+
+function writeText(buf: Buffer, tag: number, pos: number, s: string, bytes: number, enc: 'utf8' | 'latin1'): number {
+  buf[pos++] = tag;
+  pos = writeVarint(buf, pos, bytes);
+  return bytes > 0 ? pos + buf.write(s, pos, bytes, enc) : pos;
+}
+
+// ---------------------------------------------------------------- cache.v1.CacheService
+
+/** GetRequest {key=1, consistency=2} and DeleteRequest (same fields). */
+export interface KeyRequest { key: string; consistency: number }
+/** SetRequest {key=1, value=2 | data=5, ttl_ms=3, consistency=4}; `data` is a view of the request buffer. */
+export interface SetRequest extends KeyRequest { value: string; binary: boolean; data: Buffer | undefined; ttlMs: number }
+
+/** What a Get answers: GetResponse {value=1 | data=4, version=2, ttl_remaining_ms=3}; `value` is bytes as latin1 when binary. */
+export interface GetAnswer { value: string; binary: boolean; wall: number; logical: number; ttlMs: number }
+/** SetResponse {version=1} or, with `deleted`, DeleteResponse {deleted=1, version=2}. */
+export interface WriteAnswer { wall: number; logical: number; deleted?: boolean }
+
+const KEY_REQUEST = spec<KeyRequest>(() => ({ key: '', consistency: 0 }), {
+  1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
+  2: [WT_VARINT, (r, m) => { m.consistency = r.varint(); }],
+});
+
+const SET_REQUEST = spec<SetRequest>(() => ({ key: '', consistency: 0, value: '', binary: false, data: undefined, ttlMs: 0 }), {
+  1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
+  2: [WT_LEN, (r, m) => { m.value = r.utf8('value'); m.binary = false; m.data = undefined; }],
+  3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
+  4: [WT_VARINT, (r, m) => { m.consistency = r.varint(); }],
+  5: [WT_LEN, (r, m) => {
+    const [s, e] = r.lenBounds();
+    m.data = r.buf.subarray(s, e); // a view: the handler copies what it keeps
+    m.binary = true;
+    m.value = '';
+  }],
+});
+
+export function decodeKeyRequest(buf: Buffer): KeyRequest {
+  return readMessage(new Reader(buf), KEY_REQUEST);
+}
+
+export function decodeSetRequest(buf: Buffer): SetRequest {
+  return readMessage(new Reader(buf), SET_REQUEST);
+}
+
+export function encodeGetResponse(a: GetAnswer): Buffer {
+  const bytes = a.binary ? a.value.length : Buffer.byteLength(a.value, 'utf8');
+  const size = 1 + varintSize(bytes) + bytes
+    + 1 + versionSize(a.wall, a.logical)
+    + (a.ttlMs > 0 ? 1 + varintSize(a.ttlMs) : 0);
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  // fields in number order: value (1), version (2), ttl_remaining_ms (3), data (4)
+  if (!a.binary) pos = writeText(buf, 0x0a, pos, a.value, bytes, 'utf8');
+  buf[pos++] = 0x10;
+  pos = writeVersion(buf, pos, a.wall, a.logical);
+  if (a.ttlMs > 0) {
+    buf[pos++] = 0x18;
+    pos = writeVarint(buf, pos, a.ttlMs);
+  }
+  if (a.binary) writeText(buf, 0x22, pos, a.value, bytes, 'latin1');
+  return buf;
+}
+
+export function encodeWriteResponse(a: WriteAnswer): Buffer {
+  const isDelete = a.deleted !== undefined;
+  const size = (isDelete && a.deleted ? 2 : 0) + 1 + versionSize(a.wall, a.logical);
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  if (isDelete && a.deleted) { buf[pos++] = 0x08; buf[pos++] = 1; }
+  buf[pos++] = isDelete ? 0x10 : 0x08;
+  writeVersion(buf, pos, a.wall, a.logical);
+  return buf;
+}
+
+const GET_RESPONSE = spec<GetAnswer>(() => ({ value: '', binary: false, wall: 0, logical: 0, ttlMs: 0 }), {
+  1: [WT_LEN, (r, m) => { m.value = r.string(); m.binary = false; }],
+  2: [WT_VARINT, (r, m) => { readVersion(r, m); }],
+  3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
+  4: [WT_LEN, (r, m) => { m.value = r.latin1(); m.binary = true; }],
+});
+
+/** SetResponse and DeleteResponse: `version` is field 1 of the one and 2 of the other. */
+const SET_RESPONSE = spec<WriteAnswer>(() => ({ wall: 0, logical: 0 }), {
+  1: [WT_VARINT, (r, m) => { readVersion(r, m); }],
+});
+const DELETE_RESPONSE = spec<WriteAnswer>(() => ({ wall: 0, logical: 0, deleted: false }), {
+  1: [WT_VARINT, (r, m) => { m.deleted = r.varint() !== 0; }],
+  2: [WT_VARINT, (r, m) => { readVersion(r, m); }],
+});
+
+export function decodeGetResponse(buf: Buffer): GetAnswer {
+  return readMessage(new Reader(buf), GET_RESPONSE);
+}
+
+export function decodeSetResponse(buf: Buffer): WriteAnswer {
+  return readMessage(new Reader(buf), SET_RESPONSE);
+}
+
+export function decodeDeleteResponse(buf: Buffer): WriteAnswer {
+  return readMessage(new Reader(buf), DELETE_RESPONSE);
+}
+
+/** A GetRequest/DeleteRequest body (load generators: scripts/bench). */
+export function encodeKeyRequest(req: KeyRequest): Buffer {
+  const w = new Writer(16 + req.key.length * 3);
+  w.stringField(1, req.key);
+  if (req.consistency !== 0) w.varintField(2, req.consistency);
+  return w.finish();
+}
+
+/** A SetRequest body (load generators: scripts/bench). */
+export function encodeSetRequest(req: SetRequest): Buffer {
+  const w = new Writer(32 + req.key.length * 3 + (req.data ? req.data.length : req.value.length * 3));
+  w.stringField(1, req.key);
+  if (req.data) w.bytesField(5, req.data);
+  else w.stringField(2, req.value);
+  if (req.ttlMs) w.varintField(3, req.ttlMs);
+  if (req.consistency !== 0) w.varintField(4, req.consistency);
+  return w.finish();
+}
+
+// ---------------------------------------------------------------- cache.peer.v1 Exchange
+
+/** One operation of a Batch: Op {kind=1, entry=2, key=3, have_wall=5, have_logical=6, have_node=7}. */
+export interface PeerOp {
+  /** cache.peer.v1.OpKind (src/protos/generated/peer/cache/peer/v1/OpKind.ts) */
+  kind: number;
+  key: string;
+  /** WRITE: the record to apply. */
+  rec?: EntryRecord;
+  /** READ: the version the sender already holds; the replica then answers `same` if it has exactly that. */
+  have?: EntryRecord;
+}
+
+/** Batch {seq=1, ops=2, hlc_wall=3, hlc_logical=4, from=5}. */
+export interface PeerBatch { seq: number; ops: PeerOp[]; hlcWall: number; hlcLogical: number; from: string }
+
+/** Result {found=1, entry=2, error=3, existed=4, same=5}: the answer to one op (see peer.proto). */
+export interface PeerResult {
+  /** READ: the replica holds an entry for the key (then `rec` is set, or `same` is). */
+  found?: boolean;
+  rec?: EntryRecord;
+  /** Non-empty if the operation failed on the replica. */
+  error?: string;
+  /** WRITE: the replica held a live value before. */
+  existed?: boolean;
+  /** READ: the replica's entry has exactly the version in `have`. */
+  same?: boolean;
+}
+
+/** BatchReply {seq=1, results=2, hlc_wall=3, hlc_logical=4}: results in the order of the batch's ops. */
+export interface PeerBatchReply { seq: number; results: PeerResult[]; hlcWall: number; hlcLogical: number }
+
+// Entry {key=1, text=2 | data=3, wall=4, logical=5, node=6, expires_at=7, tombstone=8}
+
+function writeEntry(w: Writer, field: number, key: string, rec: EntryRecord): void {
+  w.begin(field);
+  w.stringField(1, key);
+  if (rec.binary) w.stringField(3, rec.value, 'latin1');
+  else w.stringField(2, rec.value);
+  w.varintField(4, rec.wall);
+  w.varintField(5, rec.logical);
+  w.stringField(6, rec.node);
+  if (rec.expiresAt !== 0) w.varintField(7, rec.expiresAt);
+  w.boolField(8, rec.tombstone);
+  w.end();
+}
+
+interface KeyedEntry { key: string; rec: EntryRecord }
+
+const ENTRY = spec<KeyedEntry>(() => ({ key: '', rec: { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false } }), {
+  1: [WT_LEN, (r, m) => { m.key = r.string(); }],
+  2: [WT_LEN, (r, m) => { m.rec.value = r.string(); m.rec.binary = false; }],
+  3: [WT_LEN, (r, m) => { m.rec.value = r.latin1(); m.rec.binary = true; }],
+  4: [WT_VARINT, (r, m) => { m.rec.wall = r.varint(); }],
+  5: [WT_VARINT, (r, m) => { m.rec.logical = r.varint(); }],
+  6: [WT_LEN, (r, m) => { m.rec.node = r.string(); }],
+  7: [WT_VARINT, (r, m) => { m.rec.expiresAt = r.varint(); }],
+  8: [WT_VARINT, (r, m) => { m.rec.tombstone = r.varint() !== 0; }],
+});
+
+function have(m: PeerOp): EntryRecord {
+  return (m.have ??= { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false });
+}
+
+const OP = spec<PeerOp>(() => ({ kind: 0, key: '' }), {
+  1: [WT_VARINT, (r, m) => { m.kind = r.varint(); }],
+  2: [WT_LEN, (r, m) => { const e = readMessage(r.sub(), ENTRY); m.key = e.key; m.rec = e.rec; }],
+  3: [WT_LEN, (r, m) => { m.key = r.string(); }],
+  5: [WT_VARINT, (r, m) => { have(m).wall = r.varint(); }],
+  6: [WT_VARINT, (r, m) => { have(m).logical = r.varint(); }],
+  7: [WT_LEN, (r, m) => { have(m).node = r.string(); }],
+});
+
+function readOp(r: Reader): PeerOp {
+  const op = readMessage(r, OP);
+  if (op.have !== undefined && op.have.wall === 0) delete op.have; // have_wall 0 = the sender holds nothing
+  return op;
+}
+
+const BATCH = spec<PeerBatch>(() => ({ seq: 0, ops: [], hlcWall: 0, hlcLogical: 0, from: '' }), {
+  1: [WT_VARINT, (r, m) => { m.seq = r.varint(); }],
+  2: [WT_LEN, (r, m) => { m.ops.push(readOp(r.sub())); }],
+  3: [WT_VARINT, (r, m) => { m.hlcWall = r.varint(); }],
+  4: [WT_VARINT, (r, m) => { m.hlcLogical = r.varint(); }],
+  5: [WT_LEN, (r, m) => { m.from = r.string(); }],
+});
+
+// A READ result's entry has no key: the sender knows which key it asked for.
+const RESULT = spec<PeerResult>(() => ({}), {
+  1: [WT_VARINT, (r, m) => { m.found = r.varint() !== 0; }],
+  2: [WT_LEN, (r, m) => { m.rec = readMessage(r.sub(), ENTRY).rec; }],
+  3: [WT_LEN, (r, m) => { m.error = r.string(); }],
+  4: [WT_VARINT, (r, m) => { m.existed = r.varint() !== 0; }],
+  5: [WT_VARINT, (r, m) => { m.same = r.varint() !== 0; }],
+});
+
+const BATCH_REPLY = spec<PeerBatchReply>(() => ({ seq: 0, results: [], hlcWall: 0, hlcLogical: 0 }), {
+  1: [WT_VARINT, (r, m) => { m.seq = r.varint(); }],
+  2: [WT_LEN, (r, m) => { m.results.push(readMessage(r.sub(), RESULT)); }],
+  3: [WT_VARINT, (r, m) => { m.hlcWall = r.varint(); }],
+  4: [WT_VARINT, (r, m) => { m.hlcLogical = r.varint(); }],
+});
+
+export function encodeBatch(b: PeerBatch): Buffer {
+  const w = new Writer(64 + b.ops.length * 160);
+  w.varintField(1, b.seq);
+  for (const op of b.ops) {
+    w.begin(2);
+    w.varintField(1, op.kind);
+    if (op.rec) writeEntry(w, 2, op.key, op.rec);
+    else w.stringField(3, op.key);
+    if (op.have) {
+      w.varintField(5, op.have.wall);
+      w.varintField(6, op.have.logical);
+      w.stringField(7, op.have.node);
+    }
+    w.end();
+  }
+  w.varintField(3, b.hlcWall);
+  w.varintField(4, b.hlcLogical);
+  w.stringField(5, b.from);
+  return w.finish();
+}
+
+export function decodeBatch(buf: Buffer): PeerBatch {
+  return readMessage(new Reader(buf), BATCH);
+}
+
+export function encodeBatchReply(b: PeerBatchReply): Buffer {
+  const w = new Writer(64 + b.results.length * 160);
+  w.varintField(1, b.seq);
+  for (const res of b.results) {
+    w.begin(2);
+    w.boolField(1, res.found === true);
+    if (res.rec) writeEntry(w, 2, '', res.rec);
+    if (res.error) w.stringField(3, res.error);
+    w.boolField(4, res.existed === true);
+    w.boolField(5, res.same === true);
+    w.end();
+  }
+  w.varintField(3, b.hlcWall);
+  w.varintField(4, b.hlcLogical);
+  return w.finish();
+}
+
+export function decodeBatchReply(buf: Buffer): PeerBatchReply {
+  return readMessage(new Reader(buf), BATCH_REPLY);
+}
