@@ -7,7 +7,7 @@ export type ErrorKind =
   | 'not_found'      // key missing, deleted or expired                  -> NOT_FOUND
   | 'unavailable'    // no quorum, not joined yet, shutting down, peer down -> UNAVAILABLE
   | 'deadline'       // the call arrived after its client's deadline     -> DEADLINE_EXCEEDED
-  | 'rate_limited';  // over RATE_LIMIT                                  -> RESOURCE_EXHAUSTED
+  | 'exhausted';     // over RATE_LIMIT, or request metadata too large  -> RESOURCE_EXHAUSTED
 
 export class CacheError extends Error {
   constructor(readonly kind: ErrorKind, message: string) {

@@ -11,7 +11,7 @@ const CODES: Readonly<Record<ErrorKind, status>> = {
   not_found: status.NOT_FOUND,
   unavailable: status.UNAVAILABLE,
   deadline: status.DEADLINE_EXCEEDED,
-  rate_limited: status.RESOURCE_EXHAUSTED,
+  exhausted: status.RESOURCE_EXHAUSTED,
 };
 
 export interface StatusError { code: status; details: string }

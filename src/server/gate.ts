@@ -9,7 +9,7 @@ import { toStatus, type StatusError } from '../errors/status.js';
 
 const SHUTTING_DOWN = toStatus(new CacheError('unavailable', 'node is shutting down; retry on another node'));
 const DEADLINE_PASSED = toStatus(new CacheError('deadline', 'the call arrived after its deadline; not executed'));
-const RATE_LIMITED = toStatus(new CacheError('rate_limited', 'rate limit exceeded (RATE_LIMIT); retry later'));
+const RATE_LIMITED = toStatus(new CacheError('exhausted', 'rate limit exceeded (RATE_LIMIT); retry later'));
 
 export class RequestGate {
   inFlight = 0;

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { reflectionDefinition } from '../protos/protos.js';
-import { invalid } from '../errors/errors.js';
+import { CacheError, invalid } from '../errors/errors.js';
 import { toStatus } from '../errors/status.js';
 
 /**
@@ -20,15 +20,45 @@ const TRANSPORT_HEADROOM = 64 * 1024;
 
 const PUBLIC_SERVICES = ['cache.v1.CacheService', 'cache.v1.ClusterService'];
 
+/**
+ * Request metadata (headers) a call may carry, counted the HTTP/2 way (name + value + 32 bytes
+ * per entry): more is refused with RESOURCE_EXHAUSTED before the call runs. Blocks that break
+ * the transport's own limits (one header over 64 KiB after compression, a block over ~144
+ * KiB, more than 128 headers) never reach us: nghttp2 resets the connection and the client
+ * sees INTERNAL "Received RST_STREAM with code 9" at once.
+ */
+export const MAX_METADATA_BYTES = 16 * 1024;
+
+function metadataBytes(md: grpc.Metadata): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(md.toHttp2Headers())) {
+    for (const x of Array.isArray(v) ? v : [v]) n += k.length + Buffer.byteLength(String(x)) + 32;
+  }
+  return n;
+}
+
 /** What a request deserializer returns instead of throwing; the interceptor below answers it. */
 class Undecodable {
   constructor(readonly path: string, readonly reason: string) {}
 }
 
-/** Answers a call whose request (or any message of its request stream) could not be decoded. */
-const refuseUndecodable: grpc.ServerInterceptor = (method, call) => new grpc.ServerInterceptingCall(call, {
+/**
+ * Every call of every service passes here: metadata over MAX_METADATA_BYTES is refused, and
+ * a request (or a message of a request stream) that could not be decoded is answered
+ * INVALID_ARGUMENT; the handler never sees either.
+ */
+const guard: grpc.ServerInterceptor = (_method, call) => new grpc.ServerInterceptingCall(call, {
   start(next) {
     next({
+      onReceiveMetadata(md, nextMetadata) {
+        const size = metadataBytes(md);
+        if (size > MAX_METADATA_BYTES) {
+          call.sendStatus(toStatus(new CacheError('exhausted',
+            `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`)));
+        } else {
+          nextMetadata(md);
+        }
+      },
       onReceiveMessage(message, nextMessage) {
         if (message instanceof Undecodable) {
           const name = message.path.slice(message.path.lastIndexOf('/') + 1);
@@ -81,7 +111,10 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     // No channelz service is exposed, so its per-call bookkeeping would be pure cost.
     'grpc.enable_channelz': 0,
-    interceptors: [refuseUndecodable],
+    // A connection without calls for this long is closed: also reclaims a connection whose
+    // header block broke HTTP/2 limits (nghttp2 stops reading it, nothing else closes it).
+    'grpc.max_connection_idle_ms': 120_000,
+    interceptors: [guard],
   });
   for (const s of services) server.addService(s.definition, s.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });

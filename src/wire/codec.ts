@@ -90,10 +90,10 @@ export class Reader {
     const [s, e] = this.lenBounds();
     if (s === e) return '';
     const b = this.buf;
-    let i = s;
-    while (i < e && b[i] < 0x80) i++; // ASCII needs no further check
-    if (i < e && !isUtf8(b.subarray(i, e))) throw new WireError(`${field} is not valid UTF-8`);
-    return b.utf8Slice ? b.utf8Slice(s, e) : b.toString('utf8', s, e);
+    const text = b.utf8Slice ? b.utf8Slice(s, e) : b.toString('utf8', s, e);
+    // Decoding turns every invalid sequence into U+FFFD; only then is a check of the bytes needed.
+    if (text.indexOf('\ufffd') !== -1 && !isUtf8(b.subarray(s, e))) throw new WireError(`${field} is not valid UTF-8`);
+    return text;
   }
 
   /** A bytes field as a latin1 string (one char per byte), the store's form for binary values. */
@@ -114,32 +114,30 @@ export class Reader {
   }
 }
 
-/** How a message is read: per field number, the wire type it must have and what to do with it. */
+/** How a message is read: a reader per tag (field number << 3 | wire type) it knows. */
 interface MessageSpec<M> {
   create(): M;
-  wireTypes: number[];
-  readers: (((r: Reader, m: M) => void) | undefined)[];
+  /** Indexed by tag; tags of other wire types than the field's are left out (skipped, like unknown fields). */
+  byTag: (((r: Reader, m: M) => void) | undefined)[];
 }
 
 function spec<M>(create: () => M, fields: Record<number, [wireType: number, read: (r: Reader, m: M) => void]>): MessageSpec<M> {
-  const s: MessageSpec<M> = { create, wireTypes: [], readers: [] };
-  for (const [n, [wt, read]] of Object.entries(fields)) {
-    s.wireTypes[Number(n)] = wt;
-    s.readers[Number(n)] = read;
-  }
-  return s;
+  const byTag: MessageSpec<M>['byTag'] = [];
+  for (const [n, [wt, read]] of Object.entries(fields)) byTag[(Number(n) << 3) | wt] = read;
+  return { create, byTag };
 }
 
 /** The decode loop: reads fields until the end, skipping unknown ones (and known ones with a wrong wire type). */
 function readMessage<M>(r: Reader, s: MessageSpec<M>): M {
   const m = s.create();
+  const buf = r.buf;
   while (r.pos < r.end) {
-    const tag = r.varint();
-    const field = tag >>> 3;
-    const wt = tag & 7;
-    const read = s.readers[field];
-    if (read !== undefined && s.wireTypes[field] === wt) read(r, m);
-    else r.skip(wt);
+    const first = buf[r.pos];
+    let tag: number;
+    if (first < 0x80) { tag = first; r.pos++; } else tag = r.varint();
+    const read = s.byTag[tag];
+    if (read !== undefined) read(r, m);
+    else r.skip(tag & 7);
   }
   return m;
 }
