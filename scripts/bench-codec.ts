@@ -11,15 +11,25 @@
  * rounds; rounds alternate the two so that machine drift hits both alike.
  */
 import { parseArgs } from 'node:util';
-import { publicApi, peerApi } from '../src/protos/protos.ts';
-import {
-  decodeBatch, decodeBatchReply, decodeKeyRequest, decodeSetRequest, encodeBatch, encodeBatchReply,
-  encodeGetResponse, encodeWriteResponse, type PeerBatch, type PeerBatchReply, type PeerOp,
-} from '../src/wire/codec.ts';
 import { entryFromWire, entryToWire } from '../src/peer/service.ts';
-import type { EntryRecord } from '../src/store/store.ts';
 import type { Batch__Output } from '../src/protos/generated/peer/cache/peer/v1/Batch.ts';
 import type { BatchReply__Output } from '../src/protos/generated/peer/cache/peer/v1/BatchReply.ts';
+import { OpKind } from '../src/protos/generated/peer/cache/peer/v1/OpKind.ts';
+import { peerApi, publicApi } from '../src/protos/protos.ts';
+import type { EntryRecord } from '../src/store/store.ts';
+import {
+  decodeBatch,
+  decodeBatchReply,
+  decodeKeyRequest,
+  decodeSetRequest,
+  encodeBatch,
+  encodeBatchReply,
+  encodeGetResponse,
+  encodeWriteResponse,
+  type PeerBatch,
+  type PeerBatchReply,
+  type PeerOp,
+} from '../src/wire/codec.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '300' } } });
 const ROUNDS = Number(values.rounds);
@@ -28,54 +38,105 @@ const MS = Number(values.ms);
 const cache = publicApi().CacheService.service;
 const peer = peerApi().PeerService.service;
 const wall = Date.now();
-const rec = (i: number): EntryRecord => ({ value: 'v'.repeat(100), binary: false, wall: wall + i, logical: i % 7, node: 'node-a', expiresAt: 0, tombstone: false });
+const rec = (i: number): EntryRecord => ({
+  value: 'v'.repeat(100),
+  binary: false,
+  wall: wall + i,
+  logical: i % 7,
+  node: 'node-a',
+  expiresAt: 0,
+  tombstone: false,
+});
 const version = (w: number, l: number) => ((BigInt(w) << 16n) | BigInt(l)).toString();
 
 // ---- inputs, encoded once by the generic path ----
 const getReq = cache.Get.requestSerialize({ key: 'user:12345', consistency: 2 });
 const setReq = cache.Set.requestSerialize({ key: 'user:12345', value: 'v'.repeat(100), consistency: 2 });
 const r0 = rec(0);
-const ops: PeerOp[] = Array.from({ length: 64 }, (_, i) => (i % 2 === 0
-  ? { kind: 1, key: `key:${i}`, rec: rec(i) }
-  : { kind: 2, key: `key:${i}`, have: { ...rec(i), value: '' } }));
+const ops: PeerOp[] = Array.from({ length: 64 }, (_, i) =>
+  i % 2 === 0 ? { kind: 1, key: `key:${i}`, rec: rec(i) } : { kind: 2, key: `key:${i}`, have: { ...rec(i), value: '' } },
+);
 const batch: PeerBatch = { seq: 7, ops, hlcWall: wall, hlcLogical: 1, from: 'node-a' };
-const reply: PeerBatchReply = { seq: 7, hlcWall: wall, hlcLogical: 1, results: ops.map((o, i) => (o.kind === 1 ? { existed: true } : { found: true, rec: rec(i) })) };
+const reply: PeerBatchReply = {
+  seq: 7,
+  hlcWall: wall,
+  hlcLogical: 1,
+  results: ops.map((o, i) => (o.kind === 1 ? { existed: true } : { found: true, rec: rec(i) })),
+};
 const batchBytes = encodeBatch(batch);
 const replyBytes = encodeBatchReply(reply);
 
 // ---- the default path, with the conversions the node would need ----
 function genericBatch(b: PeerBatch) {
   return {
-    seq: b.seq, hlc_wall: b.hlcWall, hlc_logical: b.hlcLogical, from: b.from,
-    ops: b.ops.map((o) => (o.rec ? { kind: o.kind, entry: entryToWire(o.key, o.rec) }
-      : { kind: o.kind, key: o.key, have_wall: o.have?.wall, have_logical: o.have?.logical, have_node: o.have?.node })),
+    seq: b.seq,
+    hlc_wall: b.hlcWall,
+    hlc_logical: b.hlcLogical,
+    from: b.from,
+    ops: b.ops.map((o) =>
+      o.rec
+        ? { kind: OpKind.OP_KIND_WRITE, entry: entryToWire(o.key, o.rec) }
+        : { kind: OpKind.OP_KIND_READ, key: o.key, have_wall: o.have?.wall, have_logical: o.have?.logical, have_node: o.have?.node },
+    ),
   };
 }
 function fromGenericBatch(m: Batch__Output): PeerBatch {
   return {
-    seq: m.seq, hlcWall: m.hlc_wall, hlcLogical: m.hlc_logical, from: m.from,
-    ops: m.ops.map((o) => (o.entry ? { kind: o.kind, key: o.entry.key, rec: entryFromWire(o.entry) }
-      : { kind: o.kind, key: o.key, have: o.have_wall ? { ...r0, value: '', wall: o.have_wall, logical: o.have_logical, node: o.have_node } : undefined })),
+    seq: m.seq,
+    hlcWall: m.hlc_wall,
+    hlcLogical: m.hlc_logical,
+    from: m.from,
+    ops: m.ops.map((o) =>
+      o.entry
+        ? { kind: o.kind, key: o.entry.key, rec: entryFromWire(o.entry) }
+        : {
+            kind: o.kind,
+            key: o.key,
+            have: o.have_wall ? { ...r0, value: '', wall: o.have_wall, logical: o.have_logical, node: o.have_node } : undefined,
+          },
+    ),
   };
 }
 function genericReply(r: PeerBatchReply) {
-  return { seq: r.seq, hlc_wall: r.hlcWall, hlc_logical: r.hlcLogical, results: r.results.map((x) => ({ ...x, entry: x.rec ? entryToWire('', x.rec) : undefined })) };
+  return {
+    seq: r.seq,
+    hlc_wall: r.hlcWall,
+    hlc_logical: r.hlcLogical,
+    results: r.results.map((x) => ({ ...x, entry: x.rec ? entryToWire('', x.rec) : undefined })),
+  };
 }
 function fromGenericReply(m: BatchReply__Output): PeerBatchReply {
-  return { seq: m.seq, hlcWall: m.hlc_wall, hlcLogical: m.hlc_logical, results: m.results.map((x) => ({ found: x.found, existed: x.existed, same: x.same, rec: x.entry ? entryFromWire(x.entry) : undefined })) };
+  return {
+    seq: m.seq,
+    hlcWall: m.hlc_wall,
+    hlcLogical: m.hlc_logical,
+    results: m.results.map((x) => ({
+      found: x.found,
+      existed: x.existed,
+      same: x.same,
+      rec: x.entry ? entryFromWire(x.entry) : undefined,
+    })),
+  };
 }
 
 type Case = [name: string, handWritten: () => unknown, generic: () => unknown];
 const cases: Case[] = [
   ['GetRequest decode', () => decodeKeyRequest(getReq), () => cache.Get.requestDeserialize(getReq)],
   ['SetRequest decode (100 B value)', () => decodeSetRequest(setReq), () => cache.Set.requestDeserialize(setReq)],
-  ['GetResponse encode (100 B value)', () => encodeGetResponse({ value: r0.value, binary: false, wall: r0.wall, logical: r0.logical, ttlMs: 0 }),
-    () => cache.Get.responseSerialize({ value: r0.value, version: version(r0.wall, r0.logical), ttl_remaining_ms: 0 })],
+  [
+    'GetResponse encode (100 B value)',
+    () => encodeGetResponse({ value: r0.value, binary: false, wall: r0.wall, logical: r0.logical, ttlMs: 0 }),
+    () => cache.Get.responseSerialize({ value: r0.value, version: version(r0.wall, r0.logical), ttl_remaining_ms: 0 }),
+  ],
   ['SetResponse encode', () => encodeWriteResponse({ wall, logical: 3 }), () => cache.Set.responseSerialize({ version: version(wall, 3) })],
   ['Batch encode (64 ops)', () => encodeBatch(batch), () => peer.Exchange.requestSerialize(genericBatch(batch))],
   ['Batch decode (64 ops)', () => decodeBatch(batchBytes), () => fromGenericBatch(peer.Exchange.requestDeserialize(batchBytes))],
   ['BatchReply encode (64 results)', () => encodeBatchReply(reply), () => peer.Exchange.responseSerialize(genericReply(reply))],
-  ['BatchReply decode (64 results)', () => decodeBatchReply(replyBytes), () => fromGenericReply(peer.Exchange.responseDeserialize(replyBytes))],
+  [
+    'BatchReply decode (64 results)',
+    () => decodeBatchReply(replyBytes),
+    () => fromGenericReply(peer.Exchange.responseDeserialize(replyBytes)),
+  ],
 ];
 
 /** ns per call of fn, measured for about MS milliseconds. */
@@ -99,10 +160,14 @@ console.log(`node ${process.version}, ${ROUNDS} rounds of ${MS} ms per side, alt
 console.log('| message | hand-written | generic | generic / hand-written |');
 console.log('|---|---:|---:|---:|');
 for (const [name, hand, generic] of cases) {
-  nsPerCall(hand); nsPerCall(generic); // warm-up
+  nsPerCall(hand);
+  nsPerCall(generic); // warm-up
   const h: number[] = [];
   const g: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) { h.push(nsPerCall(hand)); g.push(nsPerCall(generic)); }
+  for (let r = 0; r < ROUNDS; r++) {
+    h.push(nsPerCall(hand));
+    g.push(nsPerCall(generic));
+  }
   const mh = median(h);
   const mg = median(g);
   console.log(`| ${name} | ${mh.toFixed(0)} | ${mg.toFixed(0)} | ${(mg / mh).toFixed(2)}x |`);

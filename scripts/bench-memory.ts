@@ -7,24 +7,11 @@
  * Store.apply, forces GC, and prints RSS / heap / array-buffer growth, bytes per entry,
  * and the store's own stats().bytes estimate against the measured growth.
  *
- * Results, 1M entries, 16 shards, Node 20.20 x64 (no pointer compression), 2 vCPU, run
- * with the command above (tsx loader; baseline RSS 75-77 MB), 2026-11-23:
- *
- *   policy  RSS after   RSS growth              heap+arrayBuffers growth  stats().bytes
- *   lru     279 MB      203 MB (212 B/entry)    182 B/entry               212 B/entry
- *   lfu     283 MB      208 MB (218 B/entry)    186 B/entry               212 B/entry
- *   fifo    281 MB      206 MB (216 B/entry)    182 B/entry               212 B/entry
- *
- *   The V8 heap grows by 0.2 MB in all: keys and values are bytes in slab pages and every
- *   other field is a typed-array column (see src/store/shard.ts). Payload is 112 B/entry;
- *   the rest is ~56 B of columns (95 % full at 1M), ~8 B of index, the page tails. At 530k
- *   entries (just after the columns doubled) the overhead is ~124 B/entry instead of ~70.
- *   Before the slab store (Map<string, number> + one JS string per key and value): RSS
- *   after 317-320 MB under plain node, 360 MB under tsx; 240 B/entry heap+arrayBuffers.
- *   Reference: Redis 7 ~199 MB RSS for the same data; target < ~400 MB for a whole node.
+ * Results: docs/benchmarks/ (e.g. 2026-11-23.md, "memory with the slab store").
  */
-import { Store, ENTRY_OVERHEAD_BYTES } from '../src/store/store.ts';
+
 import type { EvictionPolicyName } from '../src/store/store.ts';
+import { ENTRY_OVERHEAD_BYTES, Store } from '../src/store/store.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,7 +35,7 @@ function settle(): NodeJS.MemoryUsage {
   return process.memoryUsage();
 }
 
-const mb = (b: number) => (b / (1024 * 1024)).toFixed(1) + ' MB';
+const mb = (b: number) => `${(b / (1024 * 1024)).toFixed(1)} MB`;
 
 const store = new Store({ shards, capacity: 0, maxMemoryBytes: 0, policy, tombstoneGraceMs: 60_000, now: () => 1_000 });
 const before = settle();
@@ -59,9 +46,12 @@ const scratch = Buffer.alloc(VALUE_LEN);
 for (let i = 0; i < VALUE_LEN; i++) scratch[i] = 97 + (i % 26);
 const t0 = process.hrtime.bigint();
 for (let i = 0; i < N; i++) {
-  const key = 'k' + String(i).padStart(KEY_LEN - 1, '0'); // 12 chars: short concat => flat string
+  const key = `k${String(i).padStart(KEY_LEN - 1, '0')}`; // 12 chars: short concat => flat string
   let x = i;
-  for (let j = 0; j < 8; j++) { scratch[j] = 48 + (x % 10); x = Math.floor(x / 10); }
+  for (let j = 0; j < 8; j++) {
+    scratch[j] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
   store.apply(key, {
     value: scratch.toString('latin1', 0, VALUE_LEN),
     binary: false,
@@ -78,7 +68,7 @@ const after = settle();
 // a quick read pass (timing only)
 const t2 = process.hrtime.bigint();
 let found = 0;
-for (let i = 0; i < N; i++) if (store.get('k' + String(i).padStart(KEY_LEN - 1, '0')) !== undefined) found++;
+for (let i = 0; i < N; i++) if (store.get(`k${String(i).padStart(KEY_LEN - 1, '0')}`) !== undefined) found++;
 const t3 = process.hrtime.bigint();
 
 const st = store.stats();
@@ -89,6 +79,12 @@ console.log(`policy=${policy} shards=${shards} entries=${N} (key ${KEY_LEN} B, v
 console.log(`RSS        before ${mb(before.rss)}  after ${mb(after.rss)}  growth ${mb(after.rss - before.rss)}`);
 console.log(`heapUsed   before ${mb(before.heapUsed)}  after ${mb(after.heapUsed)}  growth ${mb(heapGrowth)}`);
 console.log(`arrayBuf   before ${mb(before.arrayBuffers)}  after ${mb(after.arrayBuffers)}  growth ${mb(abGrowth)}`);
-console.log(`bytes/entry: RSS growth ${((after.rss - before.rss) / N).toFixed(1)}, heap+arrayBuffers growth ${(measured / N).toFixed(1)}, payload ${KEY_LEN + VALUE_LEN}`);
-console.log(`store estimate stats().bytes ${mb(st.bytes)} (${(st.bytes / N).toFixed(1)} B/entry, overhead constant ${ENTRY_OVERHEAD_BYTES}) vs measured ${mb(measured)}: ratio ${(st.bytes / measured).toFixed(3)}`);
-console.log(`insert ${(Number(t1 - t0) / N).toFixed(0)} ns/op, get ${(Number(t3 - t2) / N).toFixed(0)} ns/op (incl. key building), found ${found}, items ${st.items}`);
+console.log(
+  `bytes/entry: RSS growth ${((after.rss - before.rss) / N).toFixed(1)}, heap+arrayBuffers growth ${(measured / N).toFixed(1)}, payload ${KEY_LEN + VALUE_LEN}`,
+);
+console.log(
+  `store estimate stats().bytes ${mb(st.bytes)} (${(st.bytes / N).toFixed(1)} B/entry, overhead constant ${ENTRY_OVERHEAD_BYTES}) vs measured ${mb(measured)}: ratio ${(st.bytes / measured).toFixed(3)}`,
+);
+console.log(
+  `insert ${(Number(t1 - t0) / N).toFixed(0)} ns/op, get ${(Number(t3 - t2) / N).toFixed(0)} ns/op (incl. key building), found ${found}, items ${st.items}`,
+);

@@ -10,9 +10,9 @@
  * rebalance pass) in one piece. In-process, no gRPC.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Store } from '../src/store/store.ts';
 import { AntiEntropy, TREE_DEPTH } from '../src/antientropy/antientropy.ts';
 import { wholeTree } from '../src/antientropy/trees.ts';
+import { Store } from '../src/store/store.ts';
 
 const i = process.argv.indexOf('--entries');
 const N = i > 0 ? Number(process.argv[i + 1]) : 1_000_000;
@@ -20,11 +20,27 @@ const store = new Store({ shards: 32, capacity: 0, maxMemoryBytes: 0, policy: 'l
 const v = 'v'.repeat(92);
 for (let k = 0; k < N; k++) {
   store.apply(`k${k.toString().padStart(11, '0')}`, {
-    value: v + k.toString(36).padStart(8, '0'), binary: false, wall: 1, logical: 0, node: 'n', expiresAt: 0, tombstone: false,
+    value: v + k.toString(36).padStart(8, '0'),
+    binary: false,
+    wall: 1,
+    logical: 0,
+    node: 'n',
+    expiresAt: 0,
+    tombstone: false,
   });
 }
 // wholeRoot only reads the store; the other collaborators are not used by it
-const ae = new AntiEntropy(store, 'n', 3, (() => { throw new Error('unused'); }), undefined as never, () => true, undefined as never);
+const ae = new AntiEntropy(
+  store,
+  'n',
+  3,
+  () => {
+    throw new Error('unused');
+  },
+  undefined as never,
+  () => true,
+  undefined as never,
+);
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 async function measure(name: string, run: () => Promise<string> | string): Promise<void> {

@@ -25,18 +25,20 @@
  * are encoded by hand once per key, replies are not decoded (a Get reply is only scanned
  * for the value length), and nothing is logged per call.
  */
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import type { MembersResponse__Output } from '../src/protos/generated/public/cache/v1/MembersResponse.ts';
+import { publicApi } from '../src/protos/protos.ts';
+import { decodeGetResponse, encodeKeyRequest, encodeSetRequest } from '../src/wire/codec.ts';
+import { frame, H2Channel } from './bench/h2client.ts';
 import { Histogram } from './bench/histogram.ts';
-import { uniform, zipf, zipfTopShare, type KeyChooser } from './bench/keys.ts';
-import { getRequest, keyField, setTail, valueLength } from './bench/wire.ts';
-import { H2Channel, frame } from './bench/h2client.ts';
+import { type KeyChooser, uniform, zipf, zipfTopShare } from './bench/keys.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MAIN = `${ROOT}dist/main.js`;
@@ -97,7 +99,12 @@ if (flags.help) {
 const CONSISTENCY: Record<string, number> = { default: 0, one: 1, quorum: 2, all: 3 };
 const opts = {
   nodes: number('nodes', flags.nodes!, 1, 16),
-  targets: flags.target ? flags.target.split(',').map((s) => s.trim()).filter(Boolean) : [],
+  targets: flags.target
+    ? flags.target
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [],
   durationMs: durationMs('duration', flags.duration!),
   warmupMs: durationMs('warmup', flags.warmup!),
   concurrency: number('concurrency', flags.concurrency!, 1, 100_000),
@@ -124,11 +131,24 @@ for (const t of opts.targets) {
 const level = CONSISTENCY[opts.consistency];
 
 // ------------------------------------------------------------------ node processes
-interface Proc { child: ChildProcess; pid: number; addr: string; log: string; exited: Promise<void>; done: boolean }
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  addr: string;
+  log: string;
+  exited: Promise<void>;
+  done: boolean;
+}
 const procs: Proc[] = [];
 
 function killAll(signal: NodeJS.Signals): void {
-  for (const p of procs) if (!p.done) try { process.kill(p.pid, signal); } catch { /* gone */ }
+  for (const p of procs)
+    if (!p.done)
+      try {
+        process.kill(p.pid, signal);
+      } catch {
+        /* gone */
+      }
 }
 process.on('exit', () => killAll('SIGKILL'));
 
@@ -174,19 +194,22 @@ async function startNodes(n: number): Promise<string[]> {
       detached: true,
     });
     const p: Proc = { child, pid: child.pid!, addr, log, done: false, exited: Promise.resolve() };
-    p.exited = new Promise((resolve) => child.on('exit', () => { p.done = true; resolve(); }));
+    p.exited = new Promise((resolve) =>
+      child.on('exit', () => {
+        p.done = true;
+        resolve();
+      }),
+    );
     procs.push(p);
   }
-  process.stderr.write(`bench: started ${n} node(s) from dist/main.js: ${procs.map((p) => `${p.addr} pid ${p.pid}`).join(', ')} (logs in .bench/)\n`);
+  process.stderr.write(
+    `bench: started ${n} node(s) from dist/main.js: ${procs.map((p) => `${p.addr} pid ${p.pid}`).join(', ')} (logs in .bench/)\n`,
+  );
   return addrs;
 }
 
 // ------------------------------------------------------------------ readiness (cluster view + one write)
-const clusterDef = protoLoader.loadSync('cache/v1/cluster.proto', {
-  keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true, includeDirs: [`${ROOT}proto`],
-});
-const ClusterClient = grpc.makeClientConstructor(
-  clusterDef['cache.v1.ClusterService'] as unknown as grpc.ServiceDefinition, 'cache.v1.ClusterService');
+const { ClusterService } = publicApi();
 
 function unary<T>(fn: (cb: (err: grpc.ServiceError | null, res?: T) => void) => void): Promise<{ err: grpc.ServiceError | null; res?: T }> {
   return new Promise((resolve) => fn((err, res) => resolve({ err, res })));
@@ -195,14 +218,14 @@ function unary<T>(fn: (cb: (err: grpc.ServiceError | null, res?: T) => void) => 
 async function waitReady(addrs: string[], expectMembers: number): Promise<void> {
   const end = Date.now() + 30_000;
   for (const addr of addrs) {
-    const c = new ClusterClient(addr, grpc.credentials.createInsecure());
+    const c = new ClusterService(addr, grpc.credentials.createInsecure());
     let last = '';
     try {
       for (;;) {
         const dead = procs.find((p) => p.done);
-        if (dead) throw new Error(`node ${dead.addr} (pid ${dead.pid}) exited; see ${dead.log}:\n${readFileSync(dead.log, 'utf8').slice(-2000)}`);
-        const { err, res } = await unary<{ members: { state: number }[] }>((cb) =>
-          (c as unknown as { Members: Function }).Members({}, { deadline: Date.now() + 1000 }, cb));
+        if (dead)
+          throw new Error(`node ${dead.addr} (pid ${dead.pid}) exited; see ${dead.log}:\n${readFileSync(dead.log, 'utf8').slice(-2000)}`);
+        const { err, res } = await unary<MembersResponse__Output>((cb) => c.Members({}, { deadline: Date.now() + 1000 }, cb));
         const alive = res ? res.members.filter((m) => m.state === 1).length : 0;
         if (!err && alive >= expectMembers) break;
         last = err ? `${grpc.status[err.code]} ${err.details}` : `${alive}/${expectMembers} members alive`;
@@ -219,16 +242,18 @@ async function waitReady(addrs: string[], expectMembers: number): Promise<void> 
 const id = (b: Buffer) => b;
 const keyName = (i: number) => `bench:${i}`;
 const value = 'v'.repeat(opts.valueSize);
+// Request bodies are encoded once, by the node's own codec (src/wire/codec.ts), and sent as they are.
 const getBodies: Buffer[] = new Array(opts.keys);
-const keyFields: Buffer[] = new Array(opts.keys);
+const setBodies: Buffer[] = new Array(opts.keys);
 for (let i = 0; i < opts.keys; i++) {
-  const k = keyName(i);
-  keyFields[i] = keyField(k);
-  getBodies[i] = getRequest(k, level);
+  const key = keyName(i);
+  getBodies[i] = encodeKeyRequest({ key, consistency: level });
+  setBodies[i] = encodeSetRequest({ key, value, binary: false, data: undefined, ttlMs: 0, consistency: level });
 }
 const getFramed: Buffer[] = opts.client === 'h2' ? getBodies.map(frame) : [];
-const tail = setTail(value, level);
-const setBody = (i: number) => Buffer.concat([keyFields[i], tail], keyFields[i].length + tail.length);
+const setBody = (i: number) => setBodies[i];
+/** Length of the value in an encoded GetResponse. */
+const valueLength = (res: Buffer) => decodeGetResponse(res).value.length;
 const chooser: KeyChooser = opts.dist === 'zipf' ? zipf(opts.keys, opts.zipfS) : uniform(opts.keys);
 
 class OpStats {
@@ -264,12 +289,15 @@ function makeConns(addrs: string[]): Conn[] {
       continue;
     }
     // A local subchannel pool (plus a distinct option value) gives each client its own HTTP/2 connection.
-    conns.push({ kind: 'grpc', client: new grpc.Client(addrs[i % addrs.length], grpc.credentials.createInsecure(), {
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.bench_channel_id': i,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.max_send_message_length': 64 * 1024 * 1024,
-    }) });
+    conns.push({
+      kind: 'grpc',
+      client: new grpc.Client(addrs[i % addrs.length], grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.bench_channel_id': i,
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+        'grpc.max_send_message_length': 64 * 1024 * 1024,
+      }),
+    });
   }
   return conns;
 }
@@ -294,7 +322,10 @@ class Worker {
   private readonly onSetGrpc: (err: grpc.ServiceError | null, res?: Buffer) => void;
   private done?: () => void;
 
-  constructor(private readonly conn: Conn, private readonly readRatio: number) {
+  constructor(
+    private readonly conn: Conn,
+    private readonly readRatio: number,
+  ) {
     this.onGet = (code, res) => {
       const us = (performance.now() - this.t0) * 1000;
       inFlight--;
@@ -366,25 +397,29 @@ async function preload(conns: Conn[]): Promise<{ ms: number; errors: Map<string,
   const errors = new Map<string, number>();
   let nextKey = 0;
   let lastReport = t;
-  const lane = (conn: Conn) => new Promise<void>((resolve) => {
-    const step = () => {
-      if (nextKey >= opts.keys) { resolve(); return; }
-      const k = nextKey++;
-      callSet(conn, k, (code) => {
-        if (code !== 0) {
-          const name = grpc.status[code] ?? String(code);
-          errors.set(name, (errors.get(name) ?? 0) + 1);
+  const lane = (conn: Conn) =>
+    new Promise<void>((resolve) => {
+      const step = () => {
+        if (nextKey >= opts.keys) {
+          resolve();
+          return;
         }
-        const now = performance.now();
-        if (now - lastReport >= 1000) {
-          lastReport = now;
-          process.stderr.write(`bench: preload ${nextKey}/${opts.keys} keys\n`);
-        }
-        step();
-      });
-    };
-    step();
-  });
+        const k = nextKey++;
+        callSet(conn, k, (code) => {
+          if (code !== 0) {
+            const name = grpc.status[code] ?? String(code);
+            errors.set(name, (errors.get(name) ?? 0) + 1);
+          }
+          const now = performance.now();
+          if (now - lastReport >= 1000) {
+            lastReport = now;
+            process.stderr.write(`bench: preload ${nextKey}/${opts.keys} keys\n`);
+          }
+          step();
+        });
+      };
+      step();
+    });
   const lanes: Promise<void>[] = [];
   for (let i = 0; i < opts.concurrency; i++) lanes.push(lane(conns[i % conns.length]));
   await Promise.all(lanes);
@@ -397,7 +432,9 @@ function procTicks(pid: number): number {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
     return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 const TICK = 100; // USER_HZ on Linux
 function cpuSnapshot() {
@@ -429,13 +466,25 @@ function printTable(rows: ReturnType<typeof summary>[], total: { ok: number; sec
   const lines = rows.map((r) => {
     const s = r.op === 'get' ? stats.get : stats.set;
     const errs = s.errorCount();
-    return [r.op, Math.round(r.ops_per_s).toLocaleString('en-US'), String(r.ok),
-      ms(s.hist.percentile(0.5)), ms(s.hist.percentile(0.9)), ms(s.hist.percentile(0.99)),
-      ms(s.hist.percentile(0.999)), ms(s.hist.max), errs === 0 ? '0' : `${errs} (${[...s.errors].map(([k, v]) => `${k}=${v}`).join(' ')})`];
+    return [
+      r.op,
+      Math.round(r.ops_per_s).toLocaleString('en-US'),
+      String(r.ok),
+      ms(s.hist.percentile(0.5)),
+      ms(s.hist.percentile(0.9)),
+      ms(s.hist.percentile(0.99)),
+      ms(s.hist.percentile(0.999)),
+      ms(s.hist.max),
+      errs === 0 ? '0' : `${errs} (${[...s.errors].map(([k, v]) => `${k}=${v}`).join(' ')})`,
+    ];
   });
   lines.push(['total', Math.round(total.ok / total.seconds).toLocaleString('en-US'), String(total.ok), '', '', '', '', '', '']);
   const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(width[i]) : c.padStart(width[i]))).join('  ').trimEnd();
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(width[i]) : c.padStart(width[i])))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${fmt(head)}\n${fmt(width.map((w) => '-'.repeat(w)))}\n${lines.map(fmt).join('\n')}\n`);
 }
 
@@ -461,7 +510,8 @@ async function main(): Promise<number> {
       if (w.err) throw new Error(`probe Set failed: ${grpc.status[w.err.code]} ${w.err.details}`);
       const r = await unary<Buffer>((cb) => c.makeUnaryRequest(GET, id, id, getBodies[probe], { deadline: Date.now() + 5000 }, cb));
       if (r.err) throw new Error(`probe Get failed: ${grpc.status[r.err.code]} ${r.err.details}`);
-      if (valueLength(r.res!) !== opts.valueSize) throw new Error(`probe Get returned a value of ${valueLength(r.res!)} bytes, expected ${opts.valueSize}`);
+      if (valueLength(r.res!) !== opts.valueSize)
+        throw new Error(`probe Get returned a value of ${valueLength(r.res!)} bytes, expected ${opts.valueSize}`);
     } finally {
       c.close();
     }
@@ -475,7 +525,9 @@ async function main(): Promise<number> {
     const p = await preload(conns);
     preloadInfo = { ms: p.ms, errors: Object.fromEntries(p.errors) };
     const errs = [...p.errors.values()].reduce((a, b) => a + b, 0);
-    process.stderr.write(`bench: preloaded ${opts.keys} keys in ${(p.ms / 1000).toFixed(1)}s (${Math.round(opts.keys / (p.ms / 1000))} sets/s)${errs ? `, ${errs} errors: ${JSON.stringify(preloadInfo.errors)}` : ''}\n`);
+    process.stderr.write(
+      `bench: preloaded ${opts.keys} keys in ${(p.ms / 1000).toFixed(1)}s (${Math.round(opts.keys / (p.ms / 1000))} sets/s)${errs ? `, ${errs} errors: ${JSON.stringify(preloadInfo.errors)}` : ''}\n`,
+    );
   }
 
   const workers: Worker[] = [];
@@ -489,29 +541,39 @@ async function main(): Promise<number> {
   let lastCompleted = 0;
   let lastT = tStart;
   if (opts.warmupMs > 0) process.stderr.write(`bench: warm-up ${opts.warmupMs / 1000}s\n`);
-  else { measuring = true; }
+  else {
+    measuring = true;
+  }
   const endAt = tStart + opts.warmupMs + opts.durationMs;
   await new Promise<void>((resolve) => {
-    endLoad = () => { clearInterval(tick); resolve(); };
-    const tick = setInterval(() => {
-      const now = performance.now();
-      if (!measuring && now - tStart >= opts.warmupMs) {
-        stats = { get: new OpStats(), set: new OpStats() };
-        measuring = true;
-        tMeasure = now;
-        cpu0 = cpuSnapshot();
-        process.stderr.write('bench: measuring\n');
-      }
-      const rate = (completed - lastCompleted) / ((now - lastT) / 1000);
-      lastCompleted = completed;
-      lastT = now;
-      const phase = measuring ? `${((now - tMeasure) / 1000).toFixed(0)}s/${opts.durationMs / 1000}s` : 'warm-up';
-      process.stderr.write(`bench: [${phase}] ${Math.round(rate).toLocaleString('en-US')} ops/s, ${erroredAll} errors so far, ${inFlight} in flight\n`);
-      if (now >= endAt || interrupted) {
-        clearInterval(tick);
-        resolve();
-      }
-    }, Math.min(1000, Math.max(100, opts.durationMs / 2)));
+    endLoad = () => {
+      clearInterval(tick);
+      resolve();
+    };
+    const tick = setInterval(
+      () => {
+        const now = performance.now();
+        if (!measuring && now - tStart >= opts.warmupMs) {
+          stats = { get: new OpStats(), set: new OpStats() };
+          measuring = true;
+          tMeasure = now;
+          cpu0 = cpuSnapshot();
+          process.stderr.write('bench: measuring\n');
+        }
+        const rate = (completed - lastCompleted) / ((now - lastT) / 1000);
+        lastCompleted = completed;
+        lastT = now;
+        const phase = measuring ? `${((now - tMeasure) / 1000).toFixed(0)}s/${opts.durationMs / 1000}s` : 'warm-up';
+        process.stderr.write(
+          `bench: [${phase}] ${Math.round(rate).toLocaleString('en-US')} ops/s, ${erroredAll} errors so far, ${inFlight} in flight\n`,
+        );
+        if (now >= endAt || interrupted) {
+          clearInterval(tick);
+          resolve();
+        }
+      },
+      Math.min(1000, Math.max(100, opts.durationMs / 2)),
+    );
   });
   // Freeze the figures at the end of the measured window; calls still in flight are not counted.
   const tEnd = performance.now();
@@ -524,7 +586,7 @@ async function main(): Promise<number> {
   await Promise.race([Promise.all(runs), new Promise((r) => setTimeout(r, opts.timeoutMs + 1000))]);
 
   const wall = (cpu1.t - cpu0.t) / 1000;
-  const genCores = ((cpu1.self.user - cpu0.self.user) + (cpu1.self.system - cpu0.self.system)) / 1e6 / wall;
+  const genCores = (cpu1.self.user - cpu0.self.user + (cpu1.self.system - cpu0.self.system)) / 1e6 / wall;
   const srvCores = cpu1.servers.map((v, i) => Math.max(0, v - cpu0.servers[i]) / TICK / wall);
 
   stats = final;
@@ -534,20 +596,27 @@ async function main(): Promise<number> {
   const totalOk = final.get.ok + final.set.ok;
 
   const where = started ? `${opts.nodes} node(s) started here (${addrs.join(', ')})` : `target ${addrs.join(', ')}`;
-  const distText = opts.dist === 'zipf'
-    ? `zipf s=${opts.zipfS} (top 1% of keys get ${(100 * zipfTopShare(opts.keys, opts.zipfS, Math.max(1, Math.floor(opts.keys / 100)))).toFixed(0)}% of calls)`
-    : 'uniform';
-  process.stdout.write(`\n${where}; ${seconds.toFixed(1)}s measured after ${opts.warmupMs / 1000}s warm-up; `
-    + `concurrency ${opts.concurrency} over ${opts.connections} ${opts.client === 'h2' ? 'raw HTTP/2' : 'grpc-js'} connection(s); read ratio ${opts.readRatio}; `
-    + `${opts.keys} keys (${distText}); ${opts.valueSize} B values; consistency ${opts.consistency}${opts.preload ? '; preloaded' : ''}\n\n`);
+  const distText =
+    opts.dist === 'zipf'
+      ? `zipf s=${opts.zipfS} (top 1% of keys get ${(100 * zipfTopShare(opts.keys, opts.zipfS, Math.max(1, Math.floor(opts.keys / 100)))).toFixed(0)}% of calls)`
+      : 'uniform';
+  process.stdout.write(
+    `\n${where}; ${seconds.toFixed(1)}s measured after ${opts.warmupMs / 1000}s warm-up; ` +
+      `concurrency ${opts.concurrency} over ${opts.connections} ${opts.client === 'h2' ? 'raw HTTP/2' : 'grpc-js'} connection(s); read ratio ${opts.readRatio}; ` +
+      `${opts.keys} keys (${distText}); ${opts.valueSize} B values; consistency ${opts.consistency}${opts.preload ? '; preloaded' : ''}\n\n`,
+  );
   printTable(rows, { ok: totalOk, seconds });
   if (opts.readRatio > 0) {
     const g = final.get;
-    process.stdout.write(`\nGet hit ratio: ${g.ok ? (100 * g.hits / g.ok).toFixed(1) : '-'}% (${g.hits} hits, ${g.misses} misses = NOT_FOUND)`
-      + `${g.wrongValue ? `; ${g.wrongValue} hits with a value length other than ${opts.valueSize}` : ''}\n`);
+    process.stdout.write(
+      `\nGet hit ratio: ${g.ok ? ((100 * g.hits) / g.ok).toFixed(1) : '-'}% (${g.hits} hits, ${g.misses} misses = NOT_FOUND)` +
+        `${g.wrongValue ? `; ${g.wrongValue} hits with a value length other than ${opts.valueSize}` : ''}\n`,
+    );
   }
-  process.stdout.write(`CPU (cores): load generator ${genCores.toFixed(2)}`
-    + `${srvCores.length ? `, node(s) ${srvCores.map((c) => c.toFixed(2)).join(' + ')}` : ''}\n`);
+  process.stdout.write(
+    `CPU (cores): load generator ${genCores.toFixed(2)}` +
+      `${srvCores.length ? `, node(s) ${srvCores.map((c) => c.toFixed(2)).join(' + ')}` : ''}\n`,
+  );
 
   if (opts.json) {
     const out = {
@@ -571,7 +640,9 @@ function cleanup(): Promise<void> {
   if (!cleaning) {
     cleaning = (async () => {
       running = false;
-      for (const c of conns) if (c.kind === 'h2') c.ch.close(); else c.client.close();
+      for (const c of conns)
+        if (c.kind === 'h2') c.ch.close();
+        else c.client.close();
       await stopNodes();
     })();
   }
@@ -580,13 +651,18 @@ function cleanup(): Promise<void> {
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
-    if (interrupted) { killAll('SIGKILL'); process.exit(130); }
+    if (interrupted) {
+      killAll('SIGKILL');
+      process.exit(130);
+    }
     interrupted = true;
     process.stderr.write(`bench: ${sig}: stopping (started nodes are stopped by PID)\n`);
     if (inLoad) {
       // End the measured window now and print what was measured; this timer is a backstop.
       endLoad();
-      setTimeout(() => { cleanup().then(() => process.exit(130)); }, opts.timeoutMs + 5000).unref();
+      setTimeout(() => {
+        cleanup().then(() => process.exit(130));
+      }, opts.timeoutMs + 5000).unref();
     } else {
       cleanup().then(() => process.exit(130));
     }
@@ -594,7 +670,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 main().then(
-  async (code) => { await cleanup(); process.exit(interrupted ? 130 : code); },
+  async (code) => {
+    await cleanup();
+    process.exit(interrupted ? 130 : code);
+  },
   async (err) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
     await cleanup();

@@ -11,7 +11,7 @@
  * exactly once (a node takes a second signal as "exit now"). Detached nodes would outlive
  * this script, so every way out of it stops the nodes that still run, by PID.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -48,7 +48,9 @@ let metricsAddrs: string[] | undefined;
 if (metricsEnv !== '') {
   const m = parseMetricsAddr(metricsEnv);
   if (!m) {
-    console.error(`METRICS_ADDR=${JSON.stringify(metricsEnv)} is not host:port or :port (e.g. 127.0.0.1:9100, [::1]:9100, :9100); nothing started`);
+    console.error(
+      `METRICS_ADDR=${JSON.stringify(metricsEnv)} is not host:port or :port (e.g. 127.0.0.1:9100, [::1]:9100, :9100); nothing started`,
+    );
     process.exit(2);
   }
   // Port 0 = "any free port": every node asks the system for one of its own (see its "metrics at" line).
@@ -59,7 +61,9 @@ if (metricsEnv !== '') {
   }
   const clash = ports.filter((p) => p !== 0 && p >= base && p <= base + n - 1);
   if (clash.length > 0) {
-    console.error(`METRICS_ADDR=${metricsEnv}: metrics ports ${ports[0]}..${ports[n - 1]} overlap the nodes' ports ${base}..${base + n - 1}; nothing started`);
+    console.error(
+      `METRICS_ADDR=${metricsEnv}: metrics ports ${ports[0]}..${ports[n - 1]} overlap the nodes' ports ${base}..${base + n - 1}; nothing started`,
+    );
     process.exit(2);
   }
   metricsAddrs = ports.map((p) => `${m.host}:${p}`);
@@ -81,17 +85,30 @@ let outputBroken = false;
 
 const running = () => children.filter((c) => c.pid !== undefined && c.exitCode === null && c.signalCode === null);
 const signalAll = (sig: NodeJS.Signals) => {
-  for (const c of running()) try { process.kill(c.pid!, sig); } catch { /* already gone */ }
+  for (const c of running())
+    try {
+      process.kill(c.pid!, sig);
+    } catch {
+      /* already gone */
+    }
 };
 // Last resort on every way out (process.exit included): nothing may outlive the script.
 process.on('exit', () => signalAll('SIGKILL'));
 
 const say = (line: string) => {
   if (outputBroken) return;
-  try { process.stdout.write(line + '\n'); } catch { outputBroken = true; }
+  try {
+    process.stdout.write(`${line}\n`);
+  } catch {
+    outputBroken = true;
+  }
 };
 const complain = (line: string) => {
-  try { process.stderr.write(line + '\n'); } catch { /* nowhere to report */ }
+  try {
+    process.stderr.write(`${line}\n`);
+  } catch {
+    /* nowhere to report */
+  }
 };
 
 /** Exits once every node has exited: 0 if each one exited 0 (or by our SIGTERM before it set up its handler). */
@@ -175,12 +192,18 @@ for (const [i, addr] of addrs.entries()) {
   child.on('error', (err) => {
     complain(`${tag}cannot start: ${err.message}`);
     failed = true;
-    if (!finished.has(i)) { finished.set(i, { code: null, sig: null }); maybeDone(); }
+    if (!finished.has(i)) {
+      finished.set(i, { code: null, sig: null });
+      maybeDone();
+    }
   });
   // 'close' (not 'exit'): the node's last log lines have been forwarded by then.
   child.on('close', (code, sig) => {
     say(`${tag}exited (${sig ?? code})`);
-    if (!finished.has(i)) { finished.set(i, { code, sig }); maybeDone(); }
+    if (!finished.has(i)) {
+      finished.set(i, { code, sig });
+      maybeDone();
+    }
   });
 }
 

@@ -26,9 +26,16 @@
  * Exit code 1 if any run lost an acknowledged write, read stale data or could not read a key back.
  */
 import { rmSync } from 'node:fs';
-import { netnsUnavailable } from '../test/helpers/netns.ts';
-import { SCENARIOS, runScenario, startFaultCluster, type ScenarioName, type ScenarioOptions, type ScenarioResult } from '../test/helpers/scenarios.ts';
 import type { FaultCluster } from '../test/helpers/faultcluster.ts';
+import { netnsUnavailable } from '../test/helpers/netns.ts';
+import {
+  runScenario,
+  SCENARIOS,
+  type ScenarioName,
+  type ScenarioOptions,
+  type ScenarioResult,
+  startFaultCluster,
+} from '../test/helpers/scenarios.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,7 +51,11 @@ if (why) {
 
 const chosen = arg('scenario', 'all');
 const names = (chosen === 'all' ? [...SCENARIOS] : chosen.split(',')) as ScenarioName[];
-for (const n of names) if (!SCENARIOS.includes(n)) { process.stderr.write(`unknown scenario ${n}; one of ${SCENARIOS.join(', ')}\n`); process.exit(2); }
+for (const n of names)
+  if (!SCENARIOS.includes(n)) {
+    process.stderr.write(`unknown scenario ${n}; one of ${SCENARIOS.join(', ')}\n`);
+    process.exit(2);
+  }
 const soakMin = Number(arg('soak', '0'));
 const env: Record<string, string> = {};
 for (const kv of arg('env', '').split(',').filter(Boolean)) {
@@ -79,11 +90,16 @@ if (arg('flap-up', '')) opts.flapUpMs = Number(arg('flap-up', ''));
 const results: ScenarioResult[] = [];
 let cluster: FaultCluster | undefined;
 let interrupted = false;
-const onSignal = () => { interrupted = true; };
+const onSignal = () => {
+  interrupted = true;
+};
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const fmtRss = (o: Record<string, number | undefined>) => Object.entries(o).map(([k, v]) => `${k}:${v === undefined ? '-' : (v / 1024).toFixed(1)}`).join(',');
+const fmtRss = (o: Record<string, number | undefined>) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k}:${v === undefined ? '-' : (v / 1024).toFixed(1)}`)
+    .join(',');
 
 try {
   if (soakMin > 0) {
@@ -111,7 +127,9 @@ try {
       const st = await cluster.stats(n);
       items.push(`${n}:${String(st?.items ?? '-')}/${String(st?.tombstones ?? '-')}`);
     }
-    process.stdout.write(`soak end rounds=${round} runs=${results.length} rss_start_mb={${fmtRss(rssStart)}} rss_end_mb={${fmtRss(cluster.rss())}} items/tombstones={${items.join(',')}}\n`);
+    process.stdout.write(
+      `soak end rounds=${round} runs=${results.length} rss_start_mb={${fmtRss(rssStart)}} rss_end_mb={${fmtRss(cluster.rss())}} items/tombstones={${items.join(',')}}\n`,
+    );
   } else {
     for (const n of names) {
       if (interrupted) break;
@@ -132,10 +150,18 @@ try {
 }
 
 function isClean(r: ScenarioResult): boolean {
-  return r.verify.lost === 0 && r.load.staleReads === 0 && r.verify.unreadable === 0 && r.verify.mismatched === 0
-    && r.verify.foreign === 0 && r.load.foreignReads === 0;
+  return (
+    r.verify.lost === 0 &&
+    r.load.staleReads === 0 &&
+    r.verify.unreadable === 0 &&
+    r.verify.mismatched === 0 &&
+    r.verify.foreign === 0 &&
+    r.load.foreignReads === 0
+  );
 }
 
 const bad = results.filter((r) => !isClean(r));
-process.stdout.write(`summary: runs=${results.length} clean=${results.length - bad.length} lost=${results.reduce((a, r) => a + r.verify.lost, 0)} stale_reads=${results.reduce((a, r) => a + r.load.staleReads, 0)}\n`);
+process.stdout.write(
+  `summary: runs=${results.length} clean=${results.length - bad.length} lost=${results.reduce((a, r) => a + r.verify.lost, 0)} stale_reads=${results.reduce((a, r) => a + r.load.staleReads, 0)}\n`,
+);
 process.exit(bad.length > 0 ? 1 : 0);

@@ -18,7 +18,8 @@ const bin = join(root, 'node_modules/.bin/proto-loader-gen-types');
 const common = ['--keepCase', '--enums=number', '--defaults', '--oneofs', '--grpcLib=@grpc/grpc-js', '-I', 'proto'];
 
 rmSync(out, { recursive: true, force: true });
-const run = (dir, longs, files) => execFileSync(bin, [...common, `--longs=${longs}`, '-O', join(out, dir), ...files], { stdio: 'inherit', cwd: root });
+const run = (dir, longs, files) =>
+  execFileSync(bin, [...common, `--longs=${longs}`, '-O', join(out, dir), ...files], { stdio: 'inherit', cwd: root });
 run('public', 'String', ['cache/v1/cache.proto', 'cache/v1/cluster.proto']);
 run('peer', 'Number', ['cache/peer/v1/peer.proto']);
 run('health', 'String', ['grpc/health/v1/health.proto']);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { isIP } from 'node:net';
 /**
  * Container health probe: asks this node's own gRPC health service (grpc.health.v1.Health/Check)
  * whether it is SERVING. Exit 0 when SERVING, 1 otherwise (not serving, unknown, no answer,
@@ -12,15 +13,18 @@
  * defaults to "" (the whole node); MS defaults to 2000 (milliseconds, or a duration with a unit: 2s).
  */
 import * as grpc from '@grpc/grpc-js';
-import { isIP } from 'node:net';
 import { parseConfig } from './config/config.js';
-import { ParseError, formatAddress, parseAddress, parseDuration } from './config/parse.js';
-import { healthApi } from './protos/protos.js';
+import { type Address, formatAddress, ParseError, parseAddress, parseDuration } from './config/parse.js';
 import { _grpc_health_v1_HealthCheckResponse_ServingStatus as ServingStatus } from './protos/generated/health/grpc/health/v1/HealthCheckResponse.js';
+import { healthApi } from './protos/protos.js';
 
 const STATUS_NAMES = Object.keys(ServingStatus);
 
-interface Options { target: string; service: string; timeoutMs: number }
+interface Options {
+  target: string;
+  service: string;
+  timeoutMs: number;
+}
 
 function parseArgs(argv: string[], env: Record<string, string | undefined>): Options {
   let target: string | undefined;
@@ -54,7 +58,7 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Opt
 
 /** host:port as given (IPv6 in brackets); :port and a bare port are on 127.0.0.1. */
 function normalizeTarget(t: string): string {
-  let a;
+  let a: Address;
   try {
     a = parseAddress(/^\d+$/.test(t) ? `:${t}` : t, { allowEmptyHost: true });
   } catch (e) {
@@ -80,7 +84,10 @@ function check(opts: Options): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
     client.Check({ service: opts.service }, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
       client.close();
-      if (err || !res) { resolve({ ok: false, detail: err ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : 'empty answer' }); return; }
+      if (err || !res) {
+        resolve({ ok: false, detail: err ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : 'empty answer' });
+        return;
+      }
       resolve({ ok: res.status === ServingStatus.SERVING, detail: STATUS_NAMES[res.status] ?? String(res.status) });
     });
   });

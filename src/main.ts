@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Entry point: one cache node configured by environment variables (see README). */
-import { ConfigError, parseConfig, type Config } from './config/config.js';
+import { type Config, ConfigError, parseConfig } from './config/config.js';
 import { createLogger } from './log/logger.js';
 import { CacheNode } from './node/node.js';
 
@@ -25,10 +25,13 @@ const onSignal = (sig: NodeJS.Signals) => {
     process.exit(1);
   }
   log.info({ sig }, 'signal received: graceful shutdown');
-  node.stop().then(() => process.exit(0), (err) => {
-    log.error({ err }, 'shutdown failed');
-    process.exit(1);
-  });
+  node.stop().then(
+    () => process.exit(0),
+    (err) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
 };
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);

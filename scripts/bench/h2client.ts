@@ -23,14 +23,21 @@ export class H2Channel {
   private session: http2.ClientHttp2Session;
   private readonly headers: Record<string, Record<string, string>> = {};
 
-  constructor(private readonly addr: string, private readonly timeoutMs: number) {
+  constructor(
+    private readonly addr: string,
+    private readonly timeoutMs: number,
+  ) {
     this.session = this.connect();
   }
 
   private connect(): http2.ClientHttp2Session {
     const s = http2.connect(`http://${this.addr}`, { settings: { enablePush: false } });
-    s.on('error', () => { /* surfaced per stream */ });
-    s.on('close', () => { if (this.session === s) this.session = undefined as unknown as http2.ClientHttp2Session; });
+    s.on('error', () => {
+      /* surfaced per stream */
+    });
+    s.on('close', () => {
+      if (this.session === s) this.session = undefined as unknown as http2.ClientHttp2Session;
+    });
     return s;
   }
 
@@ -38,7 +45,10 @@ export class H2Channel {
     let h = this.headers[path];
     if (!h) {
       h = {
-        ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
+        ':method': 'POST',
+        ':path': path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
         ...(this.timeoutMs > 0 ? { 'grpc-timeout': `${this.timeoutMs}m` } : {}),
       };
       this.headers[path] = h;
@@ -80,7 +90,9 @@ export class H2Channel {
       const s = h['grpc-status'];
       if (s !== undefined) status = Number(s);
     });
-    req.on('error', () => { /* status stays unknown -> UNAVAILABLE/INTERNAL */ });
+    req.on('error', () => {
+      /* status stays unknown -> UNAVAILABLE/INTERNAL */
+    });
     req.on('close', finish);
     req.end(framed);
   }

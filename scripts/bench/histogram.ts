@@ -14,7 +14,7 @@ function indexOf(v: number): number {
 }
 
 /** Middle of the value range a bucket stands for. */
-function valueOf(idx: number): number {
+function bucketValue(idx: number): number {
   if (idx < 2 * SUB) return idx;
   const e = Math.floor((idx - 2 * SUB) / SUB) + 1;
   const m = ((idx - 2 * SUB) % SUB) + SUB;
@@ -29,7 +29,7 @@ export class Histogram {
   max = 0;
 
   record(us: number): void {
-    let v = us < 0 ? 0 : us > MAX_US ? MAX_US : Math.round(us);
+    const v = us < 0 ? 0 : us > MAX_US ? MAX_US : Math.round(us);
     this.counts[indexOf(v)]++;
     this.count++;
     this.sum += v;
@@ -44,7 +44,7 @@ export class Histogram {
     let seen = 0;
     for (let i = 0; i < this.counts.length; i++) {
       seen += this.counts[i];
-      if (seen >= rank) return Math.min(Math.max(valueOf(i), this.min), this.max);
+      if (seen >= rank) return Math.min(Math.max(bucketValue(i), this.min), this.max);
     }
     return this.max;
   }

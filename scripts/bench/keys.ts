@@ -14,7 +14,7 @@ export function zipf(n: number, s: number): KeyChooser {
   const cdf = new Float64Array(n);
   let acc = 0;
   for (let k = 0; k < n; k++) {
-    acc += 1 / Math.pow(k + 1, s);
+    acc += 1 / (k + 1) ** s;
     cdf[k] = acc;
   }
   const total = acc;
@@ -36,7 +36,7 @@ export function zipfTopShare(n: number, s: number, top: number): number {
   let all = 0;
   let head = 0;
   for (let k = 0; k < n; k++) {
-    const w = 1 / Math.pow(k + 1, s);
+    const w = 1 / (k + 1) ** s;
     all += w;
     if (k < top) head += w;
   }

@@ -8,16 +8,33 @@
  */
 import { readFileSync } from 'node:fs';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number }
-interface PNode { id: number; callFrame: CallFrame; children?: number[] }
-interface Profile { nodes: PNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface PNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface Profile {
+  nodes: PNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 const file = process.argv[2];
 const topIdx = process.argv.indexOf('--top');
 const TOP = topIdx > 0 ? Number(process.argv[topIdx + 1]) : 30;
 const skipIdx = process.argv.indexOf('--skip');
 const SKIP_US = (skipIdx > 0 ? Number(process.argv[skipIdx + 1]) : 0) * 1e6;
-if (!file) { process.stderr.write('usage: profile-summary.ts FILE.cpuprofile [--top N]\n'); process.exit(2); }
+if (!file) {
+  process.stderr.write('usage: profile-summary.ts FILE.cpuprofile [--top N]\n');
+  process.exit(2);
+}
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 
 const byId = new Map<number, PNode>();
@@ -47,7 +64,13 @@ function group(cf: CallFrame): string {
   if (u.includes('protobufjs') || u.includes('@protobufjs')) return 'protobufjs';
   if (u.includes('@grpc/proto-loader')) return 'proto-loader';
   if (u.includes('node_modules/pino') || u.includes('thread-stream') || u.includes('sonic-boom')) return 'pino (logging)';
-  if (u.includes('node_modules/')) return `dep:${u.split('node_modules/').pop()!.split('/').slice(0, u.includes('node_modules/@') ? 2 : 1).join('/')}`;
+  if (u.includes('node_modules/'))
+    return `dep:${u
+      .split('node_modules/')
+      .pop()!
+      .split('/')
+      .slice(0, u.includes('node_modules/@') ? 2 : 1)
+      .join('/')}`;
   const m = /\/dist\/([^/]+)\//.exec(u) ?? /\/src\/([^/]+)\//.exec(u);
   if (m) return `ours: ${m[1]}/`;
   if (u.startsWith('node:internal/http2') || u.includes('internal/http2')) return 'node http2';
@@ -92,7 +115,9 @@ for (const [id, t] of self) {
 }
 
 const out: string[] = [];
-out.push(`profile ${file}: ${(total / 1e6).toFixed(1)} s sampled${SKIP_US ? ` (first ${SKIP_US / 1e6} s left out)` : ''}, busy (not idle) ${(busy / 1e6).toFixed(1)} s`);
+out.push(
+  `profile ${file}: ${(total / 1e6).toFixed(1)} s sampled${SKIP_US ? ` (first ${SKIP_US / 1e6} s left out)` : ''}, busy (not idle) ${(busy / 1e6).toFixed(1)} s`,
+);
 out.push('');
 out.push('self time by group                    % of busy');
 for (const [g, t] of [...groups].sort((a, b) => b[1] - a[1])) {
@@ -102,12 +127,19 @@ for (const [g, t] of [...groups].sort((a, b) => b[1] - a[1])) {
 out.push(`  (idle: ${pct(groups.get('idle') ?? 0)} of all samples)`);
 out.push('');
 out.push(`top ${TOP} functions by self time (% of busy)`);
-for (const [k, e] of [...fns].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1].t - a[1].t).slice(0, TOP)) {
+for (const [k, e] of [...fns]
+  .filter(([k]) => !k.startsWith('(idle)'))
+  .sort((a, b) => b[1].t - a[1].t)
+  .slice(0, TOP)) {
   out.push(`  ${pctBusy(e.t).padStart(6)}  [${e.g}] ${k}`);
 }
 out.push('');
 out.push('inclusive time of selected functions (% of busy)');
-const watch = /^(get|set|del|getResponse|serialize|deserialize|encode|decode|finish|fromObject|toObject|sendUnaryMessage|sendMessage|serializeMessage|deserializeMessage|handleUnary|write|_write|respond|sendStatus|sendMetadata|pass|apply|replicate|read|lookup|replicas|now|packVersion|checkKey|toStatus|notFound)$/;
-const rows = [...incl].filter(([k]) => watch.test(k.split('@')[0]) && !k.endsWith('@idle')).sort((a, b) => b[1] - a[1]).slice(0, 30);
+const watch =
+  /^(get|set|del|getResponse|serialize|deserialize|encode|decode|finish|fromObject|toObject|sendUnaryMessage|sendMessage|serializeMessage|deserializeMessage|handleUnary|write|_write|respond|sendStatus|sendMetadata|pass|apply|replicate|read|lookup|replicas|now|packVersion|checkKey|toStatus|notFound)$/;
+const rows = [...incl]
+  .filter(([k]) => watch.test(k.split('@')[0]) && !k.endsWith('@idle'))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 30);
 for (const [k, t] of rows) out.push(`  ${pctBusy(t).padStart(6)}  ${k}`);
 process.stdout.write(`${out.join('\n')}\n`);

@@ -4,8 +4,8 @@
  * (exit 0), or gives up after WAIT_SECONDS (default 30; exit 1). Used by compare.sh.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
+import { MemberState } from '../../src/protos/generated/public/cache/v1/MemberState.ts';
+import { publicApi } from '../../src/protos/protos.ts';
 
 const [nArg, ...addrs] = process.argv.slice(2);
 const want = Number(nArg);
@@ -13,19 +13,21 @@ if (!Number.isInteger(want) || want < 1 || addrs.length === 0) {
   process.stderr.write('usage: wait-cluster.ts N ADDR [ADDR...]\n');
   process.exit(2);
 }
-const root = fileURLToPath(new URL('../../proto/', import.meta.url));
-const def = protoLoader.loadSync('cache/v1/cluster.proto', { keepCase: true, longs: String, enums: Number, defaults: true, includeDirs: [root] });
-const Ctor = grpc.makeClientConstructor(def['cache.v1.ClusterService'] as unknown as grpc.ServiceDefinition, 'cache.v1.ClusterService');
+const { ClusterService } = publicApi();
 const end = Date.now() + Number(process.env.WAIT_SECONDS ?? 30) * 1000;
 
 for (const addr of addrs) {
-  const c = new Ctor(addr, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Members: Function };
+  const c = new ClusterService(addr, grpc.credentials.createInsecure());
   let last = '';
   for (;;) {
     const alive = await new Promise<number>((resolve) => {
-      c.Members({}, { deadline: Date.now() + 1000 }, (err: grpc.ServiceError | null, res?: { members: { state: number }[] }) => {
-        if (err) { last = `${grpc.status[err.code]}: ${err.details}`; resolve(-1); return; }
-        resolve(res!.members.filter((m) => m.state === 1).length);
+      c.Members({}, { deadline: Date.now() + 1000 }, (err, res) => {
+        if (err || !res) {
+          last = err ? `${grpc.status[err.code]}: ${err.details}` : 'empty answer';
+          resolve(-1);
+          return;
+        }
+        resolve(res.members.filter((m) => m.state === MemberState.MEMBER_STATE_ALIVE).length);
       });
     });
     if (alive >= want) break;

@@ -7,15 +7,16 @@
  * peers' rounds (TreeHashes, BucketEntries). Trees are built by scanning the store in
  * slices, so requests keep being served meanwhile.
  */
-import type { Store, EntryRecord } from '../store/store.js';
-import type { HashRing } from '../ring/ring.js';
+
 import type { Logger } from '../log/logger.js';
 import { diffBuckets, MerkleTree } from '../merkle/merkle.js';
 import type { PeerPool } from '../peer/client.js';
 import { entryFromWire } from '../peer/service.js';
-import { addAll, addShared, sharedInBuckets, type PreferenceList } from './trees.js';
-import { reconcile, ServedTrees } from './reconcile.js';
+import type { HashRing } from '../ring/ring.js';
 import { inSlices } from '../scan/slices.js';
+import type { EntryRecord, Store } from '../store/store.js';
+import { reconcile, ServedTrees } from './reconcile.js';
+import { addAll, addShared, type PreferenceList, sharedInBuckets } from './trees.js';
 
 export const TREE_DEPTH = 12;
 /** A tree built for a peer's round is reused for its follow-up requests for this long. */
@@ -49,7 +50,12 @@ export class AntiEntropy {
     if (intervalMs <= 0) return;
     // Jitter so that nodes do not all compare at the same moment.
     const tick = () => {
-      this.timer = setTimeout(() => { void this.round().finally(tick); }, intervalMs * (0.75 + Math.random() * 0.5));
+      this.timer = setTimeout(
+        () => {
+          void this.round().finally(tick);
+        },
+        intervalMs * (0.75 + Math.random() * 0.5),
+      );
       this.timer.unref();
     };
     tick();
@@ -63,7 +69,10 @@ export class AntiEntropy {
   /** Runs a round shortly (a member came back). Coalesces repeated triggers. */
   trigger(delayMs = 1_000): void {
     if (this.soon) return;
-    this.soon = setTimeout(() => { this.soon = undefined; void this.round(); }, delayMs);
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.round();
+    }, delayMs);
     this.soon.unref();
   }
 

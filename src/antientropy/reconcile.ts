@@ -10,8 +10,8 @@
  * Tombstones are entries like any other, so a delete wins over an older value either way.
  */
 import { compareVersions } from '../hlc/hlc.js';
-import type { EntryRecord } from '../store/store.js';
 import type { MerkleTree } from '../merkle/merkle.js';
+import type { EntryRecord } from '../store/store.js';
 
 export interface Reconciliation {
   /** Entries to apply locally (the peer's newer versions). */

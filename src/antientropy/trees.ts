@@ -41,7 +41,12 @@ export function addAll(t: MerkleTree, entries: Entries): MerkleTree {
 
 /** Entries shared by self and peer that fall in the given leaf buckets. */
 export function sharedInBuckets<R extends EntryVersion>(
-  entries: Iterable<[string, R]>, prefs: PreferenceList, self: string, peer: string, tree: MerkleTree, buckets: Set<number>,
+  entries: Iterable<[string, R]>,
+  prefs: PreferenceList,
+  self: string,
+  peer: string,
+  tree: MerkleTree,
+  buckets: Set<number>,
 ): [string, R][] {
   const out: [string, R][] = [];
   for (const [key, rec] of entries) {

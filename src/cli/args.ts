@@ -27,7 +27,7 @@ Options:
 Exit status: 0 ok, 1 key not found, 2 usage error, 3 gRPC error (unavailable, invalid argument, ...).
 `;
 
-export type Command =
+type Command =
   | { cmd: 'help' }
   | { cmd: 'get'; key: string }
   | { cmd: 'set'; key: string; value: string }
@@ -67,27 +67,27 @@ const ARITY: Record<string, [Command['cmd'], string[]]> = {
   stats: ['stats', []],
 };
 
-/** Parses argv (without node and the script); env supplies CACHE_ADDR. Throws UsageError. */
-export function parseCommandLine(argv: string[], env: Record<string, string | undefined> = {}): Invocation {
-  let parsed;
+const OPTIONS = {
+  addr: { type: 'string' },
+  ttl: { type: 'string' },
+  consistency: { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parseFlags(argv: string[]) {
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        addr: { type: 'string' },
-        ttl: { type: 'string' },
-        consistency: { type: 'string' },
-        timeout: { type: 'string' },
-        retries: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/** Parses argv (without node and the script); env supplies CACHE_ADDR. Throws UsageError. */
+export function parseCommandLine(argv: string[], env: Record<string, string | undefined> = {}): Invocation {
+  const parsed = parseFlags(argv);
   const { values: v, positionals } = parsed;
   const addrText = v.addr ?? (env.CACHE_ADDR || DEFAULT_ADDR);
   const common = { addrs: [] as string[], json: v.json ?? false };
@@ -99,18 +99,21 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   if (!spec) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
   const [cmd, params] = spec;
   if (args.length !== params.length) {
-    throw new UsageError(`${name} takes ${params.length === 0 ? 'no arguments' : params.join(' ')}, got ${args.length} argument${args.length === 1 ? '' : 's'}`);
+    throw new UsageError(
+      `${name} takes ${params.length === 0 ? 'no arguments' : params.join(' ')}, got ${args.length} argument${args.length === 1 ? '' : 's'}`,
+    );
   }
 
   const addrs = splitList(addrText);
   if (addrs.length === 0) throw new UsageError('--addr: no address given');
   for (const a of addrs) orUsage('--addr:', () => parseAddress(a));
 
-  const inv: Invocation = cmd === 'get' || cmd === 'del'
-    ? { cmd, key: args[0]!, ...common, addrs }
-    : cmd === 'set'
-      ? { cmd, key: args[0]!, value: args[1]!, ...common, addrs }
-      : { cmd, ...common, addrs };
+  const inv: Invocation =
+    cmd === 'get' || cmd === 'del'
+      ? { cmd, key: args[0]!, ...common, addrs }
+      : cmd === 'set'
+        ? { cmd, key: args[0]!, value: args[1]!, ...common, addrs }
+        : { cmd, ...common, addrs };
 
   if (v.ttl !== undefined) {
     if (cmd !== 'set') throw new UsageError('--ttl applies to set only');
@@ -119,7 +122,8 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   if (v.consistency !== undefined) {
     if (cmd !== 'get' && cmd !== 'set' && cmd !== 'del') throw new UsageError(`--consistency applies to get, set and del, not ${name}`);
     const c = v.consistency.toLowerCase();
-    if (c !== 'one' && c !== 'quorum' && c !== 'all') throw new UsageError(`--consistency ${JSON.stringify(v.consistency)}: one of one, quorum, all`);
+    if (c !== 'one' && c !== 'quorum' && c !== 'all')
+      throw new UsageError(`--consistency ${JSON.stringify(v.consistency)}: one of one, quorum, all`);
     inv.consistency = c;
   }
   if (v.timeout !== undefined) {

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 /** cachectl: a command-line client of the cache (see `cachectl --help`). */
-import { HELP, parseCommandLine, UsageError, type Invocation } from './args.js';
+import { HELP, type Invocation, parseCommandLine, UsageError } from './args.js';
 import { getJson, membersText, statsText, toJson } from './format.js';
 
 const EXIT = { OK: 0, NOT_FOUND: 1, USAGE: 2, ERROR: 3 } as const;
 
-const out = (s: string | Buffer) => { process.stdout.write(s); };
-const err = (s: string) => { process.stderr.write(`cachectl: ${s}\n`); };
+const out = (s: string | Buffer) => {
+  process.stdout.write(s);
+};
+const err = (s: string) => {
+  process.stderr.write(`cachectl: ${s}\n`);
+};
 
 async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
   // Loaded here so that --help and usage errors answer without loading gRPC and the protos.
@@ -89,6 +93,6 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
 }
 
 process.exitCode = await main(process.argv.slice(2), process.env).catch((e: unknown) => {
-  err(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  err(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   return EXIT.ERROR;
 });

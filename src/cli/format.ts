@@ -20,7 +20,10 @@ export function getJson(key: string, r: GetResult): string {
 /** Columns padded to their widest cell, two spaces apart. */
 export function table(rows: string[][]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
+  for (const row of rows)
+    row.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
   return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
@@ -31,5 +34,7 @@ export function membersText(m: MembersResult): string {
 }
 
 export function statsText(s: NodeStats): string {
-  return Object.entries(s).map(([k, v]) => `${k}: ${String(v)}`).join('\n') + '\n';
+  return `${Object.entries(s)
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join('\n')}\n`;
 }

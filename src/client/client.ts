@@ -7,23 +7,33 @@
  * there is one: the next replica, another member, a seed. See docs/CLIENT.md.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
+import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
+import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
+import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
+import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
+import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.js';
+import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
+import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
 import { DEADLINE_HEADER } from '../server/deadline.js';
+import { type Connection, Connections } from './connections.js';
 import { CacheClientError, invalidArgument } from './errors.js';
 import {
-  checkRetries, checkTimeout, checkTtl, consistencyNumber, isAddress, resolveOptions,
-  type CallOptions, type ClientOptions, type ReadOptions, type ResolvedOptions, type SetOptions, type WriteOptions,
+  type CallOptions,
+  type ClientOptions,
+  checkRetries,
+  checkTimeout,
+  checkTtl,
+  consistencyNumber,
+  isAddress,
+  type ReadOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  type SetOptions,
+  type WriteOptions,
 } from './options.js';
 import { backoffDelay, isRetryable } from './retry.js';
-import { candidates, MEMBER_STATES, RingView, type Candidate, type MemberStateName, type Rank } from './routing.js';
-import { Connections, type Connection } from './connections.js';
-import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
-import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.js';
-import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
-import type { Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
-import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
-import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
-import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
-import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
+import { type Candidate, candidates, MEMBER_STATES, type MemberStateName, type Rank, RingView } from './routing.js';
 
 /** A value read from the cache. `value` is a string if it was written as text, a Buffer if as bytes. */
 export interface GetResult {
@@ -129,13 +139,16 @@ export class CacheClient {
     const req = keyRequest(key, consistencyNumber(opts.consistency, 'Get'));
     let res: GetResponse__Output;
     try {
-      res = await this.call<GetResponse__Output>({ method: 'Get', key, read: true, invoke: (c, md, o, cb) => c.cache.Get(req, md, o, cb) }, opts);
+      res = await this.call<GetResponse__Output>(
+        { method: 'Get', key, read: true, invoke: (c, md, o, cb) => c.cache.Get(req, md, o, cb) },
+        opts,
+      );
     } catch (e) {
       if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
       throw e;
     }
     return {
-      value: res.payload === 'data' ? res.data ?? Buffer.alloc(0) : res.value ?? '',
+      value: res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? ''),
       version: BigInt(res.version),
       ttlRemainingMs: Number(res.ttl_remaining_ms),
     };
@@ -160,11 +173,15 @@ export class CacheClient {
     checkKey(key, 'Set');
     const req: SetRequest = keyRequest(key, consistencyNumber(opts.consistency, 'Set'));
     if (typeof value === 'string') req.value = value;
-    else if (value instanceof Uint8Array) req.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    else if (value instanceof Uint8Array)
+      req.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
     const ttl = checkTtl(opts.ttlMs, 'Set');
     if (ttl > 0) req.ttl_ms = String(ttl);
-    const res = await this.call<SetResponse__Output>({ method: 'Set', key, read: false, invoke: (c, md, o, cb) => c.cache.Set(req, md, o, cb) }, opts);
+    const res = await this.call<SetResponse__Output>(
+      { method: 'Set', key, read: false, invoke: (c, md, o, cb) => c.cache.Set(req, md, o, cb) },
+      opts,
+    );
     return { version: BigInt(res.version) };
   }
 
@@ -172,7 +189,10 @@ export class CacheClient {
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
     const req = keyRequest(key, consistencyNumber(opts.consistency, 'Delete'));
-    const res = await this.call<DeleteResponse__Output>({ method: 'Delete', key, read: false, invoke: (c, md, o, cb) => c.cache.Delete(req, md, o, cb) }, opts);
+    const res = await this.call<DeleteResponse__Output>(
+      { method: 'Delete', key, read: false, invoke: (c, md, o, cb) => c.cache.Delete(req, md, o, cb) },
+      opts,
+    );
     return res.deleted;
   }
 
@@ -181,7 +201,10 @@ export class CacheClient {
   /** The membership as a node sees it (any reachable seed or member, or `opts.address`). Also refreshes the client's ring. */
   async members(opts: MembersOptions = {}): Promise<MembersResult> {
     if (opts.address !== undefined) checkAddress(opts.address, 'Members');
-    const res = await this.call<MembersResponse__Output>({ method: 'Members', read: true, address: opts.address, invoke: (c, md, o, cb) => c.cluster.Members({}, md, o, cb) }, opts);
+    const res = await this.call<MembersResponse__Output>(
+      { method: 'Members', read: true, address: opts.address, invoke: (c, md, o, cb) => c.cluster.Members({}, md, o, cb) },
+      opts,
+    );
     this.applyMembers(res);
     return {
       members: res.members.map((m) => ({
@@ -201,7 +224,10 @@ export class CacheClient {
   /** Counters of the node at `address` (host:port), or of any reachable seed or member. */
   async stats(address?: string, opts: CallOptions = {}): Promise<NodeStats> {
     if (address !== undefined) checkAddress(address, 'Stats');
-    const r = await this.call<StatsResponse__Output>({ method: 'Stats', read: true, address, invoke: (c, md, o, cb) => c.cluster.Stats({}, md, o, cb) }, opts);
+    const r = await this.call<StatsResponse__Output>(
+      { method: 'Stats', read: true, address, invoke: (c, md, o, cb) => c.cluster.Stats({}, md, o, cb) },
+      opts,
+    );
     return {
       nodeId: r.node_id,
       items: Number(r.items),
@@ -296,7 +322,9 @@ export class CacheClient {
       if (this.o.onAttempt) {
         try {
           this.o.onAttempt({ method: spec.method, key: spec.key, address: target.address, attempt, replica: target.replica });
-        } catch { /* a diagnostic hook must not break calls */ }
+        } catch {
+          /* a diagnostic hook must not break calls */
+        }
       }
       try {
         const res = await unary(this.conns.get(target.address), spec, timeoutMs);
@@ -323,7 +351,9 @@ export class CacheClient {
     let t: NodeJS.Timeout | undefined;
     await Promise.race([
       this.refresh().catch(() => false),
-      new Promise<void>((resolve) => { t = setTimeout(resolve, timeoutMs); }),
+      new Promise<void>((resolve) => {
+        t = setTimeout(resolve, timeoutMs);
+      }),
     ]);
     clearTimeout(t);
   }
@@ -333,7 +363,11 @@ export class CacheClient {
     for (const c of candidates(this.view, undefined, this.o.seeds, (a) => this.health(a))) {
       if (this.closed) return false;
       try {
-        const res = await unary<MembersResponse__Output>(this.conns.get(c.address), { invoke: (conn, md, o, cb) => conn.cluster.Members({}, md, o, cb) }, this.o.timeoutMs);
+        const res = await unary<MembersResponse__Output>(
+          this.conns.get(c.address),
+          { invoke: (conn, md, o, cb) => conn.cluster.Members({}, md, o, cb) },
+          this.o.timeoutMs,
+        );
         this.penalties.delete(c.address);
         this.applyMembers(res);
         return true;
@@ -359,7 +393,9 @@ export class CacheClient {
 
   private startTimer(): void {
     if (this.timer || this.closed || !this.o.routing || this.o.refreshIntervalMs === 0) return;
-    this.timer = setInterval(() => { this.refresh().catch(() => undefined); }, this.o.refreshIntervalMs);
+    this.timer = setInterval(() => {
+      this.refresh().catch(() => undefined);
+    }, this.o.refreshIntervalMs);
     this.timer.unref();
   }
 
@@ -412,7 +448,8 @@ function checkKey(key: unknown, method: string): void {
 }
 
 function checkAddress(address: unknown, method: string): void {
-  if (typeof address !== 'string' || !isAddress(address)) throw invalidArgument(`address ${JSON.stringify(address)} is not host:port`, method);
+  if (typeof address !== 'string' || !isAddress(address))
+    throw invalidArgument(`address ${JSON.stringify(address)} is not host:port`, method);
 }
 
 function describe(v: unknown): string {

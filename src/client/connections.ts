@@ -1,8 +1,8 @@
 /** One gRPC channel per node address, shared by the CacheService and ClusterService stubs. */
 import * as grpc from '@grpc/grpc-js';
-import { publicApi } from '../protos/protos.js';
 import type { CacheServiceClient } from '../protos/generated/public/cache/v1/CacheService.js';
 import type { ClusterServiceClient } from '../protos/generated/public/cache/v1/ClusterService.js';
+import { publicApi } from '../protos/protos.js';
 
 export interface Connection {
   channel: grpc.Channel;

@@ -5,7 +5,6 @@ import { statusName } from '../errors/status.js';
 /** Name of a gRPC status code, e.g. 'UNAVAILABLE'. */
 export type CacheErrorCode = keyof typeof status;
 
-
 export interface CacheClientErrorInit {
   /** RPC method (Get, Set, Delete, Members, Stats) or the client operation that failed. */
   method?: string;

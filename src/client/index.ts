@@ -1,5 +1,14 @@
+export type { GetResult, Member, MembersOptions, MembersResult, NodeStats, SetResult } from './client.js';
 export { CacheClient } from './client.js';
-export type { GetResult, SetResult, Member, MembersResult, MembersOptions, NodeStats } from './client.js';
 export { CacheClientError, type CacheErrorCode } from './errors.js';
-export type { ClientOptions, CallOptions, ReadOptions, WriteOptions, SetOptions, Consistency, BackoffOptions, AttemptInfo } from './options.js';
+export type {
+  AttemptInfo,
+  BackoffOptions,
+  CallOptions,
+  ClientOptions,
+  Consistency,
+  ReadOptions,
+  SetOptions,
+  WriteOptions,
+} from './options.js';
 export type { Candidate, MemberStateName } from './routing.js';

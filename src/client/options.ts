@@ -1,6 +1,6 @@
 /** Client options: their types, defaults and validation (pure). */
 import { ParseError, parseAddress, splitList } from '../config/parse.js';
-import { Consistency as ConsistencyNumber, type Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
+import { type Consistency__Output, Consistency as ConsistencyNumber } from '../protos/generated/public/cache/v1/Consistency.js';
 import { invalidArgument } from './errors.js';
 
 /** How many replicas must answer: one, a majority, all; undefined = the node's default. */

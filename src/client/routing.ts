@@ -2,9 +2,10 @@
  * The client's view of the cluster (from a MembersResponse) and the order in which it tries
  * addresses for a call. Pure: health information is passed in.
  */
-import { HashRing } from '../ring/ring.js';
+
 import { MemberState } from '../protos/generated/public/cache/v1/MemberState.js';
 import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
+import { HashRing } from '../ring/ring.js';
 
 /** cache.v1.MemberState names, indexed by number. */
 export const MEMBER_STATES = ['unspecified', 'alive', 'suspect', 'dead', 'left'] as const;
@@ -50,7 +51,10 @@ export class RingView {
       if (!m.node_id || !m.address) continue;
       members.set(m.node_id, { nodeId: m.node_id, address: m.address, state: m.state });
     }
-    const ids = [...members.values()].filter((m) => m.state !== STATE_LEFT).map((m) => m.nodeId).sort();
+    const ids = [...members.values()]
+      .filter((m) => m.state !== STATE_LEFT)
+      .map((m) => m.nodeId)
+      .sort();
     if (ids.length === 0) return undefined;
     let ring: HashRing;
     if (previous && previous.vnodes === vnodes && sameIds(previous.ring.nodes(), ids)) {
@@ -95,7 +99,12 @@ export interface Candidate {
  * preference order within a rank, so a healthy replica always comes before a healthy
  * non-replica and a troubled replica after both.
  */
-export function candidates(view: RingView | undefined, key: string | undefined, seeds: readonly string[], health: (address: string) => Rank): Candidate[] {
+export function candidates(
+  view: RingView | undefined,
+  key: string | undefined,
+  seeds: readonly string[],
+  health: (address: string) => Rank,
+): Candidate[] {
   const out: (Candidate & { rank: Rank; i: number })[] = [];
   const seen = new Set<string>();
   const stateOf = new Map<string, number>();

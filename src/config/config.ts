@@ -5,92 +5,120 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { ParseError, formatAddress, parseAddress, parseDuration, splitList, type AddressOptions } from './parse.js';
+import { type AddressOptions, formatAddress, ParseError, parseAddress, parseDuration, splitList } from './parse.js';
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, readonly value: string, readonly allowed: string) {
+  constructor(
+    readonly variable: string,
+    readonly value: string,
+    readonly allowed: string,
+  ) {
     super(`invalid configuration: ${variable}=${JSON.stringify(value)}: ${allowed}`);
     this.name = 'ConfigError';
   }
 }
 
 const SIZE_UNITS: Record<string, number> = {
-  '': 1, b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1024 ** 2, m: 1024 ** 2, mib: 1024 ** 2,
-  gb: 1024 ** 3, g: 1024 ** 3, gib: 1024 ** 3,
+  '': 1,
+  b: 1,
+  kb: 1024,
+  k: 1024,
+  kib: 1024,
+  mb: 1024 ** 2,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  gb: 1024 ** 3,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
 };
 
 /** "256mb", "4MiB", "1024" -> bytes. */
 function size(min: number, max: number) {
   const allowed = `a size in bytes from ${min} to ${max}, optionally with a unit (kb, mb, gb), e.g. 256mb`;
-  return z.string().trim().transform((s, ctx) => {
-    const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(s);
-    const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
-    const n = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
-    if (!Number.isFinite(n) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: allowed });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(s);
+      const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+      const n = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+      if (!Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: allowed });
+        return z.NEVER;
+      }
+      return n;
+    });
 }
 
 /** "2s", "500ms", "1m", "1500" (ms, or s with unitLess 's') -> milliseconds (see parse.ts). */
 function duration(min: number, max: number, unitLess: 'ms' | 's' = 'ms') {
   const allowed = `a duration from ${min}ms to ${max}ms: a number (${unitLess === 'ms' ? 'milliseconds' : 'seconds'}) or with a unit (ms, s, m, h), e.g. 2s`;
-  return z.string().trim().transform((s, ctx) => {
-    let n: number;
-    try {
-      n = parseDuration(s, { bareNumber: unitLess });
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      ctx.addIssue({ code: 'custom', message: `${allowed} (${e.reason})` });
-      return z.NEVER;
-    }
-    if (n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: `${allowed} (got ${n}ms)` });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      let n: number;
+      try {
+        n = parseDuration(s, { bareNumber: unitLess });
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+        ctx.addIssue({ code: 'custom', message: `${allowed} (${e.reason})` });
+        return z.NEVER;
+      }
+      if (n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${allowed} (got ${n}ms)` });
+        return z.NEVER;
+      }
+      return n;
+    });
 }
 
 function int(min: number, max: number) {
   const allowed = `a whole number from ${min} to ${max}`;
-  return z.string().trim().transform((s, ctx) => {
-    const n = /^-?\d+$/.test(s) ? Number(s) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: allowed });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      const n = /^-?\d+$/.test(s) ? Number(s) : NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: allowed });
+        return z.NEVER;
+      }
+      return n;
+    });
 }
 
 function num(min: number, max: number) {
   const allowed = `a number from ${min} to ${max}`;
-  return z.string().trim().transform((s, ctx) => {
-    const n = /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN;
-    if (!Number.isFinite(n) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: allowed });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      const n = /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN;
+      if (!Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: allowed });
+        return z.NEVER;
+      }
+      return n;
+    });
 }
 
 /** host:port (see parse.ts for the rules and options); the value stays the (trimmed) string. */
 function hostPort(options: AddressOptions = {}, example = 'e.g. 127.0.0.1:8080 or cache1:8080', emptyAllowed = false) {
-  return z.string().trim().transform((s, ctx) => {
-    if (emptyAllowed && s === '') return s;
-    try {
-      parseAddress(s, options);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      ctx.addIssue({ code: 'custom', message: `${e.expected}, ${example} (${e.reason})` });
-      return z.NEVER;
-    }
-    return s;
-  });
+  return z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      if (emptyAllowed && s === '') return s;
+      try {
+        parseAddress(s, options);
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+        ctx.addIssue({ code: 'custom', message: `${e.expected}, ${example} (${e.reason})` });
+        return z.NEVER;
+      }
+      return s;
+    });
 }
 
 /** Only validates PEERS entries: the real default port (ADDR's) is applied by whoever resolves them. */
@@ -123,9 +151,17 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as
 /** Variable name -> [schema, default as the string a user would write, meaning]. Single source for docs and validation. */
 export const VARIABLES = {
   ADDR: [hostPort(), '127.0.0.1:8080', 'Address this node is reached at by clients and peers (host:port).'],
-  LISTEN_ADDR: [hostPort({ allowPortZero: true }).optional(), undefined, 'Address to bind; default: ADDR, or 0.0.0.0:<port> when ADDR names a host rather than an IP.'],
+  LISTEN_ADDR: [
+    hostPort({ allowPortZero: true }).optional(),
+    undefined,
+    'Address to bind; default: ADDR, or 0.0.0.0:<port> when ADDR names a host rather than an IP.',
+  ],
   NODE_ID: [z.string().trim().min(1).max(128).optional(), undefined, 'Unique node id; default: ADDR.'],
-  PEERS: [list(), '', 'Other nodes to join: comma-separated host or host:port (port defaults to ours). DNS names may resolve to several addresses.'],
+  PEERS: [
+    list(),
+    '',
+    'Other nodes to join: comma-separated host or host:port (port defaults to ours). DNS names may resolve to several addresses.',
+  ],
   NUM_SHARDS: [int(1, 4096), '32', 'Independent store shards (each with its own eviction).'],
   CAPACITY: [int(0, 2 ** 40), '0', 'Maximum number of entries on this node, split across shards; 0 = no item limit.'],
   MAX_MEMORY: [size(0, 2 ** 45), '512mb', 'Maximum estimated bytes of keys, values and per-entry overhead; 0 = no limit.'],
@@ -140,7 +176,11 @@ export const VARIABLES = {
   REPLICATION_FACTOR: [int(1, 16), '3', 'Replicas of each key (capped by the number of nodes).'],
   WRITE_QUORUM: [int(1, 16).optional(), undefined, 'Replicas that must confirm a write; default: a majority of REPLICATION_FACTOR.'],
   READ_QUORUM: [int(1, 16).optional(), undefined, 'Replicas asked by a read; default: a majority of REPLICATION_FACTOR.'],
-  SPECULATIVE_READ_DELAY: [duration(0, 600_000), '100ms', 'A read still missing answers this long after asking asks one more replica (a slow or cut-off replica then costs this, not RPC_TIMEOUT); 0 = off.'],
+  SPECULATIVE_READ_DELAY: [
+    duration(0, 600_000),
+    '100ms',
+    'A read still missing answers this long after asking asks one more replica (a slow or cut-off replica then costs this, not RPC_TIMEOUT); 0 = off.',
+  ],
   VNODES: [int(1, 4096), '128', 'Virtual nodes per node on the hash ring.'],
   HEARTBEAT_INTERVAL: [duration(10, 60_000), '500ms', 'How often each node pings every peer.'],
   SUSPECT_TIMEOUT: [duration(10, 600_000), '1500ms', 'Silence after which a peer is SUSPECT.'],
@@ -148,7 +188,11 @@ export const VARIABLES = {
   DNS_REFRESH_INTERVAL: [duration(100, 3_600_000), '10s', 'How often PEERS names are resolved again to find new nodes.'],
   TOMBSTONE_GRACE: [duration(1000, 30 * 86_400_000), '10m', 'How long a delete tombstone is kept before it is reclaimed.'],
   ANTI_ENTROPY_INTERVAL: [duration(0, 86_400_000), '30s', 'Period of Merkle-tree comparison with each peer; 0 = off.'],
-  MAX_HINTS: [int(0, 1e8), '100000', 'Hinted-handoff writes kept for unreachable replicas; beyond that the oldest are dropped and anti-entropy repairs.'],
+  MAX_HINTS: [
+    int(0, 1e8),
+    '100000',
+    'Hinted-handoff writes kept for unreachable replicas; beyond that the oldest are dropped and anti-entropy repairs.',
+  ],
   SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
   LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
   METRICS_ADDR: [optionalBindAddress(), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
@@ -178,7 +222,10 @@ export function splitHostPort(addr: string): { host: string; port: number } {
 /** Parses the environment (only the variables above are read). Throws ConfigError naming the first bad variable. */
 export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
   const out: Record<string, unknown> = {};
-  for (const [name, [schema, def, allowed]] of Object.entries(VARIABLES) as unknown as [string, readonly [z.ZodType, string | undefined, string]][]) {
+  for (const [name, [schema, def, allowed]] of Object.entries(VARIABLES) as unknown as [
+    string,
+    readonly [z.ZodType, string | undefined, string],
+  ][]) {
     const raw = env[name];
     const input = raw === undefined || raw === '' ? def : raw;
     const r = schema.safeParse(input);
@@ -206,7 +253,11 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
   if (cfg.WRITE_QUORUM > rf) throw new ConfigError('WRITE_QUORUM', String(cfg.WRITE_QUORUM), `at most REPLICATION_FACTOR (${rf})`);
   if (cfg.READ_QUORUM > rf) throw new ConfigError('READ_QUORUM', String(cfg.READ_QUORUM), `at most REPLICATION_FACTOR (${rf})`);
   if (cfg.DEAD_TIMEOUT <= cfg.SUSPECT_TIMEOUT) {
-    throw new ConfigError('DEAD_TIMEOUT', String(env.DEAD_TIMEOUT ?? VARIABLES.DEAD_TIMEOUT[1]), `longer than SUSPECT_TIMEOUT (${cfg.SUSPECT_TIMEOUT}ms)`);
+    throw new ConfigError(
+      'DEAD_TIMEOUT',
+      String(env.DEAD_TIMEOUT ?? VARIABLES.DEAD_TIMEOUT[1]),
+      `longer than SUSPECT_TIMEOUT (${cfg.SUSPECT_TIMEOUT}ms)`,
+    );
   }
   if (cfg.METRICS_ADDR.startsWith(':')) cfg.METRICS_ADDR = `0.0.0.0${cfg.METRICS_ADDR}`;
   return cfg;

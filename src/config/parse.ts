@@ -32,7 +32,11 @@ import { isIP } from 'node:net';
 export class ParseError extends Error {
   override readonly name = 'ParseError';
   /** input: the text as given; expected: what was expected ("host:port"); reason: what is wrong with it. */
-  constructor(readonly input: string, readonly expected: string, readonly reason: string) {
+  constructor(
+    readonly input: string,
+    readonly expected: string,
+    readonly reason: string,
+  ) {
     super(`${JSON.stringify(input)} is not ${expected}: ${reason}`);
   }
 }
@@ -116,7 +120,10 @@ export function formatAddress(a: Address): string {
 
 /** "a, b,,c " -> ["a", "b", "c"]: comma-separated items, trimmed, empty ones dropped. */
 export function splitList(text: string): string[] {
-  return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 export interface DurationOptions {
@@ -139,9 +146,11 @@ export function parseDuration(text: string, options: DurationOptions = {}): numb
   if (s === '') return fail('it is empty');
   const m = /^(-?)(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(s);
   if (!m) {
-    return fail(bare === 'reject'
-      ? `expected a number and a unit (${UNIT_RULE}), e.g. 500ms, 1.5s, 5m, 1h`
-      : `expected a number of ${bare === 'ms' ? 'milliseconds' : 'seconds'} or a number and a unit (${UNIT_RULE}), e.g. ${bare === 'ms' ? '1500' : '90'} or 1.5s`);
+    return fail(
+      bare === 'reject'
+        ? `expected a number and a unit (${UNIT_RULE}), e.g. 500ms, 1.5s, 5m, 1h`
+        : `expected a number of ${bare === 'ms' ? 'milliseconds' : 'seconds'} or a number and a unit (${UNIT_RULE}), e.g. ${bare === 'ms' ? '1500' : '90'} or 1.5s`,
+    );
   }
   const [, sign, num, unitText] = m as unknown as [string, string, string, string];
   if (sign === '-') return fail('it is negative');

@@ -3,18 +3,20 @@
  * in src/errors/status.ts, the only place where that mapping is written.
  */
 export type ErrorKind =
-  | 'invalid'        // bad input from the caller                        -> INVALID_ARGUMENT
-  | 'not_found'      // key missing, deleted or expired                  -> NOT_FOUND
-  | 'unavailable'    // no quorum, not joined yet, shutting down, peer down -> UNAVAILABLE
-  | 'deadline'       // the call arrived after its client's deadline     -> DEADLINE_EXCEEDED
-  | 'exhausted';     // over RATE_LIMIT, or request metadata too large  -> RESOURCE_EXHAUSTED
+  | 'invalid' // bad input from the caller                        -> INVALID_ARGUMENT
+  | 'not_found' // key missing, deleted or expired                  -> NOT_FOUND
+  | 'unavailable' // no quorum, not joined yet, shutting down, peer down -> UNAVAILABLE
+  | 'deadline' // the call arrived after its client's deadline     -> DEADLINE_EXCEEDED
+  | 'exhausted'; // over RATE_LIMIT, or request metadata too large  -> RESOURCE_EXHAUSTED
 
 export class CacheError extends Error {
-  constructor(readonly kind: ErrorKind, message: string) {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+  ) {
     super(message);
     this.name = 'CacheError';
   }
 }
 
 export const invalid = (message: string) => new CacheError('invalid', message);
-export const unavailable = (message: string) => new CacheError('unavailable', message);

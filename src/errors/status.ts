@@ -14,7 +14,10 @@ const CODES: Readonly<Record<ErrorKind, status>> = {
   exhausted: status.RESOURCE_EXHAUSTED,
 };
 
-export interface StatusError { code: status; details: string }
+export interface StatusError {
+  code: status;
+  details: string;
+}
 
 export function toStatus(err: unknown): StatusError {
   if (err instanceof CacheError) return { code: CODES[err.kind], details: err.message };

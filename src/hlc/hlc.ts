@@ -8,23 +8,13 @@
  * Pure: the physical clock is injected.
  */
 
-/** A version: HLC timestamp with the writing node's id as the final tie-breaker. */
-export interface Version {
-  /** Physical component, milliseconds since the Unix epoch. */
-  wall: number;
-  /** Logical counter, 0..MAX_LOGICAL. */
-  logical: number;
-  /** Id of the node that produced the timestamp. */
-  node: string;
-}
-
 export const MAX_LOGICAL = 0xffff;
 
-/** Orders versions: negative if a < b, 0 if equal, positive if a > b. */
-export function compareVersions(
-  aWall: number, aLogical: number, aNode: string,
-  bWall: number, bLogical: number, bNode: string,
-): number {
+/**
+ * Orders versions: an HLC timestamp (wall ms, logical counter 0..MAX_LOGICAL) with the
+ * writing node's id as the final tie-breaker. Negative if a < b, 0 if equal, positive if a > b.
+ */
+export function compareVersions(aWall: number, aLogical: number, aNode: string, bWall: number, bLogical: number, bNode: string): number {
   if (aWall !== bWall) return aWall < bWall ? -1 : 1;
   if (aLogical !== bLogical) return aLogical < bLogical ? -1 : 1;
   if (aNode === bNode) return 0;

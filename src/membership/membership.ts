@@ -8,11 +8,11 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Logger } from '../log/logger.js';
-import { MemberTable, type MemberChange, type MemberRecord } from './table.js';
-import type { PeerPool } from '../peer/client.js';
-import { memberFromWire, memberToWire, recordToWire, recordsFromWire } from '../peer/service.js';
 import { formatAddress, parseAddress } from '../config/parse.js';
+import type { Logger } from '../log/logger.js';
+import type { PeerPool } from '../peer/client.js';
+import { memberFromWire, memberToWire, recordsFromWire, recordToWire } from '../peer/service.js';
+import { type MemberChange, type MemberRecord, MemberTable } from './table.js';
 
 /**
  * How long a member that left is remembered (and gossiped as left) before it is forgotten.
@@ -123,7 +123,9 @@ export class Membership {
   /** This node leaves: mark self left and tell every member now (not only by gossip). */
   async announceLeave(): Promise<void> {
     this.emit([this.table.leave(Date.now())]);
-    await Promise.all(this.table.probeTargets().map((id) => this.sendPing(id, Math.min(this.opts.rpcTimeoutMs, 1_000)).catch(() => undefined)));
+    await Promise.all(
+      this.table.probeTargets().map((id) => this.sendPing(id, Math.min(this.opts.rpcTimeoutMs, 1_000)).catch(() => undefined)),
+    );
   }
 
   /** Operator removes another (typically dead) node. */
@@ -138,7 +140,11 @@ export class Membership {
   private emit(changes: MemberChange[]): void {
     if (changes.length === 0) return;
     for (const c of changes) {
-      if (c.from !== c.to) this.log.info({ member: c.id, from: c.from ?? 'unknown', to: c.to, address: c.record.address }, `member ${c.id} ${c.from ?? 'new'} -> ${c.to}`);
+      if (c.from !== c.to)
+        this.log.info(
+          { member: c.id, from: c.from ?? 'unknown', to: c.to, address: c.record.address },
+          `member ${c.id} ${c.from ?? 'new'} -> ${c.to}`,
+        );
     }
     this.events.changed(changes);
   }
@@ -150,15 +156,20 @@ export class Membership {
     for (const id of this.table.probeTargets()) {
       if (this.pingsInFlight.has(id)) continue;
       this.pingsInFlight.add(id);
-      this.sendPing(id, deadline).then((res) => {
-        const t = Date.now();
-        const changes = this.table.mergeAll(recordsFromWire(res.members), t);
-        if (res.from === id) {
-          const h = this.table.heard(id, t);
-          if (h) changes.push(h);
-        }
-        this.emit(changes);
-      }, () => undefined).finally(() => this.pingsInFlight.delete(id));
+      this.sendPing(id, deadline)
+        .then(
+          (res) => {
+            const t = Date.now();
+            const changes = this.table.mergeAll(recordsFromWire(res.members), t);
+            if (res.from === id) {
+              const h = this.table.heard(id, t);
+              if (h) changes.push(h);
+            }
+            this.emit(changes);
+          },
+          () => undefined,
+        )
+        .finally(() => this.pingsInFlight.delete(id));
     }
     this.emit(this.table.tick(now));
     // forget members that left long ago, so that a cluster whose node ids keep changing
@@ -176,7 +187,10 @@ export class Membership {
     const out = new Set<string>();
     for (const entry of this.opts.peers) {
       const { host, port } = parseAddress(entry, { defaultPort: this.opts.defaultPort });
-      if (isIP(host)) { out.add(formatAddress({ host, port })); continue; }
+      if (isIP(host)) {
+        out.add(formatAddress({ host, port }));
+        continue;
+      }
       try {
         const addrs = await lookup(host, { all: true });
         // The name itself stays a seed (works through a resolver change); each address too.
@@ -204,9 +218,16 @@ export class Membership {
       if (next.at > now) continue;
       this.seedNextTry.set(seed, { at: now + next.delay, delay: Math.min(next.delay * 2, SEED_MAX_BACKOFF_MS) });
       const self = this.table.get(this.opts.selfId)!;
-      this.peers.join(seed, { member: memberToWire(self) }).then((res) => this.joined(seed, res.members.flatMap((m) => memberFromWire(m) ?? [])), (err: { details?: string }) => {
-        this.log.debug({ seed, err: err.details }, 'join attempt failed; will retry');
-      });
+      this.peers.join(seed, { member: memberToWire(self) }).then(
+        (res) =>
+          this.joined(
+            seed,
+            res.members.flatMap((m) => memberFromWire(m) ?? []),
+          ),
+        (err: { details?: string }) => {
+          this.log.debug({ seed, err: err.details }, 'join attempt failed; will retry');
+        },
+      );
     }
   }
 
@@ -225,7 +246,11 @@ export class Membership {
     this.answered.add(seed);
     const t = Date.now();
     const changes = this.table.mergeAll(recs, t);
-    for (const r of recs) if (r.id !== this.opts.selfId && r.address === seed) { const h = this.table.heard(r.id, t); if (h) changes.push(h); }
+    for (const r of recs)
+      if (r.id !== this.opts.selfId && r.address === seed) {
+        const h = this.table.heard(r.id, t);
+        if (h) changes.push(h);
+      }
     if (changes.length > 0 || first) this.log.info({ seed, members: recs.length }, `joined the cluster through ${seed}`);
     this.emit(changes);
   }

@@ -57,7 +57,7 @@ const RANK: Readonly<Record<MemberState, number>> = { alive: 0, suspect: 1, dead
 
 /** True if `s` is one of the four member states. */
 export function isMemberState(s: unknown): s is MemberState {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(RANK, s);
+  return typeof s === 'string' && Object.hasOwn(RANK, s);
 }
 
 /**
@@ -171,9 +171,13 @@ export class MemberTable {
     // old view after the heal. Our own evidence wins; if the member really is in trouble our
     // own detector will say so, and if the rumour is right about a restart the member's higher
     // incarnation settles it.
-    if (rec.incarnation === cur.incarnation && cur.state === 'alive'
-      && (rec.state === 'suspect' || rec.state === 'dead')
-      && cur.lastDirect !== undefined && now - cur.lastDirect < this.opts.suspectAfterMs) {
+    if (
+      rec.incarnation === cur.incarnation &&
+      cur.state === 'alive' &&
+      (rec.state === 'suspect' || rec.state === 'dead') &&
+      cur.lastDirect !== undefined &&
+      now - cur.lastDirect < this.opts.suspectAfterMs
+    ) {
       return undefined;
     }
 

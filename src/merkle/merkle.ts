@@ -47,7 +47,6 @@ function mix(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-
 /**
  * One 32-bit lane of an item's digest: murmur3-style, starting from `seed`, over the words
  * [keyHash, nodeHash, wall as big-endian float64 (2 words), logical as float64 (2 words),

@@ -5,11 +5,11 @@
  * Prometheus scrapes (collect callbacks), so it costs nothing between scrapes.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { parseAddress } from '../config/parse.js';
 import { statusName } from '../errors/status.js';
 
-export const METHODS = ['Get', 'Set', 'Delete'] as const;
+const METHODS = ['Get', 'Set', 'Delete'] as const;
 export type MethodIndex = 0 | 1 | 2;
 
 /** Status codes 0..16 (OK .. UNAUTHENTICATED), their names used as the `code` label. */
@@ -24,11 +24,20 @@ export const NO_OBSERVER: RequestObserver = { observe: () => undefined };
 
 /** Counters of a node that are read at scrape time. */
 export interface NodeCounters {
-  hits: number; misses: number; evictions: number; expirations: number;
-  items: number; tombstones: number; bytes: number;
-  quorumFailures: number; readRepairs: number;
-  hintsPending: number; hintsDelivered: number; hintsDropped: number;
-  antiEntropyRounds: number; antiEntropyKeysRepaired: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  expirations: number;
+  items: number;
+  tombstones: number;
+  bytes: number;
+  quorumFailures: number;
+  readRepairs: number;
+  hintsPending: number;
+  hintsDelivered: number;
+  hintsDropped: number;
+  antiEntropyRounds: number;
+  antiEntropyKeysRepaired: number;
   rebalanceKeysSent: number;
   membersByState: Record<string, number>;
 }
@@ -43,9 +52,17 @@ export class Metrics implements RequestObserver {
     const r = this.registry;
     r.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: r });
-    const requests = new Counter({ name: 'cache_requests_total', help: 'Client requests by method and gRPC status code.', labelNames: ['method', 'code'], registers: [r] });
+    const requests = new Counter({
+      name: 'cache_requests_total',
+      help: 'Client requests by method and gRPC status code.',
+      labelNames: ['method', 'code'],
+      registers: [r],
+    });
     const duration = new Histogram({
-      name: 'cache_request_duration_seconds', help: 'Client request latency (received to answered).', labelNames: ['method'], registers: [r],
+      name: 'cache_request_duration_seconds',
+      help: 'Client request latency (received to answered).',
+      labelNames: ['method'],
+      registers: [r],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
     this.counts = METHODS.map((m) => CODE_NAMES.map((c) => requests.labels(m, c)));
@@ -55,9 +72,24 @@ export class Metrics implements RequestObserver {
     let snap: NodeCounters | undefined;
     const fresh = () => (snap ??= read());
     const counter = (name: string, help: string, pick: (s: NodeCounters) => number) =>
-      new Counter({ name, help, registers: [r], collect() { this.reset(); this.inc(pick(fresh())); } });
+      new Counter({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          this.inc(pick(fresh()));
+        },
+      });
     const gauge = (name: string, help: string, pick: (s: NodeCounters) => number) =>
-      new Gauge({ name, help, registers: [r], collect() { this.set(pick(fresh())); } });
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.set(pick(fresh()));
+        },
+      });
     counter('cache_hits_total', 'Gets this node coordinated that found a value.', (s) => s.hits);
     counter('cache_misses_total', 'Gets this node coordinated that answered NOT_FOUND.', (s) => s.misses);
     counter('cache_evictions_total', 'Entries evicted by the eviction policy (CAPACITY / MAX_MEMORY).', (s) => s.evictions);
@@ -74,12 +106,25 @@ export class Metrics implements RequestObserver {
     counter('cache_anti_entropy_keys_repaired_total', 'Keys repaired by anti-entropy.', (s) => s.antiEntropyKeysRepaired);
     counter('cache_rebalance_keys_sent_total', 'Keys streamed to new owners after ring changes.', (s) => s.rebalanceKeysSent);
     new Gauge({
-      name: 'cache_members', help: 'Cluster members by state, as this node sees them.', labelNames: ['state'], registers: [r],
-      collect() { const m = fresh().membersByState; for (const st of ['alive', 'suspect', 'dead', 'left']) this.labels(st).set(m[st] ?? 0); },
+      name: 'cache_members',
+      help: 'Cluster members by state, as this node sees them.',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        const m = fresh().membersByState;
+        for (const st of ['alive', 'suspect', 'dead', 'left']) this.labels(st).set(m[st] ?? 0);
+      },
     });
     // One snapshot per scrape: forget it once the scrape is done.
     const origMetrics = r.metrics.bind(r);
-    r.metrics = async () => { snap = undefined; try { return await origMetrics(); } finally { snap = undefined; } };
+    r.metrics = async () => {
+      snap = undefined;
+      try {
+        return await origMetrics();
+      } finally {
+        snap = undefined;
+      }
+    };
   }
 
   observe(method: MethodIndex, code: number, startedAt: number): void {
@@ -96,9 +141,12 @@ export class Metrics implements RequestObserver {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
         return;
       }
-      this.registry.metrics().then((body) => {
-        res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
-      }, (err: Error) => res.writeHead(500).end(`${err.message}\n`));
+      this.registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+        },
+        (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+      );
     });
     return new Promise((resolve, reject) => {
       this.server!.once('error', reject);

@@ -4,30 +4,31 @@
  * runs their timers and stops them. Every decision is made by the module it belongs to;
  * this file only builds and connects.
  */
+
+import { AntiEntropy } from '../antientropy/antientropy.js';
 import type { Config } from '../config/config.js';
-import type { Logger } from '../log/logger.js';
-import { Store } from '../store/store.js';
 import { HybridClock } from '../hlc/hlc.js';
-import { Coordinator } from '../replication/coordinator.js';
-import { Replica } from '../replication/replica.js';
-import { HintStore } from '../replication/hints.js';
-import { HintDelivery } from '../replication/hint-delivery.js';
-import { Rebalancer } from '../replication/rebalance.js';
+import type { Logger } from '../log/logger.js';
 import { Membership } from '../membership/membership.js';
 import type { MemberChange } from '../membership/table.js';
-import { Topology, type TopologyAction } from '../topology/topology.js';
-import { leave, within } from '../topology/leave.js';
-import { AntiEntropy } from '../antientropy/antientropy.js';
+import { Metrics, type NodeCounters } from '../metrics/metrics.js';
 import { PeerPool } from '../peer/client.js';
 import { peerHandlers } from '../peer/server.js';
 import { peerDefinition } from '../peer/service.js';
-import { Metrics, type NodeCounters } from '../metrics/metrics.js';
-import { createAdmission, type Admission } from '../ratelimit/limiter.js';
-import { RequestGate } from '../server/gate.js';
+import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
+import { type Admission, createAdmission } from '../ratelimit/limiter.js';
+import { Coordinator } from '../replication/coordinator.js';
+import { HintDelivery } from '../replication/hint-delivery.js';
+import { HintStore } from '../replication/hints.js';
+import { Rebalancer } from '../replication/rebalance.js';
+import { Replica } from '../replication/replica.js';
 import { cacheService } from '../server/cache-service.js';
 import { clusterService } from '../server/cluster-service.js';
-import { bind, createServer, setServing, type ServerParts } from '../server/server.js';
-import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
+import { RequestGate } from '../server/gate.js';
+import { bind, createServer, type ServerParts, setServing } from '../server/server.js';
+import { Store } from '../store/store.js';
+import { leave, within } from '../topology/leave.js';
+import { Topology, type TopologyAction } from '../topology/topology.js';
 
 /** Per-entry framing a value must leave room for inside MAX_*_MSG_SIZE. */
 const FRAMING_BYTES = 64;
@@ -63,7 +64,10 @@ export class CacheNode {
   /** Called when this node was asked to leave through the Leave RPC (main exits afterwards). */
   onLeaveRequested: () => void = () => void this.stop();
 
-  constructor(readonly cfg: Config, readonly log: Logger) {
+  constructor(
+    readonly cfg: Config,
+    readonly log: Logger,
+  ) {
     const self = cfg.NODE_ID;
     const rf = cfg.REPLICATION_FACTOR;
     this.store = new Store({
@@ -76,44 +80,63 @@ export class CacheNode {
     this.clock = new HybridClock(self);
     this.hints = new HintStore(cfg.MAX_HINTS);
     this.replica = new Replica(this.store);
-    this.peers = new PeerPool(this.clock, {
-      selfId: self,
-      timeoutMs: cfg.RPC_TIMEOUT,
-      maxBatchOps: 512,
-      maxBatchBytes: Math.max(64 * 1024, Math.floor(cfg.MAX_RECV_MSG_SIZE / 2)),
-      maxMessageBytes: Math.max(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) * 4 + 1024 * 1024,
-    }, (id) => this.membership.table.addressOf(id), (id) => this.membership.heard(id));
-    this.membership = new Membership({
-      selfId: self,
-      address: cfg.ADDR,
-      defaultPort: cfg.port,
-      peers: cfg.PEERS,
-      heartbeatMs: cfg.HEARTBEAT_INTERVAL,
-      suspectMs: cfg.SUSPECT_TIMEOUT,
-      deadMs: cfg.DEAD_TIMEOUT,
-      rpcTimeoutMs: cfg.RPC_TIMEOUT,
-      dnsRefreshMs: cfg.DNS_REFRESH_INTERVAL,
-    }, this.peers, log, {
-      changed: (changes) => this.membershipChanged(changes),
-      forgotten: (ids) => { for (const id of ids) this.peers.forget(id); },
-      alone: () => this.serve('every PEERS entry is this node itself: serving alone'),
-    });
+    this.peers = new PeerPool(
+      this.clock,
+      {
+        selfId: self,
+        timeoutMs: cfg.RPC_TIMEOUT,
+        maxBatchOps: 512,
+        maxBatchBytes: Math.max(64 * 1024, Math.floor(cfg.MAX_RECV_MSG_SIZE / 2)),
+        maxMessageBytes: Math.max(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) * 4 + 1024 * 1024,
+      },
+      (id) => this.membership.table.addressOf(id),
+      (id) => this.membership.heard(id),
+    );
+    this.membership = new Membership(
+      {
+        selfId: self,
+        address: cfg.ADDR,
+        defaultPort: cfg.port,
+        peers: cfg.PEERS,
+        heartbeatMs: cfg.HEARTBEAT_INTERVAL,
+        suspectMs: cfg.SUSPECT_TIMEOUT,
+        deadMs: cfg.DEAD_TIMEOUT,
+        rpcTimeoutMs: cfg.RPC_TIMEOUT,
+        dnsRefreshMs: cfg.DNS_REFRESH_INTERVAL,
+      },
+      this.peers,
+      log,
+      {
+        changed: (changes) => this.membershipChanged(changes),
+        forgotten: (ids) => {
+          for (const id of ids) this.peers.forget(id);
+        },
+        alone: () => this.serve('every PEERS entry is this node itself: serving alone'),
+      },
+    );
     const table = this.membership.table;
     this.topology = new Topology({ selfId: self, vnodes: cfg.VNODES, replicationFactor: rf }, table.ringMembers());
-    this.coordinator = new Coordinator(this.store, this.clock, {
-      replicas: (key) => this.topology.replicas(key),
-      previousReplicas: (key) => this.topology.previousReplicas(key, Date.now(), this.rebalancer.busy),
-      isReachable: (id) => {
-        const s = table.get(id)?.state;
-        return s === 'alive' || s === 'suspect';
+    this.coordinator = new Coordinator(
+      this.store,
+      this.clock,
+      {
+        replicas: (key) => this.topology.replicas(key),
+        previousReplicas: (key) => this.topology.previousReplicas(key, Date.now(), this.rebalancer.busy),
+        isReachable: (id) => {
+          const s = table.get(id)?.state;
+          return s === 'alive' || s === 'suspect';
+        },
       },
-    }, this.peers, this.hints, {
-      selfId: self,
-      writeQuorum: cfg.WRITE_QUORUM,
-      readQuorum: cfg.READ_QUORUM,
-      defaultTtlMs: cfg.TTL,
-      speculativeReadMs: cfg.SPECULATIVE_READ_DELAY,
-    });
+      this.peers,
+      this.hints,
+      {
+        selfId: self,
+        writeQuorum: cfg.WRITE_QUORUM,
+        readQuorum: cfg.READ_QUORUM,
+        defaultTtlMs: cfg.TTL,
+        speculativeReadMs: cfg.SPECULATIVE_READ_DELAY,
+      },
+    );
     this.hintDelivery = new HintDelivery({
       selfId: self,
       hints: this.hints,
@@ -123,8 +146,15 @@ export class CacheNode {
       applyLocal: (key, rec) => this.store.apply(key, rec),
     });
     this.rebalancer = new Rebalancer(this.store, self, rf, this.peers, log, this.topology.ring);
-    this.antiEntropy = new AntiEntropy(this.store, self, rf, () => this.topology.ring, this.peers,
-      (id) => table.get(id)?.state === 'alive', log);
+    this.antiEntropy = new AntiEntropy(
+      this.store,
+      self,
+      rf,
+      () => this.topology.ring,
+      this.peers,
+      (id) => table.get(id)?.state === 'alive',
+      log,
+    );
     this.admission = createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST);
     this.gate = new RequestGate(this.admission);
     // A node configured with peers serves data only once it knows at least one of them:
@@ -142,8 +172,13 @@ export class CacheNode {
     const maxValueBytes = Math.min(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) - cfg.MAX_KEY_SIZE - FRAMING_BYTES;
     const table = this.membership.table;
     this.parts = createServer({ maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE }, [
-      cacheService(this.coordinator, this.gate, { maxKeyBytes: cfg.MAX_KEY_SIZE, maxValueBytes: Math.max(0, maxValueBytes), maxTtlMs: MAX_TTL_MS },
-        this.log, this.metrics),
+      cacheService(
+        this.coordinator,
+        this.gate,
+        { maxKeyBytes: cfg.MAX_KEY_SIZE, maxValueBytes: Math.max(0, maxValueBytes), maxTtlMs: MAX_TTL_MS },
+        this.log,
+        this.metrics,
+      ),
       clusterService({
         selfId: cfg.NODE_ID,
         replicationFactor: cfg.REPLICATION_FACTOR,
@@ -152,7 +187,10 @@ export class CacheNode {
         members: () => table.list(),
         ringVersion: () => this.topology.ring.version,
         leave: (id) => {
-          if (id === cfg.NODE_ID) { setImmediate(() => this.onLeaveRequested()); return true; }
+          if (id === cfg.NODE_ID) {
+            setImmediate(() => this.onLeaveRequested());
+            return true;
+          }
           return this.membership.markLeft(id);
         },
         stats: () => this.stats(),
@@ -181,8 +219,10 @@ export class CacheNode {
     this.membership.start();
     this.antiEntropy.start(cfg.ANTI_ENTROPY_INTERVAL);
     if (!this.waitForCluster) this.serve('no other node in PEERS');
-    this.log.info({ addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS },
-      `cache node ${cfg.NODE_ID} listening on ${cfg.LISTEN_ADDR}`);
+    this.log.info(
+      { addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS },
+      `cache node ${cfg.NODE_ID} listening on ${cfg.LISTEN_ADDR}`,
+    );
   }
 
   /** Graceful stop: NOT_SERVING, refuse new calls, finish calls in flight, hand data on, leave. Bounded by SHUTDOWN_TIMEOUT. */
@@ -198,16 +238,28 @@ export class CacheNode {
 
   private carryOut(a: TopologyAction): void {
     switch (a.type) {
-      case 'joined': this.serve('joined the cluster'); break;
+      case 'joined':
+        this.serve('joined the cluster');
+        break;
       case 'rebalance':
-        this.log.info({ ring: a.ring.version.slice(0, 12), nodes: a.ring.nodes(), restarted: a.restarted },
-          a.restarted.length === 0 ? 'ring changed' : 'members restarted: pushing their share to them');
+        this.log.info(
+          { ring: a.ring.version.slice(0, 12), nodes: a.ring.nodes(), restarted: a.restarted },
+          a.restarted.length === 0 ? 'ring changed' : 'members restarted: pushing their share to them',
+        );
         this.rebalancer.ringChanged(a.ring, a.restarted);
         break;
-      case 'deliver-hints': setImmediate(() => this.hintDelivery.deliver()); break;
-      case 'reroute-hints': this.hintDelivery.reroute(a.node); break;
-      case 'anti-entropy': this.antiEntropy.trigger(); break;
-      case 'close-peer': this.peers.forget(a.node); break;
+      case 'deliver-hints':
+        setImmediate(() => this.hintDelivery.deliver());
+        break;
+      case 'reroute-hints':
+        this.hintDelivery.reroute(a.node);
+        break;
+      case 'anti-entropy':
+        this.antiEntropy.trigger();
+        break;
+      case 'close-peer':
+        this.peers.forget(a.node);
+        break;
     }
   }
 
@@ -226,11 +278,20 @@ export class CacheNode {
     for (const m of this.membership.table.list()) membersByState[m.state] = (membersByState[m.state] ?? 0) + 1;
     const c = this.coordinator.stats;
     return {
-      hits: c.hits, misses: c.misses, evictions: s.evictions, expirations: s.expirations,
-      items: s.items, tombstones: s.tombstones, bytes: s.bytes,
-      quorumFailures: c.quorumFailures, readRepairs: c.readRepairs,
-      hintsPending: this.hints.pending, hintsDelivered: this.hints.delivered, hintsDropped: this.hints.dropped,
-      antiEntropyRounds: this.antiEntropy.stats.rounds, antiEntropyKeysRepaired: this.antiEntropy.stats.keysRepaired,
+      hits: c.hits,
+      misses: c.misses,
+      evictions: s.evictions,
+      expirations: s.expirations,
+      items: s.items,
+      tombstones: s.tombstones,
+      bytes: s.bytes,
+      quorumFailures: c.quorumFailures,
+      readRepairs: c.readRepairs,
+      hintsPending: this.hints.pending,
+      hintsDelivered: this.hints.delivered,
+      hintsDropped: this.hints.dropped,
+      antiEntropyRounds: this.antiEntropy.stats.rounds,
+      antiEntropyKeysRepaired: this.antiEntropy.stats.keysRepaired,
       rebalanceKeysSent: this.rebalancer.stats.keysSent,
       membersByState,
     };
@@ -276,18 +337,25 @@ export class CacheNode {
     setServing(parts.health, false);
     this.log.info({ inFlight: this.gate.inFlight }, 'shutting down: refusing new calls, finishing calls in flight');
     await within(this.gate.close(), deadline - Date.now());
-    const outcome = await leave({
-      stopAcceptingWrites: () => { this.replica.accepting = false; },
-      announce: () => this.membership.announceLeave(),
-      ringWithoutSelf: () => this.topology.leave(this.membership.table.ringMembers()),
-      handoff: (ring) => this.rebalancer.handoff(ring),
-      rerouteHints: () => this.hintDelivery.rerouteAll(),
-    }, deadline);
+    const outcome = await leave(
+      {
+        stopAcceptingWrites: () => {
+          this.replica.accepting = false;
+        },
+        announce: () => this.membership.announceLeave(),
+        ringWithoutSelf: () => this.topology.leave(this.membership.table.ringMembers()),
+        handoff: (ring) => this.rebalancer.handoff(ring),
+        rerouteHints: () => this.hintDelivery.rerouteAll(),
+      },
+      deadline,
+    );
     if (outcome.kind === 'handed-off') {
       this.log.info(outcome, `handed ${outcome.keys} keys to their new replicas (${outcome.unconfirmed} unconfirmed)`);
     } else if (outcome.kind === 'cut-short') {
-      this.log.warn({ keys: this.store.size, timeoutMs: this.cfg.SHUTDOWN_TIMEOUT },
-        'hand-off cut short by SHUTDOWN_TIMEOUT: keys not yet handed on rely on their other replicas');
+      this.log.warn(
+        { keys: this.store.size, timeoutMs: this.cfg.SHUTDOWN_TIMEOUT },
+        'hand-off cut short by SHUTDOWN_TIMEOUT: keys not yet handed on rely on their other replicas',
+      );
     }
     for (const t of this.timers) clearInterval(t);
     this.antiEntropy.stop();
@@ -297,8 +365,17 @@ export class CacheNode {
     // Client calls have drained; what may remain open are peers' replication streams and
     // health watches, which never end by themselves: give them a moment, then cut them.
     await new Promise<void>((resolve) => {
-      const force = setTimeout(() => { parts.server.forceShutdown(); resolve(); }, Math.max(0, Math.min(500, deadline - Date.now())));
-      parts.server.tryShutdown(() => { clearTimeout(force); resolve(); });
+      const force = setTimeout(
+        () => {
+          parts.server.forceShutdown();
+          resolve();
+        },
+        Math.max(0, Math.min(500, deadline - Date.now())),
+      );
+      parts.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
     });
     this.peers.closeAll();
     await this.metrics?.close();

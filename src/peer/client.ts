@@ -8,19 +8,19 @@
  * A peer that left or was forgotten has its channel closed (forget()).
  */
 import * as grpc from '@grpc/grpc-js';
-import type { EntryRecord } from '../store/store.js';
-import type { HybridClock } from '../hlc/hlc.js';
-import type { PeerTransport } from '../replication/coordinator.js';
 import { CacheError } from '../errors/errors.js';
-import { OpKind } from '../protos/generated/peer/cache/peer/v1/OpKind.js';
-import type { PingRequest } from '../protos/generated/peer/cache/peer/v1/PingRequest.js';
-import type { PingReply__Output } from '../protos/generated/peer/cache/peer/v1/PingReply.js';
+import type { HybridClock } from '../hlc/hlc.js';
 import type { Entry__Output } from '../protos/generated/peer/cache/peer/v1/Entry.js';
+import { OpKind } from '../protos/generated/peer/cache/peer/v1/OpKind.js';
+import type { PingReply__Output } from '../protos/generated/peer/cache/peer/v1/PingReply.js';
+import type { PingRequest } from '../protos/generated/peer/cache/peer/v1/PingRequest.js';
 import type { JoinRequest } from '../protos/generated/public/cache/v1/JoinRequest.js';
 import type { JoinResponse__Output } from '../protos/generated/public/cache/v1/JoinResponse.js';
+import type { PeerTransport } from '../replication/coordinator.js';
+import { readAnswer } from '../replication/replica.js';
+import type { EntryRecord } from '../store/store.js';
 import type { PeerBatch, PeerBatchReply, PeerOp, PeerResult } from '../wire/codec.js';
 import { clusterDefinition, peerDefinition } from './service.js';
-import { readAnswer } from '../replication/replica.js';
 
 type OpCallback = (err: Error | null, res?: PeerResult) => void;
 
@@ -28,7 +28,7 @@ type OpCallback = (err: Error | null, res?: PeerResult) => void;
 const TREE_CALL_TIMEOUTS = 5;
 
 /** A peer could not be reached or did not answer in time. */
-export function peerUnavailable(node: string, why: string): CacheError {
+function peerUnavailable(node: string, why: string): CacheError {
   return new CacheError('unavailable', `peer ${node} unavailable: ${why}`);
 }
 
@@ -49,7 +49,10 @@ function opSize(key: string, rec?: EntryRecord): number {
   return rec ? key.length + rec.value.length + rec.node.length + 40 : key.length + 40;
 }
 
-interface Pending { cbs: OpCallback[]; sentAt: number }
+interface Pending {
+  cbs: OpCallback[];
+  sentAt: number;
+}
 
 /** One peer address: its channel and its Exchange stream. */
 class PeerChannel {
@@ -101,12 +104,25 @@ class PeerChannel {
   }
 
   /** A unary call of the peer protocol with its typed codecs. */
-  unary<Req, Res>(method: { path: string; requestSerialize: (r: Req) => Buffer; responseDeserialize: (b: Buffer) => Res }, req: Req, timeoutMs: number): Promise<Res> {
+  unary<Req, Res>(
+    method: { path: string; requestSerialize: (r: Req) => Buffer; responseDeserialize: (b: Buffer) => Res },
+    req: Req,
+    timeoutMs: number,
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      if (this.closed) { reject(peerUnavailable(this.address, 'connection closed')); return; }
-      this.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, req, new grpc.Metadata(),
+      if (this.closed) {
+        reject(peerUnavailable(this.address, 'connection closed'));
+        return;
+      }
+      this.client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        req,
+        new grpc.Metadata(),
         { deadline: Date.now() + timeoutMs },
-        (err, res) => (err || res === undefined ? reject(err ?? peerUnavailable(this.address, 'empty answer')) : resolve(res)));
+        (err, res) => (err || res === undefined ? reject(err ?? peerUnavailable(this.address, 'empty answer')) : resolve(res)),
+      );
     });
   }
 
@@ -210,7 +226,10 @@ export class PeerPool implements PeerTransport {
 
   write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean) => void): void {
     const ch = this.member(node);
-    if (!ch) { cb(peerUnavailable(node, 'unknown address')); return; }
+    if (!ch) {
+      cb(peerUnavailable(node, 'unknown address'));
+      return;
+    }
     ch.send(node, { kind: OpKind.OP_KIND_WRITE, key, rec }, opSize(key, rec), (err, res) => {
       if (!err) this.onHeard(node);
       cb(err, res?.existed === true);
@@ -219,9 +238,15 @@ export class PeerPool implements PeerTransport {
 
   read(node: string, key: string, have: EntryRecord | undefined, cb: (err: Error | null, rec?: EntryRecord) => void): void {
     const ch = this.member(node);
-    if (!ch) { cb(peerUnavailable(node, 'unknown address')); return; }
+    if (!ch) {
+      cb(peerUnavailable(node, 'unknown address'));
+      return;
+    }
     ch.send(node, { kind: OpKind.OP_KIND_READ, key, have }, opSize(key), (err, res) => {
-      if (err) { cb(err); return; }
+      if (err) {
+        cb(err);
+        return;
+      }
       this.onHeard(node);
       cb(null, readAnswer(res!, have));
     });
@@ -238,14 +263,18 @@ export class PeerPool implements PeerTransport {
   async treeHashes(node: string, level: number, indexes: number[]): Promise<string[]> {
     const ch = this.member(node);
     if (!ch) throw peerUnavailable(node, 'unknown address');
-    return (await ch.unary(peerDefinition().TreeHashes, { requester: this.opts.selfId, level, indexes }, TREE_CALL_TIMEOUTS * this.opts.timeoutMs)).hashes;
+    return (
+      await ch.unary(peerDefinition().TreeHashes, { requester: this.opts.selfId, level, indexes }, TREE_CALL_TIMEOUTS * this.opts.timeoutMs)
+    ).hashes;
   }
 
   /** Anti-entropy: `node`'s entries shared with us in these leaf buckets. */
   async bucketEntries(node: string, buckets: number[]): Promise<Entry__Output[]> {
     const ch = this.member(node);
     if (!ch) throw peerUnavailable(node, 'unknown address');
-    return (await ch.unary(peerDefinition().BucketEntries, { requester: this.opts.selfId, buckets }, TREE_CALL_TIMEOUTS * this.opts.timeoutMs)).entries;
+    return (
+      await ch.unary(peerDefinition().BucketEntries, { requester: this.opts.selfId, buckets }, TREE_CALL_TIMEOUTS * this.opts.timeoutMs)
+    ).entries;
   }
 
   /** Calls ClusterService.Join on a seed address (a name or an IP, maybe not a member yet). */

@@ -5,15 +5,15 @@
  * status table.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { toStatus } from '../errors/status.js';
 import type { HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
-import type { EntryRecord } from '../store/store.js';
 import type { MemberRecord } from '../membership/table.js';
-import type { Replica } from '../replication/replica.js';
-import { toStatus } from '../errors/status.js';
 import type { PeerServiceHandlers } from '../protos/generated/peer/cache/peer/v1/PeerService.js';
+import type { Replica } from '../replication/replica.js';
+import type { EntryRecord } from '../store/store.js';
 import type { PeerBatch, PeerBatchReply } from '../wire/codec.js';
-import { entryToWire, recordToWire, recordsFromWire } from './service.js';
+import { entryToWire, recordsFromWire, recordToWire } from './service.js';
 
 export interface PeerServerDeps {
   selfId: string;
@@ -60,12 +60,17 @@ export function peerHandlers(d: PeerServerDeps): PeerHandlers {
 
     TreeHashes(call, reply) {
       const r = call.request;
-      d.treeHashes(r.requester, r.level, r.indexes).then((hashes) => reply(null, { hashes }), (err: unknown) => reply(toStatus(err)));
+      d.treeHashes(r.requester, r.level, r.indexes).then(
+        (hashes) => reply(null, { hashes }),
+        (err: unknown) => reply(toStatus(err)),
+      );
     },
 
     BucketEntries(call, reply) {
-      d.bucketEntries(call.request.requester, call.request.buckets)
-        .then((entries) => reply(null, { entries: entries.map(([k, rec]) => entryToWire(k, rec)) }), (err: unknown) => reply(toStatus(err)));
+      d.bucketEntries(call.request.requester, call.request.buckets).then(
+        (entries) => reply(null, { entries: entries.map(([k, rec]) => entryToWire(k, rec)) }),
+        (err: unknown) => reply(toStatus(err)),
+      );
     },
   };
 }

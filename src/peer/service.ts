@@ -6,15 +6,18 @@
  * two ends; nothing else speaks this protocol.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { peerApi, publicApi } from '../protos/protos.js';
-import type { EntryRecord } from '../store/store.js';
 import { isMemberState, type MemberRecord } from '../membership/table.js';
 import type { Entry, Entry__Output } from '../protos/generated/peer/cache/peer/v1/Entry.js';
-import type { MemberRecord as WireRecord, MemberRecord__Output as WireRecordOut } from '../protos/generated/peer/cache/peer/v1/MemberRecord.js';
-import type { Member, Member__Output } from '../protos/generated/public/cache/v1/Member.js';
-import { MemberState } from '../protos/generated/public/cache/v1/MemberState.js';
+import type {
+  MemberRecord as WireRecord,
+  MemberRecord__Output as WireRecordOut,
+} from '../protos/generated/peer/cache/peer/v1/MemberRecord.js';
 import type { PeerServiceDefinition } from '../protos/generated/peer/cache/peer/v1/PeerService.js';
 import type { ClusterServiceDefinition } from '../protos/generated/public/cache/v1/ClusterService.js';
+import type { Member, Member__Output } from '../protos/generated/public/cache/v1/Member.js';
+import { MemberState } from '../protos/generated/public/cache/v1/MemberState.js';
+import { peerApi, publicApi } from '../protos/protos.js';
+import type { EntryRecord } from '../store/store.js';
 import { decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply, type PeerBatch, type PeerBatchReply } from '../wire/codec.js';
 
 /** PeerService with the hand-written codec of src/wire/codec.ts on Exchange; the other methods as generated. */

@@ -12,10 +12,10 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as HealthProto } from './generated/health/health.js';
+import type { ProtoGrpcType as PeerProto } from './generated/peer/peer.js';
 import type { ProtoGrpcType as CacheProto } from './generated/public/cache.js';
 import type { ProtoGrpcType as ClusterProto } from './generated/public/cluster.js';
-import type { ProtoGrpcType as PeerProto } from './generated/peer/peer.js';
-import type { ProtoGrpcType as HealthProto } from './generated/health/health.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -38,7 +38,9 @@ const OPTIONS: protoLoader.Options = {
  * proto-loader-gen-types is meant to be used). These are the only casts between the loader
  * and the generated types.
  */
-let cache: { publicApi: CacheProto & ClusterProto; peerApi: PeerProto; healthApi: HealthProto; reflection: protoLoader.PackageDefinition } | undefined;
+let cache:
+  | { publicApi: CacheProto & ClusterProto; peerApi: PeerProto; healthApi: HealthProto; reflection: protoLoader.PackageDefinition }
+  | undefined;
 
 function load() {
   if (!cache) {
@@ -73,6 +75,3 @@ export function healthApi(): HealthProto['grpc']['health']['v1'] {
 export function reflectionDefinition(): protoLoader.PackageDefinition {
   return load().reflection;
 }
-
-/** cache.v1.MemberState numbers. */
-export const MemberStateNumber = { alive: 1, suspect: 2, dead: 3, left: 4 } as const;

@@ -4,7 +4,12 @@
  */
 
 /** Per-call consistency, numbered as in cache.v1.Consistency. */
-export enum Level { Default = 0, One = 1, Quorum = 2, All = 3 }
+export enum Level {
+  Default = 0,
+  One = 1,
+  Quorum = 2,
+  All = 3,
+}
 
 /**
  * Answers required from `n` replicas for `level`; `configured` is WRITE_QUORUM or
@@ -13,21 +18,32 @@ export enum Level { Default = 0, One = 1, Quorum = 2, All = 3 }
 export function required(level: Level, n: number, configured: number): number {
   if (n <= 0) return 0;
   switch (level) {
-    case Level.One: return 1;
-    case Level.Quorum: return Math.floor(n / 2) + 1;
-    case Level.All: return n;
-    default: return Math.min(Math.max(1, configured), n);
+    case Level.One:
+      return 1;
+    case Level.Quorum:
+      return Math.floor(n / 2) + 1;
+    case Level.All:
+      return n;
+    default:
+      return Math.min(Math.max(1, configured), n);
   }
 }
 
-export enum Outcome { Pending = 0, Reached = 1, Failed = 2 }
+export enum Outcome {
+  Pending = 0,
+  Reached = 1,
+  Failed = 2,
+}
 
 export class QuorumCount {
   successes = 0;
   failures = 0;
   private decided: Outcome = Outcome.Pending;
 
-  constructor(readonly needed: number, readonly total: number) {
+  constructor(
+    readonly needed: number,
+    readonly total: number,
+  ) {
     if (needed <= 0) this.decided = Outcome.Reached;
     else if (needed > total) this.decided = Outcome.Failed;
   }

@@ -7,11 +7,12 @@
  * placement comes from the ring. Callback style, so that a call answered entirely by the
  * local store completes synchronously without allocating promises.
  */
-import type { EntryRecord, Store } from '../store/store.js';
+
+import { CacheError } from '../errors/errors.js';
 import type { HybridClock } from '../hlc/hlc.js';
 import { compareVersions } from '../hlc/hlc.js';
-import { CacheError } from '../errors/errors.js';
-import { Level, Outcome, QuorumCount, required } from '../quorum/quorum.js';
+import { type Level, Outcome, QuorumCount, required } from '../quorum/quorum.js';
+import type { EntryRecord, Store } from '../store/store.js';
 
 export type Callback<T> = (err: CacheError | null, result?: T) => void;
 
@@ -76,7 +77,11 @@ export interface CoordinatorStats {
   quorumFailures: number;
 }
 
-export interface WriteResult { wall: number; logical: number; deleted?: boolean }
+export interface WriteResult {
+  wall: number;
+  logical: number;
+  deleted?: boolean;
+}
 
 export class Coordinator {
   readonly stats: CoordinatorStats = { hits: 0, misses: 0, readRepairs: 0, quorumFailures: 0 };
@@ -97,8 +102,13 @@ export class Coordinator {
     const ts = this.clock.now();
     const ttl = ttlMs > 0 ? ttlMs : this.opts.defaultTtlMs;
     const rec: EntryRecord = {
-      value, binary, wall: ts.wall, logical: ts.logical, node: this.opts.selfId,
-      expiresAt: ttl > 0 ? this.now() + ttl : 0, tombstone: false,
+      value,
+      binary,
+      wall: ts.wall,
+      logical: ts.logical,
+      node: this.opts.selfId,
+      expiresAt: ttl > 0 ? this.now() + ttl : 0,
+      tombstone: false,
     };
     this.replicate(key, rec, level, cb, false);
   }
@@ -106,8 +116,13 @@ export class Coordinator {
   delete(key: string, level: Level, cb: Callback<WriteResult>): void {
     const ts = this.clock.now();
     const rec: EntryRecord = {
-      value: '', binary: false, wall: ts.wall, logical: ts.logical, node: this.opts.selfId,
-      expiresAt: 0, tombstone: true,
+      value: '',
+      binary: false,
+      wall: ts.wall,
+      logical: ts.logical,
+      node: this.opts.selfId,
+      expiresAt: 0,
+      tombstone: true,
     };
     // "deleted" reports whether a live value existed on any replica that acknowledged.
     this.replicate(key, rec, level, cb, true);
@@ -122,7 +137,8 @@ export class Coordinator {
     if (r <= 1 && selfIsReplica && previous === undefined) {
       // Answered by the local replica alone: the common, fast path for ONE (and N=1).
       const rec = this.store.get(key);
-      if (rec) this.stats.hits++; else this.stats.misses++;
+      if (rec) this.stats.hits++;
+      else this.stats.misses++;
       cb(null, rec);
       return;
     }
@@ -142,8 +158,13 @@ export class Coordinator {
     placement: () => this.placement,
     now: () => this.now(),
     repair: (key: string, newest: EntryRecord, stale: string[]) => this.repair(key, newest, stale),
-    quorumFailed: () => { this.stats.quorumFailures++; },
-    counted: (hit: boolean) => { if (hit) this.stats.hits++; else this.stats.misses++; },
+    quorumFailed: () => {
+      this.stats.quorumFailures++;
+    },
+    counted: (hit: boolean) => {
+      if (hit) this.stats.hits++;
+      else this.stats.misses++;
+    },
   };
 
   private replicate(key: string, rec: EntryRecord, level: Level, cb: Callback<WriteResult>, isDelete: boolean): void {
@@ -162,9 +183,13 @@ export class Coordinator {
       if (o === Outcome.Reached) cb(null, result);
       else {
         this.stats.quorumFailures++;
-        cb(new CacheError('unavailable',
-          `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required (${why}); ` +
-          'the write may still reach some replicas'));
+        cb(
+          new CacheError(
+            'unavailable',
+            `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required (${why}); ` +
+              'the write may still reach some replicas',
+          ),
+        );
       }
     };
     for (let i = 0; i < n; i++) {
@@ -270,7 +295,10 @@ class ReadRound {
     if (down) this.pending.push(...down);
     for (const node of this.extra) {
       this.c.ctx.peers().read(node, this.key, this.have, (err, rec) => {
-        if (!err) { this.from.push(node); this.recs.push(rec); }
+        if (!err) {
+          this.from.push(node);
+          this.recs.push(rec);
+        }
         this.extraLeft--;
         this.settle(this.q.outcome);
       });
@@ -321,8 +349,12 @@ class ReadRound {
     if (o === Outcome.Failed) {
       this.finish();
       this.c.ctx.quorumFailed();
-      this.cb(new CacheError('unavailable',
-        `read quorum not reached: ${this.q.successes} of ${this.replicas.length} replicas answered, ${this.r} required`));
+      this.cb(
+        new CacheError(
+          'unavailable',
+          `read quorum not reached: ${this.q.successes} of ${this.replicas.length} replicas answered, ${this.r} required`,
+        ),
+      );
       return;
     }
     if (this.q.outcome !== Outcome.Reached || this.extraLeft > 0) return;
@@ -341,7 +373,8 @@ class ReadRound {
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i];
       if (rec === newest || !this.replicas.includes(this.from[i])) continue; // repair current replicas only
-      if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0) (stale ??= []).push(this.from[i]);
+      if (!rec || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) < 0)
+        (stale ??= []).push(this.from[i]);
     }
     if (stale) this.c.ctx.repair(this.key, newest, stale);
   }

@@ -6,8 +6,9 @@
  * target is in flight. Driven by the node (a timer, and a member becoming alive); the
  * transport, member states and placement are passed in.
  */
-import type { EntryRecord } from '../store/store.js';
+
 import type { MemberState } from '../membership/table.js';
+import type { EntryRecord } from '../store/store.js';
 import type { PeerTransport } from './coordinator.js';
 import type { HintStore } from './hints.js';
 
@@ -37,7 +38,10 @@ export class HintDelivery {
     for (const target of hints.targets()) {
       if (this.delivering.has(target)) continue;
       const state = this.d.stateOf(target);
-      if (state === 'left' || state === undefined) { this.reroute(target); continue; }
+      if (state === 'left' || state === undefined) {
+        this.reroute(target);
+        continue;
+      }
       if (state !== 'alive') continue;
       const batch = hints.take(target, BATCH);
       this.delivering.add(target);
@@ -56,7 +60,10 @@ export class HintDelivery {
     for (const [key, rec] of this.d.hints.removeTarget(target)) {
       for (const r of this.d.replicas(key)) {
         if (r === this.d.selfId) this.d.applyLocal(key, rec);
-        else this.d.peers.write(r, key, rec, (err) => { if (err) this.d.hints.add(r, key, rec); });
+        else
+          this.d.peers.write(r, key, rec, (err) => {
+            if (err) this.d.hints.add(r, key, rec);
+          });
       }
     }
   }

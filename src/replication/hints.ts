@@ -4,8 +4,9 @@
  * Bounded by MAX_HINTS; beyond it the oldest hint is dropped (and counted), leaving the
  * repair to anti-entropy. Pure bookkeeping; src/replication/hint-delivery.ts delivers them.
  */
-import type { EntryRecord } from '../store/store.js';
+
 import { compareVersions } from '../hlc/hlc.js';
+import type { EntryRecord } from '../store/store.js';
 
 export class HintStore {
   private readonly byTarget = new Map<string, Map<string, EntryRecord>>();
@@ -16,9 +17,15 @@ export class HintStore {
   constructor(private readonly max: number) {}
 
   add(target: string, key: string, rec: EntryRecord): void {
-    if (this.max === 0) { this.dropped++; return; }
+    if (this.max === 0) {
+      this.dropped++;
+      return;
+    }
     let m = this.byTarget.get(target);
-    if (!m) { m = new Map(); this.byTarget.set(target, m); }
+    if (!m) {
+      m = new Map();
+      this.byTarget.set(target, m);
+    }
     const cur = m.get(key);
     if (cur) {
       if (compareVersions(rec.wall, rec.logical, rec.node, cur.wall, cur.logical, cur.node) <= 0) return;
@@ -74,7 +81,11 @@ export class HintStore {
     // Drop from the target with the most hints: it is the one furthest behind anyway.
     let worst: Map<string, EntryRecord> | undefined;
     let worstTarget = '';
-    for (const [t, m] of this.byTarget) if (!worst || m.size > worst.size) { worst = m; worstTarget = t; }
+    for (const [t, m] of this.byTarget)
+      if (!worst || m.size > worst.size) {
+        worst = m;
+        worstTarget = t;
+      }
     if (!worst) return;
     const first = worst.keys().next().value as string;
     worst.delete(first);

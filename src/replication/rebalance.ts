@@ -5,12 +5,13 @@
  * retries a pass until every send succeeded. Also the hand-off of a node that leaves and
  * the full push to a member that restarted empty.
  */
-import type { Store, EntryRecord } from '../store/store.js';
-import type { HashRing } from '../ring/ring.js';
+
 import type { Logger } from '../log/logger.js';
-import type { PeerTransport } from './coordinator.js';
+import type { HashRing } from '../ring/ring.js';
 import { inSlices } from '../scan/slices.js';
-import { mayDrop, planMove, type PlanContext } from './moves.js';
+import type { EntryRecord, Store } from '../store/store.js';
+import type { PeerTransport } from './coordinator.js';
+import { mayDrop, type PlanContext, planMove } from './moves.js';
 
 const CHUNK_KEYS = 256;
 const RETRY_MS = 500;
@@ -48,7 +49,10 @@ export class Rebalancer {
   ringChanged(ring: HashRing, restarted: readonly string[] = []): void {
     this.target = ring;
     for (const n of restarted) this.restarted.add(n);
-    if (this.running) { this.again = true; return; }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
     void this.loop();
   }
 
@@ -69,11 +73,21 @@ export class Rebalancer {
         const ring = this.target!;
         const restarted = this.restarted;
         this.restarted = new Set();
-        const ok = await this.pass({ selfId: this.selfId, replicationFactor: this.rf, before: this.baseline, after: ring, restarted, handoff: false });
+        const ok = await this.pass({
+          selfId: this.selfId,
+          replicationFactor: this.rf,
+          before: this.baseline,
+          after: ring,
+          restarted,
+          handoff: false,
+        });
         if (ok) this.baseline = ring;
         else {
           for (const n of restarted) this.restarted.add(n);
-          if (!this.stopped) { this.again = true; await sleep(RETRY_MS); }
+          if (!this.stopped) {
+            this.again = true;
+            await sleep(RETRY_MS);
+          }
         }
       } while (this.again && !this.stopped);
     } finally {
@@ -89,7 +103,14 @@ export class Rebalancer {
     this.stopped = true; // no more regular passes
     const before = this.stats.failures;
     const keys = this.store.size;
-    await this.pass({ selfId: this.selfId, replicationFactor: this.rf, before: undefined, after: ringWithoutSelf, restarted: new Set(), handoff: true });
+    await this.pass({
+      selfId: this.selfId,
+      replicationFactor: this.rf,
+      before: undefined,
+      after: ringWithoutSelf,
+      restarted: new Set(),
+      handoff: true,
+    });
     return { keys, unconfirmed: this.stats.failures - before };
   }
 
@@ -108,13 +129,15 @@ export class Rebalancer {
         const move = planMove(key, ctx);
         if (!move) continue;
         sent++;
-        work.push(this.sendAll(key, rec, move.targets).then((confirmed) => {
-          if (confirmed < move.targets.length) failed++;
-          else if (move.dropAfter && mayDrop(rec, this.store.peek(key))) {
-            this.store.drop(key);
-            this.stats.keysDropped++;
-          }
-        }));
+        work.push(
+          this.sendAll(key, rec, move.targets).then((confirmed) => {
+            if (confirmed < move.targets.length) failed++;
+            else if (move.dropAfter && mayDrop(rec, this.store.peek(key))) {
+              this.store.drop(key);
+              this.stats.keysDropped++;
+            }
+          }),
+        );
       }
       await Promise.all(work);
       await new Promise((r) => setImmediate(r)); // let client calls through between chunks
@@ -124,7 +147,10 @@ export class Rebalancer {
     this.stats.failures += failed;
     this.stats.lastPassMs = Date.now() - started;
     if (sent > 0 || failed > 0) {
-      this.log.info({ keys: keys.length, sent, failed, ms: this.stats.lastPassMs, ring: ctx.after.version.slice(0, 12) }, 'rebalance pass done');
+      this.log.info(
+        { keys: keys.length, sent, failed, ms: this.stats.lastPassMs, ring: ctx.after.version.slice(0, 12) },
+        'rebalance pass done',
+      );
     }
     return failed === 0;
   }

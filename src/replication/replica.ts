@@ -15,9 +15,10 @@
  *  - An operation that throws (an entry too large for this node's memory budget, a bad
  *    record) fails alone with its error; the others in the batch are unaffected.
  */
-import type { EntryRecord, Store } from '../store/store.js';
+
 import { compareVersions } from '../hlc/hlc.js';
 import { OpKind } from '../protos/generated/peer/cache/peer/v1/OpKind.js';
+import type { EntryRecord, Store } from '../store/store.js';
 import type { PeerOp, PeerResult } from '../wire/codec.js';
 
 const WRITTEN: PeerResult = {};

@@ -2,9 +2,9 @@
 
 /**
  * Whole-store scans (anti-entropy's Merkle trees and bucket lookups, rebalancing's key list)
- * take this many entries at a time and then let the event loop run: at 1M entries a scan
- * costs 0.5-1 s of CPU, which would otherwise hold up every request for that long (a slice
- * is ~10 ms). The store's iterators tolerate writes between slices, so a scan sees each key
+ * take this many entries at a time and then let the event loop run: a whole scan of a large
+ * store would otherwise hold up every request for as long as it takes (figures in
+ * docs/benchmarks/2026-11-23.md). The store's iterators tolerate writes between slices, so a scan sees each key
  * that stays in the store, with its version at the time it is reached; users of a scan
  * must accept that (a tree may miss a write made meanwhile: the next round catches it).
  */

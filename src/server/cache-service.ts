@@ -1,20 +1,30 @@
 /** cache.v1.CacheService: validates requests, hands them to the coordinator, shapes answers. */
 import * as grpc from '@grpc/grpc-js';
+import { CacheError, invalid } from '../errors/errors.js';
+import { type StatusError, toStatus } from '../errors/status.js';
+import type { Logger } from '../log/logger.js';
+import { type MethodIndex, NO_OBSERVER, type RequestObserver } from '../metrics/metrics.js';
+import { publicApi } from '../protos/protos.js';
 import type { Coordinator, WriteResult } from '../replication/coordinator.js';
 import type { EntryRecord } from '../store/store.js';
 import {
-  decodeDeleteResponse, decodeGetResponse, decodeKeyRequest, decodeSetRequest, decodeSetResponse,
-  encodeGetResponse, encodeKeyRequest, encodeSetRequest, encodeWriteResponse,
-  type GetAnswer, type KeyRequest, type SetRequest, type WriteAnswer,
+  decodeDeleteResponse,
+  decodeGetResponse,
+  decodeKeyRequest,
+  decodeSetRequest,
+  decodeSetResponse,
+  encodeGetResponse,
+  encodeKeyRequest,
+  encodeSetRequest,
+  encodeWriteResponse,
+  type GetAnswer,
+  type KeyRequest,
+  type SetRequest,
+  type WriteAnswer,
 } from '../wire/codec.js';
-import { CacheError, invalid } from '../errors/errors.js';
-import { toStatus, type StatusError } from '../errors/status.js';
-import type { Logger } from '../log/logger.js';
-import type { RequestGate } from './gate.js';
 import { absoluteDeadline } from './deadline.js';
-import { publicApi } from '../protos/protos.js';
+import type { RequestGate } from './gate.js';
 import type { ServiceBinding } from './server.js';
-import { NO_OBSERVER, type MethodIndex, type RequestObserver } from '../metrics/metrics.js';
 
 export interface RequestLimits {
   maxKeyBytes: number;
@@ -24,7 +34,7 @@ export interface RequestLimits {
 
 const CONSISTENCY_HELP = 'one of CONSISTENCY_UNSPECIFIED (0), CONSISTENCY_ONE (1), CONSISTENCY_QUORUM (2), CONSISTENCY_ALL (3)';
 
-export function checkKey(key: string, maxKeyBytes: number): string {
+function checkKey(key: string, maxKeyBytes: number): string {
   if (!key) throw invalid('key must not be empty');
   // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
   if (key.length * 3 > maxKeyBytes) {
@@ -34,7 +44,7 @@ export function checkKey(key: string, maxKeyBytes: number): string {
   return key;
 }
 
-export function checkConsistency(c: number): number {
+function checkConsistency(c: number): number {
   if (c === 0 || c === 1 || c === 2 || c === 3) return c;
   throw invalid(`consistency ${c} is not ${CONSISTENCY_HELP}`);
 }
@@ -42,20 +52,41 @@ export function checkConsistency(c: number): number {
 /** CacheService with the hand-written codecs of src/wire/codec.ts on every method (both ends). */
 export function cacheDefinition() {
   const generated = publicApi().CacheService.service;
-  const codecs = <Req, Res>(encodeReq: (r: Req) => Buffer, decodeReq: (b: Buffer) => Req, encodeRes: (r: Res) => Buffer, decodeRes: (b: Buffer) => Res) => ({
-    requestSerialize: encodeReq, requestDeserialize: decodeReq, responseSerialize: encodeRes, responseDeserialize: decodeRes,
+  const codecs = <Req, Res>(
+    encodeReq: (r: Req) => Buffer,
+    decodeReq: (b: Buffer) => Req,
+    encodeRes: (r: Res) => Buffer,
+    decodeRes: (b: Buffer) => Res,
+  ) => ({
+    requestSerialize: encodeReq,
+    requestDeserialize: decodeReq,
+    responseSerialize: encodeRes,
+    responseDeserialize: decodeRes,
   });
-  const Get: grpc.MethodDefinition<KeyRequest, GetAnswer> = { ...generated.Get, ...codecs(encodeKeyRequest, decodeKeyRequest, encodeGetResponse, decodeGetResponse) };
-  const Set: grpc.MethodDefinition<SetRequest, WriteAnswer> = { ...generated.Set, ...codecs(encodeSetRequest, decodeSetRequest, encodeWriteResponse, decodeSetResponse) };
-  const Delete: grpc.MethodDefinition<KeyRequest, WriteAnswer> = { ...generated.Delete, ...codecs(encodeKeyRequest, decodeKeyRequest, encodeWriteResponse, decodeDeleteResponse) };
-  return { Get, Set, Delete };
+  const get: grpc.MethodDefinition<KeyRequest, GetAnswer> = {
+    ...generated.Get,
+    ...codecs(encodeKeyRequest, decodeKeyRequest, encodeGetResponse, decodeGetResponse),
+  };
+  const set: grpc.MethodDefinition<SetRequest, WriteAnswer> = {
+    ...generated.Set,
+    ...codecs(encodeSetRequest, decodeSetRequest, encodeWriteResponse, decodeSetResponse),
+  };
+  const del: grpc.MethodDefinition<KeyRequest, WriteAnswer> = {
+    ...generated.Delete,
+    ...codecs(encodeKeyRequest, decodeKeyRequest, encodeWriteResponse, decodeDeleteResponse),
+  };
+  return { Get: get, Set: set, Delete: del };
 }
 
 type Reply<T> = (err: StatusError | null, value?: T) => void;
 
 export function cacheService(
-  coord: Coordinator, gate: RequestGate, limits: RequestLimits, log: Logger,
-  metrics: RequestObserver = NO_OBSERVER, now: () => number = Date.now,
+  coord: Coordinator,
+  gate: RequestGate,
+  limits: RequestLimits,
+  log: Logger,
+  metrics: RequestObserver = NO_OBSERVER,
+  now: () => number = Date.now,
 ): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
@@ -93,61 +124,83 @@ export function cacheService(
   };
 
   /** Get and Delete: a key and a consistency level, validated, then `run`. */
-  function keyed<T>(method: MethodIndex, name: string, run: (key: string, level: number, reply: Reply<T>) => void): grpc.handleUnaryCall<KeyRequest, T> {
+  function keyed<T>(
+    method: MethodIndex,
+    name: string,
+    run: (key: string, level: number, reply: Reply<T>) => void,
+  ): grpc.handleUnaryCall<KeyRequest, T> {
     return (call, callback) => {
       const reply = observed(method, callback);
-      gate.pass(reply, () => {
-        const req = call.request;
-        let key: string, level: number;
-        try {
-          key = checkKey(req.key, limits.maxKeyBytes);
-          level = checkConsistency(req.consistency);
-        } catch (e) { fail(reply, e); return; }
-        if (debug) log.debug({ method: name, key, level }, 'request');
-        guarded(reply, () => run(key, level, reply));
-      }, absoluteDeadline(call));
+      gate.pass(
+        reply,
+        () => {
+          const req = call.request;
+          let key: string, level: number;
+          try {
+            key = checkKey(req.key, limits.maxKeyBytes);
+            level = checkConsistency(req.consistency);
+          } catch (e) {
+            fail(reply, e);
+            return;
+          }
+          if (debug) log.debug({ method: name, key, level }, 'request');
+          guarded(reply, () => run(key, level, reply));
+        },
+        absoluteDeadline(call),
+      );
     };
   }
 
-  const Get = keyed<GetAnswer>(0, 'Get', (key, level, reply) => coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
-    gate.end();
-    if (err) fail(reply, err);
-    else if (rec === undefined) fail(reply, new CacheError('not_found', `key not found: ${JSON.stringify(key)}`));
-    else reply(null, getAnswer(rec, now()));
-  }));
+  const get = keyed<GetAnswer>(0, 'Get', (key, level, reply) =>
+    coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
+      gate.end();
+      if (err) fail(reply, err);
+      else if (rec === undefined) fail(reply, new CacheError('not_found', `key not found: ${JSON.stringify(key)}`));
+      else reply(null, getAnswer(rec, now()));
+    }),
+  );
 
-  const Delete = keyed<WriteAnswer>(2, 'Delete', (key, level, reply) => coord.delete(key, level, writeAnswer(reply)));
+  const del = keyed<WriteAnswer>(2, 'Delete', (key, level, reply) => coord.delete(key, level, writeAnswer(reply)));
 
-  const Set: grpc.handleUnaryCall<SetRequest, WriteAnswer> = (call, callback) => {
+  const set: grpc.handleUnaryCall<SetRequest, WriteAnswer> = (call, callback) => {
     const reply = observed(1, callback);
-    gate.pass(reply, () => {
-      const req = call.request;
-      let key: string, level: number, value: string, binary: boolean, ttl: number;
-      try {
-        key = checkKey(req.key, limits.maxKeyBytes);
-        level = checkConsistency(req.consistency);
-        binary = req.binary;
-        let bytes: number;
-        if (req.data !== undefined) {
-          const data = req.data;
-          bytes = data.length;
-          value = bytes > limits.maxValueBytes ? '' : data.toString('latin1'); // a copy: the request buffer is not retained
-        } else {
-          value = req.value;
-          bytes = value.length * 3 > limits.maxValueBytes ? Buffer.byteLength(value, 'utf8') : value.length;
+    gate.pass(
+      reply,
+      () => {
+        const req = call.request;
+        let key: string, level: number, value: string, binary: boolean, ttl: number;
+        try {
+          key = checkKey(req.key, limits.maxKeyBytes);
+          level = checkConsistency(req.consistency);
+          binary = req.binary;
+          let bytes: number;
+          if (req.data !== undefined) {
+            const data = req.data;
+            bytes = data.length;
+            value = bytes > limits.maxValueBytes ? '' : data.toString('latin1'); // a copy: the request buffer is not retained
+          } else {
+            value = req.value;
+            bytes = value.length * 3 > limits.maxValueBytes ? Buffer.byteLength(value, 'utf8') : value.length;
+          }
+          if (bytes > limits.maxValueBytes) {
+            throw invalid(
+              `value is ${bytes} bytes; the limit is ${limits.maxValueBytes} bytes (MAX_RECV_MSG_SIZE/MAX_SEND_MSG_SIZE less key and framing)`,
+            );
+          }
+          ttl = req.ttlMs;
+          if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${ttl} is too large; the limit is ${limits.maxTtlMs}`);
+        } catch (e) {
+          fail(reply, e);
+          return;
         }
-        if (bytes > limits.maxValueBytes) {
-          throw invalid(`value is ${bytes} bytes; the limit is ${limits.maxValueBytes} bytes (MAX_RECV_MSG_SIZE/MAX_SEND_MSG_SIZE less key and framing)`);
-        }
-        ttl = req.ttlMs;
-        if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${ttl} is too large; the limit is ${limits.maxTtlMs}`);
-      } catch (e) { fail(reply, e); return; }
-      if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
-      guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
-    }, absoluteDeadline(call));
+        if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
+        guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
+      },
+      absoluteDeadline(call),
+    );
   };
 
-  return { definition: cacheDefinition(), handlers: { Get, Set, Delete } };
+  return { definition: cacheDefinition(), handlers: { Get: get, Set: set, Delete: del } };
 }
 
 function getAnswer(rec: EntryRecord, now: number): GetAnswer {

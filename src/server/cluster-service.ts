@@ -1,12 +1,13 @@
 /** cache.v1.ClusterService: Join, Leave, Members, Stats. */
-import type { MemberRecord, MemberView } from '../membership/table.js';
+
+import { ParseError, parseAddress } from '../config/parse.js';
 import { invalid } from '../errors/errors.js';
 import { toStatus } from '../errors/status.js';
-import { parseAddress, ParseError } from '../config/parse.js';
-import { publicApi } from '../protos/protos.js';
+import type { MemberRecord, MemberView } from '../membership/table.js';
+import { memberFromWire, memberToWire } from '../peer/service.js';
 import type { ClusterServiceHandlers } from '../protos/generated/public/cache/v1/ClusterService.js';
 import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
-import { memberFromWire, memberToWire } from '../peer/service.js';
+import { publicApi } from '../protos/protos.js';
 import type { ServiceBinding } from './server.js';
 
 export interface ClusterOps {
@@ -61,7 +62,10 @@ export function clusterService(ops: ClusterOps): ServiceBinding {
     },
 
     Stats(_call, reply) {
-      ops.stats().then((s) => reply(null, s), (err: unknown) => reply(toStatus(err)));
+      ops.stats().then(
+        (s) => reply(null, s),
+        (err: unknown) => reply(toStatus(err)),
+      );
     },
   };
   return { definition: publicApi().ClusterService.service, handlers };

@@ -11,7 +11,7 @@ import type * as grpc from '@grpc/grpc-js';
 export const DEADLINE_HEADER = 'x-cache-deadline';
 
 /** Clock skew between client and node that is tolerated before a request counts as late. */
-export const DEADLINE_SKEW_MS = 500;
+const DEADLINE_SKEW_MS = 500;
 
 /** The call's absolute deadline in epoch ms, if the client sent one. */
 export function absoluteDeadline(call: { metadata: grpc.Metadata }): number | undefined {

@@ -3,9 +3,10 @@
  * while it shuts down, refuses calls that arrive after their client's deadline, applies the
  * rate limit, and counts calls in flight so shutdown can wait for them.
  */
-import type { Admission } from '../ratelimit/limiter.js';
+
 import { CacheError } from '../errors/errors.js';
-import { toStatus, type StatusError } from '../errors/status.js';
+import { type StatusError, toStatus } from '../errors/status.js';
+import type { Admission } from '../ratelimit/limiter.js';
 
 const SHUTTING_DOWN = toStatus(new CacheError('unavailable', 'node is shutting down; retry on another node'));
 const DEADLINE_PASSED = toStatus(new CacheError('deadline', 'the call arrived after its deadline; not executed'));

@@ -5,11 +5,11 @@
  * "Error deserializing request", which we keep for our own bugs).
  */
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { reflectionDefinition } from '../protos/protos.js';
+import { HealthImplementation } from 'grpc-health-check';
 import { CacheError, invalid } from '../errors/errors.js';
 import { toStatus } from '../errors/status.js';
+import { reflectionDefinition } from '../protos/protos.js';
 
 /**
  * The transport accepts messages somewhat above the configured limits so that a request
@@ -27,7 +27,7 @@ const PUBLIC_SERVICES = ['cache.v1.CacheService', 'cache.v1.ClusterService'];
  * KiB, more than 128 headers) never reach us: nghttp2 resets the connection and the client
  * sees INTERNAL "Received RST_STREAM with code 9" at once.
  */
-export const MAX_METADATA_BYTES = 16 * 1024;
+const MAX_METADATA_BYTES = 16 * 1024;
 
 function metadataBytes(md: grpc.Metadata): number {
   let n = 0;
@@ -39,7 +39,10 @@ function metadataBytes(md: grpc.Metadata): number {
 
 /** What a request deserializer returns instead of throwing; the interceptor below answers it. */
 class Undecodable {
-  constructor(readonly path: string, readonly reason: string) {}
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {}
 }
 
 /**
@@ -47,29 +50,36 @@ class Undecodable {
  * a request (or a message of a request stream) that could not be decoded is answered
  * INVALID_ARGUMENT; the handler never sees either.
  */
-const guard: grpc.ServerInterceptor = (_method, call) => new grpc.ServerInterceptingCall(call, {
-  start(next) {
-    next({
-      onReceiveMetadata(md, nextMetadata) {
-        const size = metadataBytes(md);
-        if (size > MAX_METADATA_BYTES) {
-          call.sendStatus(toStatus(new CacheError('exhausted',
-            `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`)));
-        } else {
-          nextMetadata(md);
-        }
-      },
-      onReceiveMessage(message, nextMessage) {
-        if (message instanceof Undecodable) {
-          const name = message.path.slice(message.path.lastIndexOf('/') + 1);
-          call.sendStatus(toStatus(invalid(`cannot decode the ${name} request: ${message.reason}`)));
-        } else {
-          nextMessage(message);
-        }
-      },
-    });
-  },
-});
+const guard: grpc.ServerInterceptor = (_method, call) =>
+  new grpc.ServerInterceptingCall(call, {
+    start(next) {
+      next({
+        onReceiveMetadata(md, nextMetadata) {
+          const size = metadataBytes(md);
+          if (size > MAX_METADATA_BYTES) {
+            call.sendStatus(
+              toStatus(
+                new CacheError(
+                  'exhausted',
+                  `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`,
+                ),
+              ),
+            );
+          } else {
+            nextMetadata(md);
+          }
+        },
+        onReceiveMessage(message, nextMessage) {
+          if (message instanceof Undecodable) {
+            const name = message.path.slice(message.path.lastIndexOf('/') + 1);
+            call.sendStatus(toStatus(invalid(`cannot decode the ${name} request: ${message.reason}`)));
+          } else {
+            nextMessage(message);
+          }
+        },
+      });
+    },
+  });
 
 /** A grpc-js server whose every service (ours, health's, reflection's) decodes requests without throwing. */
 class NodeServer extends grpc.Server {
@@ -98,7 +108,10 @@ export interface ServerParts {
 }
 
 /** A service definition and its handlers, typed together by the caller. */
-export interface ServiceBinding { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation }
+export interface ServiceBinding {
+  definition: grpc.ServiceDefinition;
+  handlers: grpc.UntypedServiceImplementation;
+}
 
 export function createServer(opts: { maxRecv: number; maxSend: number }, services: ServiceBinding[]): ServerParts {
   const server = new NodeServer({

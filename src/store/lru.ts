@@ -1,5 +1,5 @@
-import type { EvictionPolicy } from './policy.js';
 import { SlotList } from './list.js';
+import type { EvictionPolicy } from './policy.js';
 
 /**
  * Least recently used: a recency list, most recent at the front. Inserting, reading (get)

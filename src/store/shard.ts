@@ -1,14 +1,14 @@
 import { compareVersions } from '../hlc/hlc.js';
-import type { EvictionPolicy } from './policy.js';
-import { ExpiryHeap } from './heap.js';
-import { LruPolicy } from './lru.js';
-import { LfuPolicy } from './lfu.js';
 import { FifoPolicy } from './fifo.js';
+import { ExpiryHeap } from './heap.js';
+import { LfuPolicy } from './lfu.js';
+import { LruPolicy } from './lru.js';
 import type { NodeTable } from './nodes.js';
+import type { EvictionPolicy } from './policy.js';
+import { MAX_CHUNK, offsetOf, pageOf, Slab } from './slab.js';
 import type { EntryRecord, EntryVersion, EvictionPolicyName } from './store.js';
-import { MAX_CHUNK, Slab, offsetOf, pageOf } from './slab.js';
 
-export const FLAG_BINARY = 1;
+const FLAG_BINARY = 1;
 export const FLAG_TOMBSTONE = 2;
 /** the slot holds an entry (free slots have flags 0) */
 export const FLAG_USED = 4;
@@ -42,12 +42,16 @@ export function encodeKey(key: string): number {
   return keyBuf.write(key, 0, 'utf8');
 }
 
-export function createPolicy(name: EvictionPolicyName, slots: number): EvictionPolicy {
+function createPolicy(name: EvictionPolicyName, slots: number): EvictionPolicy {
   switch (name) {
-    case 'lru': return new LruPolicy(slots);
-    case 'lfu': return new LfuPolicy(slots);
-    case 'fifo': return new FifoPolicy(slots);
-    default: throw new RangeError(`store: unknown eviction policy ${JSON.stringify(name)}`);
+    case 'lru':
+      return new LruPolicy(slots);
+    case 'lfu':
+      return new LfuPolicy(slots);
+    case 'fifo':
+      return new FifoPolicy(slots);
+    default:
+      throw new RangeError(`store: unknown eviction policy ${JSON.stringify(name)}`);
   }
 }
 
@@ -136,7 +140,7 @@ export class Shard {
 
   /** Entries kept outside the arena, by slot (created on first use). */
   private get outside(): Map<number, { key: string; value: string }> {
-    return this.outsideMap ??= new Map();
+    return (this.outsideMap ??= new Map());
   }
 
   /** Slot of the key whose UTF-8 bytes encodeKey just wrote (`kl` of them, hash `h`), or -1. Dead entries included. */
@@ -227,15 +231,26 @@ export class Shard {
    * `deadOnArrival` = a tombstone with no grace: it removes an older entry but is not kept.
    */
   apply(
-    key: string, h: number, kl: number, rec: EntryRecord, tombstone: boolean, value: string,
-    vbytes: number, size: number, exp: number, deadOnArrival: boolean, now: number, reclaimBudget: number,
+    key: string,
+    h: number,
+    kl: number,
+    rec: EntryRecord,
+    tombstone: boolean,
+    value: string,
+    vbytes: number,
+    size: number,
+    exp: number,
+    deadOnArrival: boolean,
+    now: number,
+    reclaimBudget: number,
   ): boolean {
     if (reclaimBudget > 0) this.reclaim(now, reclaimBudget);
     const slot = this.find(key, h, kl, now);
-    if (slot !== -1 && compareVersions(
-      rec.wall, rec.logical, rec.node,
-      this.wall[slot], this.logical[slot], this.nodes.name(this.node[slot]),
-    ) <= 0) return false;
+    if (
+      slot !== -1 &&
+      compareVersions(rec.wall, rec.logical, rec.node, this.wall[slot], this.logical[slot], this.nodes.name(this.node[slot])) <= 0
+    )
+      return false;
 
     if (deadOnArrival) {
       if (slot !== -1) this.remove(slot);
@@ -348,7 +363,7 @@ export class Shard {
       if (v === 0) break;
       const k = Math.imul(hashes[v - 1], GOLDEN) >>> shift;
       // v may fill the hole at i unless its home lies cyclically in (i, j]
-      if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+      if (i <= j ? k <= i || k > j : k <= i && k > j) {
         t[i] = v;
         i = j;
       }
@@ -402,19 +417,37 @@ export class Shard {
   }
 
   private grow(): void {
-    // x2: growing by less (x1.5 was measured) leaves more freed old columns that malloc
-    // keeps, which costs more resident memory than the emptier new tail saves
+    // x2: growing by less leaves more freed old columns that malloc keeps, which costs more
+    // resident memory than the emptier new tail saves (docs/benchmarks/2026-11-23.md)
     let n = this.slots * 2;
     if (this.maxEntries > 0 && n > this.maxEntries) n = Math.max(this.maxEntries, this.slots + 1);
-    const hashes = new Uint32Array(n); hashes.set(this.hashes); this.hashes = hashes;
-    const ref = new Uint32Array(n); ref.set(this.ref); this.ref = ref;
-    const klen = new Uint32Array(n); klen.set(this.klen); this.klen = klen;
-    const vlen = new Uint32Array(n); vlen.set(this.vlen); this.vlen = vlen;
-    const wall = new Float64Array(n); wall.set(this.wall); this.wall = wall;
-    const logical = new Uint16Array(n); logical.set(this.logical); this.logical = logical;
-    const node = new Uint16Array(n); node.set(this.node); this.node = node;
-    const flags = new Uint8Array(n); flags.set(this.flags); this.flags = flags;
-    const sizes = new Uint32Array(n); sizes.set(this.sizes); this.sizes = sizes;
+    const hashes = new Uint32Array(n);
+    hashes.set(this.hashes);
+    this.hashes = hashes;
+    const ref = new Uint32Array(n);
+    ref.set(this.ref);
+    this.ref = ref;
+    const klen = new Uint32Array(n);
+    klen.set(this.klen);
+    this.klen = klen;
+    const vlen = new Uint32Array(n);
+    vlen.set(this.vlen);
+    this.vlen = vlen;
+    const wall = new Float64Array(n);
+    wall.set(this.wall);
+    this.wall = wall;
+    const logical = new Uint16Array(n);
+    logical.set(this.logical);
+    this.logical = logical;
+    const node = new Uint16Array(n);
+    node.set(this.node);
+    this.node = node;
+    const flags = new Uint8Array(n);
+    flags.set(this.flags);
+    this.flags = flags;
+    const sizes = new Uint32Array(n);
+    sizes.set(this.sizes);
+    this.sizes = sizes;
     this.ttl.resize(n);
     this.policy.resize(n);
     this.slots = n;

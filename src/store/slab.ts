@@ -15,10 +15,7 @@
  * A class's first page is 1 KiB (or one chunk, if larger); each further page is twice the
  * size of the previous one, up to 1 MiB. So a store of many shards holding little data
  * (NUM_SHARDS up to 4096, a few entries per size class each) does not reserve a megabyte per
- * shard and class: with fixed 1 MiB pages, 20k entries of 10-2000 bytes in 4096 shards
- * reserved 17 GB of address space (126 MB resident) for 21 MB of data; with first pages of
- * 4 chunks (>= 4 KiB), 90 MB (161 MB resident); as now, 29 MB (85 MB resident, of which
- * ~29 MB is the 4096 shards' empty columns; the Map-based store before it: 63 MB).
+ * shard and class (measurements: docs/benchmarks/2026-11-23.md).
  *
  * A chunk is named by a 32-bit ref: page index << 17 | (offset in page / 8), page index
  * below 32767: up to ~32 GiB per arena. Pure: no I/O.
@@ -40,7 +37,7 @@ export const CLASS_SIZES: readonly number[] = (() => {
   for (let s = 8; s <= 128; s += 8) sizes.push(s);
   let s = 128;
   while (s < MAX_CHUNK) {
-    s = Math.min(MAX_CHUNK, (Math.ceil((s * 9) / 8 / 8)) * 8);
+    s = Math.min(MAX_CHUNK, Math.ceil((s * 9) / 8 / 8) * 8);
     sizes.push(s);
   }
   return sizes;
@@ -94,16 +91,14 @@ export class Slab {
     if (p === -1 || off + size > k.pageBytes) {
       p = this.pages.length;
       if (p >= MAX_PAGES) throw new RangeError('store: shard arena is full (32 GiB)');
-      const n = k.page === -1
-        ? Math.min(PAGE_BYTES, Math.max(FIRST_PAGE_MIN, size))
-        : Math.min(PAGE_BYTES, k.pageBytes * 2);
+      const n = k.page === -1 ? Math.min(PAGE_BYTES, Math.max(FIRST_PAGE_MIN, size)) : Math.min(PAGE_BYTES, k.pageBytes * 2);
       this.pages.push(Buffer.alloc(n));
       k.page = p;
       k.pageBytes = n;
       off = 0;
     }
     k.bump = off + size;
-    return (p << OFFSET_BITS | (off >>> 3)) >>> 0;
+    return ((p << OFFSET_BITS) | (off >>> 3)) >>> 0;
   }
 
   /** Gives back a chunk allocated for `bytes` bytes (the same figure passed to alloc). */

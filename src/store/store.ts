@@ -1,7 +1,7 @@
 import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { NodeTable } from './nodes.js';
-import { FLAG_TOMBSTONE, FLAG_USED, Shard, encodeKey } from './shard.js';
+import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
 
 export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo';
 
@@ -50,15 +50,12 @@ export interface StoreStats {
 }
 
 /** Seed for shard selection (hash32(key, SHARD_SEED) % shards), so shards do not correlate with ring placement. */
-export const SHARD_SEED = 0x5eed;
+const SHARD_SEED = 0x5eed;
 
 /**
- * Fixed per-entry memory overhead, in bytes, charged on top of the key and value bytes.
- *
- * Derived with scripts/bench-memory.ts (Node 20, x64, 16 shards, 12-byte keys, 100-byte
- * values, no TTL): measured (heapUsed + arrayBuffers) growth per entry minus the 112 payload
- * bytes was 124 at 530k entries (just after the columns doubled) and 70 at 1M (columns 95 %
- * full). Per entry there is nothing on the V8 heap; the cost is all typed arrays:
+ * Fixed per-entry memory overhead, in bytes, charged on top of the key and value bytes
+ * (derived with scripts/bench-memory.ts; figures in docs/benchmarks/2026-11-23.md).
+ * Per entry there is nothing on the V8 heap; the cost is all typed arrays:
  *   - columns: hash 4, chunk ref 4, key length 4, value length 4, wall 8, logical 2, node 2,
  *     flags 1, size 4, expiresAt 8, heap position 4, policy links 8 (LFU +4): 53 bytes a
  *     slot; they double, so 53-106 per entry
@@ -97,7 +94,10 @@ function valueBytes(value: string, binary: boolean): number {
 
 /** An entry that alone exceeds its shard's memory budget: bad input (INVALID_ARGUMENT). */
 export class EntryTooLargeError extends CacheError {
-  constructor(readonly size: number, readonly budget: number) {
+  constructor(
+    readonly size: number,
+    readonly budget: number,
+  ) {
     super('invalid', `entry of ${size} estimated bytes exceeds the per-shard memory budget of ${budget} bytes`);
     this.name = 'EntryTooLargeError';
   }
@@ -239,7 +239,10 @@ export class Store {
       let bestAt = Infinity;
       for (let i = 0; i < shards.length; i++) {
         const at = shards[i].dueAt(now);
-        if (at < bestAt) { bestAt = at; best = i; }
+        if (at < bestAt) {
+          bestAt = at;
+          best = i;
+        }
       }
       if (best === -1) break;
       shards[best].reclaimTop();
@@ -295,7 +298,11 @@ export class Store {
 
   /** items/tombstones/bytes include dead entries not yet reclaimed. */
   stats(): StoreStats {
-    let items = 0, tombstones = 0, bytes = 0, evictions = 0, expirations = 0;
+    let items = 0,
+      tombstones = 0,
+      bytes = 0,
+      evictions = 0,
+      expirations = 0;
     for (const sh of this.shardList) {
       items += sh.live;
       tombstones += sh.tombstones;

@@ -19,10 +19,7 @@ export interface LeaveSteps {
   rerouteHints(): void;
 }
 
-export type LeaveOutcome =
-  | { kind: 'alone' }
-  | { kind: 'handed-off'; keys: number; unconfirmed: number }
-  | { kind: 'cut-short' };
+export type LeaveOutcome = { kind: 'alone' } | { kind: 'handed-off'; keys: number; unconfirmed: number } | { kind: 'cut-short' };
 
 export async function leave(steps: LeaveSteps, deadline: number, now: () => number = Date.now, announceMs = 2_000): Promise<LeaveOutcome> {
   const ring = steps.ringWithoutSelf();
@@ -39,6 +36,15 @@ export async function leave(steps: LeaveSteps, deadline: number, now: () => numb
 export function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(undefined), Math.max(0, ms));
-    p.then((v) => { clearTimeout(t); resolve(v); }, () => { clearTimeout(t); resolve(undefined); });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(undefined);
+      },
+    );
   });
 }

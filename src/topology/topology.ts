@@ -23,8 +23,9 @@
  *  7. Once this node leaves (leave()), only rule 5 still applies: the hand-off works with
  *     the ring leave() returned, and nothing else is started.
  */
-import { HashRing } from '../ring/ring.js';
+
 import type { MemberChange } from '../membership/table.js';
+import { HashRing } from '../ring/ring.js';
 
 export type TopologyAction =
   /** Start a rebalance pass towards `ring`; `restarted` members get their whole share. */
@@ -57,7 +58,10 @@ export class Topology {
   private readonly transitionMs: number;
   private readonly restartJump: number;
 
-  constructor(private readonly opts: TopologyOptions, ringMembers: readonly string[]) {
+  constructor(
+    private readonly opts: TopologyOptions,
+    ringMembers: readonly string[],
+  ) {
     this.rf = opts.replicationFactor;
     this.transitionMs = opts.transitionMs ?? 10_000;
     this.restartJump = opts.restartJump ?? 1_000;

@@ -39,7 +39,11 @@ const WT_FIXED32 = 5;
 export class Reader {
   pos: number;
   readonly end: number;
-  constructor(readonly buf: FastBuffer, start = 0, end = buf.length) {
+  constructor(
+    readonly buf: FastBuffer,
+    start = 0,
+    end = buf.length,
+  ) {
     this.pos = start;
     this.end = end;
   }
@@ -104,11 +108,20 @@ export class Reader {
 
   skip(wireType: number): void {
     switch (wireType) {
-      case WT_VARINT: this.varint(); return;
-      case WT_FIXED64: this.pos += 8; break;
-      case WT_LEN: this.lenBounds(); return;
-      case WT_FIXED32: this.pos += 4; break;
-      default: throw new WireError(`unsupported wire type ${wireType}`);
+      case WT_VARINT:
+        this.varint();
+        return;
+      case WT_FIXED64:
+        this.pos += 8;
+        break;
+      case WT_LEN:
+        this.lenBounds();
+        return;
+      case WT_FIXED32:
+        this.pos += 4;
+        break;
+      default:
+        throw new WireError(`unsupported wire type ${wireType}`);
     }
     if (this.pos > this.end) throw new WireError('truncated fixed field');
   }
@@ -134,7 +147,10 @@ function readMessage<M>(r: Reader, s: MessageSpec<M>): M {
   while (r.pos < r.end) {
     const first = buf[r.pos];
     let tag: number;
-    if (first < 0x80) { tag = first; r.pos++; } else tag = r.varint();
+    if (first < 0x80) {
+      tag = first;
+      r.pos++;
+    } else tag = r.varint();
     const read = s.byTag[tag];
     if (read !== undefined) read(r, m);
     else r.skip(tag & 7);
@@ -144,9 +160,12 @@ function readMessage<M>(r: Reader, s: MessageSpec<M>): M {
 
 // ---------------------------------------------------------------- writing
 
-export function varintSize(n: number): number {
+function varintSize(n: number): number {
   let size = 1;
-  while (n >= 128) { n = Math.floor(n / 128); size++; }
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
   return size;
 }
 
@@ -271,8 +290,10 @@ function readVersion(r: Reader, into: { wall: number; logical: number }): void {
     const byte = r.buf[r.pos++];
     const bits = byte & 0x7f;
     if (shift < 28) lo |= bits << shift;
-    else if (shift === 28) { lo |= (bits & 0x0f) << 28; hi |= bits >>> 4; }
-    else hi |= bits << (shift - 32);
+    else if (shift === 28) {
+      lo |= (bits & 0x0f) << 28;
+      hi |= bits >>> 4;
+    } else hi |= bits << (shift - 32);
     if (byte < 0x80) break;
   }
   lo >>>= 0;
@@ -290,31 +311,84 @@ function writeText(buf: Buffer, tag: number, pos: number, s: string, bytes: numb
 // ---------------------------------------------------------------- cache.v1.CacheService
 
 /** GetRequest {key=1, consistency=2} and DeleteRequest (same fields). */
-export interface KeyRequest { key: string; consistency: number }
+export interface KeyRequest {
+  key: string;
+  consistency: number;
+}
 /** SetRequest {key=1, value=2 | data=5, ttl_ms=3, consistency=4}; `data` is a view of the request buffer. */
-export interface SetRequest extends KeyRequest { value: string; binary: boolean; data: Buffer | undefined; ttlMs: number }
+export interface SetRequest extends KeyRequest {
+  value: string;
+  binary: boolean;
+  data: Buffer | undefined;
+  ttlMs: number;
+}
 
 /** What a Get answers: GetResponse {value=1 | data=4, version=2, ttl_remaining_ms=3}; `value` is bytes as latin1 when binary. */
-export interface GetAnswer { value: string; binary: boolean; wall: number; logical: number; ttlMs: number }
+export interface GetAnswer {
+  value: string;
+  binary: boolean;
+  wall: number;
+  logical: number;
+  ttlMs: number;
+}
 /** SetResponse {version=1} or, with `deleted`, DeleteResponse {deleted=1, version=2}. */
-export interface WriteAnswer { wall: number; logical: number; deleted?: boolean }
+export interface WriteAnswer {
+  wall: number;
+  logical: number;
+  deleted?: boolean;
+}
 
 const KEY_REQUEST = spec<KeyRequest>(() => ({ key: '', consistency: 0 }), {
-  1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
-  2: [WT_VARINT, (r, m) => { m.consistency = r.varint(); }],
+  1: [
+    WT_LEN,
+    (r, m) => {
+      m.key = r.utf8('key');
+    },
+  ],
+  2: [
+    WT_VARINT,
+    (r, m) => {
+      m.consistency = r.varint();
+    },
+  ],
 });
 
 const SET_REQUEST = spec<SetRequest>(() => ({ key: '', consistency: 0, value: '', binary: false, data: undefined, ttlMs: 0 }), {
-  1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
-  2: [WT_LEN, (r, m) => { m.value = r.utf8('value'); m.binary = false; m.data = undefined; }],
-  3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
-  4: [WT_VARINT, (r, m) => { m.consistency = r.varint(); }],
-  5: [WT_LEN, (r, m) => {
-    const [s, e] = r.lenBounds();
-    m.data = r.buf.subarray(s, e); // a view: the handler copies what it keeps
-    m.binary = true;
-    m.value = '';
-  }],
+  1: [
+    WT_LEN,
+    (r, m) => {
+      m.key = r.utf8('key');
+    },
+  ],
+  2: [
+    WT_LEN,
+    (r, m) => {
+      m.value = r.utf8('value');
+      m.binary = false;
+      m.data = undefined;
+    },
+  ],
+  3: [
+    WT_VARINT,
+    (r, m) => {
+      m.ttlMs = r.varint();
+    },
+  ],
+  4: [
+    WT_VARINT,
+    (r, m) => {
+      m.consistency = r.varint();
+    },
+  ],
+  5: [
+    WT_LEN,
+    (r, m) => {
+      const [s, e] = r.lenBounds();
+      m.data = r.buf.subarray(s, e); // a view: the handler copies what it keeps
+      m.binary = true;
+      m.value = '';
+    },
+  ],
 });
 
 export function decodeKeyRequest(buf: Buffer): KeyRequest {
@@ -327,9 +401,7 @@ export function decodeSetRequest(buf: Buffer): SetRequest {
 
 export function encodeGetResponse(a: GetAnswer): Buffer {
   const bytes = a.binary ? a.value.length : Buffer.byteLength(a.value, 'utf8');
-  const size = 1 + varintSize(bytes) + bytes
-    + 1 + versionSize(a.wall, a.logical)
-    + (a.ttlMs > 0 ? 1 + varintSize(a.ttlMs) : 0);
+  const size = 1 + varintSize(bytes) + bytes + 1 + versionSize(a.wall, a.logical) + (a.ttlMs > 0 ? 1 + varintSize(a.ttlMs) : 0);
   const buf = Buffer.allocUnsafe(size);
   let pos = 0;
   // fields in number order: value (1), version (2), ttl_remaining_ms (3), data (4)
@@ -349,26 +421,66 @@ export function encodeWriteResponse(a: WriteAnswer): Buffer {
   const size = (isDelete && a.deleted ? 2 : 0) + 1 + versionSize(a.wall, a.logical);
   const buf = Buffer.allocUnsafe(size);
   let pos = 0;
-  if (isDelete && a.deleted) { buf[pos++] = 0x08; buf[pos++] = 1; }
+  if (isDelete && a.deleted) {
+    buf[pos++] = 0x08;
+    buf[pos++] = 1;
+  }
   buf[pos++] = isDelete ? 0x10 : 0x08;
   writeVersion(buf, pos, a.wall, a.logical);
   return buf;
 }
 
 const GET_RESPONSE = spec<GetAnswer>(() => ({ value: '', binary: false, wall: 0, logical: 0, ttlMs: 0 }), {
-  1: [WT_LEN, (r, m) => { m.value = r.string(); m.binary = false; }],
-  2: [WT_VARINT, (r, m) => { readVersion(r, m); }],
-  3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
-  4: [WT_LEN, (r, m) => { m.value = r.latin1(); m.binary = true; }],
+  1: [
+    WT_LEN,
+    (r, m) => {
+      m.value = r.string();
+      m.binary = false;
+    },
+  ],
+  2: [
+    WT_VARINT,
+    (r, m) => {
+      readVersion(r, m);
+    },
+  ],
+  3: [
+    WT_VARINT,
+    (r, m) => {
+      m.ttlMs = r.varint();
+    },
+  ],
+  4: [
+    WT_LEN,
+    (r, m) => {
+      m.value = r.latin1();
+      m.binary = true;
+    },
+  ],
 });
 
 /** SetResponse and DeleteResponse: `version` is field 1 of the one and 2 of the other. */
 const SET_RESPONSE = spec<WriteAnswer>(() => ({ wall: 0, logical: 0 }), {
-  1: [WT_VARINT, (r, m) => { readVersion(r, m); }],
+  1: [
+    WT_VARINT,
+    (r, m) => {
+      readVersion(r, m);
+    },
+  ],
 });
 const DELETE_RESPONSE = spec<WriteAnswer>(() => ({ wall: 0, logical: 0, deleted: false }), {
-  1: [WT_VARINT, (r, m) => { m.deleted = r.varint() !== 0; }],
-  2: [WT_VARINT, (r, m) => { readVersion(r, m); }],
+  1: [
+    WT_VARINT,
+    (r, m) => {
+      m.deleted = r.varint() !== 0;
+    },
+  ],
+  2: [
+    WT_VARINT,
+    (r, m) => {
+      readVersion(r, m);
+    },
+  ],
 });
 
 export function decodeGetResponse(buf: Buffer): GetAnswer {
@@ -416,7 +528,13 @@ export interface PeerOp {
 }
 
 /** Batch {seq=1, ops=2, hlc_wall=3, hlc_logical=4, from=5}. */
-export interface PeerBatch { seq: number; ops: PeerOp[]; hlcWall: number; hlcLogical: number; from: string }
+export interface PeerBatch {
+  seq: number;
+  ops: PeerOp[];
+  hlcWall: number;
+  hlcLogical: number;
+  from: string;
+}
 
 /** Result {found=1, entry=2, error=3, existed=4, same=5}: the answer to one op (see peer.proto). */
 export interface PeerResult {
@@ -432,7 +550,12 @@ export interface PeerResult {
 }
 
 /** BatchReply {seq=1, results=2, hlc_wall=3, hlc_logical=4}: results in the order of the batch's ops. */
-export interface PeerBatchReply { seq: number; results: PeerResult[]; hlcWall: number; hlcLogical: number }
+export interface PeerBatchReply {
+  seq: number;
+  results: PeerResult[];
+  hlcWall: number;
+  hlcLogical: number;
+}
 
 // Entry {key=1, text=2 | data=3, wall=4, logical=5, node=6, expires_at=7, tombstone=8}
 
@@ -449,30 +572,110 @@ function writeEntry(w: Writer, field: number, key: string, rec: EntryRecord): vo
   w.end();
 }
 
-interface KeyedEntry { key: string; rec: EntryRecord }
+interface KeyedEntry {
+  key: string;
+  rec: EntryRecord;
+}
 
-const ENTRY = spec<KeyedEntry>(() => ({ key: '', rec: { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false } }), {
-  1: [WT_LEN, (r, m) => { m.key = r.string(); }],
-  2: [WT_LEN, (r, m) => { m.rec.value = r.string(); m.rec.binary = false; }],
-  3: [WT_LEN, (r, m) => { m.rec.value = r.latin1(); m.rec.binary = true; }],
-  4: [WT_VARINT, (r, m) => { m.rec.wall = r.varint(); }],
-  5: [WT_VARINT, (r, m) => { m.rec.logical = r.varint(); }],
-  6: [WT_LEN, (r, m) => { m.rec.node = r.string(); }],
-  7: [WT_VARINT, (r, m) => { m.rec.expiresAt = r.varint(); }],
-  8: [WT_VARINT, (r, m) => { m.rec.tombstone = r.varint() !== 0; }],
-});
+const ENTRY = spec<KeyedEntry>(
+  () => ({ key: '', rec: { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false } }),
+  {
+    1: [
+      WT_LEN,
+      (r, m) => {
+        m.key = r.string();
+      },
+    ],
+    2: [
+      WT_LEN,
+      (r, m) => {
+        m.rec.value = r.string();
+        m.rec.binary = false;
+      },
+    ],
+    3: [
+      WT_LEN,
+      (r, m) => {
+        m.rec.value = r.latin1();
+        m.rec.binary = true;
+      },
+    ],
+    4: [
+      WT_VARINT,
+      (r, m) => {
+        m.rec.wall = r.varint();
+      },
+    ],
+    5: [
+      WT_VARINT,
+      (r, m) => {
+        m.rec.logical = r.varint();
+      },
+    ],
+    6: [
+      WT_LEN,
+      (r, m) => {
+        m.rec.node = r.string();
+      },
+    ],
+    7: [
+      WT_VARINT,
+      (r, m) => {
+        m.rec.expiresAt = r.varint();
+      },
+    ],
+    8: [
+      WT_VARINT,
+      (r, m) => {
+        m.rec.tombstone = r.varint() !== 0;
+      },
+    ],
+  },
+);
 
 function have(m: PeerOp): EntryRecord {
   return (m.have ??= { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false });
 }
 
 const OP = spec<PeerOp>(() => ({ kind: 0, key: '' }), {
-  1: [WT_VARINT, (r, m) => { m.kind = r.varint(); }],
-  2: [WT_LEN, (r, m) => { const e = readMessage(r.sub(), ENTRY); m.key = e.key; m.rec = e.rec; }],
-  3: [WT_LEN, (r, m) => { m.key = r.string(); }],
-  5: [WT_VARINT, (r, m) => { have(m).wall = r.varint(); }],
-  6: [WT_VARINT, (r, m) => { have(m).logical = r.varint(); }],
-  7: [WT_LEN, (r, m) => { have(m).node = r.string(); }],
+  1: [
+    WT_VARINT,
+    (r, m) => {
+      m.kind = r.varint();
+    },
+  ],
+  2: [
+    WT_LEN,
+    (r, m) => {
+      const e = readMessage(r.sub(), ENTRY);
+      m.key = e.key;
+      m.rec = e.rec;
+    },
+  ],
+  3: [
+    WT_LEN,
+    (r, m) => {
+      m.key = r.string();
+    },
+  ],
+  5: [
+    WT_VARINT,
+    (r, m) => {
+      have(m).wall = r.varint();
+    },
+  ],
+  6: [
+    WT_VARINT,
+    (r, m) => {
+      have(m).logical = r.varint();
+    },
+  ],
+  7: [
+    WT_LEN,
+    (r, m) => {
+      have(m).node = r.string();
+    },
+  ],
 });
 
 function readOp(r: Reader): PeerOp {
@@ -482,27 +685,97 @@ function readOp(r: Reader): PeerOp {
 }
 
 const BATCH = spec<PeerBatch>(() => ({ seq: 0, ops: [], hlcWall: 0, hlcLogical: 0, from: '' }), {
-  1: [WT_VARINT, (r, m) => { m.seq = r.varint(); }],
-  2: [WT_LEN, (r, m) => { m.ops.push(readOp(r.sub())); }],
-  3: [WT_VARINT, (r, m) => { m.hlcWall = r.varint(); }],
-  4: [WT_VARINT, (r, m) => { m.hlcLogical = r.varint(); }],
-  5: [WT_LEN, (r, m) => { m.from = r.string(); }],
+  1: [
+    WT_VARINT,
+    (r, m) => {
+      m.seq = r.varint();
+    },
+  ],
+  2: [
+    WT_LEN,
+    (r, m) => {
+      m.ops.push(readOp(r.sub()));
+    },
+  ],
+  3: [
+    WT_VARINT,
+    (r, m) => {
+      m.hlcWall = r.varint();
+    },
+  ],
+  4: [
+    WT_VARINT,
+    (r, m) => {
+      m.hlcLogical = r.varint();
+    },
+  ],
+  5: [
+    WT_LEN,
+    (r, m) => {
+      m.from = r.string();
+    },
+  ],
 });
 
 // A READ result's entry has no key: the sender knows which key it asked for.
 const RESULT = spec<PeerResult>(() => ({}), {
-  1: [WT_VARINT, (r, m) => { m.found = r.varint() !== 0; }],
-  2: [WT_LEN, (r, m) => { m.rec = readMessage(r.sub(), ENTRY).rec; }],
-  3: [WT_LEN, (r, m) => { m.error = r.string(); }],
-  4: [WT_VARINT, (r, m) => { m.existed = r.varint() !== 0; }],
-  5: [WT_VARINT, (r, m) => { m.same = r.varint() !== 0; }],
+  1: [
+    WT_VARINT,
+    (r, m) => {
+      m.found = r.varint() !== 0;
+    },
+  ],
+  2: [
+    WT_LEN,
+    (r, m) => {
+      m.rec = readMessage(r.sub(), ENTRY).rec;
+    },
+  ],
+  3: [
+    WT_LEN,
+    (r, m) => {
+      m.error = r.string();
+    },
+  ],
+  4: [
+    WT_VARINT,
+    (r, m) => {
+      m.existed = r.varint() !== 0;
+    },
+  ],
+  5: [
+    WT_VARINT,
+    (r, m) => {
+      m.same = r.varint() !== 0;
+    },
+  ],
 });
 
 const BATCH_REPLY = spec<PeerBatchReply>(() => ({ seq: 0, results: [], hlcWall: 0, hlcLogical: 0 }), {
-  1: [WT_VARINT, (r, m) => { m.seq = r.varint(); }],
-  2: [WT_LEN, (r, m) => { m.results.push(readMessage(r.sub(), RESULT)); }],
-  3: [WT_VARINT, (r, m) => { m.hlcWall = r.varint(); }],
-  4: [WT_VARINT, (r, m) => { m.hlcLogical = r.varint(); }],
+  1: [
+    WT_VARINT,
+    (r, m) => {
+      m.seq = r.varint();
+    },
+  ],
+  2: [
+    WT_LEN,
+    (r, m) => {
+      m.results.push(readMessage(r.sub(), RESULT));
+    },
+  ],
+  3: [
+    WT_VARINT,
+    (r, m) => {
+      m.hlcWall = r.varint();
+    },
+  ],
+  4: [
+    WT_VARINT,
+    (r, m) => {
+      m.hlcLogical = r.varint();
+    },
+  ],
 });
 
 export function encodeBatch(b: PeerBatch): Buffer {

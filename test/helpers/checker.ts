@@ -19,17 +19,22 @@
  * operation is a Set and no delete attempt could be newer.
  */
 import * as grpc from '@grpc/grpc-js';
-import { unaryClient, sleep, type FaultCluster } from './faultcluster.ts';
+import { type FaultCluster, sleep, unaryClient } from './faultcluster.ts';
 import type { CallResult } from './grpc.ts';
 
 export const CONSISTENCY = { DEFAULT: 0, ONE: 1, QUORUM: 2, ALL: 3 } as const;
 
 const STATUS_NAME: Record<number, string> = Object.fromEntries(
-  Object.entries(grpc.status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]),
+  Object.entries(grpc.status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v as number, k]),
 );
-export const statusName = (code: number | undefined): string => (code === undefined ? 'OK' : STATUS_NAME[code] ?? `CODE_${code}`);
+export const statusName = (code: number | undefined): string => (code === undefined ? 'OK' : (STATUS_NAME[code] ?? `CODE_${code}`));
 
-export interface Target { name: string; addr: string }
+export interface Target {
+  name: string;
+  addr: string;
+}
 
 export interface CheckerOptions {
   /** Size of the key space. */
@@ -62,11 +67,27 @@ export interface CheckerOptions {
 }
 
 interface Acked {
-  order: number; end: number; v: bigint; del: boolean; seq: number; via: string;
+  order: number;
+  end: number;
+  v: bigint;
+  del: boolean;
+  seq: number;
+  via: string;
   /** Prefix maximum (by acknowledgement order) of versions, and whether that op is a delete. */
-  maxV: bigint; maxDel: boolean; maxSeq: number; maxVia: string; maxEnd: number;
+  maxV: bigint;
+  maxDel: boolean;
+  maxSeq: number;
+  maxVia: string;
+  maxEnd: number;
 }
-interface Unacked { start: number; end: number; del: boolean; seq: number; code: string; via: string }
+interface Unacked {
+  start: number;
+  end: number;
+  del: boolean;
+  seq: number;
+  code: string;
+  via: string;
+}
 interface KeyLog {
   acked: Acked[];
   /** Acked entries collapsed to save memory (long runs): their prefix maximum. */
@@ -76,9 +97,18 @@ interface KeyLog {
   inflight: Map<number, { start: number; del: boolean }>;
 }
 
-export interface PhaseCounts { ok: number; failed: Record<string, number>; lat: number[]; latN: number }
+export interface PhaseCounts {
+  ok: number;
+  failed: Record<string, number>;
+  lat: number[];
+  latN: number;
+}
 
-export interface Anomaly { kind: string; key: string; [k: string]: unknown }
+export interface Anomaly {
+  kind: string;
+  key: string;
+  [k: string]: unknown;
+}
 
 export interface LoadReport {
   attempted: number;
@@ -125,8 +155,17 @@ export class Checker {
   /** phase -> target -> counts (by the phase in force when the call was sent). */
   readonly phases = new Map<string, Map<string, PhaseCounts>>();
   readonly report: LoadReport = {
-    attempted: 0, acked: 0, writesAcked: 0, deletesAcked: 0, readsOk: 0, readsNotFound: 0,
-    failed: {}, staleReads: 0, foreignReads: 0, lateWrites: 0, anomalies: [],
+    attempted: 0,
+    acked: 0,
+    writesAcked: 0,
+    deletesAcked: 0,
+    readsOk: 0,
+    readsNotFound: 0,
+    failed: {},
+    staleReads: 0,
+    foreignReads: 0,
+    lateWrites: 0,
+    anomalies: [],
   };
 
   constructor(opts: CheckerOptions) {
@@ -146,25 +185,37 @@ export class Checker {
     };
   }
 
-  key(i: number): string { return `${this.opts.keyTag || this.opts.tag}-k${i}`; }
+  key(i: number): string {
+    return `${this.opts.keyTag || this.opts.tag}-k${i}`;
+  }
 
   /** Nodes the load is spread over (round robin); may change while running. */
-  setTargets(targets: Target[]): void { this.targets = [...targets]; }
+  setTargets(targets: Target[]): void {
+    this.targets = [...targets];
+  }
 
   private client(addr: string): ReturnType<typeof unaryClient> {
     let c = this.clients.get(addr);
-    if (!c) { c = unaryClient('cache.v1.CacheService', addr, { absoluteDeadline: this.opts.absoluteDeadline }); this.clients.set(addr, c); }
+    if (!c) {
+      c = unaryClient('cache.v1.CacheService', addr, { absoluteDeadline: this.opts.absoluteDeadline });
+      this.clients.set(addr, c);
+    }
     return c;
   }
 
   private log(key: string): KeyLog {
     let l = this.logs.get(key);
-    if (!l) { l = { acked: [], unacked: [], inflight: new Map() }; this.logs.set(key, l); }
+    if (!l) {
+      l = { acked: [], unacked: [], inflight: new Map() };
+      this.logs.set(key, l);
+    }
     return l;
   }
 
   /** Keys that saw at least one call. */
-  touchedKeys(): string[] { return [...this.logs.keys()]; }
+  touchedKeys(): string[] {
+    return [...this.logs.keys()];
+  }
 
   /** Newest acknowledged version of a key (for reports). */
   newestAcked(key: string): { v: bigint; del: boolean; seq: number; via: string } | undefined {
@@ -201,7 +252,10 @@ export class Checker {
       if (at > now) await sleep(at - now);
       if (!this.running) break;
       const targets = this.targets;
-      if (targets.length === 0) { await sleep(50); continue; }
+      if (targets.length === 0) {
+        await sleep(50);
+        continue;
+      }
       const target = targets[i % targets.length];
       const key = this.key(Math.floor(Math.random() * this.opts.keys));
       const r = Math.random();
@@ -233,19 +287,31 @@ export class Checker {
   private count(phase: string, target: string, code: string, ms: number): void {
     if ((code === 'OK' || code === 'NOT_FOUND') && phase === this.phase) {
       let m = this.okWithinPhase.get(phase);
-      if (!m) { m = new Map(); this.okWithinPhase.set(phase, m); }
+      if (!m) {
+        m = new Map();
+        this.okWithinPhase.set(phase, m);
+      }
       m.set(target, (m.get(target) ?? 0) + 1);
     }
     let byTarget = this.phases.get(phase);
-    if (!byTarget) { byTarget = new Map(); this.phases.set(phase, byTarget); }
+    if (!byTarget) {
+      byTarget = new Map();
+      this.phases.set(phase, byTarget);
+    }
     let c = byTarget.get(target);
-    if (!c) { c = { ok: 0, failed: {}, lat: [], latN: 0 }; byTarget.set(target, c); }
+    if (!c) {
+      c = { ok: 0, failed: {}, lat: [], latN: 0 };
+      byTarget.set(target, c);
+    }
     if (code === 'OK' || code === 'NOT_FOUND') c.ok++;
     else c.failed[code] = (c.failed[code] ?? 0) + 1;
     // Reservoir sample of latencies.
     c.latN++;
     if (c.lat.length < LAT_KEEP) c.lat.push(ms);
-    else { const j = Math.floor(Math.random() * c.latN); if (j < LAT_KEEP) c.lat[j] = ms; }
+    else {
+      const j = Math.floor(Math.random() * c.latN);
+      if (j < LAT_KEEP) c.lat[j] = ms;
+    }
     if (code !== 'OK' && code !== 'NOT_FOUND') this.report.failed[code] = (this.report.failed[code] ?? 0) + 1;
   }
 
@@ -284,14 +350,23 @@ export class Checker {
     const prev = l.acked.length > 0 ? l.acked[l.acked.length - 1] : l.floor;
     const takeNew = !prev || v > prev.maxV;
     const a: Acked = {
-      order: ++this.order, end, v, del, seq, via: target.name,
-      maxV: takeNew ? v : prev!.maxV, maxDel: takeNew ? del : prev!.maxDel, maxSeq: takeNew ? seq : prev!.maxSeq,
-      maxVia: takeNew ? target.name : prev!.maxVia, maxEnd: takeNew ? end : prev!.maxEnd,
+      order: ++this.order,
+      end,
+      v,
+      del,
+      seq,
+      via: target.name,
+      maxV: takeNew ? v : prev!.maxV,
+      maxDel: takeNew ? del : prev!.maxDel,
+      maxSeq: takeNew ? seq : prev!.maxSeq,
+      maxVia: takeNew ? target.name : prev!.maxVia,
+      maxEnd: takeNew ? end : prev!.maxEnd,
     };
     l.acked.push(a);
     if (!l.newest || v > l.newest.v) l.newest = a;
     this.report.acked++;
-    if (del) this.report.deletesAcked++; else this.report.writesAcked++;
+    if (del) this.report.deletesAcked++;
+    else this.report.writesAcked++;
     if (l.acked.length > COLLAPSE_AT) this.collapse(l);
   }
 
@@ -308,11 +383,19 @@ export class Checker {
   }
 
   /** The newest acknowledgement (by version) among those that arrived before event `order`. */
-  private ackedBefore(l: KeyLog, order: number): { maxV: bigint; maxDel: boolean; maxSeq: number; maxVia: string; maxEnd: number } | undefined {
-    let lo = 0, hi = l.acked.length - 1, found = -1;
+  private ackedBefore(
+    l: KeyLog,
+    order: number,
+  ): { maxV: bigint; maxDel: boolean; maxSeq: number; maxVia: string; maxEnd: number } | undefined {
+    let lo = 0,
+      hi = l.acked.length - 1,
+      found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (l.acked[mid].order < order) { found = mid; lo = mid + 1; } else hi = mid - 1;
+      if (l.acked[mid].order < order) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     if (found >= 0) return l.acked[found];
     if (l.floor && l.floor.order < order) return l.floor;
@@ -380,7 +463,19 @@ export class Checker {
       this.report.readsNotFound++;
       if (before && !before.maxDel && !this.deleteCouldBeNewer(l, before.maxV)) {
         this.report.staleReads++;
-        this.anomaly({ kind: 'stale_read', key, via: target.name, phase, got: 'NOT_FOUND', expectedAtLeast: before.maxV.toString(), expectedSeq: before.maxSeq, expectedVia: before.maxVia, expectedAckedAt: before.maxEnd, readStart: start, readMs: end - start });
+        this.anomaly({
+          kind: 'stale_read',
+          key,
+          via: target.name,
+          phase,
+          got: 'NOT_FOUND',
+          expectedAtLeast: before.maxV.toString(),
+          expectedSeq: before.maxSeq,
+          expectedVia: before.maxVia,
+          expectedAckedAt: before.maxEnd,
+          readStart: start,
+          readMs: end - start,
+        });
       }
       return;
     }
@@ -395,7 +490,21 @@ export class Checker {
     }
     if (before && v < before.maxV) {
       this.report.staleReads++;
-      this.anomaly({ kind: 'stale_read', key, via: target.name, phase, got: v.toString(), gotSeq: seq, expectedAtLeast: before.maxV.toString(), expectedSeq: before.maxSeq, expectedDelete: before.maxDel, expectedVia: before.maxVia, expectedAckedAt: before.maxEnd, readStart: start, readMs: end - start });
+      this.anomaly({
+        kind: 'stale_read',
+        key,
+        via: target.name,
+        phase,
+        got: v.toString(),
+        gotSeq: seq,
+        expectedAtLeast: before.maxV.toString(),
+        expectedSeq: before.maxSeq,
+        expectedDelete: before.maxDel,
+        expectedVia: before.maxVia,
+        expectedAckedAt: before.maxEnd,
+        readStart: start,
+        readMs: end - start,
+      });
     }
     // An acknowledged write read back must carry the version it was acknowledged with.
     const ack = l.acked.find((a) => a.seq === seq);
@@ -406,7 +515,19 @@ export class Checker {
     if (late && !this.lateSeen.has(seq)) {
       this.lateSeen.add(seq);
       this.report.lateWrites++;
-      this.anomaly({ kind: 'late_write', key, via: target.name, phase, seq, version: v.toString(), versionWall: Number(v >> 16n), sentAt: late.start, clientGaveUpAt: late.end, code: late.code, sentVia: late.via });
+      this.anomaly({
+        kind: 'late_write',
+        key,
+        via: target.name,
+        phase,
+        seq,
+        version: v.toString(),
+        versionWall: Number(v >> 16n),
+        sentAt: late.start,
+        clientGaveUpAt: late.end,
+        code: late.code,
+        sentVia: late.via,
+      });
     }
   }
 
@@ -430,8 +551,19 @@ export class Checker {
   async verify(targets: Target[], opts: { concurrency?: number; retries?: number; deadlineMs?: number } = {}): Promise<VerifyReport> {
     if (this.running) throw new Error('verify() needs the load stopped');
     const keys = this.touchedKeys();
-    const out: VerifyReport = { keys: keys.length, lost: 0, indeterminate: 0, unreadable: 0, mismatched: 0, foreign: 0, lateWrites: 0, details: [] };
-    const detail = (a: Anomaly) => { if (out.details.length < this.opts.keepDetails) out.details.push(a); };
+    const out: VerifyReport = {
+      keys: keys.length,
+      lost: 0,
+      indeterminate: 0,
+      unreadable: 0,
+      mismatched: 0,
+      foreign: 0,
+      lateWrites: 0,
+      details: [],
+    };
+    const detail = (a: Anomaly) => {
+      if (out.details.length < this.opts.keepDetails) out.details.push(a);
+    };
     const retries = opts.retries ?? 4;
     let next = 0;
     const one = async (key: string) => {
@@ -456,10 +588,23 @@ export class Checker {
       const newest = l.newest;
       if (r!.err) {
         if (!newest || newest.del) return;
-        if (this.deleteCouldBeNewer(l, newest.v)) { out.indeterminate++; return; }
+        if (this.deleteCouldBeNewer(l, newest.v)) {
+          out.indeterminate++;
+          return;
+        }
         out.lost++;
         // Failed deletes of the key, in case one was executed late (after its client gave up).
-        detail({ kind: 'lost', key, via, final: 'NOT_FOUND', newestAcked: newest.v.toString(), newestSeq: newest.seq, newestVia: newest.via, ackedAt: newest.end, failedDeletes: this.unackedDeletes(l) });
+        detail({
+          kind: 'lost',
+          key,
+          via,
+          final: 'NOT_FOUND',
+          newestAcked: newest.v.toString(),
+          newestSeq: newest.seq,
+          newestVia: newest.via,
+          ackedAt: newest.end,
+          failedDeletes: this.unackedDeletes(l),
+        });
         return;
       }
       const value = (r!.res!.value as string | undefined) ?? '';
@@ -472,10 +617,24 @@ export class Checker {
       }
       // No acknowledged write this run: a failed one of this run took effect (or the key kept
       // its value from an earlier run over the same keys, seq 0).
-      if (!newest) { if (seq > 0) out.indeterminate++; return; }
+      if (!newest) {
+        if (seq > 0) out.indeterminate++;
+        return;
+      }
       if (v < newest.v) {
         out.lost++;
-        detail({ kind: 'lost', key, via, final: v.toString(), finalSeq: seq, newestAcked: newest.v.toString(), newestSeq: newest.seq, newestDelete: newest.del, newestVia: newest.via, ackedAt: newest.end });
+        detail({
+          kind: 'lost',
+          key,
+          via,
+          final: v.toString(),
+          finalSeq: seq,
+          newestAcked: newest.v.toString(),
+          newestSeq: newest.seq,
+          newestDelete: newest.del,
+          newestVia: newest.via,
+          ackedAt: newest.end,
+        });
         return;
       }
       const ack = l.acked.find((a) => a.seq === seq);
@@ -487,14 +646,29 @@ export class Checker {
       const late = this.lateWrite(l, seq, v);
       if (late) {
         out.lateWrites++;
-        detail({ kind: 'late_write', key, via, seq, version: v.toString(), versionWall: Number(v >> 16n), sentAt: late.start, clientGaveUpAt: late.end, code: late.code, sentVia: late.via, newestAcked: newest.v.toString(), ackedAt: newest.end });
+        detail({
+          kind: 'late_write',
+          key,
+          via,
+          seq,
+          version: v.toString(),
+          versionWall: Number(v >> 16n),
+          sentAt: late.start,
+          clientGaveUpAt: late.end,
+          code: late.code,
+          sentVia: late.via,
+          newestAcked: newest.v.toString(),
+          ackedAt: newest.end,
+        });
       }
       if (v > newest.v || seq !== newest.seq) out.indeterminate++;
     };
     let i = 0;
-    await Promise.all(Array.from({ length: opts.concurrency ?? 16 }, async () => {
-      while (i < keys.length) await one(keys[i++]);
-    }));
+    await Promise.all(
+      Array.from({ length: opts.concurrency ?? 16 }, async () => {
+        while (i < keys.length) await one(keys[i++]);
+      }),
+    );
     return out;
   }
 
@@ -520,7 +694,11 @@ export interface Convergence {
  * replica of every key (3 nodes, RF 3) and no load is running.
  */
 export async function measureConvergence(
-  cluster: FaultCluster, names: string[], sampleKeys: string[], timeoutMs: number, everyMs = 200,
+  cluster: FaultCluster,
+  names: string[],
+  sampleKeys: string[],
+  timeoutMs: number,
+  everyMs = 200,
   by: 'auto' | 'sample' = 'auto',
 ): Promise<Convergence> {
   const t0 = Date.now();
@@ -536,18 +714,29 @@ export async function measureConvergence(
       if (by === 'auto' && roots.every((r) => typeof r === 'string' && r.length > 0)) {
         mode = 'merkle';
         if (new Set(roots).size === 1) return { converged: true, ms: Date.now() - t0, mode, polls };
-        diff = Object.fromEntries(names.map((n, i) => [n, { root: roots[i], items: stats[i]?.items, tombstones: stats[i]?.tombstones, hints: stats[i]?.hints_pending }]));
+        diff = Object.fromEntries(
+          names.map((n, i) => [
+            n,
+            { root: roots[i], items: stats[i]?.items, tombstones: stats[i]?.tombstones, hints: stats[i]?.hints_pending },
+          ]),
+        );
       } else {
         mode = 'sample';
         const differing: Record<string, string[]> = {};
         let nd = 0;
         for (let i = 0; i < sampleKeys.length; i += 32) {
           const chunk = sampleKeys.slice(i, i + 32);
-          const rows = await Promise.all(chunk.map(async (key) => Promise.all(clients.map(async (c) => {
-            const r = await c.call('Get', { key, consistency: CONSISTENCY.ONE }, 1_000);
-            if (!r.err) return String(r.res!.version);
-            return r.err.code === grpc.status.NOT_FOUND ? 'NF' : `ERR:${statusName(r.err.code)}`;
-          }))));
+          const rows = await Promise.all(
+            chunk.map(async (key) =>
+              Promise.all(
+                clients.map(async (c) => {
+                  const r = await c.call('Get', { key, consistency: CONSISTENCY.ONE }, 1_000);
+                  if (!r.err) return String(r.res!.version);
+                  return r.err.code === grpc.status.NOT_FOUND ? 'NF' : `ERR:${statusName(r.err.code)}`;
+                }),
+              ),
+            ),
+          );
           rows.forEach((row, j) => {
             if (new Set(row).size !== 1 || row[0].startsWith('ERR')) {
               nd++;

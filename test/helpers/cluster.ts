@@ -1,6 +1,7 @@
 /** Starting and watching loopback clusters of real node processes for tests. */
-import { freePort, spawnNode, eventually, type NodeProc } from './procs.ts';
+
 import { clusterClient } from './grpc.ts';
+import { eventually, freePort, type NodeProc, spawnNode } from './procs.ts';
 
 /** Failure-detection timings short enough for tests. */
 export const FAST = { HEARTBEAT_INTERVAL: '200ms', SUSPECT_TIMEOUT: '600ms', DEAD_TIMEOUT: '1500ms', RPC_TIMEOUT: '1s', LOG_LEVEL: 'info' };
@@ -24,7 +25,10 @@ export async function startCluster(n: number, extra: Record<string, string> = {}
   return { addrs, nodes };
 }
 
-interface Members { members: { node_id: string; address: string; state: number }[]; ring_version: string }
+interface Members {
+  members: { node_id: string; address: string; state: number }[];
+  ring_version: string;
+}
 
 export async function members(addr: string): Promise<Members> {
   const c = clusterClient(addr);
@@ -40,14 +44,25 @@ export async function members(addr: string): Promise<Members> {
 /** Waits until every node in `ask` sees exactly `alive` as ALIVE members on one common ring. */
 export async function converged(ask: string[], alive: string[], ms = 20_000): Promise<string> {
   let version = '';
-  await eventually(async () => {
-    const views = await Promise.all(ask.map(members));
-    const want = [...alive].sort().join(',');
-    const ok = views.every((v) => v.members.filter((m) => m.state === 1).map((m) => m.node_id).sort().join(',') === want)
-      && views.every((v) => v.ring_version === views[0].ring_version);
-    version = views[0].ring_version;
-    return ok;
-  }, ms, 150);
+  await eventually(
+    async () => {
+      const views = await Promise.all(ask.map(members));
+      const want = [...alive].sort().join(',');
+      const ok =
+        views.every(
+          (v) =>
+            v.members
+              .filter((m) => m.state === 1)
+              .map((m) => m.node_id)
+              .sort()
+              .join(',') === want,
+        ) && views.every((v) => v.ring_version === views[0].ring_version);
+      version = views[0].ring_version;
+      return ok;
+    },
+    ms,
+    150,
+  );
   return version;
 }
 

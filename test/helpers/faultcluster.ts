@@ -8,14 +8,14 @@
  * TestNet), every namespace and qdisc is removed by destroy(). Node output (JSON lines) goes
  * to one log file per process under logDir and to a bounded in-memory tail.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { TestNet, type Host } from './netns.ts';
+import type * as grpc from '@grpc/grpc-js';
+import { type ServiceName, serviceClient, type Unary } from './grpc.ts';
+import { type Host, TestNet } from './netns.ts';
 import { MAIN } from './procs.ts';
-import { serviceClient, type ServiceName, type Unary } from './grpc.ts';
 
 export const PORT = 8080;
 /** The node entry point; FAULTS_MAIN overrides it (e.g. a snapshot of dist/ while src/ is being edited). */
@@ -33,7 +33,10 @@ export const FAST_TIMINGS: Record<string, string> = {
 
 const TAIL = 4_000;
 
-export interface Exit { code: number | null; signal: NodeJS.Signals | null }
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 /** One node process (a restart is a new ClusterNode with the same name and env). */
 export class ClusterNode {
@@ -75,15 +78,22 @@ export class ClusterNode {
     });
   }
 
-  get addr(): string { return `${this.host.ip}:${PORT}`; }
-  get running(): boolean { return this.exit === undefined; }
+  get addr(): string {
+    return `${this.host.ip}:${PORT}`;
+  }
+  get running(): boolean {
+    return this.exit === undefined;
+  }
 
   private line(l: string): void {
     this.out.write(`${l}\n`);
     this.tail.push(l);
     if (this.tail.length > TAIL) this.tail.splice(0, this.tail.length - TAIL);
     for (let i = this.watchers.length - 1; i >= 0; i--) {
-      if (this.watchers[i].re.test(l)) { this.watchers[i].resolve(l); this.watchers.splice(i, 1); }
+      if (this.watchers[i].re.test(l)) {
+        this.watchers[i].resolve(l);
+        this.watchers.splice(i, 1);
+      }
     }
   }
 
@@ -91,8 +101,17 @@ export class ClusterNode {
     const seen = this.tail.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.name}: no line matching ${re} within ${ms}ms; last lines:\n${this.tail.slice(-10).join('\n')}`)), ms);
-      const w = { re, resolve: (l: string) => { clearTimeout(t); resolve(l); } };
+      const t = setTimeout(
+        () => reject(new Error(`${this.name}: no line matching ${re} within ${ms}ms; last lines:\n${this.tail.slice(-10).join('\n')}`)),
+        ms,
+      );
+      const w = {
+        re,
+        resolve: (l: string) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      };
       this.watchers.push(w);
       void this.exited.then(() => {
         const i = this.watchers.indexOf(w);
@@ -111,11 +130,18 @@ export class ClusterNode {
     try {
       const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
       return m ? Number(m[1]) : undefined;
-    } catch { return undefined; }
+    } catch {
+      return undefined;
+    }
   }
 
   signal(sig: NodeJS.Signals): void {
-    if (this.running) try { process.kill(this.pid, sig); } catch { /* gone */ }
+    if (this.running)
+      try {
+        process.kill(this.pid, sig);
+      } catch {
+        /* gone */
+      }
   }
 
   /** Sends sig by PID and waits for the exit; SIGKILL after ms. */
@@ -132,7 +158,11 @@ export class ClusterNode {
   /** Log lines (parsed JSON) of this process matching a predicate. */
   logLines(pred: (o: Record<string, unknown>, raw: string) => boolean = () => true): string[] {
     return this.tail.filter((l) => {
-      try { return pred(JSON.parse(l) as Record<string, unknown>, l); } catch { return pred({}, l); }
+      try {
+        return pred(JSON.parse(l) as Record<string, unknown>, l);
+      } catch {
+        return pred({}, l);
+      }
     });
   }
 }
@@ -149,7 +179,11 @@ export interface ClusterOptions {
   waitFormed?: boolean;
 }
 
-export interface ShapeOptions { rateKbit: number; burstBytes: number; latencyMs: number }
+export interface ShapeOptions {
+  rateKbit: number;
+  burstBytes: number;
+  latencyMs: number;
+}
 
 /** Channel options for test clients: reconnect quickly to a node that comes back. */
 export const CLIENT_CHANNEL: grpc.ChannelOptions = {
@@ -166,7 +200,7 @@ export const CLIENT_CHANNEL: grpc.ChannelOptions = {
  */
 export function unaryClient(service: ServiceName, addr: string, opts: { absoluteDeadline?: boolean } = {}): { call: Unary; close(): void } {
   const c = serviceClient(service, addr, { absoluteDeadline: opts.absoluteDeadline !== false, channel: CLIENT_CHANNEL });
-  const call: Unary = <T,>(method: string, req: object, deadlineMs = 3_000, md?: grpc.Metadata) => c.call<T>(method, req, deadlineMs, md);
+  const call: Unary = <T>(method: string, req: object, deadlineMs = 3_000, md?: grpc.Metadata) => c.call<T>(method, req, deadlineMs, md);
   return { call, close: c.close };
 }
 
@@ -179,7 +213,11 @@ export class FaultCluster {
   private readonly adminClients = new Map<string, ReturnType<typeof unaryClient>>();
   private destroyed = false;
 
-  private constructor(readonly net: TestNet, readonly env: Record<string, string>, logDir: string) {
+  private constructor(
+    readonly net: TestNet,
+    readonly env: Record<string, string>,
+    logDir: string,
+  ) {
     this.logDir = logDir;
   }
 
@@ -191,7 +229,14 @@ export class FaultCluster {
     const net = TestNet.create(all);
     const c = new FaultCluster(net, { ...FAST_TIMINGS, ...(opts.env ?? {}) }, logDir);
     try {
-      await Promise.all(names.map((n) => c.startNode(n, names.filter((x) => x !== n))));
+      await Promise.all(
+        names.map((n) =>
+          c.startNode(
+            n,
+            names.filter((x) => x !== n),
+          ),
+        ),
+      );
       if (opts.waitFormed !== false) await c.waitFormed(names);
     } catch (e) {
       await c.destroy();
@@ -200,14 +245,18 @@ export class FaultCluster {
     return c;
   }
 
-  host(name: string): Host { return this.net.host(name); }
+  host(name: string): Host {
+    return this.net.host(name);
+  }
   node(name: string): ClusterNode {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no node ${name}`);
     return n;
   }
   /** Nodes whose process is running. */
-  running(): ClusterNode[] { return [...this.nodes.values()].filter((n) => n.running); }
+  running(): ClusterNode[] {
+    return [...this.nodes.values()].filter((n) => n.running);
+  }
 
   /** Starts (or restarts with the same env) the node of host `name`; waits for its "listening" line. */
   async startNode(name: string, peers?: string[]): Promise<ClusterNode> {
@@ -242,8 +291,12 @@ export class FaultCluster {
     return this.node(name).stop('SIGTERM', ms);
   }
 
-  cut(name: string): void { this.net.cut(name); }
-  heal(name: string): void { this.net.heal(name); }
+  cut(name: string): void {
+    this.net.cut(name);
+  }
+  heal(name: string): void {
+    this.net.heal(name);
+  }
 
   /**
    * A slow link: a token-bucket filter (tbf) on both ends of the host's veth pair, so traffic
@@ -253,16 +306,40 @@ export class FaultCluster {
    */
   shape(name: string, o: ShapeOptions): void {
     const h = this.host(name);
-    const args = ['qdisc', 'replace', 'dev', 'X', 'root', 'tbf', 'rate', `${o.rateKbit}kbit`, 'burst', `${o.burstBytes}`, 'latency', `${o.latencyMs}ms`];
-    execFileSync('tc', args.map((a) => (a === 'X' ? h.veth : a)), { stdio: 'pipe' });
+    const args = [
+      'qdisc',
+      'replace',
+      'dev',
+      'X',
+      'root',
+      'tbf',
+      'rate',
+      `${o.rateKbit}kbit`,
+      'burst',
+      `${o.burstBytes}`,
+      'latency',
+      `${o.latencyMs}ms`,
+    ];
+    execFileSync(
+      'tc',
+      args.map((a) => (a === 'X' ? h.veth : a)),
+      { stdio: 'pipe' },
+    );
     execFileSync('ip', ['netns', 'exec', h.ns, 'tc', ...args.map((a) => (a === 'X' ? 'eth0' : a))], { stdio: 'pipe' });
     this.shaped.add(name);
   }
 
   unshape(name: string): void {
     const h = this.host(name);
-    for (const cmd of [['tc', 'qdisc', 'del', 'dev', h.veth, 'root'], ['ip', 'netns', 'exec', h.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']]) {
-      try { execFileSync(cmd[0], cmd.slice(1), { stdio: 'pipe' }); } catch { /* not shaped */ }
+    for (const cmd of [
+      ['tc', 'qdisc', 'del', 'dev', h.veth, 'root'],
+      ['ip', 'netns', 'exec', h.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'],
+    ]) {
+      try {
+        execFileSync(cmd[0], cmd.slice(1), { stdio: 'pipe' });
+      } catch {
+        /* not shaped */
+      }
     }
     this.shaped.delete(name);
   }
@@ -270,17 +347,30 @@ export class FaultCluster {
   /** tc -s statistics of the host-side qdisc (sent, dropped, overlimits). */
   shapeStats(name: string): string {
     try {
-      return execFileSync('tc', ['-s', 'qdisc', 'show', 'dev', this.host(name).veth], { encoding: 'utf8' }).replace(/\s+/g, ' ').trim();
-    } catch { return ''; }
+      return execFileSync('tc', ['-s', 'qdisc', 'show', 'dev', this.host(name).veth], { encoding: 'utf8' })
+        .replace(/\s+/g, ' ')
+        .trim();
+    } catch {
+      return '';
+    }
   }
 
-  pause(name: string): void { this.paused.add(name); this.node(name).signal('SIGSTOP'); }
-  resume(name: string): void { this.node(name).signal('SIGCONT'); this.paused.delete(name); }
+  pause(name: string): void {
+    this.paused.add(name);
+    this.node(name).signal('SIGSTOP');
+  }
+  resume(name: string): void {
+    this.node(name).signal('SIGCONT');
+    this.paused.delete(name);
+  }
 
   admin(name: string): ReturnType<typeof unaryClient> {
     const addr = this.node(name).addr;
     let c = this.adminClients.get(addr);
-    if (!c) { c = unaryClient('cache.v1.ClusterService', addr); this.adminClients.set(addr, c); }
+    if (!c) {
+      c = unaryClient('cache.v1.ClusterService', addr);
+      this.adminClients.set(addr, c);
+    }
     return c;
   }
 
@@ -289,13 +379,18 @@ export class FaultCluster {
     const end = Date.now() + ms;
     let last = '';
     while (Date.now() < end) {
-      const views = await Promise.all(names.map(async (n) => {
-        const r = await this.admin(n).call('Members', {}, 1_000);
-        if (r.err) return undefined;
-        const ms = (r.res!.members as { node_id: string; state: number }[]) ?? [];
-        const alive = ms.filter((m) => m.state === 1).map((m) => m.node_id).sort();
-        return { alive: alive.join(','), ring: r.res!.ring_version as string };
-      }));
+      const views = await Promise.all(
+        names.map(async (n) => {
+          const r = await this.admin(n).call('Members', {}, 1_000);
+          if (r.err) return undefined;
+          const ms = (r.res!.members as { node_id: string; state: number }[]) ?? [];
+          const alive = ms
+            .filter((m) => m.state === 1)
+            .map((m) => m.node_id)
+            .sort();
+          return { alive: alive.join(','), ring: r.res!.ring_version as string };
+        }),
+      );
       const want = [...names].sort().join(',');
       last = JSON.stringify(views);
       if (views.every((v) => v && v.alive === want) && new Set(views.map((v) => v!.ring)).size === 1) return;
@@ -332,8 +427,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export interface ProbeCall { code: string; ms: number }
-export interface ProbeResult { setQuorum: ProbeCall[]; getQuorum: ProbeCall[]; getOne: ProbeCall[]; ms: number }
+export interface ProbeCall {
+  code: string;
+  ms: number;
+}
+export interface ProbeResult {
+  setQuorum: ProbeCall[];
+  getQuorum: ProbeCall[];
+  getOne: ProbeCall[];
+  ms: number;
+}
 
 const PROBE = new URL('./probe.ts', import.meta.url).pathname;
 
@@ -341,14 +444,34 @@ const PROBE = new URL('./probe.ts', import.meta.url).pathname;
  * Calls node `name` from inside its own namespace (test/helpers/probe.ts): QUORUM Sets of
  * setKeys, QUORUM and ONE Gets of getKeys. Works while the host is cut off.
  */
-export async function probeFrom(cluster: FaultCluster, name: string, setKeys: string[], getKeys: string[], deadlineMs = 4_000): Promise<ProbeResult> {
+export async function probeFrom(
+  cluster: FaultCluster,
+  name: string,
+  setKeys: string[],
+  getKeys: string[],
+  deadlineMs = 4_000,
+): Promise<ProbeResult> {
   const job = { addr: cluster.node(name).addr, setKeys, getKeys, deadlineMs };
   const tsx = import.meta.resolve('tsx');
-  const p = cluster.net.spawnIn(name, process.execPath, ['--import', tsx, PROBE], { PATH: process.env.PATH ?? '', PROBE_JOB: JSON.stringify(job) });
+  const p = cluster.net.spawnIn(name, process.execPath, ['--import', tsx, PROBE], {
+    PATH: process.env.PATH ?? '',
+    PROBE_JOB: JSON.stringify(job),
+  });
   let out = '';
-  p.stdout!.on('data', (b: Buffer) => { out += b.toString('utf8'); });
-  p.stderr!.on('data', (b: Buffer) => { out += b.toString('utf8'); });
-  const killer = setTimeout(() => { if (p.pid) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }, deadlineMs + 15_000);
+  p.stdout!.on('data', (b: Buffer) => {
+    out += b.toString('utf8');
+  });
+  p.stderr!.on('data', (b: Buffer) => {
+    out += b.toString('utf8');
+  });
+  const killer = setTimeout(() => {
+    if (p.pid)
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+  }, deadlineMs + 15_000);
   const code = await new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
   clearTimeout(killer);
   const line = out.split('\n').find((l) => l.startsWith('{"setQuorum"'));

@@ -3,12 +3,23 @@ import * as grpc from '@grpc/grpc-js';
 import { publicApi } from '../../src/protos/protos.ts';
 import { DEADLINE_HEADER } from '../../src/server/deadline.ts';
 
-export interface CallResult<T = Record<string, unknown>> { err?: grpc.ServiceError; res?: T }
+export interface CallResult<T = Record<string, unknown>> {
+  err?: grpc.ServiceError;
+  res?: T;
+}
 
 /** One unary call by method name; `md` adds request metadata. */
-export type Unary = <T = Record<string, unknown>>(method: string, req: object, deadlineMs?: number, md?: grpc.Metadata) => Promise<CallResult<T>>;
+export type Unary = <T = Record<string, unknown>>(
+  method: string,
+  req: object,
+  deadlineMs?: number,
+  md?: grpc.Metadata,
+) => Promise<CallResult<T>>;
 
-export interface TestClient { call: Unary; close(): void }
+export interface TestClient {
+  call: Unary;
+  close(): void;
+}
 
 export type ServiceName = 'cache.v1.CacheService' | 'cache.v1.ClusterService';
 
@@ -23,15 +34,16 @@ export function serviceClient(service: ServiceName, addr: string, opts: ClientOp
   const api = publicApi();
   const def: grpc.ServiceDefinition = service === 'cache.v1.CacheService' ? api.CacheService.service : api.ClusterService.service;
   const client = new grpc.Client(addr, grpc.credentials.createInsecure(), opts.channel);
-  const call: Unary = (method, req, deadlineMs = 5_000, md = new grpc.Metadata()) => new Promise((resolve) => {
-    const m = def[method];
-    if (!m) throw new Error(`${service} has no method ${method}`);
-    const deadline = Date.now() + deadlineMs;
-    if (opts.absoluteDeadline) md.set(DEADLINE_HEADER, String(deadline));
-    client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, req, md, { deadline }, (err, res) => {
-      resolve(err ? { err } : { res });
+  const call: Unary = (method, req, deadlineMs = 5_000, md = new grpc.Metadata()) =>
+    new Promise((resolve) => {
+      const m = def[method];
+      if (!m) throw new Error(`${service} has no method ${method}`);
+      const deadline = Date.now() + deadlineMs;
+      if (opts.absoluteDeadline) md.set(DEADLINE_HEADER, String(deadline));
+      client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, req, md, { deadline }, (err, res) => {
+        resolve(err ? { err } : { res });
+      });
     });
-  });
   return { call, close: () => client.close() };
 }
 

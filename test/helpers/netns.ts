@@ -8,7 +8,7 @@
  * Addresses are 10.213.<subnet>.x inside namespaces this harness creates; nothing else is
  * ever addressed.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 
 export interface Host {
@@ -20,7 +20,9 @@ export interface Host {
 }
 
 const live = new Set<TestNet>();
-process.on('exit', () => { for (const n of live) n.destroySync(); });
+process.on('exit', () => {
+  for (const n of live) n.destroySync();
+});
 
 function sh(cmd: string, args: string[], allowFail = false): void {
   try {
@@ -35,19 +37,27 @@ function sh(cmd: string, args: string[], allowFail = false): void {
  * when DUMP_NODE_LOGS is set (for debugging), closes the clients, SIGKILLs every process
  * still running (by PID) and removes the network.
  */
-export function tearDown(
-  net: TestNet, procs: Map<string, { p: ChildProcess; lines: string[] }>, clients: { close(): void }[],
-): void {
+export function tearDown(net: TestNet, procs: Map<string, { p: ChildProcess; lines: string[] }>, clients: { close(): void }[]): void {
   if (process.env.DUMP_NODE_LOGS) for (const [n, pr] of procs) console.log(`== ${n}\n${pr.lines.join('\n')}`);
   for (const c of clients) c.close();
-  for (const pr of procs.values()) if (pr.p.pid && pr.p.exitCode === null) try { process.kill(pr.p.pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const pr of procs.values())
+    if (pr.p.pid && pr.p.exitCode === null)
+      try {
+        process.kill(pr.p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
   net.destroySync();
 }
 
 /** Why netns tests cannot run here, or undefined if they can. */
 export function netnsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
-  try { execFileSync('ip', ['-V'], { stdio: 'ignore' }); } catch { return 'needs iproute2 (ip)'; }
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return 'needs iproute2 (ip)';
+  }
   return undefined;
 }
 
@@ -58,7 +68,10 @@ export class TestNet {
   private readonly procs = new Set<ChildProcess>();
   private destroyed = false;
 
-  private constructor(readonly tag: string, readonly subnet: number) {
+  private constructor(
+    readonly tag: string,
+    readonly subnet: number,
+  ) {
     this.bridge = `br${tag}`;
     this.gateway = `10.213.${subnet}.1`;
   }
@@ -89,8 +102,11 @@ export class TestNet {
         sh('ip', ['-n', ns, 'route', 'add', 'default', 'via', net.gateway]);
         net.hosts.push({ name, ns, ip, veth });
       });
-      const lines = ['127.0.0.1 localhost', ...net.hosts.map((h) => `${h.ip} ${h.name}`),
-        ...Object.entries(extraHosts).map(([n, ip]) => `${ip} ${n}`)];
+      const lines = [
+        '127.0.0.1 localhost',
+        ...net.hosts.map((h) => `${h.ip} ${h.name}`),
+        ...Object.entries(extraHosts).map(([n, ip]) => `${ip} ${n}`),
+      ];
       for (const h of net.hosts) {
         mkdirSync(`/etc/netns/${h.ns}`, { recursive: true });
         writeFileSync(`/etc/netns/${h.ns}/hosts`, `${lines.join('\n')}\n`);
@@ -129,7 +145,13 @@ export class TestNet {
     if (this.destroyed) return;
     this.destroyed = true;
     live.delete(this);
-    for (const p of this.procs) if (p.pid && p.exitCode === null) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const p of this.procs)
+      if (p.pid && p.exitCode === null)
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
     for (const h of this.hosts) {
       sh('ip', ['link', 'del', h.veth], true);
       sh('ip', ['netns', 'del', h.ns], true);

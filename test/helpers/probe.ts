@@ -6,10 +6,16 @@
  *
  * PROBE_JOB = {"addr":"10.213.5.4:8080","setKeys":["probe-1"],"getKeys":["k1"],"deadlineMs":4000}
  */
-import { cacheClient } from './grpc.ts';
-import { statusName, CONSISTENCY } from './checker.ts';
 
-interface Job { addr: string; setKeys: string[]; getKeys: string[]; deadlineMs: number }
+import { CONSISTENCY, statusName } from './checker.ts';
+import { cacheClient } from './grpc.ts';
+
+interface Job {
+  addr: string;
+  setKeys: string[];
+  getKeys: string[];
+  deadlineMs: number;
+}
 
 const job = JSON.parse(process.env.PROBE_JOB ?? '{}') as Job;
 const c = cacheClient(job.addr);
@@ -20,7 +26,9 @@ const timed = async (p: Promise<{ err?: { code: number } }>) => {
   return { code: statusName(r.err?.code), ms: Date.now() - s };
 };
 const [setQuorum, getQuorum, getOne] = await Promise.all([
-  Promise.all(job.setKeys.map((key) => timed(c.call('Set', { key, value: `probe.${key}`, consistency: CONSISTENCY.QUORUM }, job.deadlineMs)))),
+  Promise.all(
+    job.setKeys.map((key) => timed(c.call('Set', { key, value: `probe.${key}`, consistency: CONSISTENCY.QUORUM }, job.deadlineMs))),
+  ),
   Promise.all(job.getKeys.map((key) => timed(c.call('Get', { key, consistency: CONSISTENCY.QUORUM }, job.deadlineMs)))),
   Promise.all(job.getKeys.map((key) => timed(c.call('Get', { key, consistency: CONSISTENCY.ONE }, job.deadlineMs)))),
 ]);

@@ -3,17 +3,23 @@
  * stops them by PID, also when a test fails (every started process is tracked and killed
  * in an 'exit' hook as a last resort).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { once } from 'node:events';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = `${ROOT}dist/main.js`;
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const p of live) if (p.pid && p.exitCode === null) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const p of live)
+    if (p.pid && p.exitCode === null)
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
 });
 
 /** A port that was free a moment ago on the given loopback address. */
@@ -61,21 +67,42 @@ export function spawnNode(env: Record<string, string>, opts: StartOptions = {}):
       if (!line) continue;
       lines.push(line);
       for (let i = watchers.length - 1; i >= 0; i--) {
-        if (watchers[i].re.test(line)) { watchers[i].resolve(line); watchers.splice(i, 1); }
+        if (watchers[i].re.test(line)) {
+          watchers[i].resolve(line);
+          watchers.splice(i, 1);
+        }
       }
     }
   };
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => { live.delete(proc); resolve({ code, signal }); });
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      resolve({ code, signal });
+    });
   });
   const node: NodeProc = {
-    proc, pid: proc.pid!, addr: env.ADDR ?? '127.0.0.1:8080', env, lines, exited,
+    proc,
+    pid: proc.pid!,
+    addr: env.ADDR ?? '127.0.0.1:8080',
+    env,
+    lines,
+    exited,
     async stop(signal = 'SIGTERM', ms = 15_000) {
       if (proc.exitCode === null && proc.signalCode === null) {
-        try { process.kill(proc.pid!, signal); } catch { /* already gone */ }
-        const t = setTimeout(() => { try { process.kill(proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, ms);
+        try {
+          process.kill(proc.pid!, signal);
+        } catch {
+          /* already gone */
+        }
+        const t = setTimeout(() => {
+          try {
+            process.kill(proc.pid!, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }, ms);
         const r = await exited;
         clearTimeout(t);
         return r;
@@ -86,12 +113,25 @@ export function spawnNode(env: Record<string, string>, opts: StartOptions = {}):
       const seen = lines.find((l) => re.test(l));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out waiting for ${re} from pid ${proc.pid}; last lines:\n${lines.slice(-10).join('\n')}`)), ms);
-        const w = { re, resolve: (l: string) => { clearTimeout(t); resolve(l); } };
+        const t = setTimeout(
+          () => reject(new Error(`timed out waiting for ${re} from pid ${proc.pid}; last lines:\n${lines.slice(-10).join('\n')}`)),
+          ms,
+        );
+        const w = {
+          re,
+          resolve: (l: string) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        };
         watchers.push(w);
         exited.then(() => {
           const i = watchers.indexOf(w);
-          if (i >= 0) { watchers.splice(i, 1); clearTimeout(t); reject(new Error(`pid ${proc.pid} exited before ${re}; last lines:\n${lines.slice(-10).join('\n')}`)); }
+          if (i >= 0) {
+            watchers.splice(i, 1);
+            clearTimeout(t);
+            reject(new Error(`pid ${proc.pid} exited before ${re}; last lines:\n${lines.slice(-10).join('\n')}`));
+          }
         });
       });
     },
@@ -116,7 +156,9 @@ export async function eventually<T>(fn: () => Promise<T> | T, ms = 15_000, every
     try {
       const v = await fn();
       if (v) return v;
-    } catch (e) { last = e; }
+    } catch (e) {
+      last = e;
+    }
     if (Date.now() > end) throw new Error(`condition not met within ${ms}ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, every));
   }

@@ -6,8 +6,8 @@
  *
  * Phases of the load (Checker.phase): pre (healthy), fault, post (healed, load still on).
  */
-import { Checker, measureConvergence, type Convergence, type LoadReport, type Target, type VerifyReport } from './checker.ts';
-import { FaultCluster, probeFrom, sleep, type ProbeResult } from './faultcluster.ts';
+import { Checker, type Convergence, type LoadReport, measureConvergence, type Target, type VerifyReport } from './checker.ts';
+import { FaultCluster, type ProbeResult, probeFrom, sleep } from './faultcluster.ts';
 
 export const SCENARIOS = ['crash', 'leave-join', 'partition', 'slow', 'pause', 'flap', 'join-leave'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -39,7 +39,13 @@ export interface ScenarioOptions {
 }
 
 export const SHORT: ScenarioOptions = {
-  durationMs: 5_000, keys: 150, rate: 250, concurrency: 12, settleMs: 500, convergeTimeoutMs: 8_000, sampleKeys: 150,
+  durationMs: 5_000,
+  keys: 150,
+  rate: 250,
+  concurrency: 12,
+  settleMs: 500,
+  convergeTimeoutMs: 8_000,
+  sampleKeys: 150,
 };
 
 export interface ScenarioResult {
@@ -63,10 +69,15 @@ export interface ScenarioResult {
 const target = (c: FaultCluster, n: string): Target => ({ name: n, addr: c.node(n).addr });
 
 function fmtCounts(o: Record<string, number>): string {
-  return `{${Object.entries(o).sort().map(([k, v]) => `${k}:${v}`).join(',')}}`;
+  return `{${Object.entries(o)
+    .sort()
+    .map(([k, v]) => `${k}:${v}`)
+    .join(',')}}`;
 }
 function fmtRss(o: Record<string, number | undefined>): string {
-  return `{${Object.entries(o).map(([k, v]) => `${k}:${v === undefined ? '-' : (v / 1024).toFixed(1)}`).join(',')}}`;
+  return `{${Object.entries(o)
+    .map(([k, v]) => `${k}:${v === undefined ? '-' : (v / 1024).toFixed(1)}`)
+    .join(',')}}`;
 }
 
 /**
@@ -74,12 +85,22 @@ function fmtRss(o: Record<string, number | undefined>): string {
  * namespaces in `spare` have no process (leave-join starts one there).
  */
 export async function runScenario(
-  cluster: FaultCluster, name: ScenarioName, members: string[], spare: string[], o: ScenarioOptions,
+  cluster: FaultCluster,
+  name: ScenarioName,
+  members: string[],
+  spare: string[],
+  o: ScenarioOptions,
 ): Promise<ScenarioResult> {
   const log = o.log ?? (() => undefined);
   const victim = members[members.length - 1];
   const others = members.filter((m) => m !== victim);
-  const chk = new Checker({ keys: o.keys, rate: o.rate, concurrency: o.concurrency, tag: `${name.replace('-', '')}${Date.now().toString(36)}`, keyTag: o.keyTag });
+  const chk = new Checker({
+    keys: o.keys,
+    rate: o.rate,
+    concurrency: o.concurrency,
+    tag: `${name.replace('-', '')}${Date.now().toString(36)}`,
+    keyTag: o.keyTag,
+  });
   const extra: Record<string, unknown> = {};
   let survivors = [...members];
   let newSpare = [...spare];
@@ -125,7 +146,10 @@ export async function runScenario(
         const exit = await cluster.leave(victim);
         extra.leave_exit = exit.code ?? exit.signal;
         extra.leave_ms = Date.now() - t;
-        const handoff = cluster.node(victim).logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed')).pop();
+        const handoff = cluster
+          .node(victim)
+          .logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed'))
+          .pop();
         if (handoff) extra.handoff = (JSON.parse(handoff) as { msg: string }).msg;
         survivors = [...others];
         chk.setTargets(survivors.map((m) => target(cluster, m)));
@@ -154,7 +178,10 @@ export async function runScenario(
         const exit = await cluster.leave(victim);
         extra.leave_exit = exit.code ?? exit.signal;
         extra.leave_ms = Date.now() - t;
-        const handoff = cluster.node(victim).logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed')).pop();
+        const handoff = cluster
+          .node(victim)
+          .logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed'))
+          .pop();
         if (handoff) extra.handoff = (JSON.parse(handoff) as { msg: string }).msg;
         survivors = [...others, newcomer];
         newSpare = [...spare.slice(1), victim];
@@ -165,8 +192,13 @@ export async function runScenario(
         cluster.cut(victim);
         // Once the others have declared the victim dead, ask it directly (from inside its namespace).
         await sleep(Math.min(during / 2, 2_000));
-        const probe: ProbeResult = await probeFrom(cluster, victim,
-          [0, 1, 2].map((i) => `probe-${chk.opts.tag}-${i}`), chk.touchedKeys().slice(0, 3), 4_000);
+        const probe: ProbeResult = await probeFrom(
+          cluster,
+          victim,
+          [0, 1, 2].map((i) => `probe-${chk.opts.tag}-${i}`),
+          chk.touchedKeys().slice(0, 3),
+          4_000,
+        );
         extra.probe = probe;
         await sleep(Math.max(0, during - (Date.now() - faultAt)));
         break;
@@ -183,9 +215,11 @@ export async function runScenario(
         const p = o.pause ?? { stopMs: 400, periodMs: 1_000 };
         let pauses = 0;
         while (Date.now() - faultAt < during) {
-          cluster.pause(victim); paused = true;
+          cluster.pause(victim);
+          paused = true;
           await sleep(p.stopMs);
-          cluster.resume(victim); paused = false;
+          cluster.resume(victim);
+          paused = false;
           pauses++;
           await sleep(Math.max(0, p.periodMs - p.stopMs));
         }
@@ -210,7 +244,10 @@ export async function runScenario(
   let convergence: Convergence;
   let verify: VerifyReport;
   try {
-    const sample = chk.touchedKeys().sort(() => Math.random() - 0.5).slice(0, o.sampleKeys);
+    const sample = chk
+      .touchedKeys()
+      .sort(() => Math.random() - 0.5)
+      .slice(0, o.sampleKeys);
     convergence = await measureConvergence(cluster, survivors, sample, o.convergeTimeoutMs, 200, o.convergeBy ?? 'auto');
     await sleep(o.settleMs);
     verify = await chk.verify(survivors.map((m) => target(cluster, m)));
@@ -223,27 +260,45 @@ export async function runScenario(
   for (const p of ['pre', 'fault', 'post']) phases[p] = chk.phaseSummary(p);
   extra.ok_within_fault = Object.fromEntries(chk.okWithinPhase.get('fault') ?? []);
   const conv = convergence.converged ? `${convergence.ms}` : `timeout>${convergence.ms}`;
-  const line = `scenario=${name} attempted=${chk.report.attempted} acked=${chk.report.acked} failed=${fmtCounts(chk.report.failed)}`
-    + ` lost=${verify.lost} stale_reads=${chk.report.staleReads} indeterminate=${verify.indeterminate} unreadable=${verify.unreadable}`
-    + ` mismatched=${verify.mismatched + verify.foreign + chk.report.foreignReads} late_writes=${chk.report.lateWrites}/${verify.lateWrites}`
-    + ` converge_ms=${conv} converge_by=${convergence.mode} since_heal_ms=${convergence.converged ? sinceHealMs : '-'}`
-    + ` rss_start_mb=${fmtRss(rssStartKb)} rss_end_mb=${fmtRss(rssEndKb)}`;
+  const line =
+    `scenario=${name} attempted=${chk.report.attempted} acked=${chk.report.acked} failed=${fmtCounts(chk.report.failed)}` +
+    ` lost=${verify.lost} stale_reads=${chk.report.staleReads} indeterminate=${verify.indeterminate} unreadable=${verify.unreadable}` +
+    ` mismatched=${verify.mismatched + verify.foreign + chk.report.foreignReads} late_writes=${chk.report.lateWrites}/${verify.lateWrites}` +
+    ` converge_ms=${conv} converge_by=${convergence.mode} since_heal_ms=${convergence.converged ? sinceHealMs : '-'}` +
+    ` rss_start_mb=${fmtRss(rssStartKb)} rss_end_mb=${fmtRss(rssEndKb)}`;
   log(line);
   for (const p of ['pre', 'fault', 'post']) {
-    log(`  ${p}: ${Object.entries(phases[p]).map(([t, c]) => `${t} ok=${c.ok} failed=${fmtCounts(c.failed)} p50=${c.p50}ms p99=${c.p99}ms max=${c.max}ms`).join(' | ')}`);
+    log(
+      `  ${p}: ${Object.entries(phases[p])
+        .map(([t, c]) => `${t} ok=${c.ok} failed=${fmtCounts(c.failed)} p50=${c.p50}ms p99=${c.p99}ms max=${c.max}ms`)
+        .join(' | ')}`,
+    );
   }
   for (const f of chk.failureSamples) log(`  failure: ${f.phase} ${f.target} ${f.op} ${f.code} ${f.ms}ms ${f.details}`);
   for (const [k, v] of Object.entries(extra)) log(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
   if (!convergence.converged) log(`  not converged: ${JSON.stringify(convergence.diff)}`);
   for (const a of [...chk.report.anomalies, ...verify.details].slice(0, 20)) log(`  anomaly: ${JSON.stringify(a)}`);
   return {
-    scenario: name, load: chk.report, verify, convergence, sinceHealMs, rssStartKb, rssEndKb, phases, extra,
-    members: survivors, spare: newSpare, line,
+    scenario: name,
+    load: chk.report,
+    verify,
+    convergence,
+    sinceHealMs,
+    rssStartKb,
+    rssEndKb,
+    phases,
+    extra,
+    members: survivors,
+    spare: newSpare,
+    line,
   };
 }
 
 /** Starts a 3-node cluster n1..n3 with one spare host n4 (for leave-join). */
-export async function startFaultCluster(env: Record<string, string> = {}, logDir?: string): Promise<{ cluster: FaultCluster; members: string[]; spare: string[] }> {
+export async function startFaultCluster(
+  env: Record<string, string> = {},
+  logDir?: string,
+): Promise<{ cluster: FaultCluster; members: string[]; spare: string[] }> {
   const cluster = await FaultCluster.start({ names: ['n1', 'n2', 'n3'], spare: ['n4'], env, logDir });
   return { cluster, members: ['n1', 'n2', 'n3'], spare: ['n4'] };
 }

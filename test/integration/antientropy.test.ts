@@ -1,19 +1,30 @@
 /** Anti-entropy between real nodes: a replica that missed writes (no hints) is repaired by Merkle sync. */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { eventually, type NodeProc } from '../helpers/procs.ts';
+import { after, test } from 'node:test';
+import { converged, startCluster, stopAll } from '../helpers/cluster.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
-import { startCluster, stopAll, converged } from '../helpers/cluster.ts';
+import { eventually, type NodeProc } from '../helpers/procs.ts';
 
 const nodes: NodeProc[] = [];
 const clients: TestClient[] = [];
 after(async () => {
   for (const c of clients) c.close();
-  if (nodes[2]?.pid) try { process.kill(nodes[2].pid, 'SIGCONT'); } catch { /* gone */ }
+  if (nodes[2]?.pid)
+    try {
+      process.kill(nodes[2].pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
   await stopAll(nodes);
 });
 
-interface Stats { merkle_root: string; anti_entropy_keys_repaired?: string; anti_entropy_rounds?: string; hints_pending?: string }
+interface Stats {
+  merkle_root: string;
+  anti_entropy_keys_repaired?: string;
+  anti_entropy_rounds?: string;
+  hints_pending?: string;
+}
 
 async function stats(addr: string): Promise<Stats> {
   const c = clusterClient(addr);
@@ -26,7 +37,11 @@ async function stats(addr: string): Promise<Stats> {
 test('a replica that was unreachable while writes happened (hints off) converges by Merkle anti-entropy', async () => {
   const cl = await startCluster(3, { MAX_HINTS: '0', ANTI_ENTROPY_INTERVAL: '1s' });
   nodes.push(...cl.nodes);
-  const [a, , c] = cl.addrs.map((x) => { const t = cacheClient(x); clients.push(t); return t; });
+  const [a, , c] = cl.addrs.map((x) => {
+    const t = cacheClient(x);
+    clients.push(t);
+    return t;
+  });
   for (let i = 0; i < 50; i++) await a.call('Set', { key: `before-${i}`, value: 'x', consistency: 3 });
 
   // Freeze node 3 (no crash, no restart): the others mark it dead; writes for it are not hinted.
@@ -42,10 +57,14 @@ test('a replica that was unreachable while writes happened (hints off) converges
   process.kill(cl.nodes[2].pid, 'SIGCONT');
   await converged(cl.addrs, cl.addrs);
   // All three replicas end up with identical data, and node 3 serves the writes locally.
-  await eventually(async () => {
-    const roots = await Promise.all(cl.addrs.map(async (x) => (await stats(x)).merkle_root));
-    return roots.every((r) => r === roots[0]);
-  }, 20_000, 250);
+  await eventually(
+    async () => {
+      const roots = await Promise.all(cl.addrs.map(async (x) => (await stats(x)).merkle_root));
+      return roots.every((r) => r === roots[0]);
+    },
+    20_000,
+    250,
+  );
   for (let i = 0; i < 200; i += 17) {
     assert.equal((await c.call<{ value: string }>('Get', { key: `during-${i}`, consistency: 1 })).res?.value, `v${i}`);
   }

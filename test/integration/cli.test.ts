@@ -1,23 +1,36 @@
 /** cachectl (dist/cli/cachectl.js, built by `npm run build`) against a real node. */
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { startNode, eventually, freePort, ROOT, type NodeProc } from '../helpers/procs.ts';
+import { after, before, describe, test } from 'node:test';
 import { CacheClient } from '../../src/index.ts';
+import { eventually, freePort, type NodeProc, ROOT, startNode } from '../helpers/procs.ts';
 
 const CLI = `${ROOT}dist/cli/cachectl.js`;
 
-interface Run { code: number; stdout: string; stderr: string; raw: Buffer }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  raw: Buffer;
+}
 
 /** Runs cachectl asynchronously (the test process keeps reading the node's output meanwhile). */
 function cachectl(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'buffer', timeout: 20_000 },
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'buffer', timeout: 20_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        if (err && code === -1) { reject(err); return; }
+        if (err && code === -1) {
+          reject(err);
+          return;
+        }
         resolve({ code, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), raw: stdout });
-      });
+      },
+    );
   });
 }
 
@@ -30,14 +43,28 @@ describe('cachectl', { timeout: 120_000 }, () => {
     node = await startNode();
     addr = ['--addr', node.addr];
   });
-  after(async () => { await node?.stop('SIGKILL'); });
+  after(async () => {
+    await node?.stop('SIGKILL');
+  });
 
   test('--help prints usage on stdout and exits 0', async () => {
     for (const args of [['--help'], ['-h'], ['get', 'k', '--help']]) {
       const r = await cachectl(args);
       assert.equal(r.code, 0, args.join(' '));
       assert.match(r.stdout, /^Usage: cachectl \[options\] <command>/);
-      for (const word of ['get KEY', 'set KEY VALUE', 'del KEY', 'members', 'stats', '--addr', '--ttl', '--consistency', '--json', 'CACHE_ADDR', 'Exit status']) {
+      for (const word of [
+        'get KEY',
+        'set KEY VALUE',
+        'del KEY',
+        'members',
+        'stats',
+        '--addr',
+        '--ttl',
+        '--consistency',
+        '--json',
+        'CACHE_ADDR',
+        'Exit status',
+      ]) {
         assert.ok(r.stdout.includes(word), word);
       }
       assert.equal(r.stderr, '');
@@ -97,7 +124,11 @@ describe('cachectl', { timeout: 120_000 }, () => {
   test('binary values: raw bytes on stdout, base64 with --json', async () => {
     const bytes = Buffer.from([0, 1, 2, 0xfe, 0xff, 0x0a]);
     const lib = new CacheClient({ seeds: [node.addr] });
-    try { await lib.set('bin', bytes); } finally { lib.close(); }
+    try {
+      await lib.set('bin', bytes);
+    } finally {
+      lib.close();
+    }
     const g = await at('get', 'bin');
     assert.equal(g.code, 0);
     assert.deepEqual(g.raw, bytes);
@@ -159,8 +190,14 @@ describe('cachectl', { timeout: 120_000 }, () => {
     const r = await at('stats');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^nodeId: ${node.addr.replace(/\./g, '\\.')}\n`));
-    for (const k of ['items', 'hits', 'misses', 'bytes', 'uptimeMs', 'ringVersion']) assert.match(r.stdout, new RegExp(`\n${k}: \\S+\n`), k);
-    assert.ok(r.stdout.split('\n').filter(Boolean).every((l) => /^\w+: /.test(l)));
+    for (const k of ['items', 'hits', 'misses', 'bytes', 'uptimeMs', 'ringVersion'])
+      assert.match(r.stdout, new RegExp(`\n${k}: \\S+\n`), k);
+    assert.ok(
+      r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => /^\w+: /.test(l)),
+    );
     const j = JSON.parse((await at('stats', '--json')).stdout);
     assert.equal(j.nodeId, node.addr);
     assert.equal(typeof j.items, 'number');

@@ -2,14 +2,15 @@
  * The client library (src/client) against real 3-node loopback clusters, and its retry policy
  * against a scripted in-process server.
  */
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { startNode, eventually, freePort, ROOT, type NodeProc } from '../helpers/procs.ts';
-import { clusterClient } from '../helpers/grpc.ts';
 import * as protoLoader from '@grpc/proto-loader';
+import { type AttemptInfo, CacheClient, CacheClientError } from '../../src/index.ts';
 import { HashRing } from '../../src/ring/ring.ts';
-import { CacheClient, CacheClientError, type AttemptInfo } from '../../src/index.ts';
+import { clusterClient } from '../helpers/grpc.ts';
+import { eventually, freePort, type NodeProc, ROOT, startNode } from '../helpers/procs.ts';
 
 interface WireMembers {
   members: { node_id: string; address: string; state: number }[];
@@ -169,7 +170,10 @@ describe('a 3-node cluster with REPLICATION_FACTOR=2', { timeout: 120_000 }, () 
       assert.equal(e.attempts, 1);
       return true;
     });
-    await assert.rejects(cache.get('k'.repeat(2000)), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /MAX_KEY_SIZE/.test(e.details));
+    await assert.rejects(
+      cache.get('k'.repeat(2000)),
+      (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /MAX_KEY_SIZE/.test(e.details),
+    );
     assert.equal(attempts.length - before, 2);
   });
 
@@ -193,7 +197,10 @@ describe('a 3-node cluster with REPLICATION_FACTOR=2', { timeout: 120_000 }, () 
         assert.equal(a.replica, true);
         assert.equal(a.attempt, 1);
       }
-      assert.deepEqual(cache.route(key).slice(0, 2), want.map((address) => ({ address, replica: true })));
+      assert.deepEqual(
+        cache.route(key).slice(0, 2),
+        want.map((address) => ({ address, replica: true })),
+      );
       firsts.add(want[0]!);
     }
     // The keys spread over all three nodes (so the seeds alone would not have done this).
@@ -207,14 +214,24 @@ describe('a 3-node cluster with REPLICATION_FACTOR=2', { timeout: 120_000 }, () 
     const [x, y, z] = nodes.map((n) => n.addr) as [string, string, string];
     const keys: string[] = [];
     for (let i = 0; keys.length < 20; i++) {
-      const reps = cache.route(`land:${i}`).filter((c) => c.replica).map((c) => c.address).sort();
+      const reps = cache
+        .route(`land:${i}`)
+        .filter((c) => c.replica)
+        .map((c) => c.address)
+        .sort();
       if (reps.length === 2 && reps.includes(x) && reps.includes(y)) keys.push(`land:${i}`);
     }
     const before = await Promise.all([x, y, z].map((a) => cache.stats(a)));
     for (const k of keys) await cache.set(k, 'v', { consistency: 'all' });
     const afterStats = await Promise.all([x, y, z].map((a) => cache.stats(a)));
-    assert.deepEqual(afterStats.map((s, i) => s.items - before[i]!.items), [20, 20, 0]);
-    assert.deepEqual(afterStats.map((s) => s.nodeId), [x, y, z]); // NODE_ID defaults to ADDR
+    assert.deepEqual(
+      afterStats.map((s, i) => s.items - before[i]!.items),
+      [20, 20, 0],
+    );
+    assert.deepEqual(
+      afterStats.map((s) => s.nodeId),
+      [x, y, z],
+    ); // NODE_ID defaults to ADDR
   });
 
   test('members and stats', async () => {
@@ -231,7 +248,18 @@ describe('a 3-node cluster with REPLICATION_FACTOR=2', { timeout: 120_000 }, () 
     const s = await cache.stats(nodes[1]!.addr);
     assert.equal(s.nodeId, nodes[1]!.addr);
     assert.equal(s.ringVersion, m.ringVersion);
-    for (const k of ['items', 'hits', 'misses', 'bytes', 'uptimeMs', 'hintsPending', 'hintsDropped', 'rebalanceKeysSent', 'quorumFailures'] as const) assert.equal(typeof s[k], 'number', k);
+    for (const k of [
+      'items',
+      'hits',
+      'misses',
+      'bytes',
+      'uptimeMs',
+      'hintsPending',
+      'hintsDropped',
+      'rebalanceKeysSent',
+      'quorumFailures',
+    ] as const)
+      assert.equal(typeof s[k], 'number', k);
     assert.match(s.merkleRoot, /^[0-9a-f]+$/);
     assert.ok(s.uptimeMs > 0);
     const any = await cache.stats();
@@ -244,7 +272,11 @@ describe('a 3-node cluster with REPLICATION_FACTOR=2', { timeout: 120_000 }, () 
     const code = `import { CacheClient } from './src/index.ts';
       const c = new CacheClient({ seeds: ['${nodes[0]!.addr}'], refreshIntervalMs: 100 });
       await c.set('k', 'v'); console.log(await c.getString('k'));`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('../../', import.meta.url), timeout: 15_000, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: new URL('../../', import.meta.url),
+      timeout: 15_000,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'v');
   });
@@ -260,7 +292,13 @@ describe('failover in a 3-node cluster (REPLICATION_FACTOR=3)', { timeout: 120_0
     nodes = await startCluster(3);
     const [a, b, c] = nodes as [NodeProc, NodeProc, NodeProc];
     const attempts: AttemptInfo[] = [];
-    const cache = new CacheClient({ seeds: [a.addr, b.addr], timeoutMs: 2000, retries: 3, refreshIntervalMs: 300, onAttempt: (x) => attempts.push(x) });
+    const cache = new CacheClient({
+      seeds: [a.addr, b.addr],
+      timeoutMs: 2000,
+      retries: 3,
+      refreshIntervalMs: 300,
+      onAttempt: (x) => attempts.push(x),
+    });
     try {
       const keys = Array.from({ length: 30 }, (_, i) => `fo:${i}`);
       for (const k of keys) await cache.set(k, `v-${k}`);
@@ -318,8 +356,12 @@ describe('failover in a 3-node cluster (REPLICATION_FACTOR=3)', { timeout: 120_0
 
 describe('retries on UNAVAILABLE (real node, dead seeds)', { timeout: 120_000 }, () => {
   let node: NodeProc;
-  before(async () => { node = await startNode(); });
-  after(async () => { await node?.stop('SIGKILL'); });
+  before(async () => {
+    node = await startNode();
+  });
+  after(async () => {
+    await node?.stop('SIGKILL');
+  });
 
   test('a dead first seed is skipped: the call succeeds on the next one', async () => {
     const dead = `127.0.0.1:${await freePort()}`;
@@ -327,10 +369,19 @@ describe('retries on UNAVAILABLE (real node, dead seeds)', { timeout: 120_000 },
     const cache = new CacheClient({ seeds: [dead, node.addr], routing: false, onAttempt: (a) => attempts.push(a) });
     try {
       await cache.set('k', 'v');
-      assert.deepEqual(attempts.map((a) => [a.address, a.attempt]), [[dead, 1], [node.addr, 2]]);
+      assert.deepEqual(
+        attempts.map((a) => [a.address, a.attempt]),
+        [
+          [dead, 1],
+          [node.addr, 2],
+        ],
+      );
       // The failed seed is now ranked last: the next call goes straight to the live one.
       assert.equal(await cache.getString('k'), 'v');
-      assert.deepEqual(attempts.slice(2).map((a) => [a.address, a.attempt]), [[node.addr, 1]]);
+      assert.deepEqual(
+        attempts.slice(2).map((a) => [a.address, a.attempt]),
+        [[node.addr, 1]],
+      );
     } finally {
       cache.close();
     }
@@ -352,7 +403,10 @@ describe('retries on UNAVAILABLE (real node, dead seeds)', { timeout: 120_000 },
       });
       const elapsed = Date.now() - t0;
       assert.ok(elapsed >= 40 + 80 + 160, `elapsed ${elapsed}`);
-      assert.deepEqual(attempts.filter((a) => a.method === 'Set').map((a) => a.attempt), [1, 2, 3, 4]);
+      assert.deepEqual(
+        attempts.filter((a) => a.method === 'Set').map((a) => a.attempt),
+        [1, 2, 3, 4],
+      );
       // Both seeds were tried, alternately.
       assert.deepEqual(new Set(attempts.filter((a) => a.method === 'Set').map((a) => a.address)), new Set(dead));
     } finally {
@@ -377,20 +431,31 @@ class ScriptedServer {
     const handler = (method: string) => (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       this.requests.push({ method, req: call.request });
       const steps = this.scripts.get(method) ?? [];
-      const step = steps.length > 1 ? steps.shift()! : steps[0] ?? {};
+      const step = steps.length > 1 ? steps.shift()! : (steps[0] ?? {});
       if (step === 'hang') return; // never answers: the client's deadline fires
       if (typeof step.code === 'number') cb({ code: step.code as grpc.status, details: String(step.details ?? 'scripted') });
       else cb(null, step);
     };
     // Decoded without defaults, so the tests see which fields the client really sent.
-    const defs = protoLoader.loadSync(['cache/v1/cache.proto', 'cache/v1/cluster.proto'],
-      { keepCase: true, longs: String, enums: Number, defaults: false, oneofs: true, includeDirs: [`${ROOT}proto`] });
+    const defs = protoLoader.loadSync(['cache/v1/cache.proto', 'cache/v1/cluster.proto'], {
+      keepCase: true,
+      longs: String,
+      enums: Number,
+      defaults: false,
+      oneofs: true,
+      includeDirs: [`${ROOT}proto`],
+    });
     const service = (name: string) => defs[name] as grpc.ServiceDefinition;
     this.server.addService(service('cache.v1.CacheService'), { Get: handler('Get'), Set: handler('Set'), Delete: handler('Delete') });
     this.server.addService(service('cache.v1.ClusterService'), {
-      Members: handler('Members'), Stats: handler('Stats'), Join: handler('Join'), Leave: handler('Leave'),
+      Members: handler('Members'),
+      Stats: handler('Stats'),
+      Join: handler('Join'),
+      Leave: handler('Leave'),
     });
-    const port = await new Promise<number>((resolve, reject) => this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
     this.addr = `127.0.0.1:${port}`;
   }
 
@@ -406,7 +471,9 @@ describe('retry policy and request encoding (scripted server)', { timeout: 120_0
     srv = new ScriptedServer();
     await srv.start();
   });
-  after(() => { srv?.server.forceShutdown(); });
+  after(() => {
+    srv?.server.forceShutdown();
+  });
 
   const fresh = (retries = 3, timeoutMs = 1000) => {
     cache?.close();
@@ -439,7 +506,12 @@ describe('retry policy and request encoding (scripted server)', { timeout: 120_0
 
   test('UNAVAILABLE is retried, for reads and writes', async () => {
     const c = fresh(3);
-    srv.script('Get', { code: grpc.status.UNAVAILABLE }, { code: grpc.status.UNAVAILABLE }, { payload: 'value', value: 'ok', version: '1' });
+    srv.script(
+      'Get',
+      { code: grpc.status.UNAVAILABLE },
+      { code: grpc.status.UNAVAILABLE },
+      { payload: 'value', value: 'ok', version: '1' },
+    );
     assert.equal(await c.getString('k'), 'ok');
     assert.equal(srv.count('Get'), 3);
     srv.script('Set', { code: grpc.status.UNAVAILABLE, details: 'write quorum not reached' }, { version: '5' });
@@ -450,8 +522,14 @@ describe('retry policy and request encoding (scripted server)', { timeout: 120_0
   test('retries are bounded: the last error is thrown with the attempt count', async () => {
     const c = fresh(2);
     srv.script('Delete', { code: grpc.status.UNAVAILABLE, details: 'node is shutting down; retry on another node' });
-    await assert.rejects(c.delete('k'), (e: CacheClientError) =>
-      e.code === 'UNAVAILABLE' && e.attempts === 3 && e.details === 'node is shutting down; retry on another node' && e.address === srv.addr);
+    await assert.rejects(
+      c.delete('k'),
+      (e: CacheClientError) =>
+        e.code === 'UNAVAILABLE' &&
+        e.attempts === 3 &&
+        e.details === 'node is shutting down; retry on another node' &&
+        e.address === srv.addr,
+    );
     assert.equal(srv.count('Delete'), 3);
     // Per-call override.
     srv.requests.length = 0;
@@ -495,7 +573,13 @@ describe('retry policy and request encoding (scripted server)', { timeout: 120_0
   test('a throwing onAttempt hook does not break calls', async () => {
     cache?.close();
     srv.script('Get', { payload: 'value', value: 'v', version: '1' });
-    cache = new CacheClient({ seeds: [srv.addr], routing: false, onAttempt: () => { throw new Error('oops'); } });
+    cache = new CacheClient({
+      seeds: [srv.addr],
+      routing: false,
+      onAttempt: () => {
+        throw new Error('oops');
+      },
+    });
     assert.equal(await cache.getString('k'), 'v');
     cache.close();
   });
@@ -512,9 +596,15 @@ describe('retry policy and request encoding (scripted server)', { timeout: 120_0
   test('INVALID_ARGUMENT, NOT_FOUND and RESOURCE_EXHAUSTED are never retried', async () => {
     const c = fresh(3);
     srv.script('Set', { code: grpc.status.INVALID_ARGUMENT, details: 'key must not be empty' });
-    await assert.rejects(c.set('k', 'v'), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && e.details === 'key must not be empty' && e.attempts === 1);
+    await assert.rejects(
+      c.set('k', 'v'),
+      (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && e.details === 'key must not be empty' && e.attempts === 1,
+    );
     srv.script('Set', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'rate limit exceeded (RATE_LIMIT); retry later' });
-    await assert.rejects(c.set('k', 'v'), (e: CacheClientError) => e.code === 'RESOURCE_EXHAUSTED' && /rate limit/.test(e.details) && e.attempts === 1);
+    await assert.rejects(
+      c.set('k', 'v'),
+      (e: CacheClientError) => e.code === 'RESOURCE_EXHAUSTED' && /rate limit/.test(e.details) && e.attempts === 1,
+    );
     assert.equal(srv.count('Set'), 2);
     srv.script('Get', { code: grpc.status.NOT_FOUND, details: 'key not found: "k"' });
     assert.equal(await c.get('k'), undefined);
@@ -530,12 +620,21 @@ describe('retry policy and request encoding (scripted server)', { timeout: 120_0
     cache?.close();
     srv.requests.length = 0;
     // The scripted server says the cluster is one node: itself.
-    srv.script('Members', { members: [{ node_id: 'solo', address: srv.addr, state: 1, incarnation: '1' }], ring_version: 'r1', self: 'solo', replication_factor: 1, vnodes: 4 });
+    srv.script('Members', {
+      members: [{ node_id: 'solo', address: srv.addr, state: 1, incarnation: '1' }],
+      ring_version: 'r1',
+      self: 'solo',
+      replication_factor: 1,
+      vnodes: 4,
+    });
     srv.script('Get', { payload: 'value', value: 'v', version: '1' });
     const seen: AttemptInfo[] = [];
     cache = new CacheClient({ seeds: [srv.addr], onAttempt: (a) => seen.push(a) });
     assert.equal(await cache.getString('k'), 'v');
-    assert.deepEqual(srv.requests.map((r) => r.method), ['Members', 'Get']);
+    assert.deepEqual(
+      srv.requests.map((r) => r.method),
+      ['Members', 'Get'],
+    );
     assert.equal(seen[0]!.replica, true);
     assert.equal(cache.ringVersion, 'r1');
     cache.close();

@@ -3,24 +3,41 @@
  * process group, as a terminal sends it) makes every node leave once and exit 0, and
  * METRICS_ADDR gives each node a metrics port of its own. Needs dist/ (npm run build).
  */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { ROOT, MAIN, freePort } from '../helpers/procs.ts';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { after, test } from 'node:test';
+import { freePort, MAIN, ROOT } from '../helpers/procs.ts';
 
 const NODES = 3;
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** Every script started here; killed (its process group, and its nodes by PID) as a last resort. */
 const scripts = new Set<Script>();
-process.on('exit', () => { for (const s of scripts) killAll(s); });
-after(() => { for (const s of scripts) killAll(s); });
+process.on('exit', () => {
+  for (const s of scripts) killAll(s);
+});
+after(() => {
+  for (const s of scripts) killAll(s);
+});
 
-interface Line { raw: string; node?: string; json?: Record<string, unknown>; text?: string }
+interface Line {
+  raw: string;
+  node?: string;
+  json?: Record<string, unknown>;
+  text?: string;
+}
 
 interface Script {
   proc: ChildProcess;
@@ -40,22 +57,34 @@ function parse(raw: string): Line {
   const m = /^\[(node\d+) [^\]]+\] (.*)$/.exec(raw);
   if (!m) return { raw };
   const line: Line = { raw, node: m[1], text: m[2] };
-  if (m[2].startsWith('{')) try { line.json = JSON.parse(m[2]) as Record<string, unknown>; } catch { /* not JSON */ }
+  if (m[2].startsWith('{'))
+    try {
+      line.json = JSON.parse(m[2]) as Record<string, unknown>;
+    } catch {
+      /* not JSON */
+    }
   return line;
 }
 
 function startScript(basePort: number, env: Record<string, string> = {}): Script {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/cluster.ts', '--nodes', String(NODES), '--base-port', String(basePort)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // a process group of its own, like a shell job: ctrlC() signals that group
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/cluster.ts', '--nodes', String(NODES), '--base-port', String(basePort)],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // a process group of its own, like a shell job: ctrlC() signals that group
+    },
+  );
   const lines: Line[] = [];
   const nodePids = new Map<string, number>();
   const checks = new Set<() => void>();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('close', (code, signal) => { resolve({ code, signal }); for (const c of checks) c(); });
+    proc.on('close', (code, signal) => {
+      resolve({ code, signal });
+      for (const c of checks) c();
+    });
   });
   for (const stream of [proc.stdout!, proc.stderr!]) {
     let rest = '';
@@ -73,23 +102,42 @@ function startScript(basePort: number, env: Record<string, string> = {}): Script
       for (const c of checks) c();
     });
   }
-  const tail = () => lines.slice(-15).map((l) => l.raw.slice(0, 300)).join('\n');
+  const tail = () =>
+    lines
+      .slice(-15)
+      .map((l) => l.raw.slice(0, 300))
+      .join('\n');
   const script: Script = {
-    proc, nodePids, lines, exited,
+    proc,
+    nodePids,
+    lines,
+    exited,
     until(what, pred, ms = 15_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          if (pred(lines)) { done(); resolve(); } else if (proc.exitCode !== null || proc.signalCode !== null) {
-            done(); reject(new Error(`script exited before: ${what}; last lines:\n${tail()}`));
+          if (pred(lines)) {
+            done();
+            resolve();
+          } else if (proc.exitCode !== null || proc.signalCode !== null) {
+            done();
+            reject(new Error(`script exited before: ${what}; last lines:\n${tail()}`));
           }
         };
-        const t = setTimeout(() => { done(); reject(new Error(`timed out (${ms}ms) waiting for: ${what}; last lines:\n${tail()}`)); }, ms);
-        const done = () => { clearTimeout(t); checks.delete(check); };
+        const t = setTimeout(() => {
+          done();
+          reject(new Error(`timed out (${ms}ms) waiting for: ${what}; last lines:\n${tail()}`));
+        }, ms);
+        const done = () => {
+          clearTimeout(t);
+          checks.delete(check);
+        };
         checks.add(check);
         check();
       });
     },
-    ctrlC() { process.kill(-proc.pid!, 'SIGINT'); },
+    ctrlC() {
+      process.kill(-proc.pid!, 'SIGINT');
+    },
     logs(id, re) {
       return lines.filter((l) => l.node === id && l.json && re.test(String(l.json.msg))).map((l) => l.json!);
     },
@@ -102,10 +150,14 @@ const ids = Array.from({ length: NODES }, (_, i) => `node${i + 1}`);
 
 /** Waits until every node listens, serves client calls, and has all NODES members in its ring. */
 async function clusterFormed(s: Script): Promise<void> {
-  await s.until('every node listening, serving and with the full ring', () => ids.every((id) =>
-    s.logs(id, /listening on/).length > 0
-    && s.logs(id, /^serving client calls/).length > 0
-    && s.logs(id, /^ring changed$/).some((j) => Array.isArray(j.nodes) && j.nodes.length === NODES)));
+  await s.until('every node listening, serving and with the full ring', () =>
+    ids.every(
+      (id) =>
+        s.logs(id, /listening on/).length > 0 &&
+        s.logs(id, /^serving client calls/).length > 0 &&
+        s.logs(id, /^ring changed$/).some((j) => Array.isArray(j.nodes) && j.nodes.length === NODES),
+    ),
+  );
 }
 
 /** Ctrl-C, then: the script exits 0, every node exited (0), left once (one graceful-shutdown line, one "stopped") and never saw a second signal. */
@@ -120,7 +172,11 @@ async function ctrlCStopsGracefully(s: Script, extraSignal?: () => void): Promis
   assert.equal(code, 0, `script exit code\n${dump()}`);
   for (const id of ids) {
     const exits = s.lines.filter((l) => l.node === id && l.text !== undefined && /^exited \(/.test(l.text));
-    assert.deepEqual(exits.map((l) => l.text), ['exited (0)'], `${id} exit lines\n${dump()}`);
+    assert.deepEqual(
+      exits.map((l) => l.text),
+      ['exited (0)'],
+      `${id} exit lines\n${dump()}`,
+    );
     const graceful = s.logs(id, /^signal received: graceful shutdown$/);
     assert.equal(graceful.length, 1, `${id}: one graceful shutdown line\n${dump()}`);
     assert.equal(graceful[0].sig, 'SIGTERM', `${id}: stopped by the script's SIGTERM, not the terminal's SIGINT`);
@@ -134,8 +190,19 @@ async function ctrlCStopsGracefully(s: Script, extraSignal?: () => void): Promis
 /** SIGKILL to the script's process group and, by PID, to its nodes (detached: groups of their own) not yet seen exiting. */
 function killAll(s: Script): void {
   const p = s.proc;
-  if (p.pid && p.exitCode === null && p.signalCode === null) try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const pid of s.nodePids.values()) if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  if (p.pid && p.exitCode === null && p.signalCode === null)
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  for (const pid of s.nodePids.values())
+    if (alive(pid))
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
 }
 
 /** Whether port is free on 127.0.0.1 right now. */
@@ -143,7 +210,12 @@ async function isFree(port: number): Promise<boolean> {
   const srv = createServer();
   srv.listen(port, '127.0.0.1');
   try {
-    await Promise.race([once(srv, 'listening'), once(srv, 'error').then(([e]) => { throw e; })]);
+    await Promise.race([
+      once(srv, 'listening'),
+      once(srv, 'error').then(([e]) => {
+        throw e;
+      }),
+    ]);
   } catch {
     return false;
   }
@@ -159,7 +231,11 @@ async function freeRange(count: number, avoid: number[] = []): Promise<number> {
     const range = Array.from({ length: count }, (_, i) => p + i);
     if (range.some((q) => avoid.includes(q))) continue;
     let ok = true;
-    for (const q of range.slice(1)) if (!(await isFree(q))) { ok = false; break; }
+    for (const q of range.slice(1))
+      if (!(await isFree(q))) {
+        ok = false;
+        break;
+      }
     if (ok) return p;
   }
   throw new Error(`no ${count} consecutive free ports found`);
@@ -185,14 +261,20 @@ test('one Ctrl-C delivered twice at once (terminal + npm forwarding it) still st
 
 test('METRICS_ADDR=host:p gives node i the metrics port p+i', { timeout: 30_000 }, async (t) => {
   const base = await freeRange(NODES);
-  const mport = await freeRange(NODES, Array.from({ length: NODES }, (_, i) => base + i));
+  const mport = await freeRange(
+    NODES,
+    Array.from({ length: NODES }, (_, i) => base + i),
+  );
   const s = startScript(base, { METRICS_ADDR: `127.0.0.1:${mport}` });
   t.after(() => killAll(s));
   await clusterFormed(s);
   await s.until('every node serving metrics', () => ids.every((id) => s.logs(id, /^metrics at /).length > 0));
   for (const [i, id] of ids.entries()) {
     const port = mport + i;
-    assert.ok(s.lines.some((l) => new RegExp(`^ {2}${id} 127\\.0\\.0\\.1:${base + i} \\(pid \\d+\\) metrics 127\\.0\\.0\\.1:${port} `).test(l.raw)), `startup line for ${id}`);
+    assert.ok(
+      s.lines.some((l) => new RegExp(`^ {2}${id} 127\\.0\\.0\\.1:${base + i} \\(pid \\d+\\) metrics 127\\.0\\.0\\.1:${port} `).test(l.raw)),
+      `startup line for ${id}`,
+    );
     assert.equal(s.logs(id, /^metrics at /)[0].port, port, `${id} metrics port`);
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(res.status, 200);
@@ -212,7 +294,10 @@ test('a METRICS_ADDR the script cannot use: exit 2 before starting any node', { 
     const s = startScript(base, { METRICS_ADDR: value });
     const { code } = await s.exited;
     assert.equal(code, 2, value);
-    assert.ok(s.lines.some((l) => re.test(l.raw)), `${value}: ${s.lines.map((l) => l.raw).join('\n')}`);
+    assert.ok(
+      s.lines.some((l) => re.test(l.raw)),
+      `${value}: ${s.lines.map((l) => l.raw).join('\n')}`,
+    );
     assert.ok(!s.lines.some((l) => l.node !== undefined), `${value}: no node started`);
   }
 });

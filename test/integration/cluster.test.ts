@@ -1,18 +1,25 @@
 /** Three (and four) real node processes on loopback: replication, quorum levels, crash, join, leave. */
-import { test, after } from 'node:test';
-import assert from 'node:assert/strict';
-import { spawnNode, eventually, type NodeProc } from '../helpers/procs.ts';
-import { cacheClient, clusterClient, status, type TestClient } from '../helpers/grpc.ts';
-import { startCluster, converged, members, nodeEnv, addresses, stopAll } from '../helpers/cluster.ts';
 
-const ONE = 1, QUORUM = 2, ALL = 3;
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { addresses, converged, members, nodeEnv, startCluster, stopAll } from '../helpers/cluster.ts';
+import { cacheClient, clusterClient, status, type TestClient } from '../helpers/grpc.ts';
+import { eventually, type NodeProc, spawnNode } from '../helpers/procs.ts';
+
+const ONE = 1,
+  QUORUM = 2,
+  ALL = 3;
 const cleanup: NodeProc[] = [];
 const clients: TestClient[] = [];
 after(async () => {
   for (const c of clients) c.close();
   await stopAll(cleanup);
 });
-const client = (addr: string) => { const c = cacheClient(addr); clients.push(c); return c; };
+const client = (addr: string) => {
+  const c = cacheClient(addr);
+  clients.push(c);
+  return c;
+};
 
 test('a write on one node is readable on each other node; deletes propagate', async () => {
   const { addrs, nodes } = await startCluster(3);
@@ -24,7 +31,9 @@ test('a write on one node is readable on each other node; deletes propagate', as
   assert.equal((await a.call('Set', { key: 'all', value: 'x', consistency: ALL })).err, undefined);
   for (const n of [b, c]) {
     // ONE reads the node's own replica: the write really reached it.
-    const g = (await eventually(async () => (await n.call<{ value: string; version: string }>('Get', { key: 'foo', consistency: ONE })).res))!;
+    const g = (await eventually(
+      async () => (await n.call<{ value: string; version: string }>('Get', { key: 'foo', consistency: ONE })).res,
+    ))!;
     assert.equal(g.value, 'bar');
     assert.equal(g.version, s.res!.version, 'same version on every replica');
     assert.equal((await n.call<{ value: string }>('Get', { key: 'all', consistency: ONE })).res?.value, 'x');
@@ -110,18 +119,25 @@ test('a fourth node joins and gets its share; a node that leaves hands off; no k
   await converged(all4, all4);
   const dc = client(d);
   // With N=3 of 4 nodes, the new node replicates about 3/4 of the keys once rebalanced.
-  await eventually(async () => {
-    let local = 0;
-    for (const key of keys) if ((await dc.call('Get', { key, consistency: ONE })).res) local++;
-    return local > keys.length * 0.6;
-  }, 20_000, 300);
+  await eventually(
+    async () => {
+      let local = 0;
+      for (const key of keys) if ((await dc.call('Get', { key, consistency: ONE })).res) local++;
+      return local > keys.length * 0.6;
+    },
+    20_000,
+    300,
+  );
   for (const key of keys) assert.equal((await dc.call<{ value: string }>('Get', { key })).res?.value, `value-${key}`, key);
 
   // Graceful leave of node 2: exit 0, hand-off, LEFT in Members, nothing lost.
   const leaving = nodes[1];
   const r = await leaving.stop('SIGTERM');
   assert.equal(r.code, 0);
-  assert.ok(leaving.lines.some((l) => /handed \d+ keys/.test(l)), leaving.lines.slice(-5).join('\n'));
+  assert.ok(
+    leaving.lines.some((l) => /handed \d+ keys/.test(l)),
+    leaving.lines.slice(-5).join('\n'),
+  );
   const rest = all4.filter((x) => x !== addrs[1]);
   await converged(rest, rest);
   const view = await members(addrs[0]);
@@ -161,20 +177,30 @@ test('a replica that stops answering (SIGSTOP) costs QUORUM reads the speculativ
   // The paused node stays a member (long suspect/dead timeouts), so reads keep asking it first
   // for the keys where it comes first; without speculative reads those wait the full 5 s.
   const { addrs, nodes } = await startCluster(3, {
-    RPC_TIMEOUT: '5s', SPECULATIVE_READ_DELAY: '100ms', SUSPECT_TIMEOUT: '20s', DEAD_TIMEOUT: '30s',
+    RPC_TIMEOUT: '5s',
+    SPECULATIVE_READ_DELAY: '100ms',
+    SUSPECT_TIMEOUT: '20s',
+    DEAD_TIMEOUT: '30s',
   });
   const a = cacheClient(addrs[0]);
   try {
     for (let i = 0; i < 20; i++) assert.equal((await a.call('Set', { key: `spec-${i}`, value: `v${i}`, consistency: 3 })).err, undefined);
     process.kill(nodes[2].pid, 'SIGSTOP');
     const t0 = Date.now();
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-      a.call<{ value: string }>('Get', { key: `spec-${i}`, consistency: 2 }, 10_000).then((r) => ({ r, ms: Date.now() - t0 }))));
-    results.forEach(({ r }, i) => assert.equal(r.res?.value, `v${i}`, `spec-${i}: ${r.err?.message}`));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        a.call<{ value: string }>('Get', { key: `spec-${i}`, consistency: 2 }, 10_000).then((r) => ({ r, ms: Date.now() - t0 })),
+      ),
+    );
+    for (const [i, { r }] of results.entries()) assert.equal(r.res?.value, `v${i}`, `spec-${i}: ${r.err?.message}`);
     const slowest = Math.max(...results.map((x) => x.ms));
     assert.ok(slowest < 2_500, `slowest QUORUM Get took ${slowest} ms (RPC_TIMEOUT is 5 s)`);
   } finally {
-    try { process.kill(nodes[2].pid, 'SIGCONT'); } catch { /* gone */ }
+    try {
+      process.kill(nodes[2].pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
     a.close();
     await stopAll(nodes);
   }

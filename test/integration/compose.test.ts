@@ -6,15 +6,16 @@
  * start in an order where some peers' names or ports are not up yet. The test process, in
  * the root namespace, stands in for the host using the published port.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfig, splitHostPort, VARIABLES } from '../../src/config/config.ts';
-import { ROOT, eventually } from '../helpers/procs.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
-import { TestNet, netnsUnavailable, tearDown } from '../helpers/netns.ts';
-import type { ChildProcess } from 'node:child_process';
+import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
+import { eventually, ROOT } from '../helpers/procs.ts';
 
 interface Service {
   build?: string;
@@ -33,18 +34,31 @@ const names = Object.keys(services);
 
 /** ENV, WORKDIR and CMD (exec form) of the Dockerfile's last stage: what a container of the image runs. */
 function imageRuntime(): { env: Record<string, string>; workdir: string; cmd: string[] } {
-  const lines = readFileSync(`${ROOT}Dockerfile`, 'utf8').replace(/\\\r?\n/g, ' ').split(/\r?\n/)
-    .map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = readFileSync(`${ROOT}Dockerfile`, 'utf8')
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const env: Record<string, string> = {};
   let workdir = '/';
   let cmd: string[] = [];
   for (const line of lines) {
     const [, instr, rest] = /^(\S+)\s*(.*)$/.exec(line)!;
     switch (instr.toUpperCase()) {
-      case 'FROM': for (const k of Object.keys(env)) delete env[k]; workdir = '/'; cmd = []; break;
-      case 'ENV': for (const m of rest.matchAll(/(\w+)=("[^"]*"|\S*)/g)) env[m[1]] = m[2].replace(/^"|"$/g, ''); break;
-      case 'WORKDIR': workdir = rest; break;
-      case 'CMD': cmd = JSON.parse(rest) as string[]; break;
+      case 'FROM':
+        for (const k of Object.keys(env)) delete env[k];
+        workdir = '/';
+        cmd = [];
+        break;
+      case 'ENV':
+        for (const m of rest.matchAll(/(\w+)=("[^"]*"|\S*)/g)) env[m[1]] = m[2].replace(/^"|"$/g, '');
+        break;
+      case 'WORKDIR':
+        workdir = rest;
+        break;
+      case 'CMD':
+        cmd = JSON.parse(rest) as string[];
+        break;
     }
   }
   return { env, workdir, cmd };
@@ -53,7 +67,8 @@ function imageRuntime(): { env: Record<string, string>; workdir: string; cmd: st
 /** Seconds in a compose duration such as "20s", "1m30s". */
 function seconds(d: string): number {
   let s = 0;
-  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) s += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+    s += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] as 'ms' | 's' | 'm' | 'h'];
   return s;
 }
 
@@ -75,38 +90,68 @@ test('docker-compose.yml: three nodes built from the Dockerfile, configured only
     assert.equal(host, name, `${name}: ADDR names the service, so peers reach it by its compose DNS name`);
     assert.equal(cfg.LISTEN_ADDR, `0.0.0.0:${port}`, `${name} listens on all interfaces`);
     assert.equal(cfg.NODE_ID, name);
-    assert.deepEqual([...cfg.PEERS].sort(), names.filter((n) => n !== name), `${name}: PEERS are the other services`);
-    assert.ok(seconds(s.stop_grace_period ?? '10s') * 1000 >= cfg.SHUTDOWN_TIMEOUT + 5_000,
-      `${name}: stop_grace_period (${s.stop_grace_period}) leaves room for SHUTDOWN_TIMEOUT (${cfg.SHUTDOWN_TIMEOUT}ms)`);
+    assert.deepEqual(
+      [...cfg.PEERS].sort(),
+      names.filter((n) => n !== name),
+      `${name}: PEERS are the other services`,
+    );
+    assert.ok(
+      seconds(s.stop_grace_period ?? '10s') * 1000 >= cfg.SHUTDOWN_TIMEOUT + 5_000,
+      `${name}: stop_grace_period (${s.stop_grace_period}) leaves room for SHUTDOWN_TIMEOUT (${cfg.SHUTDOWN_TIMEOUT}ms)`,
+    );
     assert.deepEqual(s.healthcheck?.test, ['CMD', 'node', 'dist/healthcheck.js'], `${name}: healthcheck uses the script`);
     assert.ok(seconds(s.healthcheck!.timeout!) >= 3, `${name}: healthcheck timeout covers the script's 2s deadline`);
   }
   assert.ok(services.cache1.ports?.includes('8080:8080'), 'cache1 publishes 8080:8080');
 });
 
-interface Proc { name: string; p: ChildProcess; lines: string[]; exited: Promise<number | null>; waitFor(re: RegExp, ms?: number): Promise<void> }
+interface Proc {
+  name: string;
+  p: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+  waitFor(re: RegExp, ms?: number): Promise<void>;
+}
 
 function watch(name: string, p: ChildProcess): Proc {
   const lines: string[] = [];
-  const onData = (b: Buffer) => { for (const l of b.toString('utf8').split('\n')) if (l) lines.push(l); };
+  const onData = (b: Buffer) => {
+    for (const l of b.toString('utf8').split('\n')) if (l) lines.push(l);
+  };
   p.stdout!.on('data', onData);
   p.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
   return {
-    name, p, lines, exited,
-    waitFor: (re, ms = 15_000) => eventually(() => {
-      if (lines.some((l) => re.test(l))) return true;
-      if (p.exitCode !== null || p.signalCode !== null) throw new Error(`exited (${p.exitCode ?? p.signalCode})`);
-      return false;
-    }, ms, 50).then(() => undefined, (e) => {
-      throw new Error(`${name}: no ${re}: ${(e as Error).message}; last lines:\n${lines.slice(-10).join('\n')}`);
-    }),
+    name,
+    p,
+    lines,
+    exited,
+    waitFor: (re, ms = 15_000) =>
+      eventually(
+        () => {
+          if (lines.some((l) => re.test(l))) return true;
+          if (p.exitCode !== null || p.signalCode !== null) throw new Error(`exited (${p.exitCode ?? p.signalCode})`);
+          return false;
+        },
+        ms,
+        50,
+      ).then(
+        () => undefined,
+        (e) => {
+          throw new Error(`${name}: no ${re}: ${(e as Error).message}; last lines:\n${lines.slice(-10).join('\n')}`);
+        },
+      ),
   };
 }
 
-interface Members { members: { node_id: string; address: string; state: number }[]; ring_version: string }
+interface Members {
+  members: { node_id: string; address: string; state: number }[];
+  ring_version: string;
+}
 
-test('docker-compose.yml services run as processes: out-of-order start, cross-node reads, healthcheck, graceful stop', { skip: netnsUnavailable() }, async (t) => {
+test('docker-compose.yml services run as processes: out-of-order start, cross-node reads, healthcheck, graceful stop', {
+  skip: netnsUnavailable(),
+}, async (t) => {
   const image = imageRuntime();
   // The image's WORKDIR is /app with dist/ and proto/; the repository root holds the same.
   process.chdir(ROOT);
@@ -126,7 +171,8 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   for (const h of net.hosts) writeFileSync(`/etc/netns/${h.ns}/hosts`, '127.0.0.1 localhost\n');
 
   const envOf = (name: string) => ({ PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...image.env, ...serviceEnv(name) });
-  const run = (name: string, argv: string[]) => net.spawnIn(name, argv[0] === 'node' ? process.execPath : argv[0], argv.slice(1), envOf(name));
+  const run = (name: string, argv: string[]) =>
+    net.spawnIn(name, argv[0] === 'node' ? process.execPath : argv[0], argv.slice(1), envOf(name));
   const start = (name: string) => {
     const pr = watch(name, run(name, image.cmd));
     procs.set(name, pr);
@@ -153,13 +199,21 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   for (const name of names) {
     const c = clusterClient(addrOf(name));
     clients.push(c);
-    await eventually(async () => {
-      const r = await c.call<Members>('Members', {}, 2_000);
-      if (r.err) return false;
-      const got = r.res!.members.map((m) => ({ node_id: m.node_id, address: m.address, state: m.state })).sort((a, b) => a.node_id.localeCompare(b.node_id));
-      return JSON.stringify(got) === JSON.stringify(want);
-    }, 20_000, 200).catch(async (e) => {
-      throw new Error(`${name} does not see three ALIVE members: ${(e as Error).message}\n${JSON.stringify((await c.call('Members', {})).res)}`);
+    await eventually(
+      async () => {
+        const r = await c.call<Members>('Members', {}, 2_000);
+        if (r.err) return false;
+        const got = r
+          .res!.members.map((m) => ({ node_id: m.node_id, address: m.address, state: m.state }))
+          .sort((a, b) => a.node_id.localeCompare(b.node_id));
+        return JSON.stringify(got) === JSON.stringify(want);
+      },
+      20_000,
+      200,
+    ).catch(async (e) => {
+      throw new Error(
+        `${name} does not see three ALIVE members: ${(e as Error).message}\n${JSON.stringify((await c.call('Members', {})).res)}`,
+      );
     });
   }
   const rings = await Promise.all(clients.slice(1).map(async (c) => (await c.call<Members>('Members', {})).res!.ring_version));
@@ -200,14 +254,22 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
     process.kill(pr.p.pid!, 'SIGTERM');
     const grace = seconds(services[name].stop_grace_period!) * 1000;
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([pr.exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), grace); })]);
+    const code = await Promise.race([
+      pr.exited,
+      new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), grace);
+      }),
+    ]);
     clearTimeout(timer);
     assert.equal(code, 0, `${name} exits 0 on SIGTERM within ${grace}ms:\n${pr.lines.slice(-10).join('\n')}`);
     return Date.now() - began;
   };
   await eventually(async () => (await c1.call<Members>('Members', {})).res?.members.every((m) => m.state === 1), 10_000);
   await stop('cache3');
-  await eventually(async () => (await c1.call<Members>('Members', {})).res?.members.find((m) => m.node_id === 'cache3')?.state === 4, 5_000);
+  await eventually(
+    async () => (await c1.call<Members>('Members', {})).res?.members.find((m) => m.node_id === 'cache3')?.state === 4,
+    5_000,
+  );
   const g = await k1.call<{ value: string }>('Get', { key: 'foo' });
   assert.equal(g.res?.value, 'bar', g.err?.details);
   await stop('cache2');

@@ -3,12 +3,13 @@
  * not UTF-8, health that tells the truth before and after the node joined its cluster, and
  * a node whose PEERS name only itself.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { startNode, spawnNode, eventually, freePort, type NodeProc } from '../helpers/procs.ts';
-import { cacheClient, status } from '../helpers/grpc.ts';
 import { healthApi } from '../../src/protos/protos.ts';
+import { cacheClient, status } from '../helpers/grpc.ts';
+import { eventually, freePort, type NodeProc, spawnNode, startNode } from '../helpers/procs.ts';
 
 const cleanup: NodeProc[] = [];
 const clients: grpc.Client[] = [];
@@ -28,8 +29,15 @@ function raw(addr: string, path: string, body: Buffer): Promise<{ code: number; 
   const c = new grpc.Client(addr, grpc.credentials.createInsecure());
   clients.push(c);
   return new Promise((resolve) => {
-    c.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, body, new grpc.Metadata(), { deadline: Date.now() + 5_000 },
-      (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '', res }));
+    c.makeUnaryRequest(
+      path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      body,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 5_000 },
+      (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '', res }),
+    );
   });
 }
 
@@ -43,7 +51,12 @@ test('a request body that cannot be decoded gets INVALID_ARGUMENT saying why, on
     assert.equal(r.code, status.INVALID_ARGUMENT, path);
     assert.match(r.details, /^cannot decode the (Get|Set|Delete) request: truncated length-delimited field$/, path);
   }
-  for (const path of ['/cache.v1.ClusterService/Members', '/cache.v1.ClusterService/Join', '/grpc.health.v1.Health/Check', '/cache.peer.v1.PeerService/Ping']) {
+  for (const path of [
+    '/cache.v1.ClusterService/Members',
+    '/cache.v1.ClusterService/Join',
+    '/grpc.health.v1.Health/Check',
+    '/cache.peer.v1.PeerService/Ping',
+  ]) {
     const r = await raw(node.addr, path, Buffer.from([0x17])); // field 2 with wire type 7, which does not exist
     assert.equal(r.code, status.INVALID_ARGUMENT, `${path}: ${r.details}`);
     assert.match(r.details, /^cannot decode the \w+ request: /, path);
@@ -53,7 +66,11 @@ test('a request body that cannot be decoded gets INVALID_ARGUMENT saying why, on
 test('a message on the peer stream that cannot be decoded ends the stream with INVALID_ARGUMENT', async () => {
   const c = new grpc.Client(node.addr, grpc.credentials.createInsecure());
   clients.push(c);
-  const stream = c.makeBidiStreamRequest('/cache.peer.v1.PeerService/Exchange', (b: Buffer) => b, (b: Buffer) => b);
+  const stream = c.makeBidiStreamRequest(
+    '/cache.peer.v1.PeerService/Exchange',
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+  );
   const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
   stream.on('data', () => undefined);
   stream.write(Buffer.from([0x12, 0x09, 0x08])); // an Op of 9 bytes with 1 present
@@ -78,7 +95,10 @@ test('a key or text value that is not valid UTF-8 is refused; \\xff and \\xfe do
     assert.equal((await c.call('Get', { key: '\ufffd' })).err?.code, status.NOT_FOUND, 'nothing was stored under U+FFFD');
     assert.equal((await c.call('Get', { key: 'k' })).err?.code, status.NOT_FOUND, 'nor the key of the bad value');
     // bytes are bytes: a binary value may hold anything
-    assert.equal((await raw(node.addr, '/cache.v1.CacheService/Set', Buffer.concat([field(1, [0x62]), field(5, [0xff, 0xfe])]))).code, status.OK);
+    assert.equal(
+      (await raw(node.addr, '/cache.v1.CacheService/Set', Buffer.concat([field(1, [0x62]), field(5, [0xff, 0xfe])]))).code,
+      status.OK,
+    );
   } finally {
     c.close();
   }
@@ -87,10 +107,12 @@ test('a key or text value that is not valid UTF-8 is refused; \\xff and \\xfe do
 function health(addr: string, service = ''): Promise<string> {
   const h = new (healthApi().Health)(addr, grpc.credentials.createInsecure());
   clients.push(h);
-  return new Promise((resolve, reject) => h.Check({ service }, { deadline: Date.now() + 3_000 }, (err, res) => {
-    if (err || !res) reject(err ?? new Error('empty answer'));
-    else resolve(['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'][res.status] ?? String(res.status));
-  }));
+  return new Promise((resolve, reject) =>
+    h.Check({ service }, { deadline: Date.now() + 3_000 }, (err, res) => {
+      if (err || !res) reject(err ?? new Error('empty answer'));
+      else resolve(['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'][res.status] ?? String(res.status));
+    }),
+  );
 }
 
 test('health says NOT_SERVING until the node has joined its cluster, SERVING after', async () => {
@@ -123,14 +145,22 @@ test('a node whose PEERS name only itself serves alone and says so once (not on 
   const linesNow = alone.lines.length;
   await new Promise((r) => setTimeout(r, 1_500)); // ~7 join ticks of 200 ms
   const later = alone.lines.slice(linesNow);
-  assert.deepEqual(later.filter((l) => /joined the cluster|serving/.test(l)), [], later.join('\n'));
+  assert.deepEqual(
+    later.filter((l) => /joined the cluster|serving/.test(l)),
+    [],
+    later.join('\n'),
+  );
   assert.equal(alone.lines.filter((l) => l.includes('serving client calls')).length, 1);
 });
 
 test('request metadata over 16 KiB is refused at once with RESOURCE_EXHAUSTED; far larger fails at once too, and the node serves on', async () => {
   const c = cacheClient(node.addr);
   try {
-    const md = (bytes: number) => { const m = new grpc.Metadata(); m.set('x-big', 'a'.repeat(bytes)); return m; };
+    const md = (bytes: number) => {
+      const m = new grpc.Metadata();
+      m.set('x-big', 'a'.repeat(bytes));
+      return m;
+    };
     assert.equal((await c.call('Set', { key: 'm', value: 'v' }, 10_000, md(8 * 1024))).err, undefined, '8 KiB is fine');
     const over = (await c.call('Set', { key: 'm2', value: 'v' }, 10_000, md(20 * 1024))).err;
     assert.equal(over?.code, status.RESOURCE_EXHAUSTED);

@@ -8,22 +8,34 @@
  * Short runs (5 s of load each); scripts/faults.ts runs the same scenarios longer.
  * Needs root and iproute2 (skipped otherwise). Runs dist/main.js (npm run build first).
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { netnsUnavailable } from '../helpers/netns.ts';
-import { runScenario, startFaultCluster, SHORT, type ScenarioName, type ScenarioResult } from '../helpers/scenarios.ts';
-import { unaryClient, sleep, type FaultCluster } from '../helpers/faultcluster.ts';
+import { type TestContext, test } from 'node:test';
 import { CONSISTENCY, statusName } from '../helpers/checker.ts';
+import { type FaultCluster, sleep, unaryClient } from '../helpers/faultcluster.ts';
+import { netnsUnavailable } from '../helpers/netns.ts';
+import { runScenario, type ScenarioName, type ScenarioResult, SHORT, startFaultCluster } from '../helpers/scenarios.ts';
 
 const skip = netnsUnavailable();
 /** What a client may see while one node is down, cut off, slow or leaving. */
 const EXPECTED_FAILURES = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
 
-async function run(t: TestContext, name: ScenarioName, extra: Partial<typeof SHORT> = {}): Promise<{ r: ScenarioResult; cluster: FaultCluster }> {
+async function run(
+  t: TestContext,
+  name: ScenarioName,
+  extra: Partial<typeof SHORT> = {},
+): Promise<{ r: ScenarioResult; cluster: FaultCluster }> {
   const { cluster, members, spare } = await startFaultCluster();
   t.after(() => cluster.destroy());
   const lines: string[] = [];
-  const r = await runScenario(cluster, name, members, spare, { ...SHORT, ...extra, log: (l) => { lines.push(l); t.diagnostic(l); } });
+  const r = await runScenario(cluster, name, members, spare, {
+    ...SHORT,
+    ...extra,
+    log: (l) => {
+      lines.push(l);
+      t.diagnostic(l);
+    },
+  });
   return { r, cluster };
 }
 
@@ -34,11 +46,18 @@ function assertNoLoss(r: ScenarioResult, cluster: FaultCluster): void {
   assert.equal(r.verify.lost, 0, `acknowledged writes lost: ${anomalies} ${where}`);
   assert.equal(r.load.staleReads, 0, `stale QUORUM reads: ${anomalies} ${where}`);
   assert.equal(r.verify.unreadable, 0, `keys not readable with QUORUM after the fault healed: ${anomalies} ${where}`);
-  assert.equal(r.verify.mismatched + r.verify.foreign + r.load.foreignReads, 0, `values or versions that no write produced: ${anomalies} ${where}`);
+  assert.equal(
+    r.verify.mismatched + r.verify.foreign + r.load.foreignReads,
+    0,
+    `values or versions that no write produced: ${anomalies} ${where}`,
+  );
   for (const code of Object.keys(r.load.failed)) {
     assert.ok(EXPECTED_FAILURES.has(code), `unexpected status ${code} x${r.load.failed[code]} ${where}`);
   }
-  assert.ok(r.convergence.converged, `replicas not identical ${r.convergence.ms}ms after the load stopped: ${JSON.stringify(r.convergence.diff)} ${where}`);
+  assert.ok(
+    r.convergence.converged,
+    `replicas not identical ${r.convergence.ms}ms after the load stopped: ${JSON.stringify(r.convergence.diff)} ${where}`,
+  );
 }
 
 test('crash: kill -9 one node under load, restart it: no acknowledged write lost, no stale read', { skip, timeout: 90_000 }, async (t) => {
@@ -46,7 +65,8 @@ test('crash: kill -9 one node under load, restart it: no acknowledged write lost
   assertNoLoss(r, cluster);
   // The others kept serving while it was down.
   const fault = r.phases.fault;
-  for (const n of ['n1', 'n2']) assert.equal(Object.keys(fault[n]?.failed ?? {}).length, 0, `${n} failed while n3 was down: ${JSON.stringify(fault[n])}`);
+  for (const n of ['n1', 'n2'])
+    assert.equal(Object.keys(fault[n]?.failed ?? {}).length, 0, `${n} failed while n3 was down: ${JSON.stringify(fault[n])}`);
 });
 
 test('graceful leave (SIGTERM, exit 0) and a fresh node joining, under load', { skip, timeout: 90_000 }, async (t) => {
@@ -59,7 +79,10 @@ test('graceful leave (SIGTERM, exit 0) and a fresh node joining, under load', { 
   for (const [code] of Object.entries(r.phases.fault.n3?.failed ?? {})) assert.equal(code, 'UNAVAILABLE');
 });
 
-test('partition: the majority keeps answering, QUORUM calls on the cut-off node fail, nothing lost after heal', { skip, timeout: 90_000 }, async (t) => {
+test('partition: the majority keeps answering, QUORUM calls on the cut-off node fail, nothing lost after heal', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
   const { r, cluster } = await run(t, 'partition');
   assertNoLoss(r, cluster);
   const fault = r.phases.fault;
@@ -78,7 +101,8 @@ test('partition: the majority keeps answering, QUORUM calls on the cut-off node 
     assert.ok(EXPECTED_FAILURES.has(c.code), `QUORUM call on the minority side answered ${c.code}: ${JSON.stringify(probe)}`);
   }
   // ...while it is alive and still answers ONE reads from its own replica.
-  for (const c of probe.getOne) assert.ok(c.code === 'OK' || c.code === 'NOT_FOUND', `ONE read on the cut-off node: ${JSON.stringify(probe)}`);
+  for (const c of probe.getOne)
+    assert.ok(c.code === 'OK' || c.code === 'NOT_FOUND', `ONE read on the cut-off node: ${JSON.stringify(probe)}`);
 });
 
 test('slow peer: a 128 kbit/s token-bucket link on one node, under load', { skip, timeout: 90_000 }, async (t) => {
@@ -92,7 +116,10 @@ test('paused peer: SIGSTOP 400 ms every second on one node, under load', { skip,
   assertNoLoss(r, cluster);
 });
 
-test('a restarted node neither answers QUORUM reads nor acknowledges QUORUM writes before it has rejoined', { skip, timeout: 60_000 }, async (t) => {
+test('a restarted node neither answers QUORUM reads nor acknowledges QUORUM writes before it has rejoined', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
   const { cluster } = await startFaultCluster();
   t.after(() => cluster.destroy());
   const c1 = unaryClient('cache.v1.CacheService', cluster.node('n1').addr);
@@ -112,10 +139,14 @@ test('a restarted node neither answers QUORUM reads nor acknowledges QUORUM writ
   const s = await c3.call('Set', { key: 'K2', value: 'acked-by-n3', ...q });
   const members = await cluster.admin('n3').call('Members', {});
   const view = ((members.res?.members ?? []) as { node_id: string }[]).map((m) => m.node_id).join(',');
-  t.diagnostic(`Get K via n3: ${g.err ? statusName(g.err.code) : `${String(g.res!.value)} v=${String(g.res!.version)}`}; Set K2 via n3: ${s.err ? statusName(s.err.code) : `OK v=${String(s.res!.version)}`}; n3 members then: ${view}`);
+  t.diagnostic(
+    `Get K via n3: ${g.err ? statusName(g.err.code) : `${String(g.res!.value)} v=${String(g.res!.version)}`}; Set K2 via n3: ${s.err ? statusName(s.err.code) : `OK v=${String(s.res!.version)}`}; n3 members then: ${view}`,
+  );
   // A QUORUM read must not miss the write acknowledged while n3 was down: v2, or a refusal.
   if (g.err ? !EXPECTED_FAILURES.has(statusName(g.err.code)) : g.res!.value !== 'v2') {
-    problems.push(`stale read: Get K (QUORUM) via the restarted n3 answered ${g.err ? `${statusName(g.err.code)} "${g.err.details}"` : `${String(g.res!.value)} v=${String(g.res!.version)}`}; acknowledged before: v2 version ${String(v2.res!.version)}; n3's members at that moment: [${view}]`);
+    problems.push(
+      `stale read: Get K (QUORUM) via the restarted n3 answered ${g.err ? `${statusName(g.err.code)} "${g.err.details}"` : `${String(g.res!.value)} v=${String(g.res!.version)}`}; acknowledged before: v2 version ${String(v2.res!.version)}; n3's members at that moment: [${view}]`,
+    );
   }
   if (!s.err) {
     // Acknowledged with QUORUM: it must survive the loss of one node, e.g. n3 crashing again now.
@@ -126,18 +157,26 @@ test('a restarted node neither answers QUORUM reads nor acknowledges QUORUM writ
     await sleep(2_000);
     const after = await c1.call('Get', { key: 'K2', ...q });
     if (after.err || after.res!.value !== 'acked-by-n3') {
-      problems.push(`lost write: Set K2 (QUORUM) via the restarted n3 was acknowledged (version ${String(s.res!.version)}); after n3 crashed again and came back, Get K2 (QUORUM) via n1 answered ${after.err ? `${statusName(after.err.code)} "${after.err.details}"` : String(after.res!.value)}`);
+      problems.push(
+        `lost write: Set K2 (QUORUM) via the restarted n3 was acknowledged (version ${String(s.res!.version)}); after n3 crashed again and came back, Get K2 (QUORUM) via n1 answered ${after.err ? `${statusName(after.err.code)} "${after.err.details}"` : String(after.res!.value)}`,
+      );
     }
   }
   assert.deepEqual(problems, [], `${problems.join('\n')}\n(node logs in ${cluster.logDir})`);
 });
 
-test('a call whose client deadline expired during a partition is not executed after the heal (client sends x-cache-deadline)', { skip, timeout: 60_000 }, async (t) => {
+test('a call whose client deadline expired during a partition is not executed after the heal (client sends x-cache-deadline)', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
   const { cluster } = await startFaultCluster();
   t.after(() => cluster.destroy());
   const c1 = unaryClient('cache.v1.CacheService', cluster.node('n1').addr);
   const c3 = unaryClient('cache.v1.CacheService', cluster.node('n3').addr);
-  t.after(() => { c1.close(); c3.close(); });
+  t.after(() => {
+    c1.close();
+    c3.close();
+  });
   const q = { consistency: CONSISTENCY.QUORUM };
   assert.equal((await c1.call('Set', { key: 'K', value: 'v0', ...q })).err, undefined);
   assert.equal((await c3.call('Get', { key: 'K', ...q })).err, undefined, 'client connected to n3 before the cut');
@@ -156,8 +195,10 @@ test('a call whose client deadline expired during a partition is not executed af
   const g = await c1.call('Get', { key: 'K', ...q });
   const got = g.err ? `${statusName(g.err.code)} "${g.err.details}"` : `${String(g.res!.value)} v=${String(g.res!.version)}`;
   t.diagnostic(`Get K after heal: ${got}`);
-  assert.ok(!g.err && g.res!.value === 'v1',
-    `acknowledged Set K=v1 (version ${String(s.res!.version)}, made after the client gave up on Delete K at ${new Date(gaveUpAt).toISOString()}) `
-    + `was overridden after the heal: Get K (QUORUM) via n1 answered ${got}. The retransmitted Delete reached n3 after the heal and was executed then, `
-    + `with a fresh timestamp, although its absolute deadline (x-cache-deadline) had passed (node logs in ${cluster.logDir})`);
+  assert.ok(
+    !g.err && g.res!.value === 'v1',
+    `acknowledged Set K=v1 (version ${String(s.res!.version)}, made after the client gave up on Delete K at ${new Date(gaveUpAt).toISOString()}) ` +
+      `was overridden after the heal: Get K (QUORUM) via n1 answered ${got}. The retransmitted Delete reached n3 after the heal and was executed then, ` +
+      `with a fresh timestamp, although its absolute deadline (x-cache-deadline) had passed (node logs in ${cluster.logDir})`,
+  );
 });

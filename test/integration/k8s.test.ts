@@ -6,24 +6,31 @@
  * (tscache-peers -> every pod, tscache-N.tscache-peers -> pod N): ordered start, readiness
  * through the gRPC health service, scale down (graceful leave) and scale up again.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig, splitHostPort, VARIABLES, type Config } from '../../src/config/config.ts';
-import { ROOT, eventually } from '../helpers/procs.ts';
+import { type Config, parseConfig, splitHostPort, VARIABLES } from '../../src/config/config.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
-import { TestNet, netnsUnavailable, tearDown } from '../helpers/netns.ts';
+import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
+import { eventually, ROOT } from '../helpers/procs.ts';
 
 type Obj = Record<string, any>;
 
 const DIR = `${ROOT}deploy/k8s/`;
-const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
-const docs: Obj[] = files.flatMap((file) => parseAllDocuments(readFileSync(DIR + file, 'utf8')).map((d): Obj => {
-  assert.deepEqual(d.errors, [], `${file}: ${d.errors.join('; ')}`);
-  return { ...(d.toJS() as Obj), file };
-})).filter((d) => d.kind);
+const files = readdirSync(DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
+const docs: Obj[] = files
+  .flatMap((file) =>
+    parseAllDocuments(readFileSync(DIR + file, 'utf8')).map((d): Obj => {
+      assert.deepEqual(d.errors, [], `${file}: ${d.errors.join('; ')}`);
+      return { ...(d.toJS() as Obj), file };
+    }),
+  )
+  .filter((d) => d.kind);
 
 const ofKind = (kind: string) => docs.filter((d) => d.kind === kind);
 const sts = ofKind('StatefulSet')[0];
@@ -38,7 +45,12 @@ const selects = (selector: Record<string, string> | undefined) =>
 /** The container's environment as the kubelet builds it: downward-API values filled in, $(VAR) expanded. */
 function podEnv(podName: string, podIP: string): Record<string, string> {
   const env: Record<string, string> = {};
-  const fields: Record<string, string> = { 'metadata.name': podName, 'metadata.namespace': 'default', 'status.podIP': podIP, 'spec.nodeName': 'node-1' };
+  const fields: Record<string, string> = {
+    'metadata.name': podName,
+    'metadata.namespace': 'default',
+    'status.podIP': podIP,
+    'spec.nodeName': 'node-1',
+  };
   for (const e of container.env as Obj[]) {
     if (e.valueFrom) {
       const path = e.valueFrom.fieldRef?.fieldPath;
@@ -70,8 +82,14 @@ test('deploy/k8s: a StatefulSet, a headless Service, a ClusterIP and a NodePort 
   assert.equal(ofKind('StatefulSet').length, 1);
   assert.equal(sts.apiVersion, 'apps/v1');
   assert.ok(headless, 'a headless Service');
-  assert.ok(services.some((s) => (s.spec.type ?? 'ClusterIP') === 'ClusterIP' && s.spec.clusterIP !== 'None'), 'a ClusterIP client Service');
-  assert.ok(services.some((s) => s.spec.type === 'NodePort'), 'a NodePort Service');
+  assert.ok(
+    services.some((s) => (s.spec.type ?? 'ClusterIP') === 'ClusterIP' && s.spec.clusterIP !== 'None'),
+    'a ClusterIP client Service',
+  );
+  assert.ok(
+    services.some((s) => s.spec.type === 'NodePort'),
+    'a NodePort Service',
+  );
   assert.equal(ofKind('PodDisruptionBudget').length, 1);
   assert.equal(pod.spec.containers.length, 1);
 });
@@ -90,10 +108,17 @@ test('StatefulSet: ADDR is reachable by the other pods and PEERS finds every pod
   const { host } = splitHostPort(cfg.ADDR);
   const podName = `${sts.metadata.name}-0`;
   // Either the pod's IP (downward API) or its stable DNS name <pod>.<headless service>[.<ns>.svc...].
-  assert.ok(host === '10.1.2.3' || host.startsWith(`${podName}.${headless!.metadata.name}`), `ADDR ${cfg.ADDR} is the pod IP or the pod's DNS name`);
+  assert.ok(
+    host === '10.1.2.3' || host.startsWith(`${podName}.${headless!.metadata.name}`),
+    `ADDR ${cfg.ADDR} is the pod IP or the pod's DNS name`,
+  );
   assert.equal(splitHostPort(cfg.LISTEN_ADDR).host, host === '10.1.2.3' ? '10.1.2.3' : '0.0.0.0');
-  assert.ok(cfg.PEERS.some((p) => p.split(':')[0].split('.')[0] === headless!.metadata.name && (!p.includes(':') || Number(p.split(':')[1]) === cfg.port)),
-    `PEERS ${cfg.PEERS} includes the headless Service`);
+  assert.ok(
+    cfg.PEERS.some(
+      (p) => p.split(':')[0].split('.')[0] === headless!.metadata.name && (!p.includes(':') || Number(p.split(':')[1]) === cfg.port),
+    ),
+    `PEERS ${cfg.PEERS} includes the headless Service`,
+  );
   assert.equal(headless!.spec.publishNotReadyAddresses, true, 'starting pods find each other before they are Ready');
   assert.ok(selects(headless!.spec.selector), 'the headless Service selects the pods');
 });
@@ -101,7 +126,10 @@ test('StatefulSet: ADDR is reachable by the other pods and PEERS finds every pod
 test('StatefulSet: container port, probes and client Services all use the port of ADDR', () => {
   const cfg = cfg0();
   const ports = container.ports as Obj[];
-  assert.deepEqual(ports.map((p) => p.containerPort), [cfg.port]);
+  assert.deepEqual(
+    ports.map((p) => p.containerPort),
+    [cfg.port],
+  );
   const portName = ports[0].name;
   for (const probe of ['readinessProbe', 'livenessProbe']) {
     const p = container[probe];
@@ -124,7 +152,10 @@ test('StatefulSet: container port, probes and client Services all use the port o
 test('StatefulSet: graceful leave fits in terminationGracePeriodSeconds; PDB allows one pod down', () => {
   const cfg = cfg0();
   const grace = pod.spec.terminationGracePeriodSeconds;
-  assert.ok(grace * 1000 >= cfg.SHUTDOWN_TIMEOUT + 5_000, `terminationGracePeriodSeconds ${grace} > SHUTDOWN_TIMEOUT ${cfg.SHUTDOWN_TIMEOUT}ms with margin`);
+  assert.ok(
+    grace * 1000 >= cfg.SHUTDOWN_TIMEOUT + 5_000,
+    `terminationGracePeriodSeconds ${grace} > SHUTDOWN_TIMEOUT ${cfg.SHUTDOWN_TIMEOUT}ms with margin`,
+  );
   const pdb = ofKind('PodDisruptionBudget')[0];
   assert.equal(pdb.apiVersion, 'policy/v1');
   assert.equal(pdb.spec.maxUnavailable, 1);
@@ -136,7 +167,10 @@ test('StatefulSet: memory requests/limits leave room for MAX_MEMORY; non-root li
   const cfg = cfg0();
   const { requests, limits } = container.resources;
   assert.ok(cfg.MAX_MEMORY > 0, 'MAX_MEMORY is bounded in Kubernetes');
-  assert.ok(quantity(requests.memory) >= cfg.MAX_MEMORY * 1.2 + 100 * 2 ** 20, `requests.memory ${requests.memory} covers MAX_MEMORY ${cfg.MAX_MEMORY} x1.2 + runtime`);
+  assert.ok(
+    quantity(requests.memory) >= cfg.MAX_MEMORY * 1.2 + 100 * 2 ** 20,
+    `requests.memory ${requests.memory} covers MAX_MEMORY ${cfg.MAX_MEMORY} x1.2 + runtime`,
+  );
   assert.ok(quantity(limits.memory) >= quantity(requests.memory));
   assert.ok(quantity(requests.cpu) > 0);
   const sc = pod.spec.securityContext;
@@ -147,8 +181,14 @@ test('StatefulSet: memory requests/limits leave room for MAX_MEMORY; non-root li
 
 // ---- the pods as processes ----
 
-interface Proc { p: ChildProcess; lines: string[]; exited: Promise<number | null> }
-interface Members { members: { node_id: string; address: string; state: number }[] }
+interface Proc {
+  p: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+interface Members {
+  members: { node_id: string; address: string; state: number }[];
+}
 
 test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale down and up', { skip: netnsUnavailable() }, async (t) => {
   process.chdir(ROOT); // the image's WORKDIR holds dist/ and proto/ like the repository root
@@ -173,46 +213,70 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
   const cfgOf = (name: string) => parseConfig(podEnv(name, net.host(name).ip));
   const podAddr = (name: string) => `${net.host(name).ip}:${cfgOf(name).port}`;
   const spawn = (name: string, args: string[]) => {
-    const p = net.spawnIn(name, args[0] === 'node' ? process.execPath : args[0], args.slice(1),
-      { PATH: process.env.PATH ?? '/usr/bin:/bin', ...podEnv(name, net.host(name).ip) });
+    const p = net.spawnIn(name, args[0] === 'node' ? process.execPath : args[0], args.slice(1), {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...podEnv(name, net.host(name).ip),
+    });
     const lines: string[] = [];
-    const onData = (b: Buffer) => { for (const l of b.toString('utf8').split('\n')) if (l) lines.push(l); };
+    const onData = (b: Buffer) => {
+      for (const l of b.toString('utf8').split('\n')) if (l) lines.push(l);
+    };
     p.stdout!.on('data', onData);
     p.stderr!.on('data', onData);
     return { p, lines, exited: new Promise<number | null>((r) => p.on('exit', (code) => r(code))) };
   };
   // The kubelet's grpc probe: Health/Check on podIP:<probe port>, here through the shipped script.
   const probe = async (name: string): Promise<boolean> => {
-    const pr = spawn(name, ['node', 'dist/healthcheck.js', `${net.host(name).ip}:${container.readinessProbe.grpc.port}`, '--timeout', '1000']);
+    const pr = spawn(name, [
+      'node',
+      'dist/healthcheck.js',
+      `${net.host(name).ip}:${container.readinessProbe.grpc.port}`,
+      '--timeout',
+      '1000',
+    ]);
     return (await pr.exited) === 0;
   };
   const startPod = async (name: string) => {
     existing.add(name);
     writeDns();
     procs.set(name, spawn(name, argv));
-    await eventually(() => {
-      const p = procs.get(name)!.p;
-      if (p.exitCode !== null) throw new Error(`${name} exited: ${procs.get(name)!.lines.slice(-5).join('\n')}`);
-      return probe(name);
-    }, 15_000, 200);
+    await eventually(
+      () => {
+        const p = procs.get(name)!.p;
+        if (p.exitCode !== null) throw new Error(`${name} exited: ${procs.get(name)!.lines.slice(-5).join('\n')}`);
+        return probe(name);
+      },
+      15_000,
+      200,
+    );
   };
   const membersOf = async (name: string): Promise<Members['members']> => {
     const c = clusterClient(podAddr(name));
-    try { return (await c.call<Members>('Members', {}, 2_000)).res?.members ?? []; } finally { c.close(); }
+    try {
+      return (await c.call<Members>('Members', {}, 2_000)).res?.members ?? [];
+    } finally {
+      c.close();
+    }
   };
-  const view = (ms: Members['members']) => ms.map((m) => `${m.node_id}@${m.address}=${m.state}`).sort().join(' ');
+  const view = (ms: Members['members']) =>
+    ms
+      .map((m) => `${m.node_id}@${m.address}=${m.state}`)
+      .sort()
+      .join(' ');
   const expectView = async (on: string[], want: string) => {
     for (const name of on) {
-      await eventually(async () => view(await membersOf(name)) === want, 20_000, 200)
-        .catch(async (e) => { throw new Error(`${name}: ${(e as Error).message}; sees ${view(await membersOf(name))}, want ${want}`); });
+      await eventually(async () => view(await membersOf(name)) === want, 20_000, 200).catch(async (e) => {
+        throw new Error(`${name}: ${(e as Error).message}; sees ${view(await membersOf(name))}, want ${want}`);
+      });
     }
   };
 
   // OrderedReady: each pod starts when the previous one is Ready.
   for (const name of pods) await startPod(name);
-  const alive = (names: string[], left: string[] = []) => [
-    ...names.map((n) => `${n}@${n}.${svc}:${cfgOf(n).port}=1`), ...left.map((n) => `${n}@${n}.${svc}:${cfgOf(n).port}=4`),
-  ].sort().join(' ');
+  const alive = (names: string[], left: string[] = []) =>
+    [...names.map((n) => `${n}@${n}.${svc}:${cfgOf(n).port}=1`), ...left.map((n) => `${n}@${n}.${svc}:${cfgOf(n).port}=4`)]
+      .sort()
+      .join(' ');
   await expectView(pods, alive(pods));
 
   const k0 = cacheClient(podAddr(pods[0]));
@@ -226,7 +290,9 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
         const g = await c.call<{ value: string }>('Get', { key });
         assert.equal(g.res?.value, `v-${key}`, `${name} Get ${key}: ${g.err?.code} ${g.err?.message}`);
       }
-    } finally { c.close(); }
+    } finally {
+      c.close();
+    }
   };
   for (const name of pods) await readAll(name);
 
@@ -235,8 +301,12 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
   const began = Date.now();
   process.kill(procs.get(last)!.p.pid!, 'SIGTERM');
   let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([procs.get(last)!.exited,
-    new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), pod.spec.terminationGracePeriodSeconds * 1000); })]);
+  const code = await Promise.race([
+    procs.get(last)!.exited,
+    new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), pod.spec.terminationGracePeriodSeconds * 1000);
+    }),
+  ]);
   clearTimeout(timer);
   assert.equal(code, 0, `${last} exits 0 within terminationGracePeriodSeconds:\n${procs.get(last)!.lines.slice(-8).join('\n')}`);
   assert.ok(Date.now() - began < cfgOf(last).SHUTDOWN_TIMEOUT + 1_000);

@@ -1,11 +1,14 @@
 /** Prometheus endpoint of a real node. */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { startNode, freePort, type NodeProc } from '../helpers/procs.ts';
+import { after, test } from 'node:test';
 import { cacheClient } from '../helpers/grpc.ts';
+import { freePort, type NodeProc, startNode } from '../helpers/procs.ts';
 
 let node: NodeProc | undefined;
-after(async () => { await node?.stop('SIGKILL'); });
+after(async () => {
+  await node?.stop('SIGKILL');
+});
 
 test('GET /metrics exposes request counts by status, latency histograms, store and cluster gauges', async () => {
   const mport = await freePort();
@@ -38,7 +41,13 @@ test('GET /metrics exposes request counts by status, latency histograms, store a
   assert.equal(value('cache_hits_total'), 1);
   assert.equal(value('cache_members', { state: 'alive' }), 1);
   assert.ok(value('cache_stored_bytes') > 0);
-  for (const name of ['process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'cache_hints_pending', 'cache_anti_entropy_keys_repaired_total', 'cache_quorum_failures_total']) {
+  for (const name of [
+    'process_cpu_seconds_total',
+    'nodejs_heap_size_used_bytes',
+    'cache_hints_pending',
+    'cache_anti_entropy_keys_repaired_total',
+    'cache_quorum_failures_total',
+  ]) {
     assert.match(body, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }
   assert.equal((await fetch(`http://127.0.0.1:${mport}/other`)).status, 404);

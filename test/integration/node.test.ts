@@ -1,10 +1,13 @@
 /** One real node process, called over gRPC. */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startNode, spawnNode, eventually, freePort, ROOT, type NodeProc } from '../helpers/procs.ts';
+import { _grpc_health_v1_HealthCheckResponse_ServingStatus as ServingStatus } from '../../src/protos/generated/health/grpc/health/v1/HealthCheckResponse.ts';
+import { healthApi } from '../../src/protos/protos.ts';
 import { cacheClient, status, type TestClient } from '../helpers/grpc.ts';
+import { eventually, freePort, type NodeProc, ROOT, spawnNode, startNode } from '../helpers/procs.ts';
 
 let node: NodeProc;
 let c: TestClient;
@@ -116,23 +119,26 @@ test('every consistency level is accepted by a single node', async () => {
 });
 
 test('health service answers SERVING', async () => {
-  const def = protoLoader.loadSync(`${ROOT}proto/grpc/health/v1/health.proto`, { enums: String });
-  const Health = grpc.loadPackageDefinition(def).grpc as any;
-  const h = new Health.health.v1.Health(node.addr, grpc.credentials.createInsecure());
-  const res = await new Promise<any>((resolve, reject) => h.Check({ service: '' }, (e: Error, r: unknown) => (e ? reject(e) : resolve(r))));
-  assert.equal(res.status, 'SERVING');
-  const svc = await new Promise<any>((resolve, reject) => h.Check({ service: 'cache.v1.CacheService' }, (e: Error, r: unknown) => (e ? reject(e) : resolve(r))));
-  assert.equal(svc.status, 'SERVING');
+  const h = new (healthApi().Health)(node.addr, grpc.credentials.createInsecure());
+  const check = (service: string) =>
+    new Promise<number>((resolve, reject) => h.Check({ service }, (e, r) => (e || !r ? reject(e) : resolve(r.status))));
+  assert.equal(await check(''), ServingStatus.SERVING);
+  assert.equal(await check('cache.v1.CacheService'), ServingStatus.SERVING);
   h.close();
 });
 
 test('server reflection (v1 and v1alpha) lists the services', async () => {
   for (const version of ['v1', 'v1alpha']) {
-    const def = protoLoader.loadSync(`${ROOT}node_modules/@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`, { keepCase: true });
+    const def = protoLoader.loadSync(`${ROOT}node_modules/@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`, {
+      keepCase: true,
+    });
     const pkg = (grpc.loadPackageDefinition(def).grpc as any).reflection[version];
     const r = new pkg.ServerReflection(node.addr, grpc.credentials.createInsecure());
     const stream = r.ServerReflectionInfo();
-    const got = new Promise<any>((resolve, reject) => { stream.on('data', resolve); stream.on('error', reject); });
+    const got = new Promise<any>((resolve, reject) => {
+      stream.on('data', resolve);
+      stream.on('error', reject);
+    });
     stream.write({ list_services: '*' });
     const msg = await got;
     stream.end();

@@ -1,12 +1,19 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sharedTree, sharedInBuckets, wholeTree } from '../../src/antientropy/trees.ts';
+import { test } from 'node:test';
+import { sharedInBuckets, sharedTree, wholeTree } from '../../src/antientropy/trees.ts';
 import { diffBuckets } from '../../src/merkle/merkle.ts';
 import { HashRing } from '../../src/ring/ring.ts';
 import type { EntryRecord } from '../../src/store/store.ts';
 
-const rec = (wall: number, tombstone = false): EntryRecord =>
-  ({ value: tombstone ? '' : `v${wall}`, binary: false, wall, logical: 0, node: 'a', expiresAt: 0, tombstone });
+const rec = (wall: number, tombstone = false): EntryRecord => ({
+  value: tombstone ? '' : `v${wall}`,
+  binary: false,
+  wall,
+  logical: 0,
+  node: 'a',
+  expiresAt: 0,
+  tombstone,
+});
 
 const ring = new HashRing(64);
 for (const n of ['a', 'b', 'c', 'd']) ring.add(n);
@@ -30,9 +37,9 @@ test('two replicas that differ in a few keys find exactly those keys, tombstones
   const onA = new Map(shared);
   const onB = new Map(shared);
   const changed = [shared[3][0], shared[40][0], shared[41][0]];
-  onB.set(changed[0], rec(99_999));            // newer value on b
-  onB.set(changed[1], rec(99_999, true));      // deleted on b
-  onA.delete(changed[2]);                      // missing on a
+  onB.set(changed[0], rec(99_999)); // newer value on b
+  onB.set(changed[1], rec(99_999, true)); // deleted on b
+  onA.delete(changed[2]); // missing on a
   const ta = sharedTree(onA, prefs, 'a', 'b', 10);
   const tb = sharedTree(onB, prefs, 'b', 'a', 10);
   assert.notEqual(ta.root(), tb.root());

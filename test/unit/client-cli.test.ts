@@ -1,11 +1,15 @@
 /** cachectl's command-line parsing and output formats (pure parts). */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { parseCommandLine, UsageError, DEFAULT_ADDR } from '../../src/cli/args.ts';
+import { test } from 'node:test';
+import { DEFAULT_ADDR, parseCommandLine, UsageError } from '../../src/cli/args.ts';
 import { getJson, membersText, statsText, table, toJson } from '../../src/cli/format.ts';
 
 const usage = (argv: string[], re: RegExp, env = {}) =>
-  assert.throws(() => parseCommandLine(argv, env), (e: unknown) => e instanceof UsageError && re.test(e.message));
+  assert.throws(
+    () => parseCommandLine(argv, env),
+    (e: unknown) => e instanceof UsageError && re.test(e.message),
+  );
 
 test('durations need a unit (0 excepted)', () => {
   // The rules themselves are tested in parse.test.ts; here: the CLI requires a unit and reports a UsageError.
@@ -72,15 +76,36 @@ test('usage errors', () => {
 
 test('output formats', () => {
   assert.equal(toJson({ v: 12345678901234567890n, a: [1n] }), '{"v":"12345678901234567890","a":["1"]}');
-  assert.deepEqual(JSON.parse(getJson('k', { value: 'v', version: 5n, ttlRemainingMs: 0 })), { key: 'k', value: 'v', encoding: 'utf8', version: '5', ttlRemainingMs: 0 });
-  assert.deepEqual(JSON.parse(getJson('b', { value: Buffer.from([0, 255]), version: 1n, ttlRemainingMs: 9 })), { key: 'b', value: 'AP8=', encoding: 'base64', version: '1', ttlRemainingMs: 9 });
-  assert.equal(table([['A', 'BB'], ['ccc', 'd']]), 'A    BB\nccc  d');
+  assert.deepEqual(JSON.parse(getJson('k', { value: 'v', version: 5n, ttlRemainingMs: 0 })), {
+    key: 'k',
+    value: 'v',
+    encoding: 'utf8',
+    version: '5',
+    ttlRemainingMs: 0,
+  });
+  assert.deepEqual(JSON.parse(getJson('b', { value: Buffer.from([0, 255]), version: 1n, ttlRemainingMs: 9 })), {
+    key: 'b',
+    value: 'AP8=',
+    encoding: 'base64',
+    version: '1',
+    ttlRemainingMs: 9,
+  });
+  assert.equal(
+    table([
+      ['A', 'BB'],
+      ['ccc', 'd'],
+    ]),
+    'A    BB\nccc  d',
+  );
   const text = membersText({
     members: [
       { nodeId: 'n1', address: '127.0.0.1:1', state: 'alive', stateCode: 1, incarnation: 7n },
       { nodeId: 'node-2', address: '127.0.0.1:22', state: 'dead', stateCode: 3, incarnation: 8n },
     ],
-    ringVersion: 'abc', self: 'n1', replicationFactor: 3, vnodes: 128,
+    ringVersion: 'abc',
+    self: 'n1',
+    replicationFactor: 3,
+    vnodes: 128,
   });
   assert.match(text, /^NODE ID\s+ADDRESS\s+STATE\s+INCARNATION\n/);
   assert.match(text, /\nn1 \*\s+127\.0\.0\.1:1\s+alive\s+7\n/);

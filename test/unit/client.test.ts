@@ -1,23 +1,25 @@
 /** Pure parts of the client library: options, retry policy, backoff, routing order, errors. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { resolveOptions, parseSeeds, consistencyNumber, checkTtl, isAddress, DEFAULTS } from '../../src/client/options.ts';
-import { backoffBounds, backoffDelay, isRetryable } from '../../src/client/retry.ts';
-import { candidates, RingView, type MembersWire } from '../../src/client/routing.ts';
-import { CacheClientError } from '../../src/client/errors.ts';
-import { statusName as codeName } from '../../src/errors/status.ts';
 import { CacheClient } from '../../src/client/client.ts';
+import { CacheClientError } from '../../src/client/errors.ts';
+import { checkTtl, consistencyNumber, DEFAULTS, isAddress, parseSeeds, resolveOptions } from '../../src/client/options.ts';
+import { backoffBounds, backoffDelay, isRetryable } from '../../src/client/retry.ts';
+import { candidates, type MembersWire, RingView } from '../../src/client/routing.ts';
+import { statusName as codeName } from '../../src/errors/status.ts';
 import { HashRing } from '../../src/ring/ring.ts';
 
-const rejectsInvalid = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => {
-  assert.ok(e instanceof CacheClientError, String(e));
-  assert.equal(e.code, 'INVALID_ARGUMENT');
-  assert.equal(e.grpcCode, status.INVALID_ARGUMENT);
-  assert.equal(e.attempts, 0);
-  assert.match(e.details, re);
-  return true;
-});
+const rejectsInvalid = (fn: () => unknown, re: RegExp) =>
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof CacheClientError, String(e));
+    assert.equal(e.code, 'INVALID_ARGUMENT');
+    assert.equal(e.grpcCode, status.INVALID_ARGUMENT);
+    assert.equal(e.attempts, 0);
+    assert.match(e.details, re);
+    return true;
+  });
 
 test('options: defaults', () => {
   const o = resolveOptions({ seeds: ['127.0.0.1:8080'] });
@@ -30,7 +32,14 @@ test('options: defaults', () => {
 });
 
 test('options: overrides are kept, partial backoff is completed', () => {
-  const o = resolveOptions({ seeds: 'a:1, b:2,a:1', timeoutMs: 150, retries: 0, routing: false, refreshIntervalMs: 0, backoff: { initialMs: 10 } });
+  const o = resolveOptions({
+    seeds: 'a:1, b:2,a:1',
+    timeoutMs: 150,
+    retries: 0,
+    routing: false,
+    refreshIntervalMs: 0,
+    backoff: { initialMs: 10 },
+  });
   assert.deepEqual(o.seeds, ['a:1', 'b:2']);
   assert.equal(o.timeoutMs, 150);
   assert.equal(o.retries, 0);
@@ -83,8 +92,18 @@ test('retry policy: UNAVAILABLE always, DEADLINE_EXCEEDED for reads only, nothin
   assert.equal(isRetryable(status.UNAVAILABLE, false), true);
   assert.equal(isRetryable(status.DEADLINE_EXCEEDED, true), true);
   assert.equal(isRetryable(status.DEADLINE_EXCEEDED, false), false);
-  for (const code of [status.OK, status.INVALID_ARGUMENT, status.NOT_FOUND, status.RESOURCE_EXHAUSTED, status.INTERNAL,
-    status.CANCELLED, status.UNKNOWN, status.FAILED_PRECONDITION, status.PERMISSION_DENIED, status.UNIMPLEMENTED]) {
+  for (const code of [
+    status.OK,
+    status.INVALID_ARGUMENT,
+    status.NOT_FOUND,
+    status.RESOURCE_EXHAUSTED,
+    status.INTERNAL,
+    status.CANCELLED,
+    status.UNKNOWN,
+    status.FAILED_PRECONDITION,
+    status.PERMISSION_DENIED,
+    status.UNIMPLEMENTED,
+  ]) {
     assert.equal(isRetryable(code, true), false, codeName(code));
     assert.equal(isRetryable(code, false), false, codeName(code));
   }
@@ -92,13 +111,30 @@ test('retry policy: UNAVAILABLE always, DEADLINE_EXCEEDED for reads only, nothin
 
 test('backoff: exponential, capped, jitter within bounds', () => {
   const b = { initialMs: 50, maxMs: 1000, multiplier: 2, jitter: 0.5 };
-  assert.deepEqual(backoffBounds(7, b), [[25, 50], [50, 100], [100, 200], [200, 400], [400, 800], [500, 1000], [500, 1000]]);
+  assert.deepEqual(backoffBounds(7, b), [
+    [25, 50],
+    [50, 100],
+    [100, 200],
+    [200, 400],
+    [400, 800],
+    [500, 1000],
+    [500, 1000],
+  ]);
   // No jitter: exact schedule.
   const exact = { ...b, jitter: 0 };
-  assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => backoffDelay(i, exact, Math.random)), [50, 100, 200, 400, 800, 1000]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map((i) => backoffDelay(i, exact, Math.random)),
+    [50, 100, 200, 400, 800, 1000],
+  );
   // Full jitter: anywhere in [0, base).
-  assert.equal(backoffDelay(3, { ...b, jitter: 1 }, () => 0), 0);
-  assert.equal(backoffDelay(3, { ...b, jitter: 1 }, () => 0.5), 200);
+  assert.equal(
+    backoffDelay(3, { ...b, jitter: 1 }, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelay(3, { ...b, jitter: 1 }, () => 0.5),
+    200,
+  );
   // Random draws stay within the bounds and are not all equal.
   const draws = Array.from({ length: 200 }, () => backoffDelay(2, b));
   assert.ok(draws.every((d) => d >= 100 && d < 200));
@@ -133,8 +169,14 @@ test('RingView builds the same ring as the nodes (non-LEFT members, vnodes from 
   assert.deepEqual(view.ring.nodes(), ['a', 'b', 'c']);
   for (let i = 0; i < 500; i++) {
     const key = `k${i}`;
-    assert.deepEqual(view.replicas(key).map((m) => m.nodeId), ring.preferenceList(key, 2));
-    assert.deepEqual(view.replicas(key).map((m) => m.address), ring.preferenceList(key, 2).map((id) => `addr-${id}:1`));
+    assert.deepEqual(
+      view.replicas(key).map((m) => m.nodeId),
+      ring.preferenceList(key, 2),
+    );
+    assert.deepEqual(
+      view.replicas(key).map((m) => m.address),
+      ring.preferenceList(key, 2).map((id) => `addr-${id}:1`),
+    );
   }
   assert.equal(view.replicationFactor, 2);
   assert.equal(view.ringVersion, 'v1');
@@ -167,8 +209,14 @@ test('candidates: replicas in preference order, then other members, then seeds; 
   const others = ['addr-a:1', 'addr-b:1', 'addr-c:1', 'addr-d:1'].filter((a) => !pref.includes(a));
   const healthy = () => 0 as const;
   const list = candidates(view, key, ['seed:1', pref[1]!], healthy);
-  assert.deepEqual(list.map((c) => c.address), [...pref, ...others.sort((x, y) => view.addresses().indexOf(x) - view.addresses().indexOf(y)), 'seed:1']);
-  assert.deepEqual(list.map((c) => c.replica), [true, true, false, false, false]);
+  assert.deepEqual(
+    list.map((c) => c.address),
+    [...pref, ...others.sort((x, y) => view.addresses().indexOf(x) - view.addresses().indexOf(y)), 'seed:1'],
+  );
+  assert.deepEqual(
+    list.map((c) => c.replica),
+    [true, true, false, false, false],
+  );
 
   // The first replica failed recently: it goes last; the second replica comes first.
   const failed = candidates(view, key, ['seed:1'], (a) => (a === pref[0] ? 2 : 0));
@@ -186,22 +234,43 @@ test('candidates: replicas in preference order, then other members, then seeds; 
 
 test('candidates: without a key or a view, seeds first', () => {
   const view = RingView.from(members({ a: 1, b: 1 }))!;
-  assert.deepEqual(candidates(undefined, 'k', ['s1:1', 's2:1'], () => 0).map((c) => c.address), ['s1:1', 's2:1']);
-  assert.deepEqual(candidates(view, undefined, ['s1:1'], () => 0).map((c) => c.address), ['s1:1', 'addr-a:1', 'addr-b:1']);
-  assert.deepEqual(candidates(undefined, undefined, ['s1:1', 's2:1'], (a) => (a === 's1:1' ? 2 : 0)).map((c) => c.address), ['s2:1', 's1:1']);
+  assert.deepEqual(
+    candidates(undefined, 'k', ['s1:1', 's2:1'], () => 0).map((c) => c.address),
+    ['s1:1', 's2:1'],
+  );
+  assert.deepEqual(
+    candidates(view, undefined, ['s1:1'], () => 0).map((c) => c.address),
+    ['s1:1', 'addr-a:1', 'addr-b:1'],
+  );
+  assert.deepEqual(
+    candidates(undefined, undefined, ['s1:1', 's2:1'], (a) => (a === 's1:1' ? 2 : 0)).map((c) => c.address),
+    ['s2:1', 's1:1'],
+  );
   // A seed that the view knows as LEFT is tried last.
   const left = RingView.from(members({ a: 1, b: 4 }))!;
-  assert.deepEqual(candidates(left, undefined, ['addr-b:1', 's:1'], () => 0).map((c) => c.address), ['s:1', 'addr-a:1', 'addr-b:1']);
+  assert.deepEqual(
+    candidates(left, undefined, ['addr-b:1', 's:1'], () => 0).map((c) => c.address),
+    ['s:1', 'addr-a:1', 'addr-b:1'],
+  );
 });
 
 test('argument errors are thrown before anything is sent', async () => {
   const c = new CacheClient({ seeds: ['127.0.0.1:1'], retries: 0, timeoutMs: 100 });
   try {
-    await assert.rejects(c.set('k', 42 as never), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /value must be a string, Buffer or Uint8Array/.test(e.details));
+    await assert.rejects(
+      c.set('k', 42 as never),
+      (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /value must be a string, Buffer or Uint8Array/.test(e.details),
+    );
     await assert.rejects(c.set('k', 'v', { ttlMs: -5 }), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && e.method === 'Set');
-    await assert.rejects(c.get(7 as never), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /key must be a string/.test(e.details));
+    await assert.rejects(
+      c.get(7 as never),
+      (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /key must be a string/.test(e.details),
+    );
     await assert.rejects(c.delete('k', { consistency: 'most' as never }), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT');
-    await assert.rejects(c.get('k', { timeoutMs: -1 }), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /timeoutMs/.test(e.details));
+    await assert.rejects(
+      c.get('k', { timeoutMs: -1 }),
+      (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /timeoutMs/.test(e.details),
+    );
     await assert.rejects(c.stats('nohost'), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT' && /not host:port/.test(e.details));
   } finally {
     c.close();

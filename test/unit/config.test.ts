@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig, ConfigError } from '../../src/config/config.ts';
+import { test } from 'node:test';
+import { ConfigError, parseConfig } from '../../src/config/config.ts';
 
 test('defaults fit a real deployment', () => {
   const c = parseConfig({});
@@ -20,8 +20,15 @@ test('defaults fit a real deployment', () => {
 
 test('units and derived values', () => {
   const c = parseConfig({
-    ADDR: 'cache1:8080', PEERS: 'cache2, cache3:9090', MAX_MEMORY: '256mb', TTL: '60', RPC_TIMEOUT: '500ms',
-    MAX_RECV_MSG_SIZE: '1MiB', RATE_LIMIT: '100', REPLICATION_FACTOR: '5', METRICS_ADDR: ':9100',
+    ADDR: 'cache1:8080',
+    PEERS: 'cache2, cache3:9090',
+    MAX_MEMORY: '256mb',
+    TTL: '60',
+    RPC_TIMEOUT: '500ms',
+    MAX_RECV_MSG_SIZE: '1MiB',
+    RATE_LIMIT: '100',
+    REPLICATION_FACTOR: '5',
+    METRICS_ADDR: ':9100',
   });
   assert.equal(c.LISTEN_ADDR, '0.0.0.0:8080'); // a host name is advertised, all interfaces are bound
   assert.deepEqual(c.PEERS, ['cache2', 'cache3:9090']);
@@ -54,13 +61,16 @@ const bad: [Record<string, string>, string, RegExp][] = [
 ];
 for (const [env, variable, allowed] of bad) {
   test(`bad ${variable}=${Object.values(env).join(',')} is refused, naming the variable and what is allowed`, () => {
-    assert.throws(() => parseConfig(env), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.equal(e.variable, variable);
-      assert.match(e.message, new RegExp(`^invalid configuration: ${variable}=`));
-      assert.match(e.message, allowed);
-      assert.ok(!e.message.includes('\n'), 'one line');
-      return true;
-    });
+    assert.throws(
+      () => parseConfig(env),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.variable, variable);
+        assert.match(e.message, new RegExp(`^invalid configuration: ${variable}=`));
+        assert.match(e.message, allowed);
+        assert.ok(!e.message.includes('\n'), 'one line');
+        return true;
+      },
+    );
   });
 }

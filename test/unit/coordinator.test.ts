@@ -3,24 +3,30 @@
  * replica executor (src/replication/replica.ts), reached through an in-memory PeerTransport
  * that only replaces the network (which the integration tests cover).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { Coordinator, type PeerTransport, type Placement } from '../../src/replication/coordinator.ts';
-import { Store, type EntryRecord } from '../../src/store/store.ts';
+import { test } from 'node:test';
 import { HybridClock } from '../../src/hlc/hlc.ts';
-import { HintStore } from '../../src/replication/hints.ts';
-import { Level } from '../../src/quorum/quorum.ts';
-import { Replica, readAnswer } from '../../src/replication/replica.ts';
 import { OpKind } from '../../src/protos/generated/peer/cache/peer/v1/OpKind.ts';
+import { Level } from '../../src/quorum/quorum.ts';
+import { Coordinator, type PeerTransport, type Placement } from '../../src/replication/coordinator.ts';
+import { HintStore } from '../../src/replication/hints.ts';
+import { Replica, readAnswer } from '../../src/replication/replica.ts';
+import { type EntryRecord, Store } from '../../src/store/store.ts';
 
 const newStore = () => new Store({ shards: 2, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
 
-function cluster(opts: {
-  down?: string[]; replicas?: string[]; previous?: string[];
-  /** replicas that never answer (a peer cut off without an error) */
-  silent?: string[];
-  speculativeReadMs?: number; schedule?: (ms: number, fn: () => void) => () => void;
-} = {}) {
+function cluster(
+  opts: {
+    down?: string[];
+    replicas?: string[];
+    previous?: string[];
+    /** replicas that never answer (a peer cut off without an error) */
+    silent?: string[];
+    speculativeReadMs?: number;
+    schedule?: (ms: number, fn: () => void) => () => void;
+  } = {},
+) {
   const ids = ['a', 'b', 'c', 'd', 'e'];
   const stores = new Map(ids.map((id) => [id, newStore()]));
   const down = new Set(opts.down ?? []);
@@ -32,7 +38,8 @@ function cluster(opts: {
       queueMicrotask(() => {
         if (down.has(node)) return cb(new Error(`${node} down`));
         const res = replicas.get(node)!.execute({ kind: OpKind.OP_KIND_WRITE, key, rec });
-        if (res.error) cb(new Error(res.error)); else cb(null, res.existed === true);
+        if (res.error) cb(new Error(res.error));
+        else cb(null, res.existed === true);
       });
     },
     read(node, key, have, cb) {
@@ -52,8 +59,14 @@ function cluster(opts: {
     isReachable: (n) => !down.has(n),
   };
   const hints = new HintStore(100);
-  const coord = new Coordinator(stores.get('a')!, new HybridClock('a'), placement, transport, hints,
-    { selfId: 'a', writeQuorum: 2, readQuorum: 2, defaultTtlMs: 0, speculativeReadMs: opts.speculativeReadMs, schedule: opts.schedule });
+  const coord = new Coordinator(stores.get('a')!, new HybridClock('a'), placement, transport, hints, {
+    selfId: 'a',
+    writeQuorum: 2,
+    readQuorum: 2,
+    defaultTtlMs: 0,
+    speculativeReadMs: opts.speculativeReadMs,
+    schedule: opts.schedule,
+  });
   return { coord, stores, hints, calls, down };
 }
 
@@ -71,7 +84,10 @@ test('a write is acknowledged at W=2 and reaches every replica', async () => {
 test('with two replicas down a QUORUM write fails with UNAVAILABLE and leaves hints', async () => {
   const { coord, hints } = cluster({ down: ['b', 'c'] });
   const { err } = await call((cb) => coord.set('k', 'v', false, 0, Level.Quorum, cb));
-  assert.match(err!.message, /write quorum not reached: 1 of 3 replicas acknowledged, 2 required \(replica b is down\); the write may still reach some replicas/);
+  assert.match(
+    err!.message,
+    /write quorum not reached: 1 of 3 replicas acknowledged, 2 required \(replica b is down\); the write may still reach some replicas/,
+  );
   assert.equal((err as { kind?: string }).kind, 'unavailable');
   assert.deepEqual(hints.targets().sort(), ['b', 'c']);
 });
@@ -151,9 +167,16 @@ function manualTimers() {
     schedule: (ms: number, fn: () => void) => {
       const t = { ms, fn };
       due.push(t);
-      return () => { const i = due.indexOf(t); if (i >= 0) due.splice(i, 1); };
+      return () => {
+        const i = due.indexOf(t);
+        if (i >= 0) due.splice(i, 1);
+      };
     },
-    fire: () => { const t = due.shift(); assert.ok(t, 'no timer pending'); t.fn(); },
+    fire: () => {
+      const t = due.shift();
+      assert.ok(t, 'no timer pending');
+      t.fn();
+    },
   };
 }
 
@@ -163,11 +186,19 @@ test('speculative read: a replica that never answers costs the delay, not the RP
   const r: EntryRecord = { value: 'v', binary: false, wall: 10, logical: 0, node: 'c', expiresAt: 0, tombstone: false };
   stores.get('c')!.apply('k', r);
   let answered = false;
-  const p = call<EntryRecord | undefined>((cb) => coord.get('k', Level.Quorum, (err, rec) => { answered = true; cb(err, rec); }));
+  const p = call<EntryRecord | undefined>((cb) =>
+    coord.get('k', Level.Quorum, (err, rec) => {
+      answered = true;
+      cb(err, rec);
+    }),
+  );
   await new Promise((res) => setImmediate(res));
   assert.deepEqual(calls, ['read b'], 'R=2: the local copy and one peer');
   assert.equal(answered, false, 'b is silent: no quorum yet');
-  assert.deepEqual(timers.due.map((t) => t.ms), [50]);
+  assert.deepEqual(
+    timers.due.map((t) => t.ms),
+    [50],
+  );
   timers.fire(); // 50 ms pass
   const { err, r: got } = await p;
   assert.equal(err, null);
@@ -192,7 +223,9 @@ test('speculative reads off (0): a silent replica keeps the read waiting (until 
   const timers = manualTimers();
   const { coord, calls } = cluster({ silent: ['b'], speculativeReadMs: 0, schedule: timers.schedule });
   let answered = false;
-  coord.get('k', Level.Quorum, () => { answered = true; });
+  coord.get('k', Level.Quorum, () => {
+    answered = true;
+  });
   await new Promise((res) => setImmediate(res));
   assert.deepEqual(calls, ['read b']);
   assert.equal(timers.due.length, 0);

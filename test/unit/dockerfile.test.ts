@@ -4,17 +4,26 @@
  * shipped script, EXPOSE = the default port, node dist/main.js as PID 1 in exec form, and a
  * build context that holds everything the Dockerfile copies and nothing else.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { splitHostPort, VARIABLES } from '../../src/config/config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-interface Instr { cmd: string; args: string; line: number }
-interface Stage { image: string; name?: string; instrs: Instr[] }
+interface Instr {
+  cmd: string;
+  args: string;
+  line: number;
+}
+interface Stage {
+  image: string;
+  name?: string;
+  instrs: Instr[];
+}
 
 /** Dockerfile -> stages of instructions (continuations joined, comments and directives dropped, ARG defaults substituted in FROM). */
 function parseDockerfile(text: string): { stages: Stage[]; globalArgs: Record<string, string> } {
@@ -52,7 +61,11 @@ function parseDockerfile(text: string): { stages: Stage[]; globalArgs: Record<st
 
 function execForm(args: string, what: string): string[] {
   let v: unknown;
-  try { v = JSON.parse(args); } catch { assert.fail(`${what} must be in exec (JSON array) form, not ${args}`); }
+  try {
+    v = JSON.parse(args);
+  } catch {
+    assert.fail(`${what} must be in exec (JSON array) form, not ${args}`);
+  }
   assert.ok(Array.isArray(v) && v.every((x) => typeof x === 'string'), `${what} must be a JSON array of strings`);
   return v as string[];
 }
@@ -71,7 +84,8 @@ const copyPaths = (i: Instr) => {
 
 test('Dockerfile: multi-stage, every stage on a slim Node 20 image', () => {
   assert.ok(stages.length >= 2, 'a build stage and a runtime stage');
-  for (const s of stages) assert.match(s.image, /^node:20(\.[\d.]+)?-([a-z]+-)?slim(@sha256:[0-9a-f]{64})?$/, `stage ${s.name}: ${s.image}`);
+  for (const s of stages)
+    assert.match(s.image, /^node:20(\.[\d.]+)?-([a-z]+-)?slim(@sha256:[0-9a-f]{64})?$/, `stage ${s.name}: ${s.image}`);
   assert.ok(final.name, 'the runtime stage is named');
 });
 
@@ -81,24 +95,39 @@ test('Dockerfile: TypeScript is compiled in a build stage with npm ci; the runti
   assert.ok(distCopy, 'runtime copies dist/ from another stage');
   const build = stageByName(copyFrom(distCopy)!)!;
   assert.ok(build, `stage ${copyFrom(distCopy)} exists`);
-  const runs = build.instrs.filter((i) => i.cmd === 'RUN').map((i) => i.args).join('\n');
+  const runs = build.instrs
+    .filter((i) => i.cmd === 'RUN')
+    .map((i) => i.args)
+    .join('\n');
   assert.match(runs, /\bnpm ci\b(?![^\n]*--omit=dev)/, 'build stage installs all dependencies with npm ci');
   assert.match(runs, /\bnpm run build\b|\btsc\b/, 'build stage compiles');
   // The build's node_modules hold dev dependencies: they must not reach the runtime.
   for (const c of copies) {
-    if (copyFrom(c) === build.name) assert.ok(copyPaths(c).srcs.every((s) => !/node_modules/.test(s)), `line ${c.line} copies dev node_modules`);
+    if (copyFrom(c) === build.name)
+      assert.ok(
+        copyPaths(c).srcs.every((s) => !/node_modules/.test(s)),
+        `line ${c.line} copies dev node_modules`,
+      );
   }
 });
 
 test('Dockerfile: the runtime has production dependencies only (npm ci --omit=dev), package.json, proto/ and dist/', () => {
   const copies = finalOf('COPY');
   const nm = copies.find((c) => copyPaths(c).srcs.some((s) => /node_modules\/?$/.test(s)));
-  const ownRuns = finalOf('RUN').map((i) => i.args).join('\n');
+  const ownRuns = finalOf('RUN')
+    .map((i) => i.args)
+    .join('\n');
   if (nm) {
     const from = stageByName(copyFrom(nm)!);
     assert.ok(from, 'node_modules come from a stage of this Dockerfile');
-    assert.match(from.instrs.filter((i) => i.cmd === 'RUN').map((i) => i.args).join('\n'), /\bnpm ci\b[^\n]*--omit=dev/,
-      `stage ${from.name} installs with npm ci --omit=dev`);
+    assert.match(
+      from.instrs
+        .filter((i) => i.cmd === 'RUN')
+        .map((i) => i.args)
+        .join('\n'),
+      /\bnpm ci\b[^\n]*--omit=dev/,
+      `stage ${from.name} installs with npm ci --omit=dev`,
+    );
   } else {
     assert.match(ownRuns, /\bnpm ci\b[^\n]*--omit=dev/, 'runtime installs with npm ci --omit=dev');
   }
@@ -111,7 +140,11 @@ test('Dockerfile: the runtime has production dependencies only (npm ci --omit=de
     const { srcs, dest } = copyPaths(c);
     if (srcs.some((s) => /(^|\/)(proto|dist)\/?$/.test(s))) {
       const target = dest.startsWith('/') ? dest : `${workdir}/${dest.replace(/^\.\/?/, '')}`;
-      assert.match(target.replace(/\/+$/, ''), new RegExp(`^${workdir}/(proto|dist)$`), `line ${c.line}: proto/ and dist/ sit side by side under WORKDIR (dist/protos/protos.js loads ../../proto)`);
+      assert.match(
+        target.replace(/\/+$/, ''),
+        new RegExp(`^${workdir}/(proto|dist)$`),
+        `line ${c.line}: proto/ and dist/ sit side by side under WORKDIR (dist/protos/protos.js loads ../../proto)`,
+      );
     }
   }
 });
@@ -128,7 +161,9 @@ test('Dockerfile: runs as a non-root user', () => {
 
 test('Dockerfile: EXPOSE is the default port; ENV only sets known configuration variables', () => {
   const port = splitHostPort(VARIABLES.ADDR[1]).port;
-  const exposed = finalOf('EXPOSE').flatMap((e) => e.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ''));
+  const exposed = finalOf('EXPOSE')
+    .flatMap((e) => e.args.split(/\s+/))
+    .map((p) => p.replace(/\/tcp$/, ''));
   assert.deepEqual(exposed, [String(port)]);
   for (const e of finalOf('ENV')) {
     for (const m of e.args.matchAll(/(\w+)=/g)) assert.ok(m[1] in VARIABLES, `ENV ${m[1]} is not a configuration variable`);
@@ -172,7 +207,9 @@ test('the compiled code imports only production dependencies and Node built-ins'
   const bad: string[] = [];
   for (const f of walk('dist').filter((p) => p.endsWith('.js'))) {
     const src = readFileSync(`${ROOT}${f}`, 'utf8');
-    for (const m of src.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
+    for (const m of src.matchAll(
+      /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm,
+    )) {
       const spec = m[1] ?? m[2] ?? m[3];
       if (spec.startsWith('.') || spec.startsWith('node:')) continue;
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
@@ -184,20 +221,35 @@ test('the compiled code imports only production dependencies and Node built-ins'
 
 /** A .dockerignore matcher for the patterns used here: *, **, ?, negation, last match wins, a match on a parent folder covers its contents. */
 function ignored(patterns: string[], path: string): boolean {
-  const toRe = (p: string) => new RegExp(`^${p.replace(/^\/+|\/+$/g, '').split(/(\*\*\/?|\*|\?)/).map((t) => (
-    t === '**/' ? '(?:.*/)?' : t === '**' ? '.*' : t === '*' ? '[^/]*' : t === '?' ? '[^/]' : t.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')}$`);
+  const toRe = (p: string) =>
+    new RegExp(
+      `^${p
+        .replace(/^\/+|\/+$/g, '')
+        .split(/(\*\*\/?|\*|\?)/)
+        .map((t) =>
+          t === '**/' ? '(?:.*/)?' : t === '**' ? '.*' : t === '*' ? '[^/]*' : t === '?' ? '[^/]' : t.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('')}$`,
+    );
   const parts = path.split('/');
   let out = false;
   for (const raw of patterns) {
     const neg = raw.startsWith('!');
     const re = toRe(neg ? raw.slice(1) : raw);
-    for (let i = 1; i <= parts.length; i++) if (re.test(parts.slice(0, i).join('/'))) { out = !neg; break; }
+    for (let i = 1; i <= parts.length; i++)
+      if (re.test(parts.slice(0, i).join('/'))) {
+        out = !neg;
+        break;
+      }
   }
   return out;
 }
 
 test('.dockerignore: the context holds what the Dockerfile copies, and not node_modules, dist, tests, .git, .bench', () => {
-  const patterns = readFileSync(`${ROOT}.dockerignore`, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const patterns = readFileSync(`${ROOT}.dockerignore`, 'utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   for (const s of stages) {
     for (const c of s.instrs.filter((i) => (i.cmd === 'COPY' || i.cmd === 'ADD') && !copyFrom(i))) {
       for (const src of copyPaths(c).srcs) {
@@ -206,15 +258,37 @@ test('.dockerignore: the context holds what the Dockerfile copies, and not node_
         const files = statSync(`${ROOT}${p}`).isDirectory() ? walk(p) : [p];
         // generated proto types are made again by the image's build (and not committed)
         const local = (x: string) => x.includes('node_modules') || x.startsWith('src/protos/generated/');
-        for (const f of files.filter((x) => !local(x))) assert.ok(!ignored(patterns, f), `line ${c.line}: ${f} is excluded from the context`);
+        for (const f of files.filter((x) => !local(x)))
+          assert.ok(!ignored(patterns, f), `line ${c.line}: ${f} is excluded from the context`);
       }
     }
   }
-  for (const p of ['node_modules/yaml/package.json', 'dist/main.js', 'test/unit/dockerfile.test.ts', '.git/HEAD', '.bench/x.json',
-    'src/node_modules/x.js', 'src/protos/generated/public/cache.ts', 'scripts/bench.ts', 'docs/DEPLOY.md', 'Dockerfile', 'docker-compose.yml', 'deploy/k8s/statefulset.yaml', 'npm-debug.log']) {
+  for (const p of [
+    'node_modules/yaml/package.json',
+    'dist/main.js',
+    'test/unit/dockerfile.test.ts',
+    '.git/HEAD',
+    '.bench/x.json',
+    'src/node_modules/x.js',
+    'src/protos/generated/public/cache.ts',
+    'scripts/bench.ts',
+    'docs/DEPLOY.md',
+    'Dockerfile',
+    'docker-compose.yml',
+    'deploy/k8s/statefulset.yaml',
+    'npm-debug.log',
+  ]) {
     assert.ok(ignored(patterns, p), `${p} stays out of the build context`);
   }
-  for (const p of ['src/main.ts', 'src/healthcheck.ts', 'proto/grpc/health/v1/health.proto', 'scripts/gen-proto-types.mjs', 'package.json', 'package-lock.json', 'tsconfig.json']) {
+  for (const p of [
+    'src/main.ts',
+    'src/healthcheck.ts',
+    'proto/grpc/health/v1/health.proto',
+    'scripts/gen-proto-types.mjs',
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+  ]) {
     assert.ok(!ignored(patterns, p), `${p} is in the build context`);
   }
 });

@@ -1,12 +1,16 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { hash32 } from '../../src/hash/hash.ts';
 
 /** Reference: the same function over bytes produced by Buffer's UTF-8 encoder. */
 function reference(s: string, seed = 0): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (const b of Buffer.from(s, 'utf8')) h = Math.imul(h ^ b, 0x01000193);
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 

@@ -1,13 +1,22 @@
 /** Hint delivery (src/replication/hint-delivery.ts) over an in-memory transport. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { MemberState } from '../../src/membership/table.ts';
+import type { PeerTransport } from '../../src/replication/coordinator.ts';
 import { HintDelivery } from '../../src/replication/hint-delivery.ts';
 import { HintStore } from '../../src/replication/hints.ts';
-import type { PeerTransport } from '../../src/replication/coordinator.ts';
 import type { EntryRecord } from '../../src/store/store.ts';
-import type { MemberState } from '../../src/membership/table.ts';
 
-const rec = (wall: number): EntryRecord => ({ value: `v${wall}`, binary: false, wall, logical: 0, node: 'a', expiresAt: 0, tombstone: false });
+const rec = (wall: number): EntryRecord => ({
+  value: `v${wall}`,
+  binary: false,
+  wall,
+  logical: 0,
+  node: 'a',
+  expiresAt: 0,
+  tombstone: false,
+});
 
 function setup(states: Record<string, MemberState>, opts: { failing?: string[]; held?: boolean } = {}) {
   const hints = new HintStore(100);
@@ -18,15 +27,22 @@ function setup(states: Record<string, MemberState>, opts: { failing?: string[]; 
     write(node, key, _rec, cb) {
       written.push(`${node}:${key}`);
       const answer = () => cb(opts.failing?.includes(node) ? new Error(`${node} down`) : null, false);
-      if (opts.held) pending.push(answer); else answer();
+      if (opts.held) pending.push(answer);
+      else answer();
     },
-    read() { throw new Error('hint delivery does not read'); },
+    read() {
+      throw new Error('hint delivery does not read');
+    },
   };
   const d = new HintDelivery({
-    selfId: 'a', hints, peers,
+    selfId: 'a',
+    hints,
+    peers,
     stateOf: (id) => states[id],
     replicas: () => ['a', 'c', 'd'],
-    applyLocal: (key) => { local.push(key); },
+    applyLocal: (key) => {
+      local.push(key);
+    },
   });
   return { d, hints, written, pending, local };
 }
@@ -74,7 +90,7 @@ test('hints for a member that left (or is unknown) go to the current replicas; t
   assert.deepEqual(hints.targets(), ['d'], 'a replica that could not be reached keeps a hint of its own');
 });
 
-test('rerouteAll sends every target\'s hints to the current replicas (the node is leaving)', () => {
+test("rerouteAll sends every target's hints to the current replicas (the node is leaving)", () => {
   const { d, hints, written } = setup({ b: 'alive' });
   hints.add('b', 'k', rec(1));
   d.rerouteAll();

@@ -1,10 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { HintStore } from '../../src/replication/hints.ts';
 import type { EntryRecord } from '../../src/store/store.ts';
 
-const rec = (wall: number, value = 'v'): EntryRecord =>
-  ({ value, binary: false, wall, logical: 0, node: 'a', expiresAt: 0, tombstone: false });
+const rec = (wall: number, value = 'v'): EntryRecord => ({
+  value,
+  binary: false,
+  wall,
+  logical: 0,
+  node: 'a',
+  expiresAt: 0,
+  tombstone: false,
+});
 
 test('keeps the newest version per target and key', () => {
   const h = new HintStore(10);
@@ -36,5 +43,8 @@ test('bounded: over the limit the oldest hint of the largest backlog is dropped'
   h.add('c', 'k4', rec(4));
   assert.equal(h.pending, 3);
   assert.equal(h.dropped, 1);
-  assert.deepEqual(h.take('b', 10).map(([k]) => k), ['k2']);
+  assert.deepEqual(
+    h.take('b', 10).map(([k]) => k),
+    ['k2'],
+  );
 });

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HybridClock, compareVersions, MAX_LOGICAL } from '../../src/hlc/hlc.ts';
+import { test } from 'node:test';
+import { compareVersions, HybridClock, MAX_LOGICAL } from '../../src/hlc/hlc.ts';
 
 test('timestamps strictly increase when the physical clock stands still or goes back', () => {
   let t = 1_000;
@@ -18,13 +18,14 @@ test('timestamps strictly increase when the physical clock stands still or goes 
 test('physical time moving forward resets the logical counter', () => {
   let t = 1_000;
   const c = new HybridClock('a', () => t);
-  c.now(); c.now();
+  c.now();
+  c.now();
   t = 1_005;
   assert.deepEqual(c.now(), { wall: 1_005, logical: 0 });
 });
 
 test('observing a remote timestamp puts later local events after it', () => {
-  let t = 1_000;
+  const t = 1_000;
   const c = new HybridClock('a', () => t);
   c.observe(1_500, 7); // peer's clock is ahead
   const next = c.now();

@@ -1,8 +1,9 @@
 /** The graceful leave sequence (src/topology/leave.ts) with its steps faked and time passed in. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { leave, within, type LeaveSteps } from '../../src/topology/leave.ts';
+import { test } from 'node:test';
 import { HashRing } from '../../src/ring/ring.ts';
+import { type LeaveSteps, leave, within } from '../../src/topology/leave.ts';
 
 const ring = new HashRing(8);
 ring.add('b');
@@ -10,11 +11,20 @@ ring.add('b');
 function steps(over: Partial<LeaveSteps> = {}) {
   const log: string[] = [];
   const s: LeaveSteps = {
-    stopAcceptingWrites: () => { log.push('stop-writes'); },
-    announce: async () => { log.push('announce'); },
+    stopAcceptingWrites: () => {
+      log.push('stop-writes');
+    },
+    announce: async () => {
+      log.push('announce');
+    },
     ringWithoutSelf: () => ring,
-    handoff: async (r) => { log.push(`handoff ${r.nodes().join(',')}`); return { keys: 3, unconfirmed: 1 }; },
-    rerouteHints: () => { log.push('reroute'); },
+    handoff: async (r) => {
+      log.push(`handoff ${r.nodes().join(',')}`);
+      return { keys: 3, unconfirmed: 1 };
+    },
+    rerouteHints: () => {
+      log.push('reroute');
+    },
     ...over,
   };
   return { s, log };
@@ -22,7 +32,7 @@ function steps(over: Partial<LeaveSteps> = {}) {
 
 const never = <T>() => new Promise<T>(() => undefined);
 
-test('in order: stop taking writes, announce, hand keys and hints on; the outcome is the hand-off\'s', async () => {
+test("in order: stop taking writes, announce, hand keys and hints on; the outcome is the hand-off's", async () => {
   const { s, log } = steps();
   assert.deepEqual(await leave(s, Date.now() + 5_000), { kind: 'handed-off', keys: 3, unconfirmed: 1 });
   assert.deepEqual(log, ['stop-writes', 'announce', 'handoff b', 'reroute']);

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemberTable, compareRecords } from '../../src/membership/table.ts';
+import { test } from 'node:test';
 import type { MemberRecord, MemberState } from '../../src/membership/table.ts';
+import { compareRecords, MemberTable } from '../../src/membership/table.ts';
 
 const OPTS = { suspectAfterMs: 1_000, deadAfterMs: 3_000 };
 const T0 = 1_700_000_000_000;
@@ -30,9 +30,21 @@ test('merging unknown members adds them (join, gossip, members list)', () => {
   const c1 = t.merge(rec('a', 'alive', 5), T0 + 10);
   assert.deepEqual(c1, { id: 'a', from: undefined, to: 'alive', record: rec('a', 'alive', 5) });
   const cs = t.mergeAll([rec('c', 'alive', 7), rec('d', 'suspect', 9), rec('a', 'alive', 5)], T0 + 20);
-  assert.deepEqual(cs.map((c) => [c.id, c.from, c.to]), [['c', undefined, 'alive'], ['d', undefined, 'suspect']]);
-  assert.deepEqual(t.list().map((v) => v.id), ['a', 'b', 'c', 'd']);
-  assert.deepEqual(t.records().map((r) => r.id), ['a', 'b', 'c', 'd']);
+  assert.deepEqual(
+    cs.map((c) => [c.id, c.from, c.to]),
+    [
+      ['c', undefined, 'alive'],
+      ['d', undefined, 'suspect'],
+    ],
+  );
+  assert.deepEqual(
+    t.list().map((v) => v.id),
+    ['a', 'b', 'c', 'd'],
+  );
+  assert.deepEqual(
+    t.records().map((r) => r.id),
+    ['a', 'b', 'c', 'd'],
+  );
   const a = t.get('a');
   assert.ok(a);
   assert.equal(a.lastHeard, T0 + 10);
@@ -230,7 +242,10 @@ test('prune forgets long-left members only', () => {
   t.mergeAll([rec('b', 'left', 1), rec('c', 'dead', 1)], T0);
   assert.deepEqual(t.prune(T0 + 10, 100), []);
   assert.deepEqual(t.prune(T0 + 100, 100), ['b']);
-  assert.deepEqual(t.records().map((r) => r.id), ['a', 'c']);
+  assert.deepEqual(
+    t.records().map((r) => r.id),
+    ['a', 'c'],
+  );
 });
 
 test('views returned by get/list/records are copies', () => {
@@ -283,7 +298,10 @@ test('two tables exchanging records() in both directions converge', () => {
   assert.ok((a.get('a')?.incarnation ?? 0) > 100);
   assert.ok((b.get('b')?.incarnation ?? 0) > 200);
   assert.equal(a.get('c')?.state, 'suspect');
-  assert.deepEqual(a.records().find((r) => r.id === 'd'), rec('d', 'alive', 4));
+  assert.deepEqual(
+    a.records().find((r) => r.id === 'd'),
+    rec('d', 'alive', 4),
+  );
 });
 
 /** Small deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */

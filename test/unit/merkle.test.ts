@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MerkleTree, diffBuckets, type MerkleLeafItem } from '../../src/merkle/merkle.ts';
+import { test } from 'node:test';
+import { diffBuckets, type MerkleLeafItem, MerkleTree } from '../../src/merkle/merkle.ts';
 import { keyPosition } from '../../src/ring/ring.ts';
 
 /** Small deterministic PRNG (mulberry32) so failures are reproducible. */
@@ -51,8 +51,7 @@ function shuffled<T>(xs: T[], rnd: () => number): T[] {
 
 const sameKey = (a: MerkleLeafItem | undefined, b: MerkleLeafItem | undefined): boolean =>
   a === b ||
-  (a !== undefined && b !== undefined && a.wall === b.wall && a.logical === b.logical &&
-    a.node === b.node && a.tombstone === b.tombstone);
+  (a !== undefined && b !== undefined && a.wall === b.wall && a.logical === b.logical && a.node === b.node && a.tombstone === b.tombstone);
 
 test('constructor validates depth; bucketOf uses the top bits of keyPosition', () => {
   assert.throws(() => new MerkleTree(0), RangeError);
@@ -168,7 +167,12 @@ test('diffBuckets on equal trees returns [] after a single root request', async 
 });
 
 test('many random differences are found exactly (against a brute-force diff), one request per level', async () => {
-  for (const [seed, depth, changes] of [[7, 10, 50], [8, 10, 3_000], [9, 4, 200], [10, 16, 400]] as const) {
+  for (const [seed, depth, changes] of [
+    [7, 10, 50],
+    [8, 10, 3_000],
+    [9, 4, 200],
+    [10, 16, 400],
+  ] as const) {
     const rnd = prng(seed);
     const a = new Replica(new MerkleTree(depth));
     const b = new Replica(new MerkleTree(depth));
@@ -192,9 +196,16 @@ test('many random differences are found exactly (against a brute-force diff), on
     }
     const log: Array<{ level: number; count: number }> = [];
     const got = await diffBuckets(a.tree, remoteOf(b.tree, log));
-    assert.deepEqual(got, [...expected].sort((x, y) => x - y), `seed ${seed}`);
+    assert.deepEqual(
+      got,
+      [...expected].sort((x, y) => x - y),
+      `seed ${seed}`,
+    );
     assert.ok(log.length <= depth + 1, `${log.length} requests`);
-    assert.deepEqual(log.map((l) => l.level), Array.from({ length: log.length }, (_, i) => i));
+    assert.deepEqual(
+      log.map((l) => l.level),
+      Array.from({ length: log.length }, (_, i) => i),
+    );
     if (expected.size > 0) assert.equal(log.length, depth + 1);
     // each level asks only for children of differing nodes
     for (let i = 1; i < log.length; i++) assert.ok(log[i]!.count <= 2 * log[i - 1]!.count);
@@ -203,5 +214,8 @@ test('many random differences are found exactly (against a brute-force diff), on
 
 test('diffBuckets rejects a remote answer of the wrong length', async () => {
   const t = new MerkleTree(4);
-  await assert.rejects(diffBuckets(t, async () => []), /hashes for 1 nodes/);
+  await assert.rejects(
+    diffBuckets(t, async () => []),
+    /hashes for 1 nodes/,
+  );
 });

@@ -1,13 +1,24 @@
 /** Rebalance planning (src/replication/moves.ts): rings and keys in, moves out. */
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { HashRing } from '../../src/ring/ring.ts';
-import { mayDrop, planMove, type PlanContext } from '../../src/replication/moves.ts';
 
-const ring = (...ids: string[]) => { const r = new HashRing(32); for (const id of ids) r.add(id); return r; };
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mayDrop, type PlanContext, planMove } from '../../src/replication/moves.ts';
+import { HashRing } from '../../src/ring/ring.ts';
+
+const ring = (...ids: string[]) => {
+  const r = new HashRing(32);
+  for (const id of ids) r.add(id);
+  return r;
+};
 const KEYS = Array.from({ length: 400 }, (_, i) => `key-${i}`);
 const ctx = (p: Partial<PlanContext>): PlanContext => ({
-  selfId: 'a', replicationFactor: 2, before: ring('a', 'b', 'c'), after: ring('a', 'b', 'c'), restarted: new Set(), handoff: false, ...p,
+  selfId: 'a',
+  replicationFactor: 2,
+  before: ring('a', 'b', 'c'),
+  after: ring('a', 'b', 'c'),
+  restarted: new Set(),
+  handoff: false,
+  ...p,
 });
 
 test('an unchanged ring moves only keys this node does not replicate (left-overs go to their replicas)', () => {
@@ -28,7 +39,10 @@ test('a node joins: each key still ours goes to the replicas that are new, and s
     if (!after.includes('a')) continue; // checked below
     const fresh = after.filter((n) => n !== 'a' && !before.includes(n));
     if (fresh.length === 0) assert.equal(m, undefined, k);
-    else { moved++; assert.deepEqual(m, { targets: fresh, dropAfter: false }, k); }
+    else {
+      moved++;
+      assert.deepEqual(m, { targets: fresh, dropAfter: false }, k);
+    }
   }
   assert.ok(moved > 0, 'some keys gain d as a replica');
 });

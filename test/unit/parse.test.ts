@@ -1,15 +1,17 @@
 /** The host:port and duration contract of src/config/parse.ts (shared by config, CLI, client and healthcheck). */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { ParseError, formatAddress, parseAddress, parseDuration, splitList, type AddressOptions } from '../../src/config/parse.ts';
+import { test } from 'node:test';
+import { type AddressOptions, formatAddress, ParseError, parseAddress, parseDuration, splitList } from '../../src/config/parse.ts';
 
 /** Asserts that fn throws a ParseError with exactly this message. */
-const fails = (fn: () => unknown, message: string) => assert.throws(fn, (e: unknown) => {
-  assert.ok(e instanceof ParseError, String(e));
-  assert.equal(e.message, message);
-  assert.equal(e.name, 'ParseError');
-  return true;
-});
+const fails = (fn: () => unknown, message: string) =>
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ParseError, String(e));
+    assert.equal(e.message, message);
+    assert.equal(e.name, 'ParseError');
+    return true;
+  });
 const addrFails = (text: string, reason: string, o?: AddressOptions, expected = 'host:port') =>
   fails(() => parseAddress(text, o), `${JSON.stringify(text)} is not ${expected}: ${reason}`);
 
@@ -139,9 +141,25 @@ test('splitList: comma-separated, trimmed, empty items dropped', () => {
 
 test('duration: a number and a unit ms, s, m, h; decimals rounded to whole ms', () => {
   const ok: [string, number][] = [
-    ['500ms', 500], ['10s', 10_000], ['1.5s', 1_500], ['2m', 120_000], ['1.5m', 90_000], ['1h', 3_600_000],
-    ['0ms', 0], ['0s', 0], ['0.4ms', 0], ['0.5ms', 1], ['1.0006s', 1_001], ['2.5ms', 3], ['0.001s', 1],
-    ['2S', 2_000], ['500MS', 500], ['1H', 3_600_000], ['10 s', 10_000], ['  10s\t', 10_000], ['007s', 7_000],
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['1.5s', 1_500],
+    ['2m', 120_000],
+    ['1.5m', 90_000],
+    ['1h', 3_600_000],
+    ['0ms', 0],
+    ['0s', 0],
+    ['0.4ms', 0],
+    ['0.5ms', 1],
+    ['1.0006s', 1_001],
+    ['2.5ms', 3],
+    ['0.001s', 1],
+    ['2S', 2_000],
+    ['500MS', 500],
+    ['1H', 3_600_000],
+    ['10 s', 10_000],
+    ['  10s\t', 10_000],
+    ['007s', 7_000],
   ];
   for (const bare of ['reject', 'ms', 's'] as const) {
     for (const [text, ms] of ok) assert.equal(parseDuration(text, { bareNumber: bare }), ms, `${text} (${bare})`);
@@ -159,11 +177,15 @@ test('duration: a bare number per bareNumber (ms, s, or rejected except 0)', () 
   assert.equal(parseDuration('0', { bareNumber: 'reject' }), 0);
   assert.equal(parseDuration('0.0'), 0);
   fails(() => parseDuration('10'), '"10" is not a duration with a unit: the unit is missing (ms, s, m or h, e.g. 500ms, 10s, 5m, 1h)');
-  fails(() => parseDuration('0.5', { bareNumber: 'reject' }), '"0.5" is not a duration with a unit: the unit is missing (ms, s, m or h, e.g. 500ms, 10s, 5m, 1h)');
+  fails(
+    () => parseDuration('0.5', { bareNumber: 'reject' }),
+    '"0.5" is not a duration with a unit: the unit is missing (ms, s, m or h, e.g. 500ms, 10s, 5m, 1h)',
+  );
 });
 
 test('duration: errors say what is wrong', () => {
-  const withUnit = (t: string, reason: string) => fails(() => parseDuration(t), `${JSON.stringify(t)} is not a duration with a unit: ${reason}`);
+  const withUnit = (t: string, reason: string) =>
+    fails(() => parseDuration(t), `${JSON.stringify(t)} is not a duration with a unit: ${reason}`);
   const garbage = 'expected a number and a unit (ms, s, m or h), e.g. 500ms, 1.5s, 5m, 1h';
   withUnit('', 'it is empty');
   withUnit('   ', 'it is empty');
@@ -186,11 +208,20 @@ test('duration: errors say what is wrong', () => {
   withUnit('NaN', garbage);
   withUnit('99999999999999999h', `it is too large (at most ${Number.MAX_SAFE_INTEGER}ms)`);
   withUnit(`${'9'.repeat(400)}ms`, `it is too large (at most ${Number.MAX_SAFE_INTEGER}ms)`);
-  fails(() => parseDuration('9007199254740993', { bareNumber: 'ms' }), `"9007199254740993" is not a duration: it is too large (at most ${Number.MAX_SAFE_INTEGER}ms)`);
+  fails(
+    () => parseDuration('9007199254740993', { bareNumber: 'ms' }),
+    `"9007199254740993" is not a duration: it is too large (at most ${Number.MAX_SAFE_INTEGER}ms)`,
+  );
   assert.equal(parseDuration('9007199254740991', { bareNumber: 'ms' }), Number.MAX_SAFE_INTEGER);
-  fails(() => parseDuration('x', { bareNumber: 'ms' }), '"x" is not a duration: expected a number of milliseconds or a number and a unit (ms, s, m or h), e.g. 1500 or 1.5s');
+  fails(
+    () => parseDuration('x', { bareNumber: 'ms' }),
+    '"x" is not a duration: expected a number of milliseconds or a number and a unit (ms, s, m or h), e.g. 1500 or 1.5s',
+  );
   fails(() => parseDuration('-5', { bareNumber: 's' }), '"-5" is not a duration: it is negative');
-  fails(() => parseDuration('1 2', { bareNumber: 's' }), '"1 2" is not a duration: expected a number of seconds or a number and a unit (ms, s, m or h), e.g. 90 or 1.5s');
+  fails(
+    () => parseDuration('1 2', { bareNumber: 's' }),
+    '"1 2" is not a duration: expected a number of seconds or a number and a unit (ms, s, m or h), e.g. 90 or 1.5s',
+  );
   fails(() => parseDuration(undefined as never), '"undefined" is not a duration with a unit: it is not a string');
 });
 

@@ -1,27 +1,67 @@
 /** The peer Exchange codecs must agree with protobufjs on proto/cache/peer/v1/peer.proto. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import protobuf from 'protobufjs';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply, Writer, Reader, type PeerBatch, type PeerBatchReply } from '../../src/wire/codec.ts';
+import protobuf from 'protobufjs';
+import {
+  decodeBatch,
+  decodeBatchReply,
+  encodeBatch,
+  encodeBatchReply,
+  type PeerBatch,
+  type PeerBatchReply,
+  Reader,
+  Writer,
+} from '../../src/wire/codec.ts';
 
 const OpKind = { Write: 1, Read: 2 } as const;
+
 import type { EntryRecord } from '../../src/store/store.ts';
 
-const root = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/cache/peer/v1/peer.proto', import.meta.url)), { keepCase: true });
+const root = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/cache/peer/v1/peer.proto', import.meta.url)), {
+  keepCase: true,
+});
 const Batch = root.lookupType('cache.peer.v1.Batch');
 const Reply = root.lookupType('cache.peer.v1.BatchReply');
 const asObject = (t: protobuf.Type, buf: Buffer) => t.toObject(t.decode(buf), { longs: Number, defaults: false, oneofs: false });
 
 const wall = 1_763_900_000_123;
-const text: EntryRecord = { value: 'héllo 😀', binary: false, wall, logical: 7, node: 'node-a', expiresAt: wall + 60_000, tombstone: false };
-const binary: EntryRecord = { value: '\u0000\u00ff\u0001', binary: true, wall: wall + 1, logical: 0, node: 'node-b', expiresAt: 0, tombstone: false };
-const tomb: EntryRecord = { value: '', binary: false, wall: wall + 2, logical: 65535, node: 'node-c', expiresAt: wall + 9, tombstone: true };
+const text: EntryRecord = {
+  value: 'héllo 😀',
+  binary: false,
+  wall,
+  logical: 7,
+  node: 'node-a',
+  expiresAt: wall + 60_000,
+  tombstone: false,
+};
+const binary: EntryRecord = {
+  value: '\u0000\u00ff\u0001',
+  binary: true,
+  wall: wall + 1,
+  logical: 0,
+  node: 'node-b',
+  expiresAt: 0,
+  tombstone: false,
+};
+const tomb: EntryRecord = {
+  value: '',
+  binary: false,
+  wall: wall + 2,
+  logical: 65535,
+  node: 'node-c',
+  expiresAt: wall + 9,
+  tombstone: true,
+};
 const big: EntryRecord = { ...text, value: 'v'.repeat(70_000) }; // length prefixes of 3 bytes inside nested messages
 
 test('Batch: our encoding is what protobufjs reads, and decodes back to the same ops', () => {
   const b: PeerBatch = {
-    seq: 4_000_000_000, hlcWall: wall, hlcLogical: 3, from: 'node-a',
+    seq: 4_000_000_000,
+    hlcWall: wall,
+    hlcLogical: 3,
+    from: 'node-a',
     ops: [
       { kind: OpKind.Write, key: 'k1', rec: text },
       { kind: OpKind.Write, key: 'k2', rec: binary },
@@ -52,24 +92,40 @@ test('Batch: our encoding is what protobufjs reads, and decodes back to the same
 
 test('Batch: what protobufjs encodes (any field order, unknown fields) decodes correctly', () => {
   const msg = Batch.fromObject({
-    seq: 9, from: 'x', hlc_wall: wall, hlc_logical: 1,
-    ops: [{ kind: 1, entry: { key: 'a', data: Buffer.from([1, 2]), wall, logical: 2, node: 'n' } }, { kind: 2, key: 'b' }],
+    seq: 9,
+    from: 'x',
+    hlc_wall: wall,
+    hlc_logical: 1,
+    ops: [
+      { kind: 1, entry: { key: 'a', data: Buffer.from([1, 2]), wall, logical: 2, node: 'n' } },
+      { kind: 2, key: 'b' },
+    ],
   });
   const unknown = Buffer.from([0x98, 0x06, 0x05]); // field 99, varint 5
   const buf = Buffer.concat([unknown, Buffer.from(Batch.encode(msg).finish())]);
   const b = decodeBatch(buf);
   assert.equal(b.seq, 9);
   assert.equal(b.ops.length, 2);
-  assert.deepEqual(b.ops[0], { kind: 1, key: 'a', rec: { value: '\u0001\u0002', binary: true, wall, logical: 2, node: 'n', expiresAt: 0, tombstone: false } });
+  assert.deepEqual(b.ops[0], {
+    kind: 1,
+    key: 'a',
+    rec: { value: '\u0001\u0002', binary: true, wall, logical: 2, node: 'n', expiresAt: 0, tombstone: false },
+  });
   assert.deepEqual(b.ops[1], { kind: 2, key: 'b' });
 });
 
 test('BatchReply round trip: values, same, absent, errors, existed', () => {
   const r: PeerBatchReply = {
-    seq: 12, hlcWall: wall, hlcLogical: 0,
+    seq: 12,
+    hlcWall: wall,
+    hlcLogical: 0,
     results: [
-      { found: true, rec: text }, { found: true, same: true }, {}, { error: 'node is leaving the cluster' },
-      { existed: true }, { found: true, rec: big },
+      { found: true, rec: text },
+      { found: true, same: true },
+      {},
+      { error: 'node is leaving the cluster' },
+      { existed: true },
+      { found: true, rec: big },
     ],
   };
   const buf = encodeBatchReply(r);
@@ -90,7 +146,11 @@ test('BatchReply round trip: values, same, absent, errors, existed', () => {
 test('truncated or malformed messages throw instead of reading past the end', () => {
   const buf = encodeBatch({ seq: 1, hlcWall: wall, hlcLogical: 0, from: 'a', ops: [{ kind: OpKind.Write, key: 'k', rec: text }] });
   for (let cut = 1; cut < buf.length; cut++) {
-    try { decodeBatch(buf.subarray(0, cut)); } catch (e) { assert.match((e as Error).message, /truncated|wire type|too long/); }
+    try {
+      decodeBatch(buf.subarray(0, cut));
+    } catch (e) {
+      assert.match((e as Error).message, /truncated|wire type|too long/);
+    }
   }
   assert.throws(() => decodeBatch(Buffer.from([0x12, 0x05, 0x08])), /truncated/);
 });

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { required, QuorumCount, Level, Outcome } from '../../src/quorum/quorum.ts';
+import { test } from 'node:test';
+import { Level, Outcome, QuorumCount, required } from '../../src/quorum/quorum.ts';
 
 test('required answers per consistency level', () => {
   assert.equal(required(Level.One, 3, 2), 1);

@@ -1,7 +1,8 @@
 /** The README's configuration table is the user's reference: it must list every variable with its real default. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { VARIABLES } from '../../src/config/config.ts';
 
 test('README configuration table matches the config schema', () => {

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HashRing, keyPosition, rangeContains, rangeLength } from '../../src/ring/ring.ts';
+import { test } from 'node:test';
 import { hash32 } from '../../src/hash/hash.ts';
+import { HashRing, keyPosition, rangeContains, rangeLength } from '../../src/ring/ring.ts';
 
 const KEYS = 100_000;
 const keys = Array.from({ length: KEYS }, (_, i) => `key-${i}`);
@@ -29,7 +29,11 @@ test('keyPosition is hash32 of the key', () => {
 // ids (100k keys): 3 nodes 1.12, 5 nodes 1.24, 10 nodes 1.46 (over 50 other id sets: mean
 // 1.16 / 1.21 / 1.32, worst 1.35 / 1.41 / 1.63). The placement is deterministic, so the bounds
 // below only need a margin over the measured values.
-for (const [n, bound] of [[3, 1.25], [5, 1.35], [10, 1.6]] as const) {
+for (const [n, bound] of [
+  [3, 1.25],
+  [5, 1.35],
+  [10, 1.6],
+] as const) {
   test(`primaries spread evenly over ${n} nodes (max/min < ${bound})`, () => {
     const r = ringOf(ids(n));
     const load = new Map<string, number>();
@@ -133,7 +137,9 @@ test('preferenceList with n above the node count returns all nodes; empty ring r
   assert.deepEqual(empty.preferenceList('k', 3), []);
   assert.equal(empty.primary('k'), undefined);
   assert.deepEqual(empty.ranges(3), []);
-  r.remove('a'); r.remove('b'); r.remove('c');
+  r.remove('a');
+  r.remove('b');
+  r.remove('c');
   assert.deepEqual(r.preferenceList('k', 3), []);
   assert.equal(r.primary('k'), undefined);
 });
@@ -167,7 +173,10 @@ test('version is equal for equal node sets and different otherwise', () => {
 test('ties between point positions are broken by node id, whatever the insertion order', () => {
   // sha1('n9175#0') and sha1('n169980#0') share their first 4 bytes: both points sit at 417687503.
   const tie = 417687503;
-  for (const order of [['n9175', 'n169980', 'x'], ['x', 'n169980', 'n9175']]) {
+  for (const order of [
+    ['n9175', 'n169980', 'x'],
+    ['x', 'n169980', 'n9175'],
+  ]) {
     const r = ringOf(order, 1);
     // 'n169980' < 'n9175' as strings, so its point comes first and owns the arc before `tie`.
     assert.deepEqual(r.preferenceListAt(tie - 1, 2), ['n169980', 'n9175']);

@@ -1,8 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Slab, CLASS_SIZES, MAX_CHUNK, PAGE_BYTES, classOf, offsetOf, pageOf,
-} from '../../src/store/slab.ts';
+import { test } from 'node:test';
+import { CLASS_SIZES, classOf, MAX_CHUNK, offsetOf, PAGE_BYTES, pageOf, Slab } from '../../src/store/slab.ts';
 
 test('size classes: ascending multiples of 8, up to MAX_CHUNK, steps of at most 12.5 % above 128', () => {
   assert.equal(CLASS_SIZES[0], 8);
@@ -34,7 +32,7 @@ test('chunks do not overlap, and a freed chunk is reused by its own class only',
     for (const n of sizes) refs.push([slab.alloc(n), n]);
   }
   // fill every chunk with a byte unique to it, then check nothing was overwritten
-  refs.forEach(([r, n], i) => slab.pages[pageOf(r)].fill(i & 0xff, offsetOf(r), offsetOf(r) + n));
+  for (const [i, [r, n]] of refs.entries()) slab.pages[pageOf(r)].fill(i & 0xff, offsetOf(r), offsetOf(r) + n);
   refs.forEach(([r, n], i) => {
     const p = slab.pages[pageOf(r)];
     for (let j = 0; j < n; j++) assert.equal(p[offsetOf(r) + j], i & 0xff);
@@ -52,7 +50,10 @@ test('a class takes a new page when its page is full: 1 KiB or one chunk first, 
   // 64 KiB chunks: pages of 1, 2, 4, 8, 16, 16, ... chunks
   const refs: number[] = [];
   for (let i = 0; i < 1 + 2 + 4 + 8 + 16 + 1; i++) refs.push(slab.alloc(MAX_CHUNK));
-  assert.deepEqual(slab.pages.map((p) => p.length / MAX_CHUNK), [1, 2, 4, 8, 16, 16]);
+  assert.deepEqual(
+    slab.pages.map((p) => p.length / MAX_CHUNK),
+    [1, 2, 4, 8, 16, 16],
+  );
   assert.equal(PAGE_BYTES, 16 * MAX_CHUNK);
   const perPage = [1, 2, 4, 8, 16, 1];
   let i = 0;

@@ -1,15 +1,18 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Store, EntryTooLargeError, entryBytes, ENTRY_OVERHEAD_BYTES,
-} from '../../src/store/store.ts';
+import { test } from 'node:test';
 import type { EntryRecord, StoreOptions } from '../../src/store/store.ts';
+import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes, Store } from '../../src/store/store.ts';
 
 function mk(over: Partial<StoreOptions> = {}) {
   const clock = { t: 1_000 };
   const store = new Store({
-    shards: 1, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 5_000,
-    now: () => clock.t, ...over,
+    shards: 1,
+    capacity: 0,
+    maxMemoryBytes: 0,
+    policy: 'lru',
+    tombstoneGraceMs: 5_000,
+    now: () => clock.t,
+    ...over,
   });
   return { store, clock };
 }
@@ -222,7 +225,10 @@ test('capacity: LFU evicts the least read key, ties by least recently used', () 
   store.apply('a', rec('1', 1));
   store.apply('b', rec('2', 1));
   store.apply('c', rec('3', 1));
-  store.get('a'); store.get('a'); store.get('b'); store.get('c');
+  store.get('a');
+  store.get('a');
+  store.get('b');
+  store.get('c');
   store.apply('d', rec('4', 1)); // b and c have 2 uses each, b's last use is older -> b
   assert.equal(store.peek('b'), undefined);
   store.apply('e', rec('5', 1)); // d has 1 use -> evicted
@@ -312,13 +318,16 @@ test('EntryTooLargeError when the entry alone exceeds the per-shard budget', () 
   const { store } = mk({ shards: 2, maxMemoryBytes: 2 * 1_000 });
   store.apply('small', rec('v', 1));
   const big = 'x'.repeat(1_000);
-  assert.throws(() => store.apply('big', rec(big, 1)), (err: unknown) => {
-    assert.ok(err instanceof EntryTooLargeError);
-    assert.ok(err instanceof Error);
-    assert.equal(err.name, 'EntryTooLargeError');
-    assert.match(err.message, new RegExp(`${entryBytes('big', big, false)}.*1000`));
-    return true;
-  });
+  assert.throws(
+    () => store.apply('big', rec(big, 1)),
+    (err: unknown) => {
+      assert.ok(err instanceof EntryTooLargeError);
+      assert.ok(err instanceof Error);
+      assert.equal(err.name, 'EntryTooLargeError');
+      assert.match(err.message, new RegExp(`${entryBytes('big', big, false)}.*1000`));
+      return true;
+    },
+  );
   assert.equal(store.peek('big'), undefined);
   assert.equal(store.get('small')!.value, 'v');
   assert.equal(store.stats().evictions, 0);
@@ -375,14 +384,22 @@ test('stats: hits, misses (incl. tombstones and expired), evictions', () => {
   const { store, clock } = mk({ capacity: 2 });
   store.apply('a', rec('1', 1));
   store.apply('t', tomb(1));
-  store.get('a'); store.get('a');
-  store.get('t'); store.get('zz');
+  store.get('a');
+  store.get('a');
+  store.get('t');
+  store.get('zz');
   store.apply('x', rec('1', 1, { expiresAt: 1_001 })); // evicts the tombstone t (LRU: a was read)
   assert.equal(store.peek('t'), undefined);
   clock.t = 1_001;
   store.get('x');
   assert.deepEqual(store.stats(), {
-    items: 1, tombstones: 0, bytes: entryBytes('a', '1', false), hits: 2, misses: 3, evictions: 1, expirations: 1,
+    items: 1,
+    tombstones: 0,
+    bytes: entryBytes('a', '1', false),
+    hits: 2,
+    misses: 3,
+    evictions: 1,
+    expirations: 1,
   });
 });
 
@@ -421,7 +438,10 @@ test('rejects invalid options and out-of-range logical counters', () => {
 
 test('randomised: the store agrees with a naive model (LWW, TTL, tombstones, drop, sweep, slot reuse)', () => {
   let seed = 99;
-  const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
   const { store, clock } = mk({ shards: 3, tombstoneGraceMs: 50 });
   const model = new Map<string, EntryRecord>();
   const now = () => clock.t;
@@ -434,11 +454,20 @@ test('randomised: the store agrees with a naive model (LWW, TTL, tombstones, dro
     if (op < 10) {
       const isTomb = rnd(4) === 0;
       const r: EntryRecord = {
-        value: isTomb ? '' : `v${i}`, binary: false, wall: rnd(40), logical: rnd(3), node: nodes[rnd(3)],
-        expiresAt: isTomb ? 0 : rnd(3) === 0 ? now() + rnd(100) : 0, tombstone: isTomb,
+        value: isTomb ? '' : `v${i}`,
+        binary: false,
+        wall: rnd(40),
+        logical: rnd(3),
+        node: nodes[rnd(3)],
+        expiresAt: isTomb ? 0 : rnd(3) === 0 ? now() + rnd(100) : 0,
+        tombstone: isTomb,
       };
       let cur = model.get(key);
-      if (cur && dead(cur)) { if (!cur.tombstone) expirations++; model.delete(key); cur = undefined; }
+      if (cur && dead(cur)) {
+        if (!cur.tombstone) expirations++;
+        model.delete(key);
+        cur = undefined;
+      }
       let expect: boolean;
       if (!isTomb && r.expiresAt !== 0 && r.expiresAt <= now()) expect = false;
       else if (!cur) expect = true;
@@ -467,7 +496,11 @@ test('randomised: the store agrees with a naive model (LWW, TTL, tombstones, dro
     }
   }
   store.sweep(Infinity);
-  for (const [k, r] of model) if (dead(r)) { if (!r.tombstone) expirations++; model.delete(k); }
+  for (const [k, r] of model)
+    if (dead(r)) {
+      if (!r.tombstone) expirations++;
+      model.delete(k);
+    }
   const got = new Map(store.entries());
   assert.deepEqual(got, model);
   const st = store.stats();
@@ -482,7 +515,10 @@ test('randomised: the store agrees with a naive model (LWW, TTL, tombstones, dro
 for (const policy of ['lru', 'lfu', 'fifo'] as const) {
   test(`randomised with limits (${policy}): capacity and memory respected, accounting exact, no stale reads`, () => {
     let seed = 7;
-    const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
     const shards = 3;
     const maxMemoryBytes = shards * 6 * (ENTRY_OVERHEAD_BYTES + 40);
     const { store, clock } = mk({ shards, capacity: 20, maxMemoryBytes, policy, tombstoneGraceMs: 30 });
@@ -515,7 +551,10 @@ for (const policy of ['lru', 'lfu', 'fifo'] as const) {
         }
         store.sweep(Infinity);
         const st = store.stats();
-        assert.equal(st.bytes, perShardBytes.reduce((a, b) => a + b, 0));
+        assert.equal(
+          st.bytes,
+          perShardBytes.reduce((a, b) => a + b, 0),
+        );
       }
     }
     assert.ok(store.stats().evictions > 0);
@@ -557,7 +596,10 @@ test('the index finds every key through growth, removals and reuse (one shard, 3
   const { store } = mk();
   const model = new Map<string, string>();
   let seed = 11;
-  const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
   for (let i = 0; i < 120_000; i++) {
     const key = `key-${rnd(30_000)}`;
     if (rnd(3) === 0) {
@@ -586,6 +628,12 @@ test('versions() and keys() visit what entries() visits, without the values', ()
   clock.t += 1; // 'gone' is dead now
   const all = [...store.entries()];
   assert.deepEqual(all.map(([k]) => k).sort(), ['a', 'b', 'c']);
-  assert.deepEqual([...store.versions()], all.map(([k, { value: _v, binary: _b, ...version }]) => [k, version]));
-  assert.deepEqual([...store.keys()], all.map(([k]) => k));
+  assert.deepEqual(
+    [...store.versions()],
+    all.map(([k, { value: _v, binary: _b, ...version }]) => [k, version]),
+  );
+  assert.deepEqual(
+    [...store.keys()],
+    all.map(([k]) => k),
+  );
 });

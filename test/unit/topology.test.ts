@@ -1,8 +1,9 @@
 /** The topology's rules (src/topology/topology.ts), one by one, with changes and time passed in. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { Topology, type TopologyAction } from '../../src/topology/topology.ts';
+import { test } from 'node:test';
 import type { MemberChange, MemberRecord } from '../../src/membership/table.ts';
+import { Topology, type TopologyAction } from '../../src/topology/topology.ts';
 
 const T0 = 1_000_000;
 
@@ -32,7 +33,13 @@ test('rule 2: after a change reads also ask the previous replicas until the tran
   const acts = t.apply([change('c', undefined, 'alive')], ['a', 'b', 'c'], T0);
   const rebalance = acts.find((a) => a.type === 'rebalance');
   assert.ok(rebalance && rebalance.type === 'rebalance' && rebalance.ring === t.ring && rebalance.restarted.length === 0);
-  assert.deepEqual(t.previousReplicas('k', T0 + 50, false)?.slice().sort(), ['a', 'b']);
+  assert.deepEqual(
+    t
+      .previousReplicas('k', T0 + 50, false)
+      ?.slice()
+      .sort(),
+    ['a', 'b'],
+  );
   assert.ok(t.previousReplicas('k', T0 + 500, true), 'kept while a rebalance pass runs');
   assert.ok(t.previousReplicas('k', T0 + 100, false), 'kept until the time is up');
   assert.equal(t.previousReplicas('k', T0 + 101, false), undefined, 'over');
@@ -54,7 +61,7 @@ test('rule 2: a change during a transition keeps the older previous ring', () =>
   for (const k of ['k1', 'k2', 'k3', 'k4', 'k5']) assert.deepEqual(t.previousReplicas(k, T0 + 2, false), first.preferenceList(k, 2));
 });
 
-test('rule 2: a ring of this node alone is never a previous ring (it held no one else\'s data)', () => {
+test("rule 2: a ring of this node alone is never a previous ring (it held no one else's data)", () => {
   const t = topo(['a']);
   t.apply([change('b', undefined, 'alive')], ['a', 'b'], T0);
   assert.equal(t.previousReplicas('k', T0 + 1, false), undefined);
@@ -66,7 +73,10 @@ test('rule 3: an incarnation jump over restartJump is a restart: its share is pu
   const refute = t.apply([change('b', 'alive', 'alive', 5_001)], ['a', 'b'], T0 + 1);
   assert.deepEqual(types(refute), ['deliver-hints'], 'a refutation (+1) is not a restart');
   const acts = t.apply([change('b', 'dead', 'alive', 90_000)], ['a', 'b'], T0 + 2);
-  assert.deepEqual(acts.find((a) => a.type === 'rebalance'), { type: 'rebalance', ring: t.ring, restarted: ['b'] });
+  assert.deepEqual(
+    acts.find((a) => a.type === 'rebalance'),
+    { type: 'rebalance', ring: t.ring, restarted: ['b'] },
+  );
   assert.ok(types(acts).includes('anti-entropy'));
 });
 
@@ -83,7 +93,13 @@ test('rule 5: a member that left: its hints are rerouted and its channel closed 
   const t = topo(['a', 'b', 'c']);
   t.apply([change('b', undefined, 'alive'), change('c', undefined, 'alive')], ['a', 'b', 'c'], T0);
   const acts = t.apply([change('c', 'alive', 'left')], ['a', 'b'], T0 + 1);
-  assert.deepEqual(acts.filter((a) => a.type !== 'rebalance'), [{ type: 'reroute-hints', node: 'c' }, { type: 'close-peer', node: 'c' }]);
+  assert.deepEqual(
+    acts.filter((a) => a.type !== 'rebalance'),
+    [
+      { type: 'reroute-hints', node: 'c' },
+      { type: 'close-peer', node: 'c' },
+    ],
+  );
   assert.deepEqual(t.apply([change('c', 'left', 'left')], ['a', 'b'], T0 + 2), []);
 });
 
