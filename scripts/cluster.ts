@@ -15,6 +15,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type Address, formatAddress, ParseError, parseAddress } from '../src/config/parse.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,10 +38,13 @@ if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== 'localhost') {
 }
 
 /** METRICS_ADDR as the node accepts it: host:port, [v6]:port or :port (all interfaces). */
-function parseMetricsAddr(s: string): { host: string; port: number } | undefined {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)?:(\d{1,5})$/.exec(s.trim());
-  if (!m || Number(m[2]) > 65535) return undefined;
-  return { host: m[1] ?? '', port: Number(m[2]) };
+function parseMetricsAddr(s: string): Address | undefined {
+  try {
+    return parseAddress(s, { allowEmptyHost: true, allowPortZero: true });
+  } catch (e) {
+    if (e instanceof ParseError) return undefined;
+    throw e;
+  }
 }
 
 const metricsEnv = process.env.METRICS_ADDR?.trim() ?? '';
@@ -66,7 +70,7 @@ if (metricsEnv !== '') {
     );
     process.exit(2);
   }
-  metricsAddrs = ports.map((p) => `${m.host}:${p}`);
+  metricsAddrs = ports.map((p) => formatAddress({ host: m.host, port: p }));
 }
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));

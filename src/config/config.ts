@@ -211,21 +211,11 @@ export interface Config extends Omit<Parsed, 'LISTEN_ADDR' | 'NODE_ID' | 'RATE_L
   port: number;
 }
 
-/**
- * @deprecated Use parseAddress from ./parse.js (kept for test/unit/dockerfile.test.ts and the compose and
- * k8s integration tests). Unlike the old version, an IPv6 host comes back without brackets.
- */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  return parseAddress(addr, { allowEmptyHost: true, allowPortZero: true });
-}
-
 /** Parses the environment (only the variables above are read). Throws ConfigError naming the first bad variable. */
 export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
   const out: Record<string, unknown> = {};
-  for (const [name, [schema, def, allowed]] of Object.entries(VARIABLES) as unknown as [
-    string,
-    readonly [z.ZodType, string | undefined, string],
-  ][]) {
+  const entries: [string, readonly [z.ZodType, string | undefined, string]][] = Object.entries(VARIABLES);
+  for (const [name, [schema, def, allowed]] of entries) {
     const raw = env[name];
     const input = raw === undefined || raw === '' ? def : raw;
     const r = schema.safeParse(input);

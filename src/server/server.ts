@@ -21,6 +21,13 @@ const TRANSPORT_HEADROOM = 64 * 1024;
 const PUBLIC_SERVICES = ['cache.v1.CacheService', 'cache.v1.ClusterService'];
 
 /**
+ * Health check name that answers SERVING as long as the process serves gRPC at all (for
+ * liveness probes). The whole node ('') and the public services answer SERVING only while
+ * the node takes client calls: not before it has joined its cluster, not while it stops.
+ */
+const LIVENESS = 'liveness';
+
+/**
  * Request metadata (headers) a call may carry, counted the HTTP/2 way (name + value + 32 bytes
  * per entry): more is refused with RESOURCE_EXHAUSTED before the call runs. Blocks that break
  * the transport's own limits (one header over 64 KiB after compression, a block over ~144
@@ -130,7 +137,7 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
     interceptors: [guard],
   });
   for (const s of services) server.addService(s.definition, s.handlers);
-  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [LIVENESS]: 'SERVING' });
   for (const name of PUBLIC_SERVICES) health.setStatus(name, 'NOT_SERVING');
   health.addToServer(server);
   new ReflectionService(reflectionDefinition(), { services: [...PUBLIC_SERVICES, 'grpc.health.v1.Health'] }).addToServer(server);

@@ -12,7 +12,8 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { parseConfig, splitHostPort, VARIABLES } from '../../src/config/config.ts';
+import { parseConfig, VARIABLES } from '../../src/config/config.ts';
+import { parseAddress } from '../../src/config/parse.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
@@ -86,7 +87,7 @@ test('docker-compose.yml: three nodes built from the Dockerfile, configured only
     const env = serviceEnv(name);
     for (const k of Object.keys(env)) assert.ok(k in VARIABLES, `${name}: ${k} is not a configuration variable`);
     const cfg = parseConfig({ ...image.env, ...env });
-    const { host, port } = splitHostPort(cfg.ADDR);
+    const { host, port } = parseAddress(cfg.ADDR);
     assert.equal(host, name, `${name}: ADDR names the service, so peers reach it by its compose DNS name`);
     assert.equal(cfg.LISTEN_ADDR, `0.0.0.0:${port}`, `${name} listens on all interfaces`);
     assert.equal(cfg.NODE_ID, name);
@@ -178,7 +179,7 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
     procs.set(name, pr);
     return pr;
   };
-  const addrOf = (name: string) => `${net.host(name).ip}:${splitHostPort(serviceEnv(name).ADDR).port}`;
+  const addrOf = (name: string) => `${net.host(name).ip}:${parseAddress(serviceEnv(name).ADDR).port}`;
 
   // cache3 first: neither cache1 nor cache2 resolves.
   publishDns('cache3');

@@ -123,6 +123,7 @@ test('health says NOT_SERVING until the node has joined its cluster, SERVING aft
   cleanup.push(first);
   assert.equal(await health(a), 'NOT_SERVING', 'the node that has not joined yet');
   assert.equal(await health(a, 'cache.v1.CacheService'), 'NOT_SERVING');
+  assert.equal(await health(a, 'liveness'), 'SERVING', 'alive all the same (the liveness probe must not kill a node that is joining)');
   const c = cacheClient(a);
   const refused = await c.call('Get', { key: 'k' });
   c.close();

@@ -12,7 +12,8 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { type Config, parseConfig, splitHostPort, VARIABLES } from '../../src/config/config.ts';
+import { type Config, parseConfig, VARIABLES } from '../../src/config/config.ts';
+import { parseAddress } from '../../src/config/parse.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
@@ -105,14 +106,14 @@ test('StatefulSet: every env name is a configuration variable and the values par
 test('StatefulSet: ADDR is reachable by the other pods and PEERS finds every pod through the headless Service', () => {
   const cfg = cfg0();
   assert.equal(sts.spec.serviceName, headless!.metadata.name, 'pods get DNS names under the headless Service');
-  const { host } = splitHostPort(cfg.ADDR);
+  const { host } = parseAddress(cfg.ADDR);
   const podName = `${sts.metadata.name}-0`;
   // Either the pod's IP (downward API) or its stable DNS name <pod>.<headless service>[.<ns>.svc...].
   assert.ok(
     host === '10.1.2.3' || host.startsWith(`${podName}.${headless!.metadata.name}`),
     `ADDR ${cfg.ADDR} is the pod IP or the pod's DNS name`,
   );
-  assert.equal(splitHostPort(cfg.LISTEN_ADDR).host, host === '10.1.2.3' ? '10.1.2.3' : '0.0.0.0');
+  assert.equal(parseAddress(cfg.LISTEN_ADDR).host, host === '10.1.2.3' ? '10.1.2.3' : '0.0.0.0');
   assert.ok(
     cfg.PEERS.some(
       (p) => p.split(':')[0].split('.')[0] === headless!.metadata.name && (!p.includes(':') || Number(p.split(':')[1]) === cfg.port),
@@ -135,7 +136,8 @@ test('StatefulSet: container port, probes and client Services all use the port o
     const p = container[probe];
     assert.ok(p?.grpc, `${probe} is a native gRPC probe`);
     assert.equal(p.grpc.port, cfg.port, `${probe} port`);
-    assert.ok(!p.grpc.service, `${probe} checks the whole node (service "")`);
+    if (probe === 'readinessProbe') assert.ok(!p.grpc.service, 'readiness checks the whole node (service ""): SERVING once joined');
+    else assert.equal(p.grpc.service, 'liveness', 'liveness checks that the process answers, joined or not');
     assert.ok((p.timeoutSeconds ?? 1) >= 1);
   }
   for (const s of services) {

@@ -10,7 +10,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { splitHostPort, VARIABLES } from '../../src/config/config.ts';
+import { VARIABLES } from '../../src/config/config.ts';
+import { parseAddress } from '../../src/config/parse.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -160,7 +161,7 @@ test('Dockerfile: runs as a non-root user', () => {
 });
 
 test('Dockerfile: EXPOSE is the default port; ENV only sets known configuration variables', () => {
-  const port = splitHostPort(VARIABLES.ADDR[1]).port;
+  const port = parseAddress(VARIABLES.ADDR[1]).port;
   const exposed = finalOf('EXPOSE')
     .flatMap((e) => e.args.split(/\s+/))
     .map((p) => p.replace(/\/tcp$/, ''));
