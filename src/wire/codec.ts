@@ -338,57 +338,24 @@ export interface WriteAnswer {
   deleted?: boolean;
 }
 
+// biome-ignore format: one line per field reads as the message's field table
 const KEY_REQUEST = spec<KeyRequest>(() => ({ key: '', consistency: 0 }), {
-  1: [
-    WT_LEN,
-    (r, m) => {
-      m.key = r.utf8('key');
-    },
-  ],
-  2: [
-    WT_VARINT,
-    (r, m) => {
-      m.consistency = r.varint();
-    },
-  ],
+  1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
+  2: [WT_VARINT, (r, m) => { m.consistency = r.varint(); }],
 });
 
+// biome-ignore format: one line per field reads as the message's field table
 const SET_REQUEST = spec<SetRequest>(() => ({ key: '', consistency: 0, value: '', binary: false, data: undefined, ttlMs: 0 }), {
-  1: [
-    WT_LEN,
-    (r, m) => {
-      m.key = r.utf8('key');
-    },
-  ],
-  2: [
-    WT_LEN,
-    (r, m) => {
-      m.value = r.utf8('value');
-      m.binary = false;
-      m.data = undefined;
-    },
-  ],
-  3: [
-    WT_VARINT,
-    (r, m) => {
-      m.ttlMs = r.varint();
-    },
-  ],
-  4: [
-    WT_VARINT,
-    (r, m) => {
-      m.consistency = r.varint();
-    },
-  ],
-  5: [
-    WT_LEN,
-    (r, m) => {
-      const [s, e] = r.lenBounds();
-      m.data = r.buf.subarray(s, e); // a view: the handler copies what it keeps
-      m.binary = true;
-      m.value = '';
-    },
-  ],
+  1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
+  2: [WT_LEN, (r, m) => { m.value = r.utf8('value'); m.binary = false; m.data = undefined; }],
+  3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
+  4: [WT_VARINT, (r, m) => { m.consistency = r.varint(); }],
+  5: [WT_LEN, (r, m) => {
+    const [s, e] = r.lenBounds();
+    m.data = r.buf.subarray(s, e); // a view: the handler copies what it keeps
+    m.binary = true;
+    m.value = '';
+  }],
 });
 
 export function decodeKeyRequest(buf: Buffer): KeyRequest {
@@ -430,57 +397,23 @@ export function encodeWriteResponse(a: WriteAnswer): Buffer {
   return buf;
 }
 
+// biome-ignore format: one line per field reads as the message's field table
 const GET_RESPONSE = spec<GetAnswer>(() => ({ value: '', binary: false, wall: 0, logical: 0, ttlMs: 0 }), {
-  1: [
-    WT_LEN,
-    (r, m) => {
-      m.value = r.string();
-      m.binary = false;
-    },
-  ],
-  2: [
-    WT_VARINT,
-    (r, m) => {
-      readVersion(r, m);
-    },
-  ],
-  3: [
-    WT_VARINT,
-    (r, m) => {
-      m.ttlMs = r.varint();
-    },
-  ],
-  4: [
-    WT_LEN,
-    (r, m) => {
-      m.value = r.latin1();
-      m.binary = true;
-    },
-  ],
+  1: [WT_LEN, (r, m) => { m.value = r.string(); m.binary = false; }],
+  2: [WT_VARINT, (r, m) => { readVersion(r, m); }],
+  3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
+  4: [WT_LEN, (r, m) => { m.value = r.latin1(); m.binary = true; }],
 });
 
 /** SetResponse and DeleteResponse: `version` is field 1 of the one and 2 of the other. */
+// biome-ignore format: one line per field reads as the message's field table
 const SET_RESPONSE = spec<WriteAnswer>(() => ({ wall: 0, logical: 0 }), {
-  1: [
-    WT_VARINT,
-    (r, m) => {
-      readVersion(r, m);
-    },
-  ],
+  1: [WT_VARINT, (r, m) => { readVersion(r, m); }],
 });
+// biome-ignore format: one line per field reads as the message's field table
 const DELETE_RESPONSE = spec<WriteAnswer>(() => ({ wall: 0, logical: 0, deleted: false }), {
-  1: [
-    WT_VARINT,
-    (r, m) => {
-      m.deleted = r.varint() !== 0;
-    },
-  ],
-  2: [
-    WT_VARINT,
-    (r, m) => {
-      readVersion(r, m);
-    },
-  ],
+  1: [WT_VARINT, (r, m) => { m.deleted = r.varint() !== 0; }],
+  2: [WT_VARINT, (r, m) => { readVersion(r, m); }],
 });
 
 export function decodeGetResponse(buf: Buffer): GetAnswer {
@@ -577,105 +510,30 @@ interface KeyedEntry {
   rec: EntryRecord;
 }
 
-const ENTRY = spec<KeyedEntry>(
-  () => ({ key: '', rec: { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false } }),
-  {
-    1: [
-      WT_LEN,
-      (r, m) => {
-        m.key = r.string();
-      },
-    ],
-    2: [
-      WT_LEN,
-      (r, m) => {
-        m.rec.value = r.string();
-        m.rec.binary = false;
-      },
-    ],
-    3: [
-      WT_LEN,
-      (r, m) => {
-        m.rec.value = r.latin1();
-        m.rec.binary = true;
-      },
-    ],
-    4: [
-      WT_VARINT,
-      (r, m) => {
-        m.rec.wall = r.varint();
-      },
-    ],
-    5: [
-      WT_VARINT,
-      (r, m) => {
-        m.rec.logical = r.varint();
-      },
-    ],
-    6: [
-      WT_LEN,
-      (r, m) => {
-        m.rec.node = r.string();
-      },
-    ],
-    7: [
-      WT_VARINT,
-      (r, m) => {
-        m.rec.expiresAt = r.varint();
-      },
-    ],
-    8: [
-      WT_VARINT,
-      (r, m) => {
-        m.rec.tombstone = r.varint() !== 0;
-      },
-    ],
-  },
-);
+// biome-ignore format: one line per field reads as the message's field table
+const ENTRY = spec<KeyedEntry>(() => ({ key: '', rec: { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false } }), {
+  1: [WT_LEN, (r, m) => { m.key = r.string(); }],
+  2: [WT_LEN, (r, m) => { m.rec.value = r.string(); m.rec.binary = false; }],
+  3: [WT_LEN, (r, m) => { m.rec.value = r.latin1(); m.rec.binary = true; }],
+  4: [WT_VARINT, (r, m) => { m.rec.wall = r.varint(); }],
+  5: [WT_VARINT, (r, m) => { m.rec.logical = r.varint(); }],
+  6: [WT_LEN, (r, m) => { m.rec.node = r.string(); }],
+  7: [WT_VARINT, (r, m) => { m.rec.expiresAt = r.varint(); }],
+  8: [WT_VARINT, (r, m) => { m.rec.tombstone = r.varint() !== 0; }],
+});
 
 function have(m: PeerOp): EntryRecord {
   return (m.have ??= { value: '', binary: false, wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false });
 }
 
+// biome-ignore format: one line per field reads as the message's field table
 const OP = spec<PeerOp>(() => ({ kind: 0, key: '' }), {
-  1: [
-    WT_VARINT,
-    (r, m) => {
-      m.kind = r.varint();
-    },
-  ],
-  2: [
-    WT_LEN,
-    (r, m) => {
-      const e = readMessage(r.sub(), ENTRY);
-      m.key = e.key;
-      m.rec = e.rec;
-    },
-  ],
-  3: [
-    WT_LEN,
-    (r, m) => {
-      m.key = r.string();
-    },
-  ],
-  5: [
-    WT_VARINT,
-    (r, m) => {
-      have(m).wall = r.varint();
-    },
-  ],
-  6: [
-    WT_VARINT,
-    (r, m) => {
-      have(m).logical = r.varint();
-    },
-  ],
-  7: [
-    WT_LEN,
-    (r, m) => {
-      have(m).node = r.string();
-    },
-  ],
+  1: [WT_VARINT, (r, m) => { m.kind = r.varint(); }],
+  2: [WT_LEN, (r, m) => { const e = readMessage(r.sub(), ENTRY); m.key = e.key; m.rec = e.rec; }],
+  3: [WT_LEN, (r, m) => { m.key = r.string(); }],
+  5: [WT_VARINT, (r, m) => { have(m).wall = r.varint(); }],
+  6: [WT_VARINT, (r, m) => { have(m).logical = r.varint(); }],
+  7: [WT_LEN, (r, m) => { have(m).node = r.string(); }],
 });
 
 function readOp(r: Reader): PeerOp {
@@ -684,98 +542,38 @@ function readOp(r: Reader): PeerOp {
   return op;
 }
 
+/** hlc_wall = 3, hlc_logical = 4: the sender's clock, in Batch and BatchReply alike. */
+// biome-ignore format: one line per field reads as the message's field table
+function hlcFields<M extends { hlcWall: number; hlcLogical: number }>(): Record<number, [number, (r: Reader, m: M) => void]> {
+  return {
+    3: [WT_VARINT, (r, m) => { m.hlcWall = r.varint(); }],
+    4: [WT_VARINT, (r, m) => { m.hlcLogical = r.varint(); }],
+  };
+}
+
+// biome-ignore format: one line per field reads as the message's field table
 const BATCH = spec<PeerBatch>(() => ({ seq: 0, ops: [], hlcWall: 0, hlcLogical: 0, from: '' }), {
-  1: [
-    WT_VARINT,
-    (r, m) => {
-      m.seq = r.varint();
-    },
-  ],
-  2: [
-    WT_LEN,
-    (r, m) => {
-      m.ops.push(readOp(r.sub()));
-    },
-  ],
-  3: [
-    WT_VARINT,
-    (r, m) => {
-      m.hlcWall = r.varint();
-    },
-  ],
-  4: [
-    WT_VARINT,
-    (r, m) => {
-      m.hlcLogical = r.varint();
-    },
-  ],
-  5: [
-    WT_LEN,
-    (r, m) => {
-      m.from = r.string();
-    },
-  ],
+  1: [WT_VARINT, (r, m) => { m.seq = r.varint(); }],
+  2: [WT_LEN, (r, m) => { m.ops.push(readOp(r.sub())); }],
+  ...hlcFields<PeerBatch>(),
+  5: [WT_LEN, (r, m) => { m.from = r.string(); }],
 });
 
 // A READ result's entry has no key: the sender knows which key it asked for.
+// biome-ignore format: one line per field reads as the message's field table
 const RESULT = spec<PeerResult>(() => ({}), {
-  1: [
-    WT_VARINT,
-    (r, m) => {
-      m.found = r.varint() !== 0;
-    },
-  ],
-  2: [
-    WT_LEN,
-    (r, m) => {
-      m.rec = readMessage(r.sub(), ENTRY).rec;
-    },
-  ],
-  3: [
-    WT_LEN,
-    (r, m) => {
-      m.error = r.string();
-    },
-  ],
-  4: [
-    WT_VARINT,
-    (r, m) => {
-      m.existed = r.varint() !== 0;
-    },
-  ],
-  5: [
-    WT_VARINT,
-    (r, m) => {
-      m.same = r.varint() !== 0;
-    },
-  ],
+  1: [WT_VARINT, (r, m) => { m.found = r.varint() !== 0; }],
+  2: [WT_LEN, (r, m) => { m.rec = readMessage(r.sub(), ENTRY).rec; }],
+  3: [WT_LEN, (r, m) => { m.error = r.string(); }],
+  4: [WT_VARINT, (r, m) => { m.existed = r.varint() !== 0; }],
+  5: [WT_VARINT, (r, m) => { m.same = r.varint() !== 0; }],
 });
 
+// biome-ignore format: one line per field reads as the message's field table
 const BATCH_REPLY = spec<PeerBatchReply>(() => ({ seq: 0, results: [], hlcWall: 0, hlcLogical: 0 }), {
-  1: [
-    WT_VARINT,
-    (r, m) => {
-      m.seq = r.varint();
-    },
-  ],
-  2: [
-    WT_LEN,
-    (r, m) => {
-      m.results.push(readMessage(r.sub(), RESULT));
-    },
-  ],
-  3: [
-    WT_VARINT,
-    (r, m) => {
-      m.hlcWall = r.varint();
-    },
-  ],
-  4: [
-    WT_VARINT,
-    (r, m) => {
-      m.hlcLogical = r.varint();
-    },
-  ],
+  1: [WT_VARINT, (r, m) => { m.seq = r.varint(); }],
+  2: [WT_LEN, (r, m) => { m.results.push(readMessage(r.sub(), RESULT)); }],
+  ...hlcFields<PeerBatchReply>(),
 });
 
 export function encodeBatch(b: PeerBatch): Buffer {
