@@ -166,7 +166,8 @@ $PY "$BENCH/grpc_body.py" encode -o "$B/put.bin" "1:bytes=$ETCD_KEY" '2:bytes=*1
 $PY "$BENCH/grpc_body.py" encode -o "$B/range.bin" "1:bytes=$ETCD_KEY" >/dev/null
 
 command -v h2load >/dev/null || die "h2load missing: apt-get install -y nghttp2-client"
-if [[ ! -f "$ROOT/dist/main.js" ]]; then log "dist/main.js missing: npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"; fi
+# Always build: a stale dist/ would measure another tree than the one checked out.
+log "npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"
 CACHE_PATH=/cache.v1.CacheService
 
 # ------------------------------------------------------------------ phase A: echo + single node, interleaved
