@@ -19,8 +19,13 @@ export interface StatusError {
   details: string;
 }
 
+/** The status of an error kind without building an Error (a Get's NOT_FOUND is not worth a stack trace). */
+export function statusOf(kind: ErrorKind, details: string): StatusError {
+  return { code: CODES[kind], details };
+}
+
 export function toStatus(err: unknown): StatusError {
-  if (err instanceof CacheError) return { code: CODES[err.kind], details: err.message };
+  if (err instanceof CacheError) return statusOf(err.kind, err.message);
   return { code: status.INTERNAL, details: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
 

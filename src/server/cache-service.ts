@@ -1,7 +1,7 @@
 /** cache.v1.CacheService: validates requests, hands them to the coordinator, shapes answers. */
 import * as grpc from '@grpc/grpc-js';
-import { CacheError, invalid } from '../errors/errors.js';
-import { type StatusError, toStatus } from '../errors/status.js';
+import { type CacheError, invalid } from '../errors/errors.js';
+import { type StatusError, statusOf, toStatus } from '../errors/status.js';
 import type { Logger } from '../log/logger.js';
 import { type MethodIndex, NO_OBSERVER, type RequestObserver } from '../metrics/metrics.js';
 import { publicApi } from '../protos/protos.js';
@@ -155,7 +155,7 @@ export function cacheService(
     coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
       gate.end();
       if (err) fail(reply, err);
-      else if (rec === undefined) fail(reply, new CacheError('not_found', `key not found: ${JSON.stringify(key)}`));
+      else if (rec === undefined) reply(statusOf('not_found', `key not found: ${JSON.stringify(key)}`));
       else reply(null, getAnswer(rec, now()));
     }),
   );

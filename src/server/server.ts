@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { CacheError, invalid } from '../errors/errors.js';
-import { toStatus } from '../errors/status.js';
+import { type StatusError, toStatus } from '../errors/status.js';
 import { reflectionDefinition } from '../protos/protos.js';
 
 /**
@@ -36,15 +36,19 @@ const LIVENESS = 'liveness';
  */
 const MAX_METADATA_BYTES = 16 * 1024;
 
+/** Request metadata size, counted the HTTP/2 way (name + value + 32 bytes per entry). */
 function metadataBytes(md: grpc.Metadata): number {
+  const headers = md.toHttp2Headers();
   let n = 0;
-  for (const [k, v] of Object.entries(md.toHttp2Headers())) {
-    for (const x of Array.isArray(v) ? v : [v]) n += k.length + Buffer.byteLength(String(x)) + 32;
+  for (const k in headers) {
+    const v = headers[k];
+    if (typeof v === 'string') n += k.length + v.length + 32;
+    else if (Array.isArray(v)) for (const x of v) n += k.length + x.length + 32;
   }
   return n;
 }
 
-/** What a request deserializer returns instead of throwing; the interceptor below answers it. */
+/** What a request deserializer returns instead of throwing; the guards below answer it. */
 class Undecodable {
   constructor(
     readonly path: string,
@@ -52,49 +56,94 @@ class Undecodable {
   ) {}
 }
 
-/**
- * Every call of every service passes here: metadata over MAX_METADATA_BYTES is refused, and
- * a request (or a message of a request stream) that could not be decoded is answered
- * INVALID_ARGUMENT; the handler never sees either.
- */
-const guard: grpc.ServerInterceptor = (_method, call) =>
-  new grpc.ServerInterceptingCall(call, {
-    start(next) {
-      next({
-        onReceiveMetadata(md, nextMetadata) {
-          const size = metadataBytes(md);
-          if (size > MAX_METADATA_BYTES) {
-            call.sendStatus(
-              toStatus(
-                new CacheError(
-                  'exhausted',
-                  `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`,
-                ),
-              ),
-            );
-          } else {
-            nextMetadata(md);
-          }
-        },
-        onReceiveMessage(message, nextMessage) {
-          if (message instanceof Undecodable) {
-            const name = message.path.slice(message.path.lastIndexOf('/') + 1);
-            call.sendStatus(toStatus(invalid(`cannot decode the ${name} request: ${message.reason}`)));
-          } else {
-            nextMessage(message);
-          }
-        },
-      });
-    },
-  });
+function undecodable(m: Undecodable): StatusError {
+  return toStatus(invalid(`cannot decode the ${m.path.slice(m.path.lastIndexOf('/') + 1)} request: ${m.reason}`));
+}
 
-/** A grpc-js server whose every service (ours, health's, reflection's) decodes requests without throwing. */
+/** Why a call must not reach its handler (metadata too large, request undecodable), or undefined. */
+function refusal(call: { metadata: grpc.Metadata; request?: unknown }): StatusError | undefined {
+  const size = metadataBytes(call.metadata);
+  if (size > MAX_METADATA_BYTES) {
+    return toStatus(
+      new CacheError('exhausted', `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`),
+    );
+  }
+  return call.request instanceof Undecodable ? undecodable(call.request) : undefined;
+}
+
+/*
+ * The guards wrap each handler by method type. (A grpc-js server interceptor could do this
+ * too, but it cost ~15 % of a Get's CPU: scripts/bench/ab.sh, docs/benchmarks/2026-12-02.md.)
+ */
+function guardUnary(h: grpc.handleUnaryCall<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    const bad = refusal(call);
+    if (bad) callback(bad);
+    else h(call, callback);
+  };
+}
+
+function guardServerStream(h: grpc.handleServerStreamingCall<unknown, unknown>): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const bad = refusal(call);
+    if (bad) call.emit('error', bad);
+    else h(call);
+  };
+}
+
+/** A request stream's messages arrive through its push(): an undecodable one ends the call instead. */
+function refuseUndecodableMessages(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): void {
+  const push = call.push.bind(call);
+  call.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (!(chunk instanceof Undecodable)) return push(chunk, encoding);
+    call.emit('error', undecodable(chunk));
+    return false;
+  };
+}
+
+function guardClientStream(h: grpc.handleClientStreamingCall<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
+  return (call, callback) => {
+    const bad = refusal(call);
+    if (bad) {
+      callback(bad);
+      return;
+    }
+    refuseUndecodableMessages(call);
+    h(call, callback);
+  };
+}
+
+function guardBidiStream(h: grpc.handleBidiStreamingCall<unknown, unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
+  return (call) => {
+    const bad = refusal(call);
+    if (bad) {
+      call.emit('error', bad);
+      return;
+    }
+    refuseUndecodableMessages(call);
+    h(call);
+  };
+}
+
+function guard(m: grpc.MethodDefinition<unknown, unknown>, h: grpc.UntypedHandleCall): grpc.UntypedHandleCall {
+  if (m.requestStream && m.responseStream) return guardBidiStream(h as grpc.handleBidiStreamingCall<unknown, unknown>);
+  if (m.requestStream) return guardClientStream(h as grpc.handleClientStreamingCall<unknown, unknown>);
+  if (m.responseStream) return guardServerStream(h as grpc.handleServerStreamingCall<unknown, unknown>);
+  return guardUnary(h as grpc.handleUnaryCall<unknown, unknown>);
+}
+
+/**
+ * A grpc-js server whose every service (ours, health's, reflection's) is guarded: requests are
+ * decoded without throwing, and metadata over MAX_METADATA_BYTES or an undecodable request is
+ * answered (RESOURCE_EXHAUSTED, INVALID_ARGUMENT) before the handler sees it.
+ */
 class NodeServer extends grpc.Server {
   override addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
-    const guarded: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    const handlers: grpc.UntypedServiceImplementation = {};
     for (const [name, m] of Object.entries(service)) {
       const decode = m.requestDeserialize;
-      guarded[name] = {
+      definition[name] = {
         ...m,
         requestDeserialize: (buf: Buffer) => {
           try {
@@ -104,8 +153,10 @@ class NodeServer extends grpc.Server {
           }
         },
       };
+      const h = implementation[name] ?? (m.originalName ? implementation[m.originalName] : undefined);
+      if (h) handlers[name] = guard(m, h);
     }
-    super.addService(guarded, implementation);
+    super.addService(definition, handlers);
   }
 }
 
@@ -133,7 +184,6 @@ export function createServer(opts: { maxRecv: number; maxSend: number }, service
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     // No channelz service is exposed, so its per-call bookkeeping would be pure cost.
     'grpc.enable_channelz': 0,
-    interceptors: [guard],
   });
   for (const s of services) server.addService(s.definition, s.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [LIVENESS]: 'SERVING' });
