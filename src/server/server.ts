@@ -1,8 +1,9 @@
 /**
  * Builds the gRPC server of a node: the public services, the peer service, health and
- * reflection, message limits, and one rule for every method of them all: a request that
+ * reflection, message limits, and two rules for every method of them all: a request that
  * cannot be decoded is answered INVALID_ARGUMENT saying why (grpc-js would answer INTERNAL
- * "Error deserializing request", which we keep for our own bugs).
+ * "Error deserializing request", which we keep for our own bugs), and request metadata over
+ * MAX_METADATA_BYTES is answered RESOURCE_EXHAUSTED, both before the handler runs.
  */
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -28,15 +29,14 @@ const PUBLIC_SERVICES = ['cache.v1.CacheService', 'cache.v1.ClusterService'];
 const LIVENESS = 'liveness';
 
 /**
- * Request metadata (headers) a call may carry, counted the HTTP/2 way (name + value + 32 bytes
- * per entry): more is refused with RESOURCE_EXHAUSTED before the call runs. Blocks that break
- * the transport's own limits (one header over 64 KiB after compression, a block over ~144
- * KiB, more than 128 headers) never reach us: nghttp2 resets the connection and the client
- * sees INTERNAL "Received RST_STREAM with code 9" at once.
+ * Request metadata (headers) a call may carry, counted as HTTP/2 counts a header list. Blocks
+ * that break the transport's own limits (one header over 64 KiB after compression, a block
+ * over ~144 KiB, more than 128 headers) never reach us: nghttp2 resets the connection and the
+ * client sees INTERNAL "Received RST_STREAM with code 9" at once.
  */
 const MAX_METADATA_BYTES = 16 * 1024;
 
-/** Request metadata size, counted the HTTP/2 way (name + value + 32 bytes per entry). */
+/** Request metadata size as HTTP/2 counts it: name + value + 32 bytes per entry (values are ASCII or base64). */
 function metadataBytes(md: grpc.Metadata): number {
   const headers = md.toHttp2Headers();
   let n = 0;
