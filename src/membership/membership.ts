@@ -71,6 +71,15 @@ export class Membership {
     );
   }
 
+  /**
+   * PEERS names some node other than this one (by address; a name that resolves to this node
+   * only turns out so at the first Join, see MembershipEvents.alone).
+   */
+  get hasOtherSeeds(): boolean {
+    const self = formatAddress(parseAddress(this.opts.address));
+    return this.opts.peers.some((p) => formatAddress(parseAddress(p, { defaultPort: this.opts.defaultPort })) !== self);
+  }
+
   start(): void {
     this.timers.push(setInterval(() => this.heartbeat(), this.opts.heartbeatMs));
     if (this.opts.peers.length > 0) {

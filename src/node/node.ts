@@ -55,9 +55,6 @@ export class CacheNode {
   private parts?: ServerParts;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopping?: Promise<void>;
-  /** Client calls wait until the node has joined (it has PEERS other than itself). */
-  private readonly waitForCluster: boolean;
-  private serving = false;
   readonly startedAt = Date.now();
   boundPort = 0;
 
@@ -156,14 +153,15 @@ export class CacheNode {
       log,
     );
     this.admission = createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST);
-    this.gate = new RequestGate(this.admission);
     // A node configured with peers serves data only once it knows at least one of them:
     // alone, it would take its own empty store for the whole cluster (stale reads, and
     // writes acknowledged by no real quorum).
-    this.waitForCluster = cfg.PEERS.some((p) => p !== cfg.ADDR && `${p}:${cfg.port}` !== cfg.ADDR);
-    if (this.waitForCluster) {
-      this.gate.holdUntilReady(`node has not joined its cluster yet (PEERS=${cfg.PEERS.join(',')}); retry shortly or call another node`);
-    }
+    this.gate = new RequestGate(
+      this.admission,
+      this.membership.hasOtherSeeds
+        ? `node has not joined its cluster yet (PEERS=${cfg.PEERS.join(',')}); retry shortly or call another node`
+        : 'node is starting',
+    );
     if (cfg.METRICS_ADDR) this.metrics = new Metrics(() => this.counters(), self);
   }
 
@@ -218,7 +216,7 @@ export class CacheNode {
     this.every(HINT_INTERVAL_MS, () => this.hintDelivery.deliver());
     this.membership.start();
     this.antiEntropy.start(cfg.ANTI_ENTROPY_INTERVAL);
-    if (!this.waitForCluster) this.serve('no other node in PEERS');
+    if (!this.membership.hasOtherSeeds) this.serve('no other node in PEERS');
     this.log.info(
       { addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS },
       `cache node ${cfg.NODE_ID} listening on ${cfg.LISTEN_ADDR}`,
@@ -265,9 +263,7 @@ export class CacheNode {
 
   /** From now on client calls are let through and health says SERVING (logged once). */
   private serve(why: string): void {
-    if (this.serving || this.stopping || !this.parts) return;
-    this.serving = true;
-    this.gate.ready();
+    if (this.stopping || !this.parts || !this.gate.ready()) return;
     setServing(this.parts.health, true);
     this.log.info(`serving client calls: ${why}`);
   }

@@ -56,7 +56,7 @@ interface Pending {
 
 /** One peer address: its channel and its Exchange stream. */
 class PeerChannel {
-  readonly client: grpc.Client;
+  private readonly client: grpc.Client;
   private stream?: grpc.ClientDuplexStream<PeerBatch, PeerBatchReply>;
   private ops: PeerOp[] = [];
   private cbs: OpCallback[] = [];

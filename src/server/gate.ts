@@ -18,16 +18,19 @@ export class RequestGate {
   private drainWaiters: (() => void)[] = [];
   private notReady: StatusError | undefined;
 
-  constructor(private readonly admission: Admission | undefined) {}
-
-  /** Until ready() calls are refused with UNAVAILABLE and this reason (e.g. not joined yet). */
-  holdUntilReady(reason: string): void {
-    this.notReady = toStatus(new CacheError('unavailable', reason));
+  /** Until ready(), calls are refused with UNAVAILABLE and `heldBecause` (e.g. not joined yet). */
+  constructor(
+    private readonly admission: Admission | undefined,
+    heldBecause: string,
+  ) {
+    this.notReady = toStatus(new CacheError('unavailable', heldBecause));
   }
 
-  /** Lets calls through (after holdUntilReady). */
-  ready(): void {
+  /** Lets calls through from now on; true the first time (when they were held until now). */
+  ready(): boolean {
+    if (this.notReady === undefined) return false;
     this.notReady = undefined;
+    return true;
   }
 
   /**
