@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 /**
  * Container health probe: asks this node's own gRPC health service (grpc.health.v1.Health/Check)
@@ -11,6 +12,7 @@ import { isIP } from 'node:net';
  * address is derived from the same environment the node reads (LISTEN_ADDR, else ADDR, see
  * src/config/config.ts): a wildcard or host-name bind (0.0.0.0, [::]) is reached on loopback. NAME
  * defaults to "" (the whole node); MS defaults to 2000 (milliseconds, or a duration with a unit: 2s).
+ * With TLS_CERT, TLS_KEY and TLS_CA in the environment (the node's), the probe speaks TLS.
  */
 import * as grpc from '@grpc/grpc-js';
 import { parseConfig } from './config/config.js';
@@ -22,6 +24,7 @@ const STATUS_NAMES = Object.keys(ServingStatus);
 
 interface Options {
   target: string;
+  credentials: grpc.ChannelCredentials;
   service: string;
   timeoutMs: number;
 }
@@ -53,7 +56,25 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Opt
     else if (target === undefined) target = a;
     else throw new Error(`unexpected argument ${a}`);
   }
-  return { target: target === undefined ? ownTarget(env) : normalizeTarget(target), service, timeoutMs };
+  return { target: target === undefined ? ownTarget(env) : normalizeTarget(target), credentials: credentials(env), service, timeoutMs };
+}
+
+/**
+ * The node's own TLS settings when it has them (TLS_CERT, TLS_KEY, TLS_CA): it presents its own
+ * certificate (TLS_CLIENT_AUTH=require) and checks the node's against TLS_CA by chain only, since
+ * it dials loopback, a name the certificate need not carry.
+ */
+function credentials(env: Record<string, string | undefined>): grpc.ChannelCredentials {
+  const cfg = parseConfig(env);
+  if (!cfg.TLS_CERT) return grpc.credentials.createInsecure();
+  const read = (variable: 'TLS_CERT' | 'TLS_KEY' | 'TLS_CA') => {
+    try {
+      return readFileSync(cfg[variable]);
+    } catch (e) {
+      throw new Error(`${variable} ${cfg[variable]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return grpc.credentials.createSsl(read('TLS_CA'), read('TLS_KEY'), read('TLS_CERT'), { checkServerIdentity: () => undefined });
 }
 
 /** host:port as given (IPv6 in brackets); :port and a bare port are on 127.0.0.1. */
@@ -80,7 +101,7 @@ function ownTarget(env: Record<string, string | undefined>): string {
 
 function check(opts: Options): Promise<{ ok: boolean; detail: string }> {
   // One call without retries: an answer, or an error by the deadline (a refused connection fails at once).
-  const client = new (healthApi().Health)(opts.target, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
+  const client = new (healthApi().Health)(opts.target, opts.credentials, { 'grpc.enable_retries': 0 });
   return new Promise((resolve) => {
     client.Check({ service: opts.service }, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
       client.close();

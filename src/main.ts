@@ -1,12 +1,22 @@
 #!/usr/bin/env node
 /** Entry point: one cache node configured by environment variables (see README). */
 import { type Config, ConfigError, parseConfig } from './config/config.js';
+import type { Logger } from './log/logger.js';
 import { createLogger } from './log/logger.js';
 import { CacheNode } from './node/node.js';
+import { loadSecurity, type Security } from './security/security.js';
+import { ignoreIpServerNameWarning } from './security/tls.js';
 
+ignoreIpServerNameWarning();
+
+// Configuration, then the files it names (certificates, tokens, keys): all before binding.
 let cfg: Config;
+let log: Logger;
+let security: Security;
 try {
   cfg = parseConfig(process.env);
+  log = createLogger(cfg.LOG_LEVEL, cfg.NODE_ID);
+  security = loadSecurity(cfg, log);
 } catch (e) {
   if (e instanceof ConfigError) {
     process.stderr.write(`${e.message}\n`);
@@ -15,8 +25,7 @@ try {
   throw e;
 }
 
-const log = createLogger(cfg.LOG_LEVEL, cfg.NODE_ID);
-const node = new CacheNode(cfg, log);
+const node = new CacheNode(cfg, log, security);
 
 let signals = 0;
 const onSignal = (sig: NodeJS.Signals) => {

@@ -13,6 +13,8 @@ Commands:
   del KEY              Delete KEY (exit 1 if there was no live value). Alias: delete.
   members              List the cluster's members and the ring version.
   stats                Print the counters of the node (of the first --addr that answers).
+  leave [NODE_ID]      Take NODE_ID off the ring; without it, the node at --addr leaves
+                       (hands its keys on and exits). Needs an admin token if tokens are on.
 
 Options:
   --addr HOST:PORT     Node to call; several comma-separated addresses are tried in turn.
@@ -22,6 +24,13 @@ Options:
   --timeout DURATION   Deadline of each attempt (default 2s).
   --retries N          Retries after an UNAVAILABLE answer (default 2).
   --json               Print JSON instead of text.
+  --ca FILE            TLS: trust this CA (PEM) for the nodes' certificates. Default: $CACHE_CA;
+                       with neither (nor --cert), plaintext.
+  --cert FILE          TLS client certificate (PEM), for TLS_CLIENT_AUTH=request|require. Default: $CACHE_CERT.
+  --key FILE           Its private key (PEM). Default: $CACHE_KEY.
+  --server-name NAME   Name expected in the nodes' certificates, when --addr is an IP not in them.
+  --token TOKEN        API token or JWT for nodes that check tokens. Default: $CACHE_TOKEN
+                       (prefer the variable: a flag shows in the process list).
   -h, --help           Show this help.
 
 Exit status: 0 ok, 1 key not found, 2 usage error, 3 gRPC error (unavailable, invalid argument, ...).
@@ -33,7 +42,8 @@ type Command =
   | { cmd: 'set'; key: string; value: string }
   | { cmd: 'del'; key: string }
   | { cmd: 'members' }
-  | { cmd: 'stats' };
+  | { cmd: 'stats' }
+  | { cmd: 'leave'; nodeId?: string };
 
 export type Invocation = Command & {
   addrs: string[];
@@ -42,6 +52,9 @@ export type Invocation = Command & {
   consistency?: Consistency;
   timeoutMs?: number;
   retries?: number;
+  /** File paths (read by cachectl.ts). */
+  tls?: { ca?: string; cert?: string; key?: string; serverName?: string };
+  token?: string;
 };
 
 export class UsageError extends Error {
@@ -65,6 +78,7 @@ const ARITY: Record<string, [Command['cmd'], string[]]> = {
   delete: ['del', ['KEY']],
   members: ['members', []],
   stats: ['stats', []],
+  leave: ['leave', ['[NODE_ID]']],
 };
 
 const OPTIONS = {
@@ -74,6 +88,11 @@ const OPTIONS = {
   timeout: { type: 'string' },
   retries: { type: 'string' },
   json: { type: 'boolean' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  'server-name': { type: 'string' },
+  token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -85,7 +104,7 @@ function parseFlags(argv: string[]) {
   }
 }
 
-/** Parses argv (without node and the script); env supplies CACHE_ADDR. Throws UsageError. */
+/** Parses argv (without node and the script); env supplies CACHE_ADDR, CACHE_CA, CACHE_CERT, CACHE_KEY, CACHE_TOKEN. Throws UsageError. */
 export function parseCommandLine(argv: string[], env: Record<string, string | undefined> = {}): Invocation {
   const parsed = parseFlags(argv);
   const { values: v, positionals } = parsed;
@@ -98,7 +117,8 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   const spec = ARITY[name];
   if (!spec) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
   const [cmd, params] = spec;
-  if (args.length !== params.length) {
+  const optional = params.filter((p) => p.startsWith('[')).length;
+  if (args.length > params.length || args.length < params.length - optional) {
     throw new UsageError(
       `${name} takes ${params.length === 0 ? 'no arguments' : params.join(' ')}, got ${args.length} argument${args.length === 1 ? '' : 's'}`,
     );
@@ -113,7 +133,9 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
       ? { cmd, key: args[0]!, ...common, addrs }
       : cmd === 'set'
         ? { cmd, key: args[0]!, value: args[1]!, ...common, addrs }
-        : { cmd, ...common, addrs };
+        : cmd === 'leave'
+          ? { cmd, ...(args[0] !== undefined ? { nodeId: args[0] } : {}), ...common, addrs }
+          : { cmd, ...common, addrs };
 
   if (v.ttl !== undefined) {
     if (cmd !== 'set') throw new UsageError('--ttl applies to set only');
@@ -136,5 +158,18 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
     inv.retries = Number(v.retries);
   }
   if ('key' in inv && inv.key === '') throw new UsageError('KEY must not be empty');
+  if (inv.cmd === 'leave' && inv.nodeId === '') throw new UsageError('NODE_ID must not be empty');
+  const ca = v.ca ?? (env.CACHE_CA || undefined);
+  const cert = v.cert ?? (env.CACHE_CERT || undefined);
+  const key = v.key ?? (env.CACHE_KEY || undefined);
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--cert and --key go together');
+  const serverName = v['server-name'];
+  if (ca !== undefined || cert !== undefined) inv.tls = { ca, cert, key, serverName };
+  else if (serverName !== undefined) throw new UsageError('--server-name needs TLS (--ca or --cert)');
+  const token = v.token ?? (env.CACHE_TOKEN || undefined);
+  if (token !== undefined) {
+    if (!/^[\x21-\x7e]+$/.test(token)) throw new UsageError('--token / CACHE_TOKEN must be visible ASCII without spaces');
+    inv.token = token;
+  }
   return inv;
 }

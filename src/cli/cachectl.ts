@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** cachectl: a command-line client of the cache (see `cachectl --help`). */
+import { readFileSync } from 'node:fs';
 import { HELP, type Invocation, parseCommandLine, UsageError } from './args.js';
 import { getJson, membersText, statsText, toJson } from './format.js';
 
@@ -12,13 +13,29 @@ const err = (s: string) => {
   process.stderr.write(`cachectl: ${s}\n`);
 };
 
+/** The PEM files of --ca, --cert, --key; an unreadable one is a usage error. */
+function readTls(t: NonNullable<Invocation['tls']>) {
+  const read = (flag: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new UsageError(`--${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return { ca: read('ca', t.ca), cert: read('cert', t.cert), key: read('key', t.key), serverName: t.serverName };
+}
+
 async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
   // Loaded here so that --help and usage errors answer without loading gRPC and the protos.
   const { CacheClient } = await import('../client/client.js');
   const { CacheClientError } = await import('../client/errors.js');
+  (await import('../security/tls.js')).ignoreIpServerNameWarning();
   // The node at --addr coordinates every call: no ring routing, so a call goes where it is told.
   const client = new CacheClient({
     seeds: inv.addrs,
+    ...(inv.tls ? { tls: readTls(inv.tls) } : {}),
+    ...(inv.token ? { token: inv.token } : {}),
     routing: false,
     refreshIntervalMs: 0,
     ...(inv.timeoutMs !== undefined ? { timeoutMs: inv.timeoutMs } : {}),
@@ -62,6 +79,12 @@ async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
         out(inv.json ? `${toJson(s)}\n` : statsText(s));
         return EXIT.OK;
       }
+      case 'leave': {
+        const ok = await client.leave(inv.nodeId, inv.nodeId === undefined ? { address: inv.addrs[0] } : {});
+        const who = inv.nodeId ?? inv.addrs[0];
+        out(inv.json ? `${toJson({ node: who, ok })}\n` : ok ? `${who} is leaving\n` : `${who}: not accepted\n`);
+        return ok ? EXIT.OK : EXIT.ERROR;
+      }
     }
   } catch (e) {
     if (e instanceof CacheClientError) {
@@ -89,7 +112,15 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
     out(HELP);
     return EXIT.OK;
   }
-  return run(inv);
+  try {
+    return await run(inv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(e.message);
+      return EXIT.USAGE;
+    }
+    throw e;
+  }
 }
 
 process.exitCode = await main(process.argv.slice(2), process.env).catch((e: unknown) => {

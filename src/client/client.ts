@@ -11,6 +11,7 @@ import type { Consistency__Output } from '../protos/generated/public/cache/v1/Co
 import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
 import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
 import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
+import type { LeaveResponse__Output } from '../protos/generated/public/cache/v1/LeaveResponse.js';
 import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
 import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.js';
 import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
@@ -128,7 +129,7 @@ export class CacheClient {
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
-    this.conns = new Connections(this.o.maxMessageBytes);
+    this.conns = new Connections(this.o.maxMessageBytes, this.o.tls, this.o.authorization);
   }
 
   // ---- key/value ----
@@ -250,6 +251,29 @@ export class CacheClient {
       rebalanceKeysSent: Number(r.rebalance_keys_sent),
       hintsDropped: Number(r.hints_dropped),
     };
+  }
+
+  /**
+   * Takes a node off the ring (an admin call: a token with role admin when the nodes check
+   * tokens). Without nodeId the node at `address` leaves itself and hands its keys on; with
+   * one, the node at `address` (or any reachable node) marks that member as left.
+   */
+  async leave(nodeId?: string, opts: MembersOptions = {}): Promise<boolean> {
+    if (nodeId !== undefined && (typeof nodeId !== 'string' || nodeId === ''))
+      throw invalidArgument('nodeId must be a non-empty string', 'Leave');
+    if (opts.address !== undefined) checkAddress(opts.address, 'Leave');
+    if (nodeId === undefined && opts.address === undefined)
+      throw invalidArgument('give the nodeId to remove, or the address of the node that should leave', 'Leave');
+    const res = await this.call<LeaveResponse__Output>(
+      {
+        method: 'Leave',
+        read: false,
+        address: opts.address,
+        invoke: (c, md, o, cb) => c.cluster.Leave({ node_id: nodeId ?? '' }, md, o, cb),
+      },
+      opts,
+    );
+    return res.ok;
   }
 
   // ---- routing ----
@@ -420,6 +444,7 @@ function unary<T>(conn: Connection, spec: Pick<CallSpec<T>, 'invoke'>, timeoutMs
     // the node instead of being applied late (grpc-timeout is relative to its arrival).
     const md = new grpc.Metadata();
     md.set(DEADLINE_HEADER, String(deadline));
+    if (conn.authorization) md.set('authorization', conn.authorization);
     spec.invoke(conn, md, { deadline }, (err, res) => (err || res === undefined ? reject(err) : resolve(res)));
   });
 }

@@ -3,8 +3,15 @@ import * as grpc from '@grpc/grpc-js';
 import type { CacheServiceClient } from '../protos/generated/public/cache/v1/CacheService.js';
 import type { ClusterServiceClient } from '../protos/generated/public/cache/v1/ClusterService.js';
 import { publicApi } from '../protos/protos.js';
+import type { TlsOptions } from './options.js';
+
+function pemBuffer(v: string | Buffer | undefined): Buffer | null {
+  return v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v);
+}
 
 export interface Connection {
+  /** The authorization header value every call on it carries, if any. */
+  authorization: string | undefined;
   channel: grpc.Channel;
   cache: CacheServiceClient;
   cluster: ClusterServiceClient;
@@ -13,9 +20,18 @@ export interface Connection {
 export class Connections {
   private readonly byAddress = new Map<string, Connection>();
   private readonly options: grpc.ChannelOptions;
+  private readonly credentials: grpc.ChannelCredentials;
 
-  constructor(maxMessageBytes: number) {
+  constructor(
+    maxMessageBytes: number,
+    tls: TlsOptions | undefined,
+    private readonly authorization: string | undefined,
+  ) {
+    this.credentials = tls
+      ? grpc.credentials.createSsl(pemBuffer(tls.ca), pemBuffer(tls.key), pemBuffer(tls.cert))
+      : grpc.credentials.createInsecure();
     this.options = {
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : {}),
       'grpc.max_receive_message_length': maxMessageBytes,
       'grpc.max_send_message_length': maxMessageBytes,
       // Reconnect to a restarted node quickly; the client ranks failing addresses itself.
@@ -31,9 +47,10 @@ export class Connections {
     let c = this.byAddress.get(address);
     if (!c) {
       const { CacheService, ClusterService } = publicApi();
-      const creds = grpc.credentials.createInsecure();
+      const creds = this.credentials;
       const channel = new grpc.Channel(address, creds, this.options);
       c = {
+        authorization: this.authorization,
         channel,
         cache: new CacheService(address, creds, { channelOverride: channel }),
         cluster: new ClusterService(address, creds, { channelOverride: channel }),

@@ -46,6 +46,21 @@ export interface ClientOptions {
   maxMessageBytes?: number;
   /** Called before every attempt (diagnostics). Must not throw. */
   onAttempt?: (info: AttemptInfo) => void;
+  /** TLS to the nodes (nodes started with TLS_CERT); absent = plaintext. */
+  tls?: TlsOptions;
+  /** API token or JWT, sent with every call as `authorization: Bearer <token>` (nodes with AUTH_TOKENS_FILE or AUTH_JWT_KEY). */
+  token?: string;
+}
+
+/** PEM contents (not paths). */
+export interface TlsOptions {
+  /** CA certificate(s) the nodes' certificates chain to (TLS_CA); default: the system's roots. */
+  ca?: string | Buffer;
+  /** Client certificate and its key, for nodes with TLS_CLIENT_AUTH=request or require. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Name expected in the nodes' certificates instead of the host of each address (e.g. when dialling IPs). */
+  serverName?: string;
 }
 
 export interface CallOptions {
@@ -78,6 +93,9 @@ export interface ResolvedOptions {
   penaltyMs: number;
   maxMessageBytes: number;
   onAttempt: ((info: AttemptInfo) => void) | undefined;
+  tls: TlsOptions | undefined;
+  /** The authorization header value, or undefined. */
+  authorization: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -154,7 +172,34 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     penaltyMs: number('penaltyMs', o.penaltyMs ?? DEFAULTS.penaltyMs, 0, 2 ** 31 - 1, false),
     maxMessageBytes: number('maxMessageBytes', o.maxMessageBytes ?? DEFAULTS.maxMessageBytes, 1024, 2 ** 31 - 1, true),
     onAttempt: o.onAttempt,
+    tls: checkTls(o.tls),
+    authorization: checkToken(o.token),
   };
+}
+
+function pem(name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v))
+    throw invalidArgument(`tls.${name} must be PEM text (string or Buffer)`);
+}
+
+function checkTls(t: TlsOptions | undefined): TlsOptions | undefined {
+  if (t === undefined) return undefined;
+  if (t === null || typeof t !== 'object') throw invalidArgument('tls must be an object { ca?, cert?, key?, serverName? }');
+  pem('ca', t.ca);
+  pem('cert', t.cert);
+  pem('key', t.key);
+  if ((t.cert === undefined) !== (t.key === undefined)) throw invalidArgument('tls.cert and tls.key go together');
+  if (t.serverName !== undefined && (typeof t.serverName !== 'string' || t.serverName === ''))
+    throw invalidArgument('tls.serverName must be a non-empty string');
+  return t;
+}
+
+function checkToken(t: unknown): string | undefined {
+  if (t === undefined || t === '') return undefined;
+  // A header value: visible ASCII only (no newline could smuggle another header).
+  if (typeof t !== 'string' || !/^[\x21-\x7e]+$/.test(t))
+    throw invalidArgument('token must be a non-empty string of visible ASCII characters');
+  return `Bearer ${t}`;
 }
 
 const CONSISTENCY_NUMBERS = {

@@ -13,10 +13,14 @@ export class ConfigError extends Error {
     readonly value: string,
     readonly allowed: string,
   ) {
-    super(`invalid configuration: ${variable}=${JSON.stringify(value)}: ${allowed}`);
+    const shown = SECRET_VARIABLES.has(variable) && value !== '' ? '<redacted>' : JSON.stringify(value);
+    super(`invalid configuration: ${variable}=${shown}: ${allowed}`);
     this.name = 'ConfigError';
   }
 }
+
+/** Variables whose value never appears in a message (ConfigError prints the others' values). */
+const SECRET_VARIABLES = new Set(['CLUSTER_SECRET']);
 
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
@@ -146,6 +150,11 @@ function optionalBindAddress() {
   return hostPort({ allowEmptyHost: true, allowPortZero: true }, 'e.g. :9100 or 127.0.0.1:9100; empty = off', true);
 }
 
+/** A file path; empty = not set. The file itself is read and checked by whoever uses it (src/security/). */
+function optionalPath() {
+  return z.string().trim();
+}
+
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Variable name -> [schema, default as the string a user would write, meaning]. Single source for docs and validation. */
@@ -196,6 +205,36 @@ export const VARIABLES = {
   SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
   LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
   METRICS_ADDR: [optionalBindAddress(), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
+  TLS_CERT: [
+    optionalPath(),
+    '',
+    'PEM certificate (chain) of this node; with TLS_KEY and TLS_CA it turns on TLS for clients and mutual TLS between nodes.',
+  ],
+  TLS_KEY: [optionalPath(), '', 'PEM private key of TLS_CERT.'],
+  TLS_CA: [optionalPath(), '', "PEM certificate(s) of the cluster's CA: peers (and client certificates) must chain to it."],
+  TLS_CLIENT_AUTH: [
+    z.enum(['none', 'request', 'require']),
+    'none',
+    'Client certificates: none (not checked), request (a presented one must chain to TLS_CA), require (every client needs one).',
+  ],
+  RELOAD_INTERVAL: [
+    duration(100, 3_600_000),
+    '10s',
+    'How often TLS_CERT, TLS_KEY, TLS_CA, AUTH_TOKENS_FILE and AUTH_JWT_KEY are read again; changes apply to new connections and calls.',
+  ],
+  AUTH_TOKENS_FILE: [optionalPath(), '', 'JSON file of API tokens ({name, role, sha256, prefixes?}); when set, client calls need a token.'],
+  AUTH_JWT_KEY: [
+    optionalPath(),
+    '',
+    'PEM public key or JWKS file: client calls may also carry a JWT signed by it (claims role, prefixes, exp).',
+  ],
+  AUTH_JWT_ISSUER: [z.string().trim(), '', 'Required iss claim of JWTs; empty = not checked.'],
+  AUTH_JWT_AUDIENCE: [z.string().trim(), '', 'Required aud claim of JWTs; empty = not checked.'],
+  CLUSTER_SECRET: [
+    z.string().refine((s) => s === '' || s.length >= 16, 'at least 16 characters'),
+    '',
+    'Shared secret nodes present to each other (needed for Join, Ping, replication); empty = peers are not checked unless TLS is on.',
+  ],
 } as const;
 
 type Vars = typeof VARIABLES;
@@ -249,13 +288,36 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       `longer than SUSPECT_TIMEOUT (${cfg.SUSPECT_TIMEOUT}ms)`,
     );
   }
+  checkTogether(cfg);
   if (cfg.METRICS_ADDR.startsWith(':')) cfg.METRICS_ADDR = `0.0.0.0${cfg.METRICS_ADDR}`;
   return cfg;
+}
+
+/** Variables that only make sense together: a half-configured node stops here, naming what is missing. */
+function checkTogether(cfg: Config): void {
+  const tls = [cfg.TLS_CERT, cfg.TLS_KEY, cfg.TLS_CA];
+  if (tls.some((v) => v !== '')) {
+    if (!cfg.TLS_CERT) throw new ConfigError('TLS_CERT', '', 'required when TLS_KEY or TLS_CA is set (TLS needs all three)');
+    if (!cfg.TLS_KEY) throw new ConfigError('TLS_KEY', '', 'required when TLS_CERT is set (TLS needs all three)');
+    if (!cfg.TLS_CA)
+      throw new ConfigError(
+        'TLS_CA',
+        '',
+        "required when TLS_CERT is set: peers are accepted only if their certificates chain to the cluster's CA",
+      );
+  } else if (cfg.TLS_CLIENT_AUTH !== 'none') {
+    throw new ConfigError('TLS_CLIENT_AUTH', cfg.TLS_CLIENT_AUTH, 'request and require need TLS (TLS_CERT, TLS_KEY, TLS_CA)');
+  }
+  if (!cfg.AUTH_JWT_KEY) {
+    if (cfg.AUTH_JWT_ISSUER) throw new ConfigError('AUTH_JWT_ISSUER', cfg.AUTH_JWT_ISSUER, 'applies only with AUTH_JWT_KEY');
+    if (cfg.AUTH_JWT_AUDIENCE) throw new ConfigError('AUTH_JWT_AUDIENCE', cfg.AUTH_JWT_AUDIENCE, 'applies only with AUTH_JWT_KEY');
+  }
 }
 
 function describeAllowed(name: string, meaning: string): string {
   if (name === 'EVICTION_POLICY') return 'one of lru, lfu, fifo';
   if (name === 'LOG_LEVEL') return `one of ${LEVELS.join(', ')}`;
+  if (name === 'TLS_CLIENT_AUTH') return 'one of none, request, require';
   if (name === 'NODE_ID') return 'a non-empty id of at most 128 characters';
   return meaning;
 }

@@ -7,7 +7,9 @@ export type ErrorKind =
   | 'not_found' // key missing, deleted or expired                  -> NOT_FOUND
   | 'unavailable' // no quorum, not joined yet, shutting down, peer down -> UNAVAILABLE
   | 'deadline' // the call arrived after its client's deadline     -> DEADLINE_EXCEEDED
-  | 'exhausted'; // over RATE_LIMIT, or request metadata too large  -> RESOURCE_EXHAUSTED
+  | 'exhausted' // over RATE_LIMIT, or request metadata too large  -> RESOURCE_EXHAUSTED
+  | 'unauthenticated' // no token, an unknown or expired one; no peer proof -> UNAUTHENTICATED
+  | 'denied'; // a known caller whose role or prefixes do not allow the call -> PERMISSION_DENIED
 
 export class CacheError extends Error {
   constructor(

@@ -12,6 +12,8 @@ const CODES: Readonly<Record<ErrorKind, status>> = {
   unavailable: status.UNAVAILABLE,
   deadline: status.DEADLINE_EXCEEDED,
   exhausted: status.RESOURCE_EXHAUSTED,
+  unauthenticated: status.UNAUTHENTICATED,
+  denied: status.PERMISSION_DENIED,
 };
 
 export interface StatusError {

@@ -40,6 +40,8 @@ export interface NodeCounters {
   antiEntropyKeysRepaired: number;
   rebalanceKeysSent: number;
   membersByState: Record<string, number>;
+  /** Calls refused by the gatekeeper, by reason (src/auth/gatekeeper.ts). */
+  authFailures: ReadonlyMap<string, number>;
 }
 
 export class Metrics implements RequestObserver {
@@ -113,6 +115,16 @@ export class Metrics implements RequestObserver {
       collect() {
         const m = fresh().membersByState;
         for (const st of ['alive', 'suspect', 'dead', 'left']) this.labels(st).set(m[st] ?? 0);
+      },
+    });
+    new Counter({
+      name: 'cache_auth_failures_total',
+      help: 'Calls refused UNAUTHENTICATED or PERMISSION_DENIED, by reason.',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of fresh().authFailures) this.labels(reason).inc(n);
       },
     });
     // One snapshot per scrape: forget it once the scrape is done.

@@ -22,6 +22,7 @@ import { HintDelivery } from '../replication/hint-delivery.js';
 import { HintStore } from '../replication/hints.js';
 import { Rebalancer } from '../replication/rebalance.js';
 import { Replica } from '../replication/replica.js';
+import type { Security } from '../security/security.js';
 import { cacheService } from '../server/cache-service.js';
 import { clusterService } from '../server/cluster-service.js';
 import { RequestGate } from '../server/gate.js';
@@ -64,6 +65,7 @@ export class CacheNode {
   constructor(
     readonly cfg: Config,
     readonly log: Logger,
+    private readonly security: Security,
   ) {
     const self = cfg.NODE_ID;
     const rf = cfg.REPLICATION_FACTOR;
@@ -85,6 +87,8 @@ export class CacheNode {
         maxBatchOps: 512,
         maxBatchBytes: Math.max(64 * 1024, Math.floor(cfg.MAX_RECV_MSG_SIZE / 2)),
         maxMessageBytes: Math.max(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) * 4 + 1024 * 1024,
+        credentials: security.tls?.peers,
+        clusterSecret: security.clusterSecret,
       },
       (id) => this.membership.table.addressOf(id),
       (id) => this.membership.heard(id),
@@ -169,45 +173,53 @@ export class CacheNode {
     const cfg = this.cfg;
     const maxValueBytes = Math.min(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) - cfg.MAX_KEY_SIZE - FRAMING_BYTES;
     const table = this.membership.table;
-    this.parts = createServer({ maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE }, [
-      cacheService(
-        this.coordinator,
-        this.gate,
-        { maxKeyBytes: cfg.MAX_KEY_SIZE, maxValueBytes: Math.max(0, maxValueBytes), maxTtlMs: MAX_TTL_MS },
-        this.log,
-        this.metrics,
-      ),
-      clusterService({
-        selfId: cfg.NODE_ID,
-        replicationFactor: cfg.REPLICATION_FACTOR,
-        vnodes: cfg.VNODES,
-        join: (m) => this.membership.join(m),
-        members: () => table.list(),
-        ringVersion: () => this.topology.ring.version,
-        leave: (id) => {
-          if (id === cfg.NODE_ID) {
-            setImmediate(() => this.onLeaveRequested());
-            return true;
-          }
-          return this.membership.markLeft(id);
-        },
-        stats: () => this.stats(),
-      }),
-      {
-        definition: peerDefinition(),
-        handlers: peerHandlers({
+    this.parts = createServer(
+      { maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE },
+      [
+        cacheService(
+          this.coordinator,
+          this.gate,
+          { maxKeyBytes: cfg.MAX_KEY_SIZE, maxValueBytes: Math.max(0, maxValueBytes), maxTtlMs: MAX_TTL_MS },
+          this.log,
+          this.metrics,
+        ),
+        clusterService({
           selfId: cfg.NODE_ID,
-          clock: this.clock,
-          replica: this.replica,
-          heard: (id) => this.membership.heard(id),
-          ping: (from, members) => this.membership.ping(from, members),
-          treeHashes: (requester, level, indexes) => this.antiEntropy.treeHashes(requester, level, indexes),
-          bucketEntries: (requester, buckets) => this.antiEntropy.bucketEntries(requester, buckets),
-          log: this.log,
+          replicationFactor: cfg.REPLICATION_FACTOR,
+          vnodes: cfg.VNODES,
+          join: (m) => this.membership.join(m),
+          members: () => table.list(),
+          ringVersion: () => this.topology.ring.version,
+          leave: (id) => {
+            if (id === cfg.NODE_ID) {
+              setImmediate(() => this.onLeaveRequested());
+              return true;
+            }
+            return this.membership.markLeft(id);
+          },
+          stats: () => this.stats(),
         }),
-      },
-    ]);
-    this.boundPort = await bind(this.parts.server, cfg.LISTEN_ADDR);
+        {
+          definition: peerDefinition(),
+          handlers: peerHandlers({
+            selfId: cfg.NODE_ID,
+            clock: this.clock,
+            replica: this.replica,
+            heard: (id) => this.membership.heard(id),
+            ping: (from, members) => this.membership.ping(from, members),
+            treeHashes: (requester, level, indexes) => this.antiEntropy.treeHashes(requester, level, indexes),
+            bucketEntries: (requester, buckets) => this.antiEntropy.bucketEntries(requester, buckets),
+            log: this.log,
+          }),
+        },
+      ],
+      this.security.gatekeeper,
+    );
+    const tls = this.security.tls;
+    const gk = this.security.gatekeeper;
+    this.boundPort = await bind(this.parts.server, cfg.LISTEN_ADDR, tls?.server, tls?.refuseUntrustedClientCertificates, () =>
+      gk.refusedConnection(),
+    );
     if (this.metrics) {
       const port = await this.metrics.listen(cfg.METRICS_ADDR);
       this.log.info({ metrics: cfg.METRICS_ADDR, port }, `metrics at http://${cfg.METRICS_ADDR}/metrics`);
@@ -218,7 +230,7 @@ export class CacheNode {
     this.antiEntropy.start(cfg.ANTI_ENTROPY_INTERVAL);
     if (!this.membership.hasOtherSeeds) this.serve('no other node in PEERS');
     this.log.info(
-      { addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS },
+      { addr: cfg.ADDR, listen: cfg.LISTEN_ADDR, port: this.boundPort, pid: process.pid, peers: cfg.PEERS, tls: tls !== undefined },
       `cache node ${cfg.NODE_ID} listening on ${cfg.LISTEN_ADDR}`,
     );
   }
@@ -290,6 +302,7 @@ export class CacheNode {
       antiEntropyKeysRepaired: this.antiEntropy.stats.keysRepaired,
       rebalanceKeysSent: this.rebalancer.stats.keysSent,
       membersByState,
+      authFailures: this.security.gatekeeper.failures,
     };
   }
 
@@ -374,6 +387,7 @@ export class CacheNode {
       });
     });
     this.peers.closeAll();
+    this.security.close();
     await this.metrics?.close();
     this.log.info('stopped');
   }

@@ -8,6 +8,7 @@
  * A peer that left or was forgotten has its channel closed (forget()).
  */
 import * as grpc from '@grpc/grpc-js';
+import { CLUSTER_SECRET_HEADER } from '../auth/gatekeeper.js';
 import { CacheError } from '../errors/errors.js';
 import type { HybridClock } from '../hlc/hlc.js';
 import type { Entry__Output } from '../protos/generated/peer/cache/peer/v1/Entry.js';
@@ -42,6 +43,10 @@ export interface PeerOptions {
   maxBatchBytes: number;
   /** Largest message sent or accepted on peer channels. */
   maxMessageBytes: number;
+  /** Mutual TLS (src/security/tls.ts); default plaintext. */
+  credentials?: grpc.ChannelCredentials;
+  /** CLUSTER_SECRET, sent with every call when set. */
+  clusterSecret?: string;
 }
 
 /** Rough size of an operation on the wire, for the batch size limit. */
@@ -72,7 +77,7 @@ class PeerChannel {
     private readonly clock: HybridClock,
     private readonly opts: PeerOptions,
   ) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
       // Peers come back quickly (restarts, short partitions): reconnect fast.
@@ -119,11 +124,18 @@ class PeerChannel {
         method.requestSerialize,
         method.responseDeserialize,
         req,
-        new grpc.Metadata(),
+        this.metadata(),
         { deadline: Date.now() + timeoutMs },
         (err, res) => (err || res === undefined ? reject(err ?? peerUnavailable(this.address, 'empty answer')) : resolve(res)),
       );
     });
+  }
+
+  /** Every call's metadata: the cluster secret, if there is one. */
+  private metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.opts.clusterSecret) md.set(CLUSTER_SECRET_HEADER, this.opts.clusterSecret);
+    return md;
   }
 
   private readonly flushTick = () => {
@@ -148,7 +160,7 @@ class PeerChannel {
   private ensureStream(): grpc.ClientDuplexStream<PeerBatch, PeerBatchReply> {
     if (this.stream) return this.stream;
     const m = peerDefinition().Exchange;
-    const stream = this.client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
+    const stream = this.client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, this.metadata());
     stream.on('data', (reply: PeerBatchReply) => this.onReply(reply));
     const down = (why: string) => {
       if (this.stream !== stream) return;

@@ -5,9 +5,12 @@
  * "Error deserializing request", which we keep for our own bugs), and request metadata over
  * MAX_METADATA_BYTES is answered RESOURCE_EXHAUSTED, both before the handler runs.
  */
+import type { TLSSocket, Server as TlsServer } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
+import { ruleOf } from '../auth/access.js';
+import type { CallFacts, Gatekeeper } from '../auth/gatekeeper.js';
 import { CacheError, invalid } from '../errors/errors.js';
 import { type StatusError, toStatus } from '../errors/status.js';
 import { reflectionDefinition } from '../protos/protos.js';
@@ -60,35 +63,72 @@ function undecodable(m: Undecodable): StatusError {
   return toStatus(invalid(`cannot decode the ${m.path.slice(m.path.lastIndexOf('/') + 1)} request: ${m.reason}`));
 }
 
-/** Why a call must not reach its handler (metadata too large, request undecodable), or undefined. */
-function refusal(call: { metadata: grpc.Metadata; request?: unknown }): StatusError | undefined {
+/** What a guard reads of a call (every grpc-js server call has it). */
+type Checked = CallFacts & { metadata: grpc.Metadata; request?: unknown };
+
+/** Why a call must not reach its handler, or undefined; a promise only while a JWT is verified. */
+type Check = (call: Checked) => StatusError | undefined | Promise<StatusError | undefined>;
+
+function oversized(call: Checked): StatusError | undefined {
   const size = metadataBytes(call.metadata);
-  if (size > MAX_METADATA_BYTES) {
-    return toStatus(
-      new CacheError('exhausted', `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`),
-    );
-  }
+  if (size <= MAX_METADATA_BYTES) return undefined;
+  return toStatus(
+    new CacheError('exhausted', `request metadata is ${size} bytes; the limit is ${MAX_METADATA_BYTES} (name + value + 32 per entry)`),
+  );
+}
+
+function undecodableRequest(call: Checked): StatusError | undefined {
   return call.request instanceof Undecodable ? undecodable(call.request) : undefined;
+}
+
+/** Metadata size, then (for a method the gatekeeper checks) the caller, then the request's decoding. */
+function checkFor(path: string, gatekeeper: Gatekeeper | undefined): Check {
+  const rule = ruleOf(path);
+  if (!gatekeeper?.checks(rule)) return (call) => oversized(call) ?? undecodableRequest(call);
+  return (call) => {
+    const big = oversized(call);
+    if (big) return big;
+    const who = gatekeeper.admit(path, rule, call);
+    if (who === undefined) return undecodableRequest(call);
+    if (who instanceof Promise) return who.then((w) => w ?? undecodableRequest(call));
+    return who;
+  };
+}
+
+/** Runs `go` if the check lets the call through, `refuse` with the status otherwise. */
+function afterCheck(bad: ReturnType<Check>, go: () => void, refuse: (s: StatusError) => void): void {
+  if (bad === undefined) go();
+  else if (bad instanceof Promise)
+    bad.then(
+      (b) => (b ? refuse(b) : go()),
+      (err: unknown) => refuse(toStatus(err)),
+    );
+  else refuse(bad);
 }
 
 /*
  * The guards wrap each handler by method type. (A grpc-js server interceptor could do this
  * too, but it cost ~15 % of a Get's CPU: scripts/bench/ab.sh, docs/benchmarks/2026-12-02.md.)
  */
-function guardUnary(h: grpc.handleUnaryCall<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
-  return (call, callback) => {
-    const bad = refusal(call);
-    if (bad) callback(bad);
-    else h(call, callback);
-  };
+function guardUnary(check: Check, h: grpc.handleUnaryCall<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) =>
+    afterCheck(
+      check(call),
+      () => h(call, callback),
+      (s) => callback(s),
+    );
 }
 
-function guardServerStream(h: grpc.handleServerStreamingCall<unknown, unknown>): grpc.handleServerStreamingCall<unknown, unknown> {
-  return (call) => {
-    const bad = refusal(call);
-    if (bad) call.emit('error', bad);
-    else h(call);
-  };
+function guardServerStream(
+  check: Check,
+  h: grpc.handleServerStreamingCall<unknown, unknown>,
+): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) =>
+    afterCheck(
+      check(call),
+      () => h(call),
+      (s) => call.emit('error', s),
+    );
 }
 
 /** A request stream's messages arrive through its push(): an undecodable one ends the call instead. */
@@ -101,43 +141,52 @@ function refuseUndecodableMessages(call: grpc.ServerReadableStream<unknown, unkn
   };
 }
 
-function guardClientStream(h: grpc.handleClientStreamingCall<unknown, unknown>): grpc.handleClientStreamingCall<unknown, unknown> {
+function guardClientStream(
+  check: Check,
+  h: grpc.handleClientStreamingCall<unknown, unknown>,
+): grpc.handleClientStreamingCall<unknown, unknown> {
   return (call, callback) => {
-    const bad = refusal(call);
-    if (bad) {
-      callback(bad);
-      return;
-    }
     refuseUndecodableMessages(call);
-    h(call, callback);
+    afterCheck(
+      check(call),
+      () => h(call, callback),
+      (s) => callback(s),
+    );
   };
 }
 
-function guardBidiStream(h: grpc.handleBidiStreamingCall<unknown, unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
+function guardBidiStream(check: Check, h: grpc.handleBidiStreamingCall<unknown, unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
-    const bad = refusal(call);
-    if (bad) {
-      call.emit('error', bad);
-      return;
-    }
     refuseUndecodableMessages(call);
-    h(call);
+    afterCheck(
+      check(call),
+      () => h(call),
+      (s) => call.emit('error', s),
+    );
   };
 }
 
-function guard(m: grpc.MethodDefinition<unknown, unknown>, h: grpc.UntypedHandleCall): grpc.UntypedHandleCall {
-  if (m.requestStream && m.responseStream) return guardBidiStream(h as grpc.handleBidiStreamingCall<unknown, unknown>);
-  if (m.requestStream) return guardClientStream(h as grpc.handleClientStreamingCall<unknown, unknown>);
-  if (m.responseStream) return guardServerStream(h as grpc.handleServerStreamingCall<unknown, unknown>);
-  return guardUnary(h as grpc.handleUnaryCall<unknown, unknown>);
+function guard(m: grpc.MethodDefinition<unknown, unknown>, check: Check, h: grpc.UntypedHandleCall): grpc.UntypedHandleCall {
+  if (m.requestStream && m.responseStream) return guardBidiStream(check, h as grpc.handleBidiStreamingCall<unknown, unknown>);
+  if (m.requestStream) return guardClientStream(check, h as grpc.handleClientStreamingCall<unknown, unknown>);
+  if (m.responseStream) return guardServerStream(check, h as grpc.handleServerStreamingCall<unknown, unknown>);
+  return guardUnary(check, h as grpc.handleUnaryCall<unknown, unknown>);
 }
 
 /**
  * A grpc-js server whose every service (ours, health's, reflection's) is guarded: requests are
- * decoded without throwing, and metadata over MAX_METADATA_BYTES or an undecodable request is
- * answered (RESOURCE_EXHAUSTED, INVALID_ARGUMENT) before the handler sees it.
+ * decoded without throwing, and metadata over MAX_METADATA_BYTES, a caller the gatekeeper
+ * refuses or an undecodable request is answered (RESOURCE_EXHAUSTED, UNAUTHENTICATED or
+ * PERMISSION_DENIED, INVALID_ARGUMENT) before the handler sees it.
  */
 class NodeServer extends grpc.Server {
+  constructor(
+    options: grpc.ServerOptions,
+    private readonly gatekeeper: Gatekeeper | undefined,
+  ) {
+    super(options);
+  }
+
   override addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
     const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
@@ -154,7 +203,7 @@ class NodeServer extends grpc.Server {
         },
       };
       const h = implementation[name] ?? (m.originalName ? implementation[m.originalName] : undefined);
-      if (h) handlers[name] = guard(m, h);
+      if (h) handlers[name] = guard(m, checkFor(m.path, this.gatekeeper), h);
     }
     super.addService(definition, handlers);
   }
@@ -171,20 +220,23 @@ export interface ServiceBinding {
   handlers: grpc.UntypedServiceImplementation;
 }
 
-export function createServer(opts: { maxRecv: number; maxSend: number }, services: ServiceBinding[]): ServerParts {
-  const server = new NodeServer({
-    'grpc.max_receive_message_length': opts.maxRecv + TRANSPORT_HEADROOM,
-    'grpc.max_send_message_length': opts.maxSend + TRANSPORT_HEADROOM,
-    // Keep idle client and peer connections healthy without flooding pings. The pings also
-    // reclaim a connection whose header block broke HTTP/2's limits (nghttp2 stops reading
-    // it after its GOAWAY and nothing else would close it): gone within 40 s.
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-    // No channelz service is exposed, so its per-call bookkeeping would be pure cost.
-    'grpc.enable_channelz': 0,
-  });
+export function createServer(opts: { maxRecv: number; maxSend: number }, services: ServiceBinding[], gatekeeper?: Gatekeeper): ServerParts {
+  const server = new NodeServer(
+    {
+      'grpc.max_receive_message_length': opts.maxRecv + TRANSPORT_HEADROOM,
+      'grpc.max_send_message_length': opts.maxSend + TRANSPORT_HEADROOM,
+      // Keep idle client and peer connections healthy without flooding pings. The pings also
+      // reclaim a connection whose header block broke HTTP/2's limits (nghttp2 stops reading
+      // it after its GOAWAY and nothing else would close it): gone within 40 s.
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      // No channelz service is exposed, so its per-call bookkeeping would be pure cost.
+      'grpc.enable_channelz': 0,
+    },
+    gatekeeper,
+  );
   for (const s of services) server.addService(s.definition, s.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [LIVENESS]: 'SERVING' });
   for (const name of PUBLIC_SERVICES) health.setStatus(name, 'NOT_SERVING');
@@ -200,8 +252,34 @@ export function setServing(health: HealthImplementation, serving: boolean): void
   for (const name of PUBLIC_SERVICES) health.setStatus(name, s);
 }
 
-export function bind(server: grpc.Server, addr: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+/**
+ * Binds addr with the given credentials (insecure by default). refuseUntrustedClientCertificates
+ * (TLS_CLIENT_AUTH=request) closes a connection that presents a certificate not chaining to
+ * TLS_CA: grpc-js shows a call only a verified certificate (getAuthContext), never a failed
+ * one, so this is checked once per connection on its TLS server (which grpc-js keeps in a
+ * private field: the check fails loudly if a grpc-js version lacks it).
+ */
+export async function bind(
+  server: grpc.Server,
+  addr: string,
+  credentials = grpc.ServerCredentials.createInsecure(),
+  refuseUntrustedClientCertificates = false,
+  onRefused: () => void = () => undefined,
+): Promise<number> {
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(addr, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
+  if (refuseUntrustedClientCertificates) {
+    const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
+    if (!(listeners instanceof Map)) throw new Error('TLS_CLIENT_AUTH=request: this grpc-js version does not expose its TLS listeners');
+    for (const l of listeners.keys() as Iterable<TlsServer>) {
+      l.on('secureConnection', (socket: TLSSocket) => {
+        if (!socket.authorized && socket.getPeerCertificate().raw) {
+          onRefused();
+          socket.destroy();
+        }
+      });
+    }
+  }
+  return port;
 }

@@ -1,6 +1,6 @@
 /** Starting and watching loopback clusters of real node processes for tests. */
 
-import { clusterClient } from './grpc.ts';
+import { type ClientOptions, clusterClient } from './grpc.ts';
 import { eventually, freePort, type NodeProc, spawnNode } from './procs.ts';
 
 /** Failure-detection timings short enough for tests. */
@@ -30,8 +30,8 @@ interface Members {
   ring_version: string;
 }
 
-export async function members(addr: string): Promise<Members> {
-  const c = clusterClient(addr);
+export async function members(addr: string, opts: ClientOptions = {}): Promise<Members> {
+  const c = clusterClient(addr, opts);
   try {
     const r = await c.call<Members>('Members', {}, 2_000);
     if (r.err) throw r.err;
@@ -42,11 +42,11 @@ export async function members(addr: string): Promise<Members> {
 }
 
 /** Waits until every node in `ask` sees exactly `alive` as ALIVE members on one common ring. */
-export async function converged(ask: string[], alive: string[], ms = 20_000): Promise<string> {
+export async function converged(ask: string[], alive: string[], ms = 20_000, opts: ClientOptions = {}): Promise<string> {
   let version = '';
   await eventually(
     async () => {
-      const views = await Promise.all(ask.map(members));
+      const views = await Promise.all(ask.map((a) => members(a, opts)));
       const want = [...alive].sort().join(',');
       const ok =
         views.every(

@@ -27,19 +27,24 @@ export interface ClientOptions {
   /** Send the absolute deadline (x-cache-deadline) like the client library does (default false: like grpcurl). */
   absoluteDeadline?: boolean;
   channel?: grpc.ChannelOptions;
+  /** Default: plaintext. */
+  credentials?: grpc.ChannelCredentials;
+  /** Sent as authorization: Bearer <token> unless the call's metadata has its own. */
+  token?: string;
 }
 
 /** A client of one public service: methods by name, with the service's generated codecs. */
 export function serviceClient(service: ServiceName, addr: string, opts: ClientOptions = {}): TestClient {
   const api = publicApi();
   const def: grpc.ServiceDefinition = service === 'cache.v1.CacheService' ? api.CacheService.service : api.ClusterService.service;
-  const client = new grpc.Client(addr, grpc.credentials.createInsecure(), opts.channel);
+  const client = new grpc.Client(addr, opts.credentials ?? grpc.credentials.createInsecure(), opts.channel);
   const call: Unary = (method, req, deadlineMs = 5_000, md = new grpc.Metadata()) =>
     new Promise((resolve) => {
       const m = def[method];
       if (!m) throw new Error(`${service} has no method ${method}`);
       const deadline = Date.now() + deadlineMs;
       if (opts.absoluteDeadline) md.set(DEADLINE_HEADER, String(deadline));
+      if (opts.token !== undefined && md.get('authorization').length === 0) md.set('authorization', `Bearer ${opts.token}`);
       client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, req, md, { deadline }, (err, res) => {
         resolve(err ? { err } : { res });
       });
@@ -47,7 +52,7 @@ export function serviceClient(service: ServiceName, addr: string, opts: ClientOp
   return { call, close: () => client.close() };
 }
 
-export const cacheClient = (addr: string): TestClient => serviceClient('cache.v1.CacheService', addr);
-export const clusterClient = (addr: string): TestClient => serviceClient('cache.v1.ClusterService', addr);
+export const cacheClient = (addr: string, opts: ClientOptions = {}): TestClient => serviceClient('cache.v1.CacheService', addr, opts);
+export const clusterClient = (addr: string, opts: ClientOptions = {}): TestClient => serviceClient('cache.v1.ClusterService', addr, opts);
 
 export const { status } = grpc;

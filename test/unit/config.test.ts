@@ -58,6 +58,14 @@ const bad: [Record<string, string>, string, RegExp][] = [
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of trace/],
   [{ WRITE_QUORUM: '4' }, 'WRITE_QUORUM', /at most REPLICATION_FACTOR/],
   [{ SUSPECT_TIMEOUT: '5s', DEAD_TIMEOUT: '2s' }, 'DEAD_TIMEOUT', /longer than SUSPECT_TIMEOUT/],
+  [{ TLS_CERT: '/c.pem' }, 'TLS_KEY', /required when TLS_CERT is set/],
+  [{ TLS_KEY: '/k.pem' }, 'TLS_CERT', /required when TLS_KEY or TLS_CA is set/],
+  [{ TLS_CERT: '/c.pem', TLS_KEY: '/k.pem' }, 'TLS_CA', /required when TLS_CERT is set/],
+  [{ TLS_CLIENT_AUTH: 'require' }, 'TLS_CLIENT_AUTH', /need TLS/],
+  [{ TLS_CLIENT_AUTH: 'maybe' }, 'TLS_CLIENT_AUTH', /one of none, request, require/],
+  [{ AUTH_JWT_AUDIENCE: 'cache' }, 'AUTH_JWT_AUDIENCE', /only with AUTH_JWT_KEY/],
+  [{ RELOAD_INTERVAL: '1ms' }, 'RELOAD_INTERVAL', /duration from 100ms/],
+  [{ CLUSTER_SECRET: 'short-secret' }, 'CLUSTER_SECRET', /^invalid configuration: CLUSTER_SECRET=<redacted>: at least 16 characters$/],
 ];
 for (const [env, variable, allowed] of bad) {
   test(`bad ${variable}=${Object.values(env).join(',')} is refused, naming the variable and what is allowed`, () => {

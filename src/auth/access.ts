@@ -1,0 +1,84 @@
+/**
+ * Who may call what: the one table of every method the node serves and what it needs, and the
+ * decision for one call. Pure: the caller (src/auth/gatekeeper.ts) brings the principal, the
+ * method's path and the decoded request.
+ *
+ * The contract:
+ *  - open: anyone (health checks, reflection: probes and `grpcurl list` must work);
+ *  - peer: another node of the cluster, proven by its certificate (TLS) and/or CLUSTER_SECRET,
+ *    never by a token;
+ *  - read < write < admin: a token's role must be at least the method's; a method that names a
+ *    key also needs the key inside the token's prefixes (when it has prefixes);
+ *  - a method missing from the table is refused to everyone (fail closed): a new RPC must be
+ *    given its rule here before anyone can call it (test/unit/access.test.ts checks the table
+ *    against every served service).
+ */
+import { type Principal, type Role, roleAtLeast } from './tokens.js';
+
+type Need = 'open' | 'peer' | Role;
+
+export interface Rule {
+  need: Need;
+  /** The key a request touches, for prefix checks (undefined: the method names no key). */
+  key?: (request: unknown) => string | undefined;
+}
+
+const keyOf = (request: unknown): string | undefined => {
+  const k = (request as { key?: unknown } | null)?.key;
+  return typeof k === 'string' ? k : undefined;
+};
+
+export const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
+  ['/cache.v1.CacheService/Get', { need: 'read', key: keyOf }],
+  ['/cache.v1.CacheService/Set', { need: 'write', key: keyOf }],
+  ['/cache.v1.CacheService/Delete', { need: 'write', key: keyOf }],
+  ['/cache.v1.ClusterService/Members', { need: 'read' }],
+  ['/cache.v1.ClusterService/Stats', { need: 'read' }],
+  ['/cache.v1.ClusterService/Leave', { need: 'admin' }],
+  ['/cache.v1.ClusterService/Join', { need: 'peer' }],
+  ['/cache.peer.v1.PeerService/Exchange', { need: 'peer' }],
+  ['/cache.peer.v1.PeerService/Ping', { need: 'peer' }],
+  ['/cache.peer.v1.PeerService/TreeHashes', { need: 'peer' }],
+  ['/cache.peer.v1.PeerService/BucketEntries', { need: 'peer' }],
+  ['/grpc.health.v1.Health/Check', { need: 'open' }],
+  ['/grpc.health.v1.Health/Watch', { need: 'open' }],
+  ['/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', { need: 'open' }],
+  ['/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo', { need: 'open' }],
+]);
+
+/** Refuses everything: the rule of a method missing from RULES. */
+export const UNLISTED: Rule = { need: 'admin', key: () => '\u0000unlisted' };
+
+export function ruleOf(path: string): Rule {
+  return RULES.get(path) ?? UNLISTED;
+}
+
+export interface Denial {
+  reason: 'role' | 'prefix' | 'unlisted_method';
+  /** The PERMISSION_DENIED message. */
+  message: string;
+}
+
+/** Why a principal may not make this call, or undefined if it may. */
+export function denial(p: Principal, method: string, rule: Rule, key: string | undefined): Denial | undefined {
+  if (rule === UNLISTED) return { reason: 'unlisted_method', message: `${method} is not open to any caller` };
+  const need = rule.need;
+  if (need === 'open') return undefined;
+  if (need === 'peer') {
+    return { reason: 'role', message: `${method} is for cluster nodes only (proven by certificate or CLUSTER_SECRET), not for tokens` };
+  }
+  if (!roleAtLeast(p.role, need)) return { reason: 'role', message: `${method} needs role ${need} or higher; ${p.name} has ${p.role}` };
+  if (key !== undefined && key !== '' && p.prefixes && !p.prefixes.some((pre) => key.startsWith(pre))) {
+    const shown = JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}...` : key);
+    const allowed = p.prefixes.map((x) => JSON.stringify(x)).join(', ') || 'none';
+    return { reason: 'prefix', message: `key ${shown} is outside the prefixes of ${p.name} (${allowed})` };
+  }
+  return undefined;
+}
+
+/** The method's short name for messages: "/cache.v1.CacheService/Set" -> "CacheService/Set". */
+export function methodName(path: string): string {
+  const slash = path.lastIndexOf('/');
+  const service = path.slice(1, slash);
+  return `${service.slice(service.lastIndexOf('.') + 1)}/${path.slice(slash + 1)}`;
+}
