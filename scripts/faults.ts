@@ -6,7 +6,7 @@
  *        [--duration 20] [--keys 1000] [--rate 400] [--concurrency 16] [--soak 0]
  *        [--settle 2] [--converge-timeout 30] [--converge-by auto|sample] [--sample 300]
  *        [--shape KBIT,BURST,LATENCY_MS] [--pause STOP_MS,PERIOD_MS] [--down SECONDS] [--flap-up MS]
- *        [--env KEY=VALUE,...] [--keep-logs]
+ *        [--env KEY=VALUE,...] [--keep-logs] [--secure]
  *
  *   --duration   seconds of load per scenario (pre 20% / fault 50% / post 30%)
  *   --soak       minutes: repeat the chosen scenarios on ONE cluster until this much time has
@@ -20,12 +20,15 @@
  *   --flap-up    'flap': ms the restarted node runs before it is killed again (default 400)
  *   --fresh-keys in a soak, new keys for every run (default: the same --keys keys throughout)
  *   --keep-logs  keep node logs of clean runs too (logs of runs with anomalies are always kept)
+ *   --secure     nodes with TLS (mutual between them, client certificates requested) and tokens,
+ *                certificates made by scripts/dev-certs.sh; the checker's clients use TLS and a token
  *
  * Prints one summary line per scenario run (scenario=... attempted=... lost=... converge_ms=...),
  * with per-phase details below it. Node logs (JSON lines) are kept in the printed log directory.
  * Exit code 1 if any run lost an acknowledged write, read stale data or could not read a key back.
  */
 import { rmSync } from 'node:fs';
+import { secureAllClients } from '../test/helpers/certs.ts';
 import type { FaultCluster } from '../test/helpers/faultcluster.ts';
 import { netnsUnavailable } from '../test/helpers/netns.ts';
 import {
@@ -57,7 +60,8 @@ for (const n of names)
     process.exit(2);
   }
 const soakMin = Number(arg('soak', '0'));
-const env: Record<string, string> = {};
+// --secure: TLS, mutual TLS between nodes and tokens, as test/integration/faults.test.ts runs.
+const env: Record<string, string> = flag('secure') ? secureAllClients() : {};
 for (const kv of arg('env', '').split(',').filter(Boolean)) {
   const i = kv.indexOf('=');
   env[kv.slice(0, i)] = kv.slice(i + 1);

@@ -13,7 +13,7 @@ import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { type ServiceName, serviceClient, type Unary } from './grpc.ts';
+import { type ServiceName, serviceClient, TEST_SECURITY_VARIABLES, type Unary } from './grpc.ts';
 import { type Host, TestNet } from './netns.ts';
 import { MAIN } from './procs.ts';
 
@@ -456,6 +456,7 @@ export async function probeFrom(
   const p = cluster.net.spawnIn(name, process.execPath, ['--import', tsx, PROBE], {
     PATH: process.env.PATH ?? '',
     PROBE_JOB: JSON.stringify(job),
+    ...Object.fromEntries(TEST_SECURITY_VARIABLES.flatMap((v) => (process.env[v] ? [[v, process.env[v]]] : []))),
   });
   let out = '';
   p.stdout!.on('data', (b: Buffer) => {

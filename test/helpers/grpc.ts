@@ -1,4 +1,5 @@
 /** Minimal promisified gRPC clients for tests (the product's client library is src/client). */
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { publicApi } from '../../src/protos/protos.ts';
 import { DEADLINE_HEADER } from '../../src/server/deadline.ts';
@@ -33,8 +34,30 @@ export interface ClientOptions {
   token?: string;
 }
 
+/**
+ * A test that runs a secured cluster for code that makes its own clients (the fault suite, and
+ * the probes it spawns, which inherit these through the environment) sets TSCACHE_TEST_CA (a CA
+ * file) and TSCACHE_TEST_TOKEN: every client made here without explicit credentials then speaks
+ * TLS, expects the name "localhost" in the nodes' certificates (nodes in namespaces are dialled
+ * by IP) and sends the token.
+ */
+export const TEST_SECURITY_VARIABLES = ['TSCACHE_TEST_CA', 'TSCACHE_TEST_TOKEN'] as const;
+
+function defaultSecurity(opts: ClientOptions): ClientOptions {
+  const ca = process.env.TSCACHE_TEST_CA;
+  const token = opts.token ?? process.env.TSCACHE_TEST_TOKEN;
+  if (opts.credentials || !ca) return { ...opts, token };
+  return {
+    ...opts,
+    token,
+    credentials: grpc.credentials.createSsl(readFileSync(ca)),
+    channel: { ...opts.channel, 'grpc.ssl_target_name_override': 'localhost' },
+  };
+}
+
 /** A client of one public service: methods by name, with the service's generated codecs. */
-export function serviceClient(service: ServiceName, addr: string, opts: ClientOptions = {}): TestClient {
+export function serviceClient(service: ServiceName, addr: string, options: ClientOptions = {}): TestClient {
+  const opts = defaultSecurity(options);
   const api = publicApi();
   const def: grpc.ServiceDefinition = service === 'cache.v1.CacheService' ? api.CacheService.service : api.ClusterService.service;
   const client = new grpc.Client(addr, opts.credentials ?? grpc.credentials.createInsecure(), opts.channel);

@@ -5,18 +5,26 @@
  * At most one node is down or cut off at a time, so no acknowledged write may be lost and no
  * QUORUM read may return data older than a write acknowledged before it started.
  *
- * Short runs (5 s of load each); scripts/faults.ts runs the same scenarios longer.
+ * Short runs (5 s of load each); scripts/faults.ts runs the same scenarios longer. The nodes
+ * run with TLS, mutual TLS between them and tokens (SECURED below).
  * Needs root and iproute2 (skipped otherwise). Runs dist/main.js (npm run build first).
  */
 
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import { secureAllClients } from '../helpers/certs.ts';
 import { CONSISTENCY, statusName } from '../helpers/checker.ts';
 import { type FaultCluster, sleep, unaryClient } from '../helpers/faultcluster.ts';
 import { netnsUnavailable } from '../helpers/netns.ts';
 import { runScenario, type ScenarioName, type ScenarioResult, SHORT, startFaultCluster } from '../helpers/scenarios.ts';
 
 const skip = netnsUnavailable();
+/**
+ * The suite runs secured, as production should: mutual TLS between nodes, TLS with client
+ * certificates requested, and a token on every client call (the plaintext path is what every
+ * other cluster test runs).
+ */
+const SECURED = skip ? {} : secureAllClients();
 /** What a client may see while one node is down, cut off, slow or leaving. */
 const EXPECTED_FAILURES = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
 
@@ -25,7 +33,7 @@ async function run(
   name: ScenarioName,
   extra: Partial<typeof SHORT> = {},
 ): Promise<{ r: ScenarioResult; cluster: FaultCluster }> {
-  const { cluster, members, spare } = await startFaultCluster();
+  const { cluster, members, spare } = await startFaultCluster(SECURED);
   t.after(() => cluster.destroy());
   const lines: string[] = [];
   const r = await runScenario(cluster, name, members, spare, {
@@ -120,7 +128,7 @@ test('a restarted node neither answers QUORUM reads nor acknowledges QUORUM writ
   skip,
   timeout: 60_000,
 }, async (t) => {
-  const { cluster } = await startFaultCluster();
+  const { cluster } = await startFaultCluster(SECURED);
   t.after(() => cluster.destroy());
   const c1 = unaryClient('cache.v1.CacheService', cluster.node('n1').addr);
   t.after(() => c1.close());
@@ -169,7 +177,7 @@ test('a call whose client deadline expired during a partition is not executed af
   skip,
   timeout: 60_000,
 }, async (t) => {
-  const { cluster } = await startFaultCluster();
+  const { cluster } = await startFaultCluster(SECURED);
   t.after(() => cluster.destroy());
   const c1 = unaryClient('cache.v1.CacheService', cluster.node('n1').addr);
   const c3 = unaryClient('cache.v1.CacheService', cluster.node('n3').addr);
