@@ -1,9 +1,11 @@
 /**
  * Builds the gRPC server of a node: the public services, the peer service, health and
- * reflection, message limits, and two rules for every method of them all: a request that
- * cannot be decoded is answered INVALID_ARGUMENT saying why (grpc-js would answer INTERNAL
- * "Error deserializing request", which we keep for our own bugs), and request metadata over
- * MAX_METADATA_BYTES is answered RESOURCE_EXHAUSTED, both before the handler runs.
+ * reflection, message limits, and three rules for every method of them all, checked before
+ * the handler runs and in this order: request metadata over MAX_METADATA_BYTES is answered
+ * RESOURCE_EXHAUSTED; a caller the gatekeeper refuses (src/auth/gatekeeper.ts: tokens, peer
+ * certificates, CLUSTER_SECRET) UNAUTHENTICATED or PERMISSION_DENIED; a request that cannot be
+ * decoded INVALID_ARGUMENT saying why (grpc-js would answer INTERNAL "Error deserializing
+ * request", which we keep for our own bugs). bind() applies the TLS credentials.
  */
 import type { TLSSocket, Server as TlsServer } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';

@@ -24,6 +24,22 @@ test('durations need a unit (0 excepted)', () => {
   usage(['get', 'k', '--timeout', '2'], /^--timeout "2" is not a duration with a unit: the unit is missing/);
 });
 
+test('TLS and token options: flags, CACHE_* variables, pairing rules; leave with and without NODE_ID', () => {
+  const inv = parseCommandLine(['--ca', 'ca.pem', '--cert', 'c.pem', '--key', 'k.pem', '--token', 'T', 'get', 'k']);
+  assert.deepEqual(inv.tls, { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem', serverName: undefined });
+  assert.equal(inv.token, 'T');
+  const env = parseCommandLine(['get', 'k'], { CACHE_CA: '/ca.pem', CACHE_TOKEN: 'from-env' });
+  assert.deepEqual([env.tls?.ca, env.token], ['/ca.pem', 'from-env']);
+  assert.equal(parseCommandLine(['--token', 'flag', 'get', 'k'], { CACHE_TOKEN: 'env' }).token, 'flag', 'the flag wins');
+  assert.equal(parseCommandLine(['get', 'k']).tls, undefined, 'plaintext without --ca or --cert');
+  usage(['--cert', 'c.pem', 'get', 'k'], /--cert and --key go together/);
+  usage(['--server-name', 'x', 'get', 'k'], /--server-name needs TLS/);
+  usage(['--token', 'a b', 'get', 'k'], /visible ASCII/);
+  assert.deepEqual(parseCommandLine(['leave']), { cmd: 'leave', addrs: [DEFAULT_ADDR], json: false });
+  assert.deepEqual(parseCommandLine(['leave', 'n2']), { cmd: 'leave', nodeId: 'n2', addrs: [DEFAULT_ADDR], json: false });
+  usage(['leave', 'a', 'b'], /leave takes \[NODE_ID\], got 2 arguments/);
+});
+
 test('commands and their arguments', () => {
   assert.deepEqual(parseCommandLine(['get', 'k']), { cmd: 'get', key: 'k', addrs: [DEFAULT_ADDR], json: false });
   assert.deepEqual(parseCommandLine(['set', 'k', 'v w']), { cmd: 'set', key: 'k', value: 'v w', addrs: [DEFAULT_ADDR], json: false });

@@ -60,6 +60,17 @@ test('options: bad values are INVALID_ARGUMENT naming the option', () => {
   rejectsInvalid(() => resolveOptions({ seeds: ['h:1'], backoff: { jitter: 2 } }), /backoff.jitter/);
   rejectsInvalid(() => resolveOptions(undefined as never), /options must be an object/);
   rejectsInvalid(() => new CacheClient({ seeds: [] }), /seeds/);
+  rejectsInvalid(() => resolveOptions({ seeds: ['h:1'], token: 'two words' }), /token must be a non-empty string of visible ASCII/);
+  rejectsInvalid(() => resolveOptions({ seeds: ['h:1'], token: 'x\r\nevil: 1' }), /token/);
+  rejectsInvalid(() => resolveOptions({ seeds: ['h:1'], tls: { cert: 'PEM' } }), /tls.cert and tls.key go together/);
+  rejectsInvalid(() => resolveOptions({ seeds: ['h:1'], tls: { ca: 42 as never } }), /tls.ca must be PEM text/);
+});
+
+test('options: a token becomes the authorization header; TLS options are kept', () => {
+  const o = resolveOptions({ seeds: 'h:1', token: 'abc.def-1', tls: { ca: 'PEM', serverName: 'cache1' } });
+  assert.equal(o.authorization, 'Bearer abc.def-1');
+  assert.deepEqual(o.tls, { ca: 'PEM', serverName: 'cache1' });
+  assert.equal(resolveOptions({ seeds: 'h:1' }).authorization, undefined);
 });
 
 test('addresses: host:port, IPv6 in brackets', () => {
