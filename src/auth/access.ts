@@ -9,9 +9,9 @@
  *    never by a token;
  *  - read < write < admin: a token's role must be at least the method's; a method that names a
  *    key also needs the key inside the token's prefixes (when it has prefixes);
- *  - a method missing from the table is refused to everyone (fail closed): a new RPC must be
- *    given its rule here before anyone can call it (test/unit/access.test.ts checks the table
- *    against every served service).
+ *  - a method missing from the table cannot be served: the server asks for every method's rule
+ *    when the service is added, and ruleOf() throws, so a node with a new RPC and no rule for it
+ *    does not start (test/unit/auth.test.ts checks the table against the served services).
  */
 import { type Principal, type Role, roleAtLeast } from './tokens.js';
 
@@ -42,26 +42,26 @@ export const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['/cache.peer.v1.PeerService/BucketEntries', { need: 'peer' }],
   ['/grpc.health.v1.Health/Check', { need: 'open' }],
   ['/grpc.health.v1.Health/Watch', { need: 'open' }],
+  ['/grpc.health.v1.Health/List', { need: 'open' }],
   ['/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', { need: 'open' }],
   ['/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo', { need: 'open' }],
 ]);
 
-/** Refuses everything: the rule of a method missing from RULES. */
-export const UNLISTED: Rule = { need: 'admin', key: () => '\u0000unlisted' };
-
+/** The rule of a served method; throws for a method without one (see the contract above). */
 export function ruleOf(path: string): Rule {
-  return RULES.get(path) ?? UNLISTED;
+  const rule = RULES.get(path);
+  if (!rule) throw new Error(`${path} has no access rule in src/auth/access.ts: add one before serving it`);
+  return rule;
 }
 
 export interface Denial {
-  reason: 'role' | 'prefix' | 'unlisted_method';
+  reason: 'role' | 'prefix';
   /** The PERMISSION_DENIED message. */
   message: string;
 }
 
 /** Why a principal may not make this call, or undefined if it may. */
 export function denial(p: Principal, method: string, rule: Rule, key: string | undefined): Denial | undefined {
-  if (rule === UNLISTED) return { reason: 'unlisted_method', message: `${method} is not open to any caller` };
   const need = rule.need;
   if (need === 'open') return undefined;
   if (need === 'peer') {

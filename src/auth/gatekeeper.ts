@@ -31,7 +31,6 @@ export const FAILURE_REASONS = [
   'expired_jwt',
   'role',
   'prefix',
-  'unlisted_method',
   'peer_certificate',
   'cluster_secret',
   'untrusted_certificate',

@@ -204,8 +204,9 @@ class NodeServer extends grpc.Server {
           }
         },
       };
+      const check = checkFor(m.path, this.gatekeeper); // throws for a method without an access rule
       const h = implementation[name] ?? (m.originalName ? implementation[m.originalName] : undefined);
-      if (h) handlers[name] = guard(m, checkFor(m.path, this.gatekeeper), h);
+      if (h) handlers[name] = guard(m, check, h);
     }
     super.addService(definition, handlers);
   }

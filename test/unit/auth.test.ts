@@ -7,12 +7,13 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
-import { denial, RULES, ruleOf, UNLISTED } from '../../src/auth/access.ts';
+import { denial, RULES, ruleOf } from '../../src/auth/access.ts';
 import { Authenticator, isFailure, JwtKeyError, parseJwtKey } from '../../src/auth/authenticator.ts';
 import { type CallFacts, CLUSTER_SECRET_HEADER, FAILURE_REASONS, Gatekeeper } from '../../src/auth/gatekeeper.ts';
 import { type Principal, parseTokens, roleAtLeast, sha256Hex, TokensFileError } from '../../src/auth/tokens.ts';
 import { peerDefinition } from '../../src/peer/service.ts';
 import { publicApi } from '../../src/protos/protos.ts';
+import { createServer } from '../../src/server/server.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -64,12 +65,27 @@ test('every method the node serves has a rule, and no rule names a method that d
     Object.values(s).map((m) => m.path),
   );
   for (const path of served) assert.ok(RULES.has(path), `${path} has no rule in src/auth/access.ts`);
-  const known = new Set([...served, '/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/Watch']);
+  const health = ['Check', 'Watch', 'List'].map((m) => `/grpc.health.v1.Health/${m}`);
+  const known = new Set([...served, ...health]);
   for (const path of RULES.keys()) assert.ok(known.has(path) || path.includes('ServerReflection'), `${path} is not served`);
-  assert.equal(ruleOf('/cache.v1.CacheService/Flush'), UNLISTED, 'an unknown method is refused to everyone');
+  // The real server asks for the rule of every method of every service it adds (health and reflection included).
+  const { server } = createServer({ maxRecv: 1 << 20, maxSend: 1 << 20 }, [
+    { definition: api.CacheService.service, handlers: {} },
+    { definition: api.ClusterService.service, handlers: {} },
+    { definition: peerDefinition(), handlers: {} },
+  ]);
+  server.forceShutdown();
+  assert.throws(
+    () =>
+      createServer({ maxRecv: 1024, maxSend: 1024 }, [
+        { definition: { X: { ...api.CacheService.service.Get, path: '/x.Y/Z' } }, handlers: {} },
+      ]),
+    /\/x\.Y\/Z has no access rule/,
+  );
+  assert.throws(() => ruleOf('/cache.v1.CacheService/Flush'), /has no access rule/, 'a method without a rule cannot be served');
 });
 
-test('denial: role below the method, key outside the prefixes, unlisted methods', () => {
+test('denial: role below the method, key outside the prefixes', () => {
   const read: Principal = { name: 'r', role: 'read' };
   const app: Principal = { name: 'app', role: 'write', prefixes: ['user:', 'session:'] };
   const none: Principal = { name: 'n', role: 'admin', prefixes: [] };
@@ -88,7 +104,6 @@ test('denial: role below the method, key outside the prefixes, unlisted methods'
   assert.equal(denial(none, 'CacheService/Get', get, 'x')?.reason, 'prefix', 'an empty prefix list allows no key');
   assert.equal(denial(none, 'ClusterService/Members', ruleOf('/cache.v1.ClusterService/Members'), undefined), undefined);
   assert.equal(denial(app, 'CacheService/Set', set, ''), undefined, 'an empty key is left to INVALID_ARGUMENT');
-  assert.equal(denial({ name: 'a', role: 'admin' }, 'X/Y', UNLISTED, undefined)?.reason, 'unlisted_method');
   assert.equal(denial(app, 'ClusterService/Leave', ruleOf('/cache.v1.ClusterService/Leave'), undefined)?.reason, 'role');
 });
 
