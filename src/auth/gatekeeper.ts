@@ -138,6 +138,7 @@ export class Gatekeeper {
 
   private refuse(label: FailureLabel, kind: 'unauthenticated' | 'denied', message: string): StatusError {
     this.failures.set(label, (this.failures.get(label) ?? 0) + 1);
+    this.opts.log.debug({ reason: label }, `call refused: ${message}`); // the message never holds a token
     return toStatus(new CacheError(kind, message));
   }
 }
