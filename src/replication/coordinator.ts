@@ -233,7 +233,9 @@ export class Coordinator {
  * One quorum read: asks replicas (local first, reachable ones first) until R answered,
  * asking another replica when one fails. During a ring change it also asks, best effort,
  * the previous replicas that no longer are (`extra`): their failures do not fail the read,
- * but the answer waits for them. Answers the newest version and repairs stale replicas.
+ * and the answer waits for them, but (with speculative reads on) at most
+ * SPECULATIVE_READ_DELAY once R replicas have answered: a previous replica that is gone (a
+ * member that left and whose address no longer answers, say) costs that, not the RPC timeout. Answers the newest version and repairs stale replicas.
  * Remote replicas are sent the local copy's version, so an up-to-date replica answers
  * "same" instead of sending the value back.
  */
@@ -252,6 +254,7 @@ class ReadRound {
   /** replicas asked beyond R because earlier ones were slow (speculative reads) */
   private spare = 0;
   private cancelSpare: (() => void) | undefined;
+  private cancelExtra: (() => void) | undefined;
 
   constructor(
     private readonly c: Coordinator,
@@ -336,11 +339,26 @@ class ReadRound {
     }
   }
 
+  /** R answered but previous replicas have not: give them the speculative delay, then answer without them. */
+  private armExtraLimit(): void {
+    const ms = this.c.ctx.speculativeReadMs();
+    if (ms <= 0 || this.cancelExtra) return;
+    this.cancelExtra = this.c.ctx.schedule(ms, () => {
+      this.cancelExtra = undefined;
+      this.extraLeft = 0;
+      this.settle(this.q.outcome);
+    });
+  }
+
   private finish(): void {
     this.done = true;
     if (this.cancelSpare) {
       this.cancelSpare();
       this.cancelSpare = undefined;
+    }
+    if (this.cancelExtra) {
+      this.cancelExtra();
+      this.cancelExtra = undefined;
     }
   }
 
@@ -357,7 +375,11 @@ class ReadRound {
       );
       return;
     }
-    if (this.q.outcome !== Outcome.Reached || this.extraLeft > 0) return;
+    if (this.q.outcome !== Outcome.Reached) return;
+    if (this.extraLeft > 0) {
+      this.armExtraLimit();
+      return;
+    }
     this.finish();
     const recs = this.recs;
     let newest: EntryRecord | undefined;

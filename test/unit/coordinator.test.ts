@@ -219,6 +219,37 @@ test('speculative read: replicas answering in time cancel the timer and nobody e
   assert.equal(timers.due.length, 0, 'the timer was cancelled when the quorum was reached');
 });
 
+test('during a ring change a previous replica that never answers delays the read by the speculative delay, no more', async () => {
+  const timers = manualTimers();
+  // b and c were replicas and no longer are; c is gone (silent). The new replicas hold the value.
+  const { coord, stores, calls } = cluster({
+    replicas: ['a', 'd', 'e'],
+    previous: ['a', 'b', 'c'],
+    silent: ['c'],
+    speculativeReadMs: 50,
+    schedule: timers.schedule,
+  });
+  const rec: EntryRecord = { value: 'v', binary: false, wall: 9, logical: 0, node: 'x', expiresAt: 0, tombstone: false };
+  stores.get('d')!.apply('k', rec);
+  let answered = false;
+  const p = call<EntryRecord | undefined>((cb) =>
+    coord.get('k', Level.Quorum, (err, r) => {
+      answered = true;
+      cb(err, r);
+    }),
+  );
+  await new Promise((res) => setImmediate(res));
+  assert.ok(calls.includes('read b') && calls.includes('read c'), 'the previous replicas are asked');
+  assert.equal(answered, false, 'R answered, c has not: the read waits for it ...');
+  while (timers.due.length > 0 && !answered) {
+    timers.fire();
+    await new Promise((res) => setImmediate(res));
+  }
+  const { err, r } = await p;
+  assert.equal(err, null);
+  assert.equal(r?.value, 'v', '... for the speculative delay, then answers without it');
+});
+
 test('speculative reads off (0): a silent replica keeps the read waiting (until the transport times out)', async () => {
   const timers = manualTimers();
   const { coord, calls } = cluster({ silent: ['b'], speculativeReadMs: 0, schedule: timers.schedule });
