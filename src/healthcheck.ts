@@ -19,6 +19,7 @@ import { parseConfig } from './config/config.js';
 import { type Address, formatAddress, ParseError, parseAddress, parseDuration } from './config/parse.js';
 import { _grpc_health_v1_HealthCheckResponse_ServingStatus as ServingStatus } from './protos/generated/health/grpc/health/v1/HealthCheckResponse.js';
 import { healthApi } from './protos/protos.js';
+import { ignoreIpServerNameWarning } from './security/tls.js';
 
 const STATUS_NAMES = Object.keys(ServingStatus);
 
@@ -115,6 +116,7 @@ function check(opts: Options): Promise<{ ok: boolean; detail: string }> {
 }
 
 async function main(): Promise<number> {
+  ignoreIpServerNameWarning();
   let opts: Options;
   try {
     opts = parseArgs(process.argv.slice(2), process.env);
