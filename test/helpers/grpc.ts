@@ -1,6 +1,7 @@
 /** Minimal promisified gRPC clients for tests (the product's client library is src/client). */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { peerDefinition } from '../../src/peer/service.ts';
 import { publicApi } from '../../src/protos/protos.ts';
 import { DEADLINE_HEADER } from '../../src/server/deadline.ts';
 
@@ -79,3 +80,23 @@ export const cacheClient = (addr: string, opts: ClientOptions = {}): TestClient 
 export const clusterClient = (addr: string, opts: ClientOptions = {}): TestClient => serviceClient('cache.v1.ClusterService', addr, opts);
 
 export const { status } = grpc;
+
+/** One PeerService/Ping as a stranger would send it: the error, or null if the node accepted it. */
+export function peerPing(addr: string, creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | null> {
+  const ping = peerDefinition().Ping;
+  return new Promise((resolve) => {
+    const c = new grpc.Client(addr, creds);
+    c.makeUnaryRequest(
+      ping.path,
+      ping.requestSerialize,
+      ping.responseDeserialize,
+      { from: 'x', members: [] },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 3_000 },
+      (err) => {
+        c.close();
+        resolve(err);
+      },
+    );
+  });
+}

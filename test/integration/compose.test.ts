@@ -8,73 +8,21 @@
  */
 
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parse } from 'yaml';
 import { parseConfig, VARIABLES } from '../../src/config/config.ts';
 import { parseAddress } from '../../src/config/parse.ts';
+import { serviceEnv as envOfService, loadCompose } from '../helpers/compose.ts';
+import { imageRuntime, type Proc, seconds, watch } from '../helpers/deploy.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
 
-interface Service {
-  build?: string;
-  image?: string;
-  hostname?: string;
-  restart?: string;
-  stop_grace_period?: string;
-  ports?: string[];
-  environment?: Record<string, string | number>;
-  healthcheck?: { test: string[]; interval?: string; timeout?: string; retries?: number; start_period?: string };
-}
-
-const compose = parse(readFileSync(`${ROOT}docker-compose.yml`, 'utf8'), { merge: true }) as { services: Record<string, Service> };
-const services = compose.services;
+const { services } = loadCompose(ROOT, 'docker-compose.yml');
 const names = Object.keys(services);
 
-/** ENV, WORKDIR and CMD (exec form) of the Dockerfile's last stage: what a container of the image runs. */
-function imageRuntime(): { env: Record<string, string>; workdir: string; cmd: string[] } {
-  const lines = readFileSync(`${ROOT}Dockerfile`, 'utf8')
-    .replace(/\\\r?\n/g, ' ')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
-  const env: Record<string, string> = {};
-  let workdir = '/';
-  let cmd: string[] = [];
-  for (const line of lines) {
-    const [, instr, rest] = /^(\S+)\s*(.*)$/.exec(line)!;
-    switch (instr.toUpperCase()) {
-      case 'FROM':
-        for (const k of Object.keys(env)) delete env[k];
-        workdir = '/';
-        cmd = [];
-        break;
-      case 'ENV':
-        for (const m of rest.matchAll(/(\w+)=("[^"]*"|\S*)/g)) env[m[1]] = m[2].replace(/^"|"$/g, '');
-        break;
-      case 'WORKDIR':
-        workdir = rest;
-        break;
-      case 'CMD':
-        cmd = JSON.parse(rest) as string[];
-        break;
-    }
-  }
-  return { env, workdir, cmd };
-}
-
-/** Seconds in a compose duration such as "20s", "1m30s". */
-function seconds(d: string): number {
-  let s = 0;
-  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-    s += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return s;
-}
-
 function serviceEnv(name: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(services[name].environment ?? {}).map(([k, v]) => [k, String(v)]));
+  return envOfService(services[name]);
 }
 
 test('docker-compose.yml: three nodes built from the Dockerfile, configured only by known variables', () => {
@@ -105,45 +53,6 @@ test('docker-compose.yml: three nodes built from the Dockerfile, configured only
   }
   assert.ok(services.cache1.ports?.includes('8080:8080'), 'cache1 publishes 8080:8080');
 });
-
-interface Proc {
-  name: string;
-  p: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-  waitFor(re: RegExp, ms?: number): Promise<void>;
-}
-
-function watch(name: string, p: ChildProcess): Proc {
-  const lines: string[] = [];
-  const onData = (b: Buffer) => {
-    for (const l of b.toString('utf8').split('\n')) if (l) lines.push(l);
-  };
-  p.stdout!.on('data', onData);
-  p.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
-  return {
-    name,
-    p,
-    lines,
-    exited,
-    waitFor: (re, ms = 15_000) =>
-      eventually(
-        () => {
-          if (lines.some((l) => re.test(l))) return true;
-          if (p.exitCode !== null || p.signalCode !== null) throw new Error(`exited (${p.exitCode ?? p.signalCode})`);
-          return false;
-        },
-        ms,
-        50,
-      ).then(
-        () => undefined,
-        (e) => {
-          throw new Error(`${name}: no ${re}: ${(e as Error).message}; last lines:\n${lines.slice(-10).join('\n')}`);
-        },
-      ),
-  };
-}
 
 interface Members {
   members: { node_id: string; address: string; state: number }[];

@@ -9,29 +9,17 @@
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { type Config, parseConfig, VARIABLES } from '../../src/config/config.ts';
 import { parseAddress } from '../../src/config/parse.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
+import { podEnv as containerEnv, exitWithin, loadManifests, type Obj, quantity } from '../helpers/k8s.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
 
-type Obj = Record<string, any>;
-
 const DIR = `${ROOT}deploy/k8s/`;
-const files = readdirSync(DIR)
-  .filter((f) => /\.ya?ml$/.test(f))
-  .sort();
-const docs: Obj[] = files
-  .flatMap((file) =>
-    parseAllDocuments(readFileSync(DIR + file, 'utf8')).map((d): Obj => {
-      assert.deepEqual(d.errors, [], `${file}: ${d.errors.join('; ')}`);
-      return { ...(d.toJS() as Obj), file };
-    }),
-  )
-  .filter((d) => d.kind);
+const { files, docs } = loadManifests(DIR);
 
 const ofKind = (kind: string) => docs.filter((d) => d.kind === kind);
 const sts = ofKind('StatefulSet')[0];
@@ -43,34 +31,8 @@ const headless = services.find((s) => s.spec.clusterIP === 'None');
 const selects = (selector: Record<string, string> | undefined) =>
   !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
 
-/** The container's environment as the kubelet builds it: downward-API values filled in, $(VAR) expanded. */
-function podEnv(podName: string, podIP: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  const fields: Record<string, string> = {
-    'metadata.name': podName,
-    'metadata.namespace': 'default',
-    'status.podIP': podIP,
-    'spec.nodeName': 'node-1',
-  };
-  for (const e of container.env as Obj[]) {
-    if (e.valueFrom) {
-      const path = e.valueFrom.fieldRef?.fieldPath;
-      assert.ok(path in fields, `${e.name}: only downward-API fields are used (got ${JSON.stringify(e.valueFrom)})`);
-      env[e.name] = fields[path];
-    } else {
-      env[e.name] = String(e.value ?? '').replace(/\$\$|\$\((\w+)\)/g, (m, v?: string) => (v === undefined ? '$' : v in env ? env[v] : m));
-    }
-  }
-  return env;
-}
-
-/** Kubernetes quantity (512Mi, 1Gi, 500M, 250m) -> number. */
-function quantity(q: string | number): number {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|m)?$/.exec(String(q));
-  assert.ok(m, `quantity ${q}`);
-  const mult: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12, m: 1e-3 };
-  return Number(m[1]) * (m[2] ? mult[m[2]] : 1);
-}
+/** The container's environment as the kubelet builds it for pod `podName` at `podIP`. */
+const podEnv = (podName: string, podIP: string): Record<string, string> => containerEnv(container, podName, podIP);
 
 const cfg0 = (): Config => parseConfig(podEnv(`${sts.metadata.name}-0`, '10.1.2.3'));
 
@@ -302,14 +264,7 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
   const last = pods[2];
   const began = Date.now();
   process.kill(procs.get(last)!.p.pid!, 'SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([
-    procs.get(last)!.exited,
-    new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), pod.spec.terminationGracePeriodSeconds * 1000);
-    }),
-  ]);
-  clearTimeout(timer);
+  const code = await exitWithin(procs.get(last)!.exited, pod.spec.terminationGracePeriodSeconds * 1000);
   assert.equal(code, 0, `${last} exits 0 within terminationGracePeriodSeconds:\n${procs.get(last)!.lines.slice(-8).join('\n')}`);
   assert.ok(Date.now() - began < cfgOf(last).SHUTDOWN_TIMEOUT + 1_000);
   assert.match(procs.get(last)!.lines.join('\n'), /handed \d+ keys/);

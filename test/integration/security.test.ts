@@ -16,11 +16,10 @@ import * as grpc from '@grpc/grpc-js';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { sha256Hex } from '../../src/auth/tokens.ts';
 import { CacheClient } from '../../src/index.ts';
-import { peerDefinition } from '../../src/peer/service.ts';
 import { healthApi } from '../../src/protos/protos.ts';
 import { type CertDir, makeCerts, tlsEnv } from '../helpers/certs.ts';
 import { addresses, converged, FAST, members, nodeEnv } from '../helpers/cluster.ts';
-import { type ClientOptions, cacheClient, clusterClient, status } from '../helpers/grpc.ts';
+import { type ClientOptions, cacheClient, clusterClient, peerPing, status } from '../helpers/grpc.ts';
 import { eventually, freePort, type NodeProc, ROOT, spawnNode, startNode } from '../helpers/procs.ts';
 
 const TOKENS = {
@@ -204,23 +203,7 @@ describe('a secured cluster: mutual TLS between nodes, TLS and tokens for client
   });
 
   test('peer calls need a node certificate of our CA: no certificate, or a client certificate, is UNAUTHENTICATED', async () => {
-    const peer = peerDefinition();
-    const ask = (creds: grpc.ChannelCredentials) =>
-      new Promise<grpc.ServiceError | null>((resolve) => {
-        const c = new grpc.Client(addrs[0]!, creds);
-        c.makeUnaryRequest(
-          peer.Ping.path,
-          peer.Ping.requestSerialize,
-          peer.Ping.responseDeserialize,
-          { from: 'x', members: [] },
-          new grpc.Metadata(),
-          { deadline: Date.now() + 3_000 },
-          (err) => {
-            c.close();
-            resolve(err);
-          },
-        );
-      });
+    const ask = (creds: grpc.ChannelCredentials) => peerPing(addrs[0]!, creds);
     assert.equal((await ask(tlsCreds(ca.read('ca'))))?.code, status.UNAUTHENTICATED);
     const asClient = await ask(tlsCreds(ca.read('ca'), ca.read('clientCert'), ca.read('clientKey')));
     assert.equal(asClient?.code, status.UNAUTHENTICATED);
