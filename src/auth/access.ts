@@ -19,6 +19,8 @@ type Need = 'open' | 'peer' | Role;
 
 export interface Rule {
   need: Need;
+  /** "CacheService/Get": the method's name in messages and logs. */
+  method: string;
   /** The key a request touches, for prefix checks (undefined: the method names no key). */
   key?: (request: unknown) => string | undefined;
 }
@@ -28,7 +30,7 @@ const keyOf = (request: unknown): string | undefined => {
   return typeof k === 'string' ? k : undefined;
 };
 
-export const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
+const table: [string, Omit<Rule, 'method'>][] = [
   ['/cache.v1.CacheService/Get', { need: 'read', key: keyOf }],
   ['/cache.v1.CacheService/Set', { need: 'write', key: keyOf }],
   ['/cache.v1.CacheService/Delete', { need: 'write', key: keyOf }],
@@ -45,7 +47,9 @@ export const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['/grpc.health.v1.Health/List', { need: 'open' }],
   ['/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', { need: 'open' }],
   ['/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo', { need: 'open' }],
-]);
+];
+
+export const RULES: ReadonlyMap<string, Rule> = new Map(table.map(([path, r]) => [path, { ...r, method: methodName(path) }]));
 
 /** The rule of a served method; throws for a method without one (see the contract above). */
 export function ruleOf(path: string): Rule {
@@ -61,7 +65,8 @@ export interface Denial {
 }
 
 /** Why a principal may not make this call, or undefined if it may. */
-export function denial(p: Principal, method: string, rule: Rule, key: string | undefined): Denial | undefined {
+export function denial(p: Principal, rule: Rule, key: string | undefined): Denial | undefined {
+  const method = rule.method;
   const need = rule.need;
   if (need === 'open') return undefined;
   if (need === 'peer') {
@@ -77,7 +82,7 @@ export function denial(p: Principal, method: string, rule: Rule, key: string | u
 }
 
 /** The method's short name for messages: "/cache.v1.CacheService/Set" -> "CacheService/Set". */
-export function methodName(path: string): string {
+function methodName(path: string): string {
   const slash = path.lastIndexOf('/');
   const service = path.slice(1, slash);
   return `${service.slice(service.lastIndexOf('.') + 1)}/${path.slice(slash + 1)}`;

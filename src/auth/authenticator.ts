@@ -3,7 +3,7 @@
  * AUTH_TOKENS_FILE (looked up by its SHA-256), or a JWT signed by AUTH_JWT_KEY (verified by
  * jose, `exp` required and enforced, `role` and `prefixes` claims, `sub` as the name).
  *
- * Accepted tokens are remembered (token -> principal, until a JWT's exp), so a caller pays the
+ * Accepted tokens are remembered (header value -> principal, until a JWT's exp), so a caller pays the
  * hash or the signature check once, not per call; unknown tokens are never remembered, and the
  * memory is emptied when the tokens or the key change. Time is passed in.
  */
@@ -94,28 +94,29 @@ export class Authenticator {
   /** The principal of an authorization header value (or its absence); a promise only when a JWT must be verified. */
   authenticate(header: string | undefined): Principal | AuthFailure | Promise<Principal | AuthFailure> {
     if (header === undefined) return MISSING;
-    const token = bearer(header);
-    if (token === undefined) return MISSING;
-    const known = this.remembered.get(token);
+    // Remembered by the whole header value: a hit costs one Map lookup, no parsing.
+    const known = this.remembered.get(header);
     if (known !== undefined) {
       if (known.expiresAt === undefined || known.expiresAt > this.now()) return known;
-      this.remembered.delete(token);
+      this.remembered.delete(header);
     }
+    const token = bearer(header);
+    if (token === undefined) return MISSING;
     const p = this.tokens.get(sha256Hex(token));
     if (p !== undefined) {
-      this.remember(token, p);
+      this.remember(header, p);
       return p;
     }
-    if (this.jwt && looksLikeJwt(token)) return this.verifyJwt(token, this.jwt);
+    if (this.jwt && looksLikeJwt(token)) return this.verifyJwt(header, token, this.jwt);
     return UNKNOWN;
   }
 
-  private remember(token: string, p: Principal): void {
+  private remember(header: string, p: Principal): void {
     if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
-    this.remembered.set(token, p);
+    this.remembered.set(header, p);
   }
 
-  private async verifyJwt(token: string, jwt: JwtSettings): Promise<Principal | AuthFailure> {
+  private async verifyJwt(header: string, token: string, jwt: JwtSettings): Promise<Principal | AuthFailure> {
     let payload: JWTPayload;
     try {
       const opts = { issuer: jwt.issuer, audience: jwt.audience, requiredClaims: ['exp'], currentDate: new Date(this.now()) };
@@ -129,7 +130,7 @@ export class Authenticator {
     }
     const p = principalOf(payload);
     if (isFailure(p)) return p;
-    if (jwt === this.jwt) this.remember(token, p); // not if the key changed meanwhile
+    if (jwt === this.jwt) this.remember(header, p); // not if the key changed meanwhile
     return p;
   }
 }

@@ -15,7 +15,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CacheError } from '../errors/errors.js';
 import { type StatusError, toStatus } from '../errors/status.js';
 import type { Logger } from '../log/logger.js';
-import { denial, methodName, type Rule } from './access.js';
+import { denial, type Rule } from './access.js';
 import { type Authenticator, isFailure } from './authenticator.js';
 import type { Principal } from './tokens.js';
 
@@ -79,34 +79,34 @@ export class Gatekeeper {
   }
 
   /** undefined: the call may go on; otherwise its refusal (a promise only while a JWT is verified). */
-  admit(path: string, rule: Rule, call: CallFacts): StatusError | undefined | Promise<StatusError | undefined> {
-    if (rule.need === 'peer') return this.admitPeer(path, call);
+  admit(rule: Rule, call: CallFacts): StatusError | undefined | Promise<StatusError | undefined> {
+    if (rule.need === 'peer') return this.admitPeer(rule.method, call);
     const auth = this.opts.authenticator;
-    if (!auth) return this.authorize(path, rule, call, ANONYMOUS);
+    if (!auth) return this.authorize(rule, call, ANONYMOUS);
     const header = call.metadata.get('authorization')[0];
     const who = auth.authenticate(typeof header === 'string' ? header : undefined);
     if (who instanceof Promise)
-      return who.then((p) => (isFailure(p) ? this.refuse(p.reason, 'unauthenticated', p.message) : this.authorize(path, rule, call, p)));
+      return who.then((p) => (isFailure(p) ? this.refuse(p.reason, 'unauthenticated', p.message) : this.authorize(rule, call, p)));
     if (isFailure(who)) return this.refuse(who.reason, 'unauthenticated', who.message);
-    return this.authorize(path, rule, call, who);
+    return this.authorize(rule, call, who);
   }
 
-  private authorize(path: string, rule: Rule, call: CallFacts, p: Principal): StatusError | undefined {
-    const method = methodName(path);
-    const no = denial(p, method, rule, rule.key?.(call.request));
+  private authorize(rule: Rule, call: CallFacts, p: Principal): StatusError | undefined {
+    const method = rule.method;
+    const no = denial(p, rule, rule.key?.(call.request));
     if (no) return this.refuse(no.reason, 'denied', no.message);
     if (rule.need === 'admin') this.opts.log.info({ caller: p.name, method, peer: call.getPeer() }, `admin call ${method} by ${p.name}`);
     return undefined;
   }
 
-  private admitPeer(path: string, call: CallFacts): StatusError | undefined {
+  private admitPeer(method: string, call: CallFacts): StatusError | undefined {
     if (this.opts.peerTls) {
       const cert = call.getAuthContext()?.sslPeerCertificate;
       if (!cert) {
         return this.refuse(
           'peer_certificate',
           'unauthenticated',
-          `${methodName(path)} is for cluster nodes: present a certificate signed by the cluster's CA (TLS_CA)`,
+          `${method} is for cluster nodes: present a certificate signed by the cluster's CA (TLS_CA)`,
         );
       }
       const eku = cert.ext_key_usage;
@@ -114,7 +114,7 @@ export class Gatekeeper {
         return this.refuse(
           'peer_certificate',
           'unauthenticated',
-          `${methodName(path)} is for cluster nodes: this certificate is not valid for server authentication, as a node's must be`,
+          `${method} is for cluster nodes: this certificate is not valid for server authentication, as a node's must be`,
         );
       }
     }
@@ -124,7 +124,7 @@ export class Gatekeeper {
         return this.refuse(
           'cluster_secret',
           'unauthenticated',
-          `${methodName(path)} is for cluster nodes: the call lacks this cluster's CLUSTER_SECRET`,
+          `${method} is for cluster nodes: the call lacks this cluster's CLUSTER_SECRET`,
         );
       }
     }

@@ -90,7 +90,7 @@ function checkFor(path: string, gatekeeper: Gatekeeper | undefined): Check {
   return (call) => {
     const big = oversized(call);
     if (big) return big;
-    const who = gatekeeper.admit(path, rule, call);
+    const who = gatekeeper.admit(rule, call);
     if (who === undefined) return undecodableRequest(call);
     if (who instanceof Promise) return who.then((w) => w ?? undecodableRequest(call));
     return who;
