@@ -52,36 +52,8 @@ export ETCDCTL_API=3
 # shellcheck source=/dev/null
 . "$BENCH/h2grpc.sh"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-check() { echo "$*" >>"$WORK/checks.txt"; log "check: $*"; }
-
-# ------------------------------------------------------------------ processes (by PID only)
-declare -a PIDS=()
-declare -A PIDNAME=()
-start_bg() {  # start_bg NAME LOG cmd...   -> STARTED_PID
-  local name="$1" logf="$2"; shift 2
-  "$@" >"$logf" 2>&1 &
-  STARTED_PID=$!
-  PIDS+=("$STARTED_PID"); PIDNAME[$STARTED_PID]="$name"
-  log "started $name pid=$STARTED_PID"
-}
-stop_pid() {
-  local pid="$1" i
-  [[ -n "${PIDNAME[$pid]:-}" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "pid $pid (${PIDNAME[$pid]}) ignored TERM for 15 s; KILL"; kill -KILL "$pid" 2>/dev/null || true; }
-  fi
-  wait "$pid" 2>/dev/null || true
-  log "stopped ${PIDNAME[$pid]} pid=$pid"
-  unset "PIDNAME[$pid]"
-  local keep=() p
-  for p in "${PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
-  PIDS=("${keep[@]+"${keep[@]}"}")
-}
-stop_all() { local i; for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[$i]}"; done; return 0; }
+# shellcheck source=bench/lib.sh
+. "$HERE/bench/lib.sh"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -92,15 +64,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { [[ -z "$(ss -ltnH "sport = :$1" 2>/dev/null)" ]]; }
-need_free() { local p; for p in "$@"; do port_free "$p" || die "port $p is in use"; done; }
-wait_listen() {  # wait_listen PORT PID SECONDS
-  local i; for i in $(seq 1 $(( $3 * 10 ))); do
-    port_free "$1" || return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done; return 1
-}
 
 # grpc_ok TARGET METHOD BODY -> framed reply size (5 + message); dies unless grpc-status 0
 grpc_ok() {
