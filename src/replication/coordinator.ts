@@ -235,9 +235,10 @@ export class Coordinator {
  * the previous replicas that no longer are (`extra`): their failures do not fail the read,
  * and the answer waits for them, but (with speculative reads on) at most
  * SPECULATIVE_READ_DELAY once R replicas have answered: a previous replica that is gone (a
- * member that left and whose address no longer answers, say) costs that, not the RPC timeout. Answers the newest version and repairs stale replicas.
- * Remote replicas are sent the local copy's version, so an up-to-date replica answers
- * "same" instead of sending the value back.
+ * member that left and whose address no longer answers, say) costs that, not the RPC
+ * timeout. Answers the newest version and repairs stale replicas. Remote replicas are sent
+ * the local copy's version, so an up-to-date replica answers "same" instead of sending the
+ * value back.
  */
 class ReadRound {
   private readonly q: QuorumCount;
