@@ -2,6 +2,10 @@
 export {
   type AttemptInfo,
   type BackoffOptions,
+  type BatchDeleteResult,
+  type BatchGetResult,
+  type BatchSetEntry,
+  type BatchWriteResult,
   CacheClient,
   CacheClientError,
   type CacheErrorCode,
@@ -10,6 +14,7 @@ export {
   type ClientOptions,
   type Consistency,
   type GetResult,
+  type KeyFailure,
   type Member,
   type MemberStateName,
   type MembersOptions,
@@ -18,5 +23,6 @@ export {
   type ReadOptions,
   type SetOptions,
   type SetResult,
+  type TlsOptions,
   type WriteOptions,
 } from './client/index.js';

@@ -23,6 +23,8 @@ export interface Rule {
   method: string;
   /** The key a request touches, for prefix checks (undefined: the method names no key). */
   key?: (request: unknown) => string | undefined;
+  /** Batch calls: the keys a request touches, each checked against the prefixes. */
+  keys?: (request: unknown) => readonly string[];
 }
 
 const keyOf = (request: unknown): string | undefined => {
@@ -30,10 +32,23 @@ const keyOf = (request: unknown): string | undefined => {
   return typeof k === 'string' ? k : undefined;
 };
 
+const keysOf = (request: unknown): readonly string[] => {
+  const k = (request as { keys?: unknown } | null)?.keys;
+  return Array.isArray(k) ? k : [];
+};
+
+const entryKeysOf = (request: unknown): readonly string[] => {
+  const e = (request as { entries?: { key?: unknown }[] } | null)?.entries;
+  return Array.isArray(e) ? e.map((x) => (typeof x?.key === 'string' ? x.key : '')) : [];
+};
+
 const table: [string, Omit<Rule, 'method'>][] = [
   ['/cache.v1.CacheService/Get', { need: 'read', key: keyOf }],
   ['/cache.v1.CacheService/Set', { need: 'write', key: keyOf }],
   ['/cache.v1.CacheService/Delete', { need: 'write', key: keyOf }],
+  ['/cache.v1.CacheService/MGet', { need: 'read', keys: keysOf }],
+  ['/cache.v1.CacheService/MSet', { need: 'write', keys: entryKeysOf }],
+  ['/cache.v1.CacheService/MDelete', { need: 'write', keys: keysOf }],
   ['/cache.v1.ClusterService/Members', { need: 'read' }],
   ['/cache.v1.ClusterService/Stats', { need: 'read' }],
   ['/cache.v1.ClusterService/Leave', { need: 'admin' }],
@@ -79,6 +94,16 @@ export function denial(p: Principal, rule: Rule, key: string | undefined): Denia
     return { reason: 'prefix', message: `key ${shown} is outside the prefixes of ${p.name} (${allowed})` };
   }
   return undefined;
+}
+
+/** Why a principal may not make this call with this request (every key of a batch is checked), or undefined. */
+export function requestDenial(p: Principal, rule: Rule, request: unknown): Denial | undefined {
+  if (!rule.keys) return denial(p, rule, rule.key?.(request));
+  for (const k of rule.keys(request)) {
+    const no = denial(p, rule, k);
+    if (no) return no;
+  }
+  return denial(p, rule, undefined);
 }
 
 /** The method's short name for messages: "/cache.v1.CacheService/Set" -> "CacheService/Set". */

@@ -15,7 +15,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CacheError } from '../errors/errors.js';
 import { type StatusError, toStatus } from '../errors/status.js';
 import type { Logger } from '../log/logger.js';
-import { denial, type Rule } from './access.js';
+import { type Rule, requestDenial } from './access.js';
 import { type Authenticator, isFailure } from './authenticator.js';
 import type { Principal } from './tokens.js';
 
@@ -93,7 +93,7 @@ export class Gatekeeper {
 
   private authorize(rule: Rule, call: CallFacts, p: Principal): StatusError | undefined {
     const method = rule.method;
-    const no = denial(p, rule, rule.key?.(call.request));
+    const no = requestDenial(p, rule, call.request);
     if (no) return this.refuse(no.reason, 'denied', no.message);
     if (rule.need === 'admin') this.opts.log.info({ caller: p.name, method, peer: call.getPeer() }, `admin call ${method} by ${p.name}`);
     return undefined;

@@ -13,6 +13,10 @@ Commands:
   del KEY              Delete KEY (exit 1 if there was no live value). Alias: delete.
   members              List the cluster's members and the ring version.
   stats                Print the counters of the node (of the first --addr that answers).
+  mget KEY...          Print the values of several keys, one call (a table; --json: one object).
+  mset KEY VALUE [KEY VALUE ...]
+                       Store several keys in one call (--ttl applies to each).
+  mdel KEY...          Delete several keys in one call.
   leave [NODE_ID]      Take NODE_ID off the ring; without it, the node at --addr leaves
                        (hands its keys on and exits). Needs an admin token if tokens are on.
 
@@ -43,7 +47,10 @@ type Command =
   | { cmd: 'del'; key: string }
   | { cmd: 'members' }
   | { cmd: 'stats' }
-  | { cmd: 'leave'; nodeId?: string };
+  | { cmd: 'leave'; nodeId?: string }
+  | { cmd: 'mget'; keys: string[] }
+  | { cmd: 'mset'; entries: [string, string][] }
+  | { cmd: 'mdel'; keys: string[] };
 
 export type Invocation = Command & {
   addrs: string[];
@@ -71,7 +78,7 @@ function orUsage<T>(what: string, parse: () => T): T {
   }
 }
 
-const ARITY: Record<string, [Command['cmd'], string[]]> = {
+const ARITY: Record<string, [Exclude<Command['cmd'], 'help' | 'mget' | 'mset' | 'mdel'>, string[]]> = {
   get: ['get', ['KEY']],
   set: ['set', ['KEY', 'VALUE']],
   del: ['del', ['KEY']],
@@ -114,35 +121,51 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
 
   const [name, ...args] = positionals;
   if (name === undefined) throw new UsageError('no command given');
-  const spec = ARITY[name];
-  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const [cmd, params] = spec;
-  const optional = params.filter((p) => p.startsWith('[')).length;
-  if (args.length > params.length || args.length < params.length - optional) {
-    throw new UsageError(
-      `${name} takes ${params.length === 0 ? 'no arguments' : params.join(' ')}, got ${args.length} argument${args.length === 1 ? '' : 's'}`,
-    );
-  }
-
   const addrs = splitList(addrText);
   if (addrs.length === 0) throw new UsageError('--addr: no address given');
   for (const a of addrs) orUsage('--addr:', () => parseAddress(a));
 
-  const inv: Invocation =
-    cmd === 'get' || cmd === 'del'
-      ? { cmd, key: args[0]!, ...common, addrs }
-      : cmd === 'set'
-        ? { cmd, key: args[0]!, value: args[1]!, ...common, addrs }
-        : cmd === 'leave'
-          ? { cmd, ...(args[0] !== undefined ? { nodeId: args[0] } : {}), ...common, addrs }
-          : { cmd, ...common, addrs };
+  let inv: Invocation;
+  if (name === 'mget' || name === 'mdel' || name === 'mset') {
+    if (args.length === 0) throw new UsageError(`${name} takes ${name === 'mset' ? 'KEY VALUE pairs' : 'one or more KEYs'}`);
+    if (name === 'mset' && args.length % 2 !== 0) throw new UsageError(`mset takes KEY VALUE pairs, got ${args.length} arguments`);
+    if (args.some((a, i) => (name !== 'mset' || i % 2 === 0) && a === '')) throw new UsageError('KEY must not be empty');
+    inv =
+      name === 'mset'
+        ? {
+            cmd: 'mset',
+            entries: Array.from({ length: args.length / 2 }, (_, i) => [args[2 * i]!, args[2 * i + 1]!] as [string, string]),
+            ...common,
+            addrs,
+          }
+        : { cmd: name, keys: args, ...common, addrs };
+  } else {
+    const spec = ARITY[name];
+    if (!spec) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    const [cmd, params] = spec;
+    const optional = params.filter((p) => p.startsWith('[')).length;
+    if (args.length > params.length || args.length < params.length - optional) {
+      throw new UsageError(
+        `${name} takes ${params.length === 0 ? 'no arguments' : params.join(' ')}, got ${args.length} argument${args.length === 1 ? '' : 's'}`,
+      );
+    }
+    inv =
+      cmd === 'get' || cmd === 'del'
+        ? { cmd, key: args[0]!, ...common, addrs }
+        : cmd === 'set'
+          ? { cmd, key: args[0]!, value: args[1]!, ...common, addrs }
+          : cmd === 'leave'
+            ? { cmd, ...(args[0] !== undefined ? { nodeId: args[0] } : {}), ...common, addrs }
+            : { cmd, ...common, addrs };
+  }
 
   if (v.ttl !== undefined) {
-    if (cmd !== 'set') throw new UsageError('--ttl applies to set only');
+    if (inv.cmd !== 'set' && inv.cmd !== 'mset') throw new UsageError('--ttl applies to set and mset only');
     inv.ttlMs = orUsage('--ttl', () => parseDuration(v.ttl!));
   }
   if (v.consistency !== undefined) {
-    if (cmd !== 'get' && cmd !== 'set' && cmd !== 'del') throw new UsageError(`--consistency applies to get, set and del, not ${name}`);
+    if (!['get', 'set', 'del', 'mget', 'mset', 'mdel'].includes(inv.cmd))
+      throw new UsageError(`--consistency applies to get, set, del, mget, mset and mdel, not ${name}`);
     const c = v.consistency.toLowerCase();
     if (c !== 'one' && c !== 'quorum' && c !== 'all')
       throw new UsageError(`--consistency ${JSON.stringify(v.consistency)}: one of one, quorum, all`);

@@ -2,7 +2,7 @@
 /** cachectl: a command-line client of the cache (see `cachectl --help`). */
 import { readFileSync } from 'node:fs';
 import { HELP, type Invocation, parseCommandLine, UsageError } from './args.js';
-import { getJson, membersText, statsText, toJson } from './format.js';
+import { batchGetJson, batchText, getJson, membersText, statsText, toJson } from './format.js';
 
 const EXIT = { OK: 0, NOT_FOUND: 1, USAGE: 2, ERROR: 3 } as const;
 
@@ -78,6 +78,24 @@ async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
         const s = await client.stats();
         out(inv.json ? `${toJson(s)}\n` : statsText(s));
         return EXIT.OK;
+      }
+      case 'mget': {
+        const rs = await client.mget(inv.keys, { consistency: inv.consistency });
+        out(inv.json ? `${toJson(rs.map(batchGetJson))}\n` : batchText(rs));
+        return rs.some((r) => r.error) ? EXIT.ERROR : EXIT.OK;
+      }
+      case 'mset': {
+        const rs = await client.mset(
+          inv.entries.map(([key, value]) => ({ key, value, ttlMs: inv.ttlMs })),
+          { consistency: inv.consistency },
+        );
+        out(inv.json ? `${toJson(rs)}\n` : batchText(rs));
+        return rs.some((r) => r.error) ? EXIT.ERROR : EXIT.OK;
+      }
+      case 'mdel': {
+        const rs = await client.mdelete(inv.keys, { consistency: inv.consistency });
+        out(inv.json ? `${toJson(rs)}\n` : batchText(rs));
+        return rs.some((r) => r.error) ? EXIT.ERROR : EXIT.OK;
       }
       case 'leave': {
         const ok = await client.leave(inv.nodeId, inv.nodeId === undefined ? { address: inv.addrs[0] } : {});

@@ -1,5 +1,5 @@
 /** Text and JSON renderings of cachectl's answers (pure). */
-import type { GetResult, MembersResult, NodeStats } from '../client/client.js';
+import type { BatchDeleteResult, BatchGetResult, BatchWriteResult, GetResult, MembersResult, NodeStats } from '../client/client.js';
 
 /** JSON.stringify that writes bigints as decimal strings. */
 export function toJson(v: unknown): string {
@@ -37,4 +37,24 @@ export function statsText(s: NodeStats): string {
   return `${Object.entries(s)
     .map(([k, v]) => `${k}: ${String(v)}`)
     .join('\n')}\n`;
+}
+
+/** A batch result for JSON: bytes as base64, like getJson. */
+export function batchGetJson(r: BatchGetResult): object {
+  const binary = r.value !== undefined && typeof r.value !== 'string';
+  return { ...r, value: binary ? (r.value as Buffer).toString('base64') : r.value, encoding: binary ? 'base64' : 'utf8' };
+}
+
+/** One line per key of a batch call: what it got, or its error. */
+export function batchText(rs: readonly (BatchGetResult | BatchWriteResult | BatchDeleteResult)[]): string {
+  const rows = [['KEY', 'RESULT', 'VERSION']];
+  for (const r of rs) {
+    let result: string;
+    if (r.error) result = `${r.error.code}: ${r.error.message}`;
+    else if ('found' in r) result = !r.found ? '(not found)' : typeof r.value === 'string' ? r.value : `(${r.value!.length} bytes)`;
+    else if ('deleted' in r) result = r.deleted ? 'deleted' : '(not found)';
+    else result = r.superseded ? 'OK (superseded by a later entry)' : 'OK';
+    rows.push([r.key, result, r.version?.toString() ?? '']);
+  }
+  return `${table(rows)}\n`;
 }

@@ -11,8 +11,13 @@ import type { Consistency__Output } from '../protos/generated/public/cache/v1/Co
 import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
 import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
 import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
+import type { KeyError__Output } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { LeaveResponse__Output } from '../protos/generated/public/cache/v1/LeaveResponse.js';
+import type { MDeleteResponse__Output } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
 import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
+import type { MGetResponse__Output } from '../protos/generated/public/cache/v1/MGetResponse.js';
+import type { MSetEntry } from '../protos/generated/public/cache/v1/MSetEntry.js';
+import type { MSetResponse__Output } from '../protos/generated/public/cache/v1/MSetResponse.js';
 import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.js';
 import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
 import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
@@ -57,6 +62,43 @@ export interface Member {
   /** cache.v1.MemberState number (1 alive, 2 suspect, 3 dead, 4 left). */
   stateCode: number;
   incarnation: bigint;
+}
+
+/** A key's own failure in a batch call: the status code name the single-key call would have answered, and why. */
+export interface KeyFailure {
+  code: string;
+  message: string;
+}
+
+export interface BatchGetResult {
+  key: string;
+  found: boolean;
+  value: string | Buffer | undefined;
+  version: bigint | undefined;
+  ttlRemainingMs: number;
+  error: KeyFailure | undefined;
+}
+
+export interface BatchSetEntry {
+  key: string;
+  value: string | Uint8Array;
+  /** Time to live (ms); 0 or absent = the node's default TTL. */
+  ttlMs?: number;
+}
+
+export interface BatchWriteResult {
+  key: string;
+  version: bigint | undefined;
+  /** A later entry of the same call had the same key: that one was written (and `version` is its). */
+  superseded: boolean;
+  error: KeyFailure | undefined;
+}
+
+export interface BatchDeleteResult {
+  key: string;
+  deleted: boolean;
+  version: bigint | undefined;
+  error: KeyFailure | undefined;
 }
 
 export interface MembersResult {
@@ -195,6 +237,73 @@ export class CacheClient {
       opts,
     );
     return res.deleted;
+  }
+
+  // ---- batches ----
+
+  /**
+   * Reads many keys in one call: one result per key, in order. A key's own failure (invalid,
+   * quorum not reached) is in its `error`; the promise rejects only when the whole call fails.
+   */
+  async mget(keys: readonly string[], opts: ReadOptions = {}): Promise<BatchGetResult[]> {
+    checkKeys(keys, 'MGet');
+    const req = { keys: [...keys], consistency: consistencyNumber(opts.consistency, 'MGet') };
+    const res = await this.call<MGetResponse__Output>(
+      { method: 'MGet', read: true, invoke: (c, md, o, cb) => c.cache.MGet(req, md, o, cb) },
+      opts,
+    );
+    return res.results.map((r) => ({
+      key: r.key,
+      found: r.found,
+      value: r.found ? (r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? '')) : undefined,
+      version: r.found ? BigInt(r.version) : undefined,
+      ttlRemainingMs: Number(r.ttl_remaining_ms),
+      error: keyError(r.error),
+    }));
+  }
+
+  /** Writes many keys in one call; a key given twice: the last entry is written, the earlier ones are `superseded`. */
+  async mset(entries: readonly BatchSetEntry[], opts: WriteOptions = {}): Promise<BatchWriteResult[]> {
+    if (!Array.isArray(entries)) throw invalidArgument('entries must be an array of { key, value, ttlMs? }', 'MSet');
+    const wire = entries.map((e, i) => {
+      if (e === null || typeof e !== 'object') throw invalidArgument(`entries[${i}] must be { key, value, ttlMs? }`, 'MSet');
+      checkKey(e.key, 'MSet');
+      const w: MSetEntry = { key: e.key };
+      if (typeof e.value === 'string') w.value = e.value;
+      else if (e.value instanceof Uint8Array)
+        w.data = Buffer.isBuffer(e.value) ? e.value : Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength);
+      else throw invalidArgument(`entries[${i}].value must be a string, Buffer or Uint8Array, got ${describe(e.value)}`, 'MSet');
+      const ttl = checkTtl(e.ttlMs, 'MSet');
+      if (ttl > 0) w.ttl_ms = String(ttl);
+      return w;
+    });
+    const req = { entries: wire, consistency: consistencyNumber(opts.consistency, 'MSet') };
+    const res = await this.call<MSetResponse__Output>(
+      { method: 'MSet', read: false, invoke: (c, md, o, cb) => c.cache.MSet(req, md, o, cb) },
+      opts,
+    );
+    return res.results.map((r) => ({
+      key: r.key,
+      version: r.error ? undefined : BigInt(r.version),
+      superseded: r.superseded,
+      error: keyError(r.error),
+    }));
+  }
+
+  /** Deletes many keys in one call; `deleted` says whether a live value was. */
+  async mdelete(keys: readonly string[], opts: WriteOptions = {}): Promise<BatchDeleteResult[]> {
+    checkKeys(keys, 'MDelete');
+    const req = { keys: [...keys], consistency: consistencyNumber(opts.consistency, 'MDelete') };
+    const res = await this.call<MDeleteResponse__Output>(
+      { method: 'MDelete', read: false, invoke: (c, md, o, cb) => c.cache.MDelete(req, md, o, cb) },
+      opts,
+    );
+    return res.results.map((r) => ({
+      key: r.key,
+      deleted: r.deleted,
+      version: r.error ? undefined : BigInt(r.version),
+      error: keyError(r.error),
+    }));
   }
 
   // ---- cluster ----
@@ -466,6 +575,15 @@ function closedError(method: string): CacheClientError {
 /** { key, consistency } without the default (0), which proto3 need not send. */
 function keyRequest(key: string, consistency: Consistency__Output): GetRequest {
   return consistency === 0 ? { key } : { key, consistency };
+}
+
+function checkKeys(keys: unknown, method: string): void {
+  if (!Array.isArray(keys)) throw invalidArgument(`keys must be an array of strings, got ${describe(keys)}`, method);
+  for (const k of keys) checkKey(k, method);
+}
+
+function keyError(e: KeyError__Output | null): KeyFailure | undefined {
+  return e ? { code: grpc.status[e.code] ?? String(e.code), message: e.message } : undefined;
 }
 
 function checkKey(key: unknown, method: string): void {

@@ -1,4 +1,16 @@
-export type { GetResult, Member, MembersOptions, MembersResult, NodeStats, SetResult } from './client.js';
+export type {
+  BatchDeleteResult,
+  BatchGetResult,
+  BatchSetEntry,
+  BatchWriteResult,
+  GetResult,
+  KeyFailure,
+  Member,
+  MembersOptions,
+  MembersResult,
+  NodeStats,
+  SetResult,
+} from './client.js';
 export { CacheClient } from './client.js';
 export { CacheClientError, type CacheErrorCode } from './errors.js';
 export type {
@@ -9,6 +21,7 @@ export type {
   Consistency,
   ReadOptions,
   SetOptions,
+  TlsOptions,
   WriteOptions,
 } from './options.js';
 export type { Candidate, MemberStateName } from './routing.js';

@@ -177,6 +177,7 @@ export const VARIABLES = {
   TTL: [duration(0, 10 * 365 * 86_400_000, 's'), '0', 'Default time to live (seconds, or with a unit); 0 = no expiry.'],
   EVICTION_POLICY: [z.enum(['lru', 'lfu', 'fifo']), 'lru', 'Which entry to evict when a shard is full: lru, lfu or fifo.'],
   MAX_KEY_SIZE: [int(1, 1 << 20), '1024', 'Longest key accepted, in bytes (UTF-8).'],
+  MAX_BATCH_KEYS: [int(1, 100_000), '1000', 'Most keys one MGet, MSet or MDelete may carry (more: INVALID_ARGUMENT).'],
   MAX_RECV_MSG_SIZE: [size(1024, 1 << 30), '4mb', 'Largest gRPC message accepted.'],
   MAX_SEND_MSG_SIZE: [size(1024, 1 << 30), '4mb', 'Largest gRPC message sent.'],
   RPC_TIMEOUT: [duration(1, 600_000), '2s', 'Deadline for calls to peers (and for a quorum to answer).'],

@@ -179,7 +179,12 @@ export class CacheNode {
         cacheService(
           this.coordinator,
           this.gate,
-          { maxKeyBytes: cfg.MAX_KEY_SIZE, maxValueBytes: Math.max(0, maxValueBytes), maxTtlMs: MAX_TTL_MS },
+          {
+            maxKeyBytes: cfg.MAX_KEY_SIZE,
+            maxValueBytes: Math.max(0, maxValueBytes),
+            maxTtlMs: MAX_TTL_MS,
+            maxBatchKeys: cfg.MAX_BATCH_KEYS,
+          },
           this.log,
           this.metrics,
         ),

@@ -6,8 +6,8 @@
 import Bottleneck from 'bottleneck';
 
 export interface Admission {
-  /** Runs fn if a token is available; otherwise calls refused() synchronously or soon after. */
-  admit(fn: () => void, refused: () => void): void;
+  /** Runs fn if `weight` tokens (default 1: a batch call takes one per key) are available; otherwise calls refused() synchronously or soon after. */
+  admit(fn: () => void, refused: () => void, weight?: number): void;
   stop(): Promise<void>;
 }
 
@@ -26,8 +26,8 @@ export function createAdmission(ratePerSec: number, burst: number): Admission | 
   });
   const ready = () => Promise.resolve();
   return {
-    admit(fn, refused) {
-      limiter.schedule(ready).then(fn, refused);
+    admit(fn, refused, weight = 1) {
+      (weight === 1 ? limiter.schedule(ready) : limiter.schedule({ weight }, ready)).then(fn, refused);
     },
     async stop() {
       await limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);

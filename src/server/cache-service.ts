@@ -1,6 +1,6 @@
 /** cache.v1.CacheService: validates requests, hands them to the coordinator, shapes answers. */
 import * as grpc from '@grpc/grpc-js';
-import { type CacheError, invalid } from '../errors/errors.js';
+import type { CacheError } from '../errors/errors.js';
 import { type StatusError, statusOf, toStatus } from '../errors/status.js';
 import type { Logger } from '../log/logger.js';
 import { type MethodIndex, NO_OBSERVER, type RequestObserver } from '../metrics/metrics.js';
@@ -22,32 +22,11 @@ import {
   type SetRequest,
   type WriteAnswer,
 } from '../wire/codec.js';
+import { type BatchLimits, batchHandlers } from './batch.js';
 import { absoluteDeadline } from './deadline.js';
 import type { RequestGate } from './gate.js';
 import type { ServiceBinding } from './server.js';
-
-export interface RequestLimits {
-  maxKeyBytes: number;
-  maxValueBytes: number;
-  maxTtlMs: number;
-}
-
-const CONSISTENCY_HELP = 'one of CONSISTENCY_UNSPECIFIED (0), CONSISTENCY_ONE (1), CONSISTENCY_QUORUM (2), CONSISTENCY_ALL (3)';
-
-function checkKey(key: string, maxKeyBytes: number): string {
-  if (!key) throw invalid('key must not be empty');
-  // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
-  if (key.length * 3 > maxKeyBytes) {
-    const bytes = Buffer.byteLength(key, 'utf8');
-    if (bytes > maxKeyBytes) throw invalid(`key is ${bytes} bytes; the limit is ${maxKeyBytes} (MAX_KEY_SIZE)`);
-  }
-  return key;
-}
-
-function checkConsistency(c: number): number {
-  if (c === 0 || c === 1 || c === 2 || c === 3) return c;
-  throw invalid(`consistency ${c} is not ${CONSISTENCY_HELP}`);
-}
+import { checkConsistency, checkKey, checkTtl, checkValue } from './validate.js';
 
 /** CacheService with the hand-written codecs of src/wire/codec.ts on every method (both ends). */
 export function cacheDefinition() {
@@ -75,7 +54,8 @@ export function cacheDefinition() {
     ...generated.Delete,
     ...codecs(encodeKeyRequest, decodeKeyRequest, encodeWriteResponse, decodeDeleteResponse),
   };
-  return { Get: get, Set: set, Delete: del };
+  // The batch calls use the generated codecs (src/server/batch.ts).
+  return { ...generated, Get: get, Set: set, Delete: del };
 }
 
 type Reply<T> = (err: StatusError | null, value?: T) => void;
@@ -83,7 +63,7 @@ type Reply<T> = (err: StatusError | null, value?: T) => void;
 export function cacheService(
   coord: Coordinator,
   gate: RequestGate,
-  limits: RequestLimits,
+  limits: BatchLimits,
   log: Logger,
   metrics: RequestObserver = NO_OBSERVER,
   now: () => number = Date.now,
@@ -172,23 +152,9 @@ export function cacheService(
         try {
           key = checkKey(req.key, limits.maxKeyBytes);
           level = checkConsistency(req.consistency);
+          ({ value, binary } = checkValue(req.data, req.data !== undefined ? undefined : req.value, limits));
           binary = req.binary;
-          let bytes: number;
-          if (req.data !== undefined) {
-            const data = req.data;
-            bytes = data.length;
-            value = bytes > limits.maxValueBytes ? '' : data.toString('latin1'); // a copy: the request buffer is not retained
-          } else {
-            value = req.value;
-            bytes = value.length * 3 > limits.maxValueBytes ? Buffer.byteLength(value, 'utf8') : value.length;
-          }
-          if (bytes > limits.maxValueBytes) {
-            throw invalid(
-              `value is ${bytes} bytes; the limit is ${limits.maxValueBytes} bytes (MAX_RECV_MSG_SIZE/MAX_SEND_MSG_SIZE less key and framing)`,
-            );
-          }
-          ttl = req.ttlMs;
-          if (ttl > limits.maxTtlMs) throw invalid(`ttl_ms ${ttl} is too large; the limit is ${limits.maxTtlMs}`);
+          ttl = checkTtl(req.ttlMs, limits);
         } catch (e) {
           fail(reply, e);
           return;
@@ -200,7 +166,10 @@ export function cacheService(
     );
   };
 
-  return { definition: cacheDefinition(), handlers: { Get: get, Set: set, Delete: del } };
+  return {
+    definition: cacheDefinition(),
+    handlers: { Get: get, Set: set, Delete: del, ...batchHandlers(coord, gate, limits, fail, now) },
+  };
 }
 
 function getAnswer(rec: EntryRecord, now: number): GetAnswer {

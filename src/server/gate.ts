@@ -37,9 +37,9 @@ export class RequestGate {
    * Runs fn now (or when admitted), or answers the call with the refusal. A call whose
    * absolute client deadline (src/server/deadline.ts) has already passed is not executed at
    * all: it was held up in the network, and running it now could overwrite writes that were
-   * acknowledged since.
+   * acknowledged since. `weight`: rate-limit tokens the call takes (a batch: its number of keys).
    */
-  pass(refuse: (s: StatusError) => void, fn: () => void, deadline?: number): void {
+  pass(refuse: (s: StatusError) => void, fn: () => void, deadline?: number, weight = 1): void {
     if (this.closing) {
       refuse(SHUTTING_DOWN);
       return;
@@ -56,7 +56,7 @@ export class RequestGate {
       fn();
       return;
     }
-    this.admission.admit(fn, () => refuse(RATE_LIMITED));
+    this.admission.admit(fn, () => refuse(RATE_LIMITED), weight);
   }
 
   begin(): void {

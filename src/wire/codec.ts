@@ -280,6 +280,11 @@ function writeVersion(buf: Buffer, pos: number, wall: number, logical: number): 
   return pos;
 }
 
+/** The version as the decimal text of the uint64 (for messages encoded by the generic codec, whose longs are strings). */
+export function versionText(wall: number, logical: number): string {
+  return ((BigInt(wall) << 16n) | BigInt(logical)).toString();
+}
+
 /** Reads a uint64 version varint into its HLC parts (the inverse of writeVersion). */
 function readVersion(r: Reader, into: { wall: number; logical: number }): void {
   let lo = 0;

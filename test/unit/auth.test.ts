@@ -191,6 +191,16 @@ test('gatekeeper: tokens for client calls, certificates and the cluster secret f
   assert.equal(code(SET, facts({ authorization: 'Bearer r' }, { key: 'user:1' })), 'PERMISSION_DENIED');
   assert.equal(code(SET, facts({ authorization: 'Bearer w' }, { key: 'user:1' })), 'OK');
   assert.equal(code(SET, facts({ authorization: 'Bearer w' }, { key: 'other' })), 'PERMISSION_DENIED');
+  const MGET = '/cache.v1.CacheService/MGet';
+  const MSET = '/cache.v1.CacheService/MSet';
+  assert.equal(code(MGET, facts({ authorization: 'Bearer w' }, { keys: ['user:1', 'user:2'] })), 'OK');
+  assert.equal(
+    code(MGET, facts({ authorization: 'Bearer w' }, { keys: ['user:1', 'other'] })),
+    'PERMISSION_DENIED',
+    'every key of a batch is checked',
+  );
+  assert.equal(code(MSET, facts({ authorization: 'Bearer r' }, { entries: [{ key: 'user:1' }] })), 'PERMISSION_DENIED', 'MSet needs write');
+  assert.equal(code(MSET, facts({ authorization: 'Bearer w' }, { entries: [{ key: 'user:1' }, { key: 'x' }] })), 'PERMISSION_DENIED');
   const LEAVE = '/cache.v1.ClusterService/Leave';
   assert.equal(code(LEAVE, facts({ authorization: 'Bearer w' })), 'PERMISSION_DENIED');
   assert.equal(code(LEAVE, facts({ authorization: 'Bearer a' })), 'OK');
@@ -208,8 +218,8 @@ test('gatekeeper: tokens for client calls, certificates and the cluster secret f
 
   assert.deepEqual(Object.fromEntries([...g.failures].filter(([, n]) => n > 0)), {
     missing_token: 1,
-    role: 2,
-    prefix: 1,
+    role: 3,
+    prefix: 3,
     peer_certificate: 2,
     cluster_secret: 2,
   });

@@ -40,6 +40,27 @@ test('TLS and token options: flags, CACHE_* variables, pairing rules; leave with
   usage(['leave', 'a', 'b'], /leave takes \[NODE_ID\], got 2 arguments/);
 });
 
+test('batch commands: mget and mdel take keys, mset takes pairs; --ttl and --consistency apply', () => {
+  assert.deepEqual(parseCommandLine(['mget', 'a', 'b']), { cmd: 'mget', keys: ['a', 'b'], addrs: [DEFAULT_ADDR], json: false });
+  assert.deepEqual(parseCommandLine(['mdel', 'a']), { cmd: 'mdel', keys: ['a'], addrs: [DEFAULT_ADDR], json: false });
+  const m = parseCommandLine(['mset', 'a', '1', 'b', '2', '--ttl', '10s', '--consistency', 'all']);
+  assert.deepEqual(m, {
+    cmd: 'mset',
+    entries: [
+      ['a', '1'],
+      ['b', '2'],
+    ],
+    addrs: [DEFAULT_ADDR],
+    json: false,
+    ttlMs: 10_000,
+    consistency: 'all',
+  });
+  usage(['mget'], /mget takes one or more KEYs/);
+  usage(['mset', 'a', '1', 'b'], /mset takes KEY VALUE pairs, got 3 arguments/);
+  usage(['mset', '', 'v'], /KEY must not be empty/);
+  usage(['mget', 'a', '--ttl', '1s'], /--ttl applies to set and mset only/);
+});
+
 test('commands and their arguments', () => {
   assert.deepEqual(parseCommandLine(['get', 'k']), { cmd: 'get', key: 'k', addrs: [DEFAULT_ADDR], json: false });
   assert.deepEqual(parseCommandLine(['set', 'k', 'v w']), { cmd: 'set', key: 'k', value: 'v w', addrs: [DEFAULT_ADDR], json: false });
@@ -80,10 +101,10 @@ test('usage errors', () => {
   usage(['get', 'k', '--addr', 'nohost'], /--addr: "nohost" is not host:port: the port is missing/);
   usage(['get', 'k', '--addr', 'a:1,h:0'], /--addr: "h:0" is not host:port: port 0 is outside 1\.\.65535/);
   usage(['get', 'k', '--addr', ','], /--addr: no address/);
-  usage(['get', 'k', '--ttl', '1s'], /--ttl applies to set only/);
+  usage(['get', 'k', '--ttl', '1s'], /--ttl applies to set and mset only/);
   usage(['set', 'k', 'v', '--ttl', '10'], /not a duration with a unit/);
   usage(['set', 'k', 'v', '--consistency', 'most'], /one of one, quorum, all/);
-  usage(['members', '--consistency', 'one'], /--consistency applies to get, set and del/);
+  usage(['members', '--consistency', 'one'], /--consistency applies to get, set, del, mget, mset and mdel/);
   usage(['get', 'k', '--timeout', '0'], /--timeout must be at least 1ms/);
   usage(['get', 'k', '--retries', 'x'], /--retries "x"/);
   usage(['get', 'k', '--json=yes'], /--json/);

@@ -1,0 +1,213 @@
+/**
+ * CacheService's batch calls: MGet, MSet, MDelete. Each key goes through the coordinator as
+ * its single-key call would (the per-peer Exchange streams already send one batch per peer per
+ * event-loop turn, so a call's keys travel grouped by replica), and the answer waits for every
+ * key. A key that fails (invalid, quorum not reached) gets its own error; the call itself fails
+ * only for what concerns all of it (too many keys, the gate: not joined, shutting down, rate
+ * limit, which counts a batch as its number of keys).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { type CacheError, invalid } from '../errors/errors.js';
+import { type StatusError, toStatus } from '../errors/status.js';
+import type { KeyError } from '../protos/generated/public/cache/v1/KeyError.js';
+import type { MDeleteRequest__Output } from '../protos/generated/public/cache/v1/MDeleteRequest.js';
+import type { MDeleteResponse } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
+import type { MDeleteResult } from '../protos/generated/public/cache/v1/MDeleteResult.js';
+import type { MGetRequest__Output } from '../protos/generated/public/cache/v1/MGetRequest.js';
+import type { MGetResponse } from '../protos/generated/public/cache/v1/MGetResponse.js';
+import type { MGetResult } from '../protos/generated/public/cache/v1/MGetResult.js';
+import type { MSetRequest__Output } from '../protos/generated/public/cache/v1/MSetRequest.js';
+import type { MSetResponse } from '../protos/generated/public/cache/v1/MSetResponse.js';
+import type { MSetResult } from '../protos/generated/public/cache/v1/MSetResult.js';
+import type { Coordinator, WriteResult } from '../replication/coordinator.js';
+import type { EntryRecord } from '../store/store.js';
+import { versionText } from '../wire/codec.js';
+import { absoluteDeadline } from './deadline.js';
+import type { RequestGate } from './gate.js';
+import { checkConsistency, checkKey, checkTtl, checkValue, type RequestLimits } from './validate.js';
+
+export interface BatchLimits extends RequestLimits {
+  maxBatchKeys: number;
+}
+
+function keyError(err: unknown): KeyError {
+  const s = toStatus(err);
+  return { code: s.code, message: s.details };
+}
+
+/** Runs `each(i, done)` for i in 0..n-1 and calls `all()` once every one has called done. */
+function fanOut(n: number, each: (i: number, done: () => void) => void, all: () => void): void {
+  let left = n;
+  const done = () => {
+    if (--left === 0) all();
+  };
+  if (n === 0) {
+    all();
+    return;
+  }
+  for (let i = 0; i < n; i++) each(i, done);
+}
+
+export function batchHandlers(
+  coord: Coordinator,
+  gate: RequestGate,
+  limits: BatchLimits,
+  fail: (reply: (err: StatusError | null) => void, err: unknown) => void,
+  now: () => number = Date.now,
+) {
+  /** A key's validation error, or undefined for a valid key. */
+  const badKey = (key: string): KeyError | undefined => {
+    try {
+      checkKey(key, limits.maxKeyBytes);
+      return undefined;
+    } catch (e) {
+      return keyError(e);
+    }
+  };
+
+  /** Checks the call as a whole, then runs it counted as in flight (one slot for the whole batch). */
+  const admit = <Req extends { consistency: number }>(
+    call: grpc.ServerUnaryCall<Req, unknown>,
+    reply: (err: StatusError | null) => void,
+    count: number,
+    run: (level: number, finished: () => void) => void,
+  ) => {
+    if (count > limits.maxBatchKeys) {
+      fail(reply, invalid(`${count} keys in one call; the limit is ${limits.maxBatchKeys} (MAX_BATCH_KEYS)`));
+      return;
+    }
+    let level: number;
+    try {
+      level = checkConsistency(call.request.consistency);
+    } catch (e) {
+      fail(reply, e);
+      return;
+    }
+    gate.pass(
+      reply,
+      () => {
+        gate.begin();
+        run(level, () => gate.end());
+      },
+      absoluteDeadline(call),
+      Math.max(1, count),
+    );
+  };
+
+  const MGet: grpc.handleUnaryCall<MGetRequest__Output, MGetResponse> = (call, callback) => {
+    const keys = call.request.keys;
+    admit(call, callback, keys.length, (level, finished) => {
+      const results: MGetResult[] = new Array(keys.length);
+      // A key asked for twice is read once: every duplicate gets the same result.
+      const first = new Map<string, number>();
+      const unique: number[] = [];
+      for (let i = 0; i < keys.length; i++) if (!first.has(keys[i]!)) first.set(keys[i]!, unique.push(i) - 1);
+      fanOut(
+        unique.length,
+        (u, done) => {
+          const i = unique[u]!;
+          const key = keys[i]!;
+          const bad = badKey(key);
+          if (bad) {
+            results[i] = { key, error: bad };
+            done();
+            return;
+          }
+          coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
+            results[i] = err ? { key, error: keyError(err) } : rec ? found(key, rec, now()) : { key, found: false };
+            done();
+          });
+        },
+        () => {
+          for (let i = 0; i < keys.length; i++) results[i] ??= results[unique[first.get(keys[i]!)!]!]!;
+          finished();
+          callback(null, { results });
+        },
+      );
+    });
+  };
+
+  const MSet: grpc.handleUnaryCall<MSetRequest__Output, MSetResponse> = (call, callback) => {
+    const entries = call.request.entries;
+    admit(call, callback, entries.length, (level, finished) => {
+      const results: MSetResult[] = new Array(entries.length);
+      // The last entry of a key is written; earlier ones of the same key are superseded.
+      const last = new Map<string, number>();
+      for (let i = 0; i < entries.length; i++) last.set(entries[i]!.key, i);
+      fanOut(
+        entries.length,
+        (i, done) => {
+          const e = entries[i]!;
+          const key = e.key;
+          let value: string, binary: boolean, ttl: number;
+          try {
+            checkKey(key, limits.maxKeyBytes);
+            ({ value, binary } = checkValue(e.payload === 'data' ? e.data : undefined, e.value, limits));
+            ttl = checkTtl(Number(e.ttl_ms), limits);
+          } catch (err) {
+            results[i] = { key, error: keyError(err) };
+            done();
+            return;
+          }
+          if (last.get(key) !== i) {
+            results[i] = { key, superseded: true };
+            done();
+            return;
+          }
+          coord.set(key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => {
+            results[i] = err ? { key, error: keyError(err) } : { key, version: versionText(r!.wall, r!.logical) };
+            done();
+          });
+        },
+        () => {
+          // A superseded entry reports the version its key got.
+          for (let i = 0; i < entries.length; i++) {
+            const r = results[i]!;
+            if (r.superseded) r.version = results[last.get(r.key!)!]!.version;
+          }
+          finished();
+          callback(null, { results });
+        },
+      );
+    });
+  };
+
+  const MDelete: grpc.handleUnaryCall<MDeleteRequest__Output, MDeleteResponse> = (call, callback) => {
+    const keys = call.request.keys;
+    admit(call, callback, keys.length, (level, finished) => {
+      const results: MDeleteResult[] = new Array(keys.length);
+      fanOut(
+        keys.length,
+        (i, done) => {
+          const key = keys[i]!;
+          const bad = badKey(key);
+          if (bad) {
+            results[i] = { key, error: bad };
+            done();
+            return;
+          }
+          coord.delete(key, level, (err: CacheError | null, r?: WriteResult) => {
+            results[i] = err
+              ? { key, error: keyError(err) }
+              : { key, deleted: r!.deleted === true, version: versionText(r!.wall, r!.logical) };
+            done();
+          });
+        },
+        () => {
+          finished();
+          callback(null, { results });
+        },
+      );
+    });
+  };
+
+  return { MGet, MSet, MDelete };
+}
+
+function found(key: string, rec: EntryRecord, now: number): MGetResult {
+  const ttl = rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now);
+  const r: MGetResult = { key, found: true, version: versionText(rec.wall, rec.logical), ttl_remaining_ms: ttl };
+  if (rec.binary) r.data = Buffer.from(rec.value, 'latin1');
+  else r.value = rec.value;
+  return r;
+}

@@ -1,0 +1,126 @@
+/**
+ * Batch calls (MGet, MSet, MDelete) against a real 3-node cluster through the client library:
+ * mixed found and missing keys in order, a bad key in the middle of a batch, duplicates, 1,000
+ * keys in one call, MAX_BATCH_KEYS + 1 refused, one node down (QUORUM answers every key, ALL
+ * fails key by key), and the rate limit counting a batch as its keys.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CacheClient, CacheClientError } from '../../src/index.ts';
+import { startCluster, stopAll } from '../helpers/cluster.ts';
+import { cacheClient } from '../helpers/grpc.ts';
+import type { NodeProc } from '../helpers/procs.ts';
+import { startNode } from '../helpers/procs.ts';
+
+describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
+  let addrs: string[];
+  let nodes: NodeProc[];
+  let client: CacheClient;
+
+  before(async () => {
+    ({ addrs, nodes } = await startCluster(3));
+    client = new CacheClient({ seeds: addrs[0]!, routing: false, retries: 0, timeoutMs: 5_000 });
+  });
+  after(async () => {
+    client.close();
+    await stopAll(nodes);
+  });
+
+  test('1,000 keys in one MSet and one MGet; found and missing keys answered in request order', async () => {
+    const keys = Array.from({ length: 1000 }, (_, i) => `b:${i}`);
+    const set = await client.mset(keys.map((key, i) => ({ key, value: i % 2 ? `v${i}` : Buffer.from([i % 256]) })));
+    assert.equal(set.length, 1000);
+    assert.ok(set.every((r, i) => r.key === keys[i] && r.error === undefined && typeof r.version === 'bigint' && !r.superseded));
+    const asked = keys.flatMap((k, i) => (i % 100 === 0 ? [k, `missing:${i}`] : [k])).slice(0, 1000);
+    const got = await client.mget(asked);
+    assert.deepEqual(
+      got.map((r) => r.key),
+      asked,
+    );
+    for (const r of got) {
+      if (r.key.startsWith('missing:')) assert.deepEqual([r.found, r.value, r.error], [false, undefined, undefined]);
+      else {
+        const i = Number(r.key.slice(2));
+        assert.ok(r.found, r.key);
+        assert.deepEqual(r.value, i % 2 ? `v${i}` : Buffer.from([i % 256]));
+      }
+    }
+  });
+
+  test('a bad key in the middle fails alone; duplicates: the last MSet entry wins, MGet answers each the same', async () => {
+    const set = await client.mset([
+      { key: 'dup', value: 'first' },
+      { key: 'ok', value: 'x' },
+      { key: 'dup', value: 'second' },
+    ]);
+    assert.deepEqual(
+      set.map((r) => [r.key, r.superseded, r.error]),
+      [
+        ['dup', true, undefined],
+        ['ok', false, undefined],
+        ['dup', false, undefined],
+      ],
+    );
+    assert.equal(set[0]!.version, set[2]!.version, 'the superseded entry reports the version its key got');
+    const c = cacheClient(addrs[1]!);
+    const r = await c.call<{ results: { key: string; found: boolean; value?: string; error: { code: number; message: string } | null }[] }>(
+      'MGet',
+      { keys: ['dup', '', 'ok', 'dup'] },
+    );
+    c.close();
+    const res = r.res!.results;
+    assert.equal(res.length, 4);
+    assert.deepEqual([res[0]!.value, res[2]!.value, res[3]!.value], ['second', 'x', 'second']);
+    assert.equal(res[1]!.error?.code, 3, 'INVALID_ARGUMENT for the empty key only');
+    assert.match(res[1]!.error!.message, /key must not be empty/);
+    const del = await client.mdelete(['dup', 'never-written']);
+    assert.deepEqual(
+      del.map((d) => [d.key, d.deleted]),
+      [
+        ['dup', true],
+        ['never-written', false],
+      ],
+    );
+  });
+
+  test('MAX_BATCH_KEYS + 1 keys: the whole call is INVALID_ARGUMENT', async () => {
+    const keys = Array.from({ length: 1001 }, (_, i) => `k${i}`);
+    await assert.rejects(
+      client.mget(keys),
+      (e: CacheClientError) =>
+        e instanceof CacheClientError && e.code === 'INVALID_ARGUMENT' && /1001 keys.*MAX_BATCH_KEYS/.test(e.details),
+    );
+  });
+
+  test('one node down: QUORUM still answers every key; ALL fails key by key, not the call', async () => {
+    const keys = Array.from({ length: 50 }, (_, i) => `down:${i}`);
+    await client.mset(
+      keys.map((key) => ({ key, value: key })),
+      { consistency: 'all' },
+    );
+    await nodes[2]!.stop('SIGKILL');
+    const quorum = await client.mget(keys, { consistency: 'quorum' });
+    assert.ok(
+      quorum.every((r) => r.found && r.value === r.key),
+      JSON.stringify(quorum.filter((r) => !r.found).slice(0, 3)),
+    );
+    const all = await client.mget(keys, { consistency: 'all' });
+    assert.equal(all.length, 50);
+    assert.ok(
+      all.every((r) => r.error?.code === 'UNAVAILABLE' && !r.found),
+      JSON.stringify(all.slice(0, 2)),
+    );
+  });
+});
+
+test('the rate limit counts a batch as its number of keys', { timeout: 30_000 }, async () => {
+  const node = await startNode({ RATE_LIMIT: '10', RATE_LIMIT_BURST: '20' });
+  const c = new CacheClient({ seeds: node.addr, retries: 0 });
+  try {
+    await assert.rejects(c.mget(Array.from({ length: 21 }, (_, i) => `r${i}`)), (e: CacheClientError) => e.code === 'RESOURCE_EXHAUSTED');
+    assert.equal((await c.mget(['a', 'b'])).length, 2, 'a small batch fits the burst');
+  } finally {
+    c.close();
+    await node.stop('SIGKILL');
+  }
+});
