@@ -155,6 +155,15 @@ interface CallSpec<T> {
 }
 
 const TRANSIENT_FAILURE = grpc.connectivityState.TRANSIENT_FAILURE;
+/** Auto-batching sends at most this many keys per MGet (the nodes' MAX_BATCH_KEYS defaults to 1000). */
+const AUTO_BATCH_MAX_KEYS = 500;
+
+interface QueuedGet {
+  key: string;
+  level: Consistency__Output;
+  resolve: (r: GetResult | undefined) => void;
+  reject: (e: unknown) => void;
+}
 /** Least time between two refreshes of the ring caused by errors. */
 const MIN_REFRESH_GAP_MS = 250;
 
@@ -168,6 +177,8 @@ export class CacheClient {
   private timer: NodeJS.Timeout | undefined;
   private readonly penalties = new Map<string, number>();
   private closed = false;
+  /** Gets waiting for the end of this event-loop turn (auto-batching). */
+  private queuedGets: QueuedGet[] = [];
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
@@ -179,7 +190,19 @@ export class CacheClient {
   /** Reads a key; undefined if it is missing, deleted or expired. */
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
     checkKey(key, 'Get');
-    const req = keyRequest(key, consistencyNumber(opts.consistency, 'Get'));
+    const level = consistencyNumber(opts.consistency, 'Get');
+    if (this.o.autoBatch && opts.timeoutMs === undefined && opts.retries === undefined && !this.closed) {
+      return new Promise((resolve, reject) => {
+        this.queuedGets.push({ key, level, resolve, reject });
+        if (this.queuedGets.length === 1) process.nextTick(() => void this.flushGets());
+      });
+    }
+    return this.getOne(key, level, opts);
+  }
+
+  /** One Get call (with retries and failover). */
+  private async getOne(key: string, level: Consistency__Output, opts: ReadOptions): Promise<GetResult | undefined> {
+    const req = keyRequest(key, level);
     let res: GetResponse__Output;
     try {
       res = await this.call<GetResponse__Output>(
@@ -195,6 +218,73 @@ export class CacheClient {
       version: BigInt(res.version),
       ttlRemainingMs: Number(res.ttl_remaining_ms),
     };
+  }
+
+  /**
+   * Auto-batching: the gets queued in this turn, grouped by the node each would have gone to
+   * (and by consistency). A group of one is a plain Get; a larger group is one MGet to that
+   * node. A key the MGet could not serve there (UNAVAILABLE, DEADLINE_EXCEEDED), or an MGet
+   * that failed as a whole that way, falls back to plain Gets, with their retries and failover.
+   */
+  private async flushGets(): Promise<void> {
+    const queued = this.queuedGets;
+    this.queuedGets = [];
+    if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
+    const groups = new Map<string, QueuedGet[]>();
+    for (const q of queued) {
+      const address = this.route(q.key)[0]!.address;
+      const id = `${q.level} ${address}`;
+      const g = groups.get(id);
+      if (g) g.push(q);
+      else groups.set(id, [q]);
+    }
+    for (const [id, group] of groups) {
+      const address = id.slice(id.indexOf(' ') + 1);
+      for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) void this.sendGets(address, group.slice(i, i + AUTO_BATCH_MAX_KEYS));
+    }
+  }
+
+  private async sendGets(address: string, group: QueuedGet[]): Promise<void> {
+    const single = (q: QueuedGet) => this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
+    if (group.length === 1) {
+      await single(group[0]!);
+      return;
+    }
+    let res: MGetResponse__Output;
+    try {
+      const req = { keys: group.map((q) => q.key), consistency: group[0]!.level };
+      res = await this.call<MGetResponse__Output>(
+        { method: 'MGet', read: true, address, invoke: (c, md, o, cb) => c.cache.MGet(req, md, o, cb) },
+        { retries: 0 },
+      );
+    } catch (e) {
+      if (e instanceof CacheClientError && (e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' || e.code === 'UNIMPLEMENTED')) {
+        for (const q of group) void single(q);
+      } else for (const q of group) q.reject(e);
+      return;
+    }
+    group.forEach((q, i) => {
+      const r = res.results[i];
+      if (!r)
+        q.reject(
+          new CacheClientError('INTERNAL', `MGet answered ${res.results.length} results for ${group.length} keys`, {
+            method: 'Get',
+            address,
+            attempts: 1,
+          }),
+        );
+      else if (r.error) {
+        const code = r.error.code;
+        if (isRetryable(code, true)) void single(q);
+        else q.reject(new CacheClientError(code, r.error.message, { method: 'Get', address, attempts: 1 }));
+      } else if (!r.found) q.resolve(undefined);
+      else
+        q.resolve({
+          value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
+          version: BigInt(r.version),
+          ttlRemainingMs: Number(r.ttl_remaining_ms),
+        });
+    });
   }
 
   /** The value as text (a binary value is decoded as UTF-8); undefined if missing. */

@@ -38,6 +38,12 @@ export interface ClientOptions {
   backoff?: BackoffOptions;
   /** Send each key to one of its replicas using the cluster's ring (default true); false = seeds only. */
   routing?: boolean;
+  /**
+   * Single-key gets made in the same event-loop turn (with the client's default timeout and
+   * retries) go out as one MGet per target node, each caller still getting its own answer
+   * (default true); false = one call per get.
+   */
+  autoBatch?: boolean;
   /** How often the ring view is refreshed from Members (ms); 0 = only after errors. Default 5000. */
   refreshIntervalMs?: number;
   /** How long an address that answered UNAVAILABLE or timed out is tried after healthy ones (ms). Default 2000. */
@@ -89,6 +95,7 @@ export interface ResolvedOptions {
   retries: number;
   backoff: Required<BackoffOptions>;
   routing: boolean;
+  autoBatch: boolean;
   refreshIntervalMs: number;
   penaltyMs: number;
   maxMessageBytes: number;
@@ -168,6 +175,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     retries: checkRetries(o.retries ?? DEFAULTS.retries),
     backoff,
     routing: o.routing ?? DEFAULTS.routing,
+    autoBatch: o.autoBatch ?? true,
     refreshIntervalMs: number('refreshIntervalMs', o.refreshIntervalMs ?? DEFAULTS.refreshIntervalMs, 0, 2 ** 31 - 1, false),
     penaltyMs: number('penaltyMs', o.penaltyMs ?? DEFAULTS.penaltyMs, 0, 2 ** 31 - 1, false),
     maxMessageBytes: number('maxMessageBytes', o.maxMessageBytes ?? DEFAULTS.maxMessageBytes, 1024, 2 ** 31 - 1, true),

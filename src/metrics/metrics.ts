@@ -9,8 +9,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { parseAddress } from '../config/parse.js';
 import { statusName } from '../errors/status.js';
 
-const METHODS = ['Get', 'Set', 'Delete'] as const;
-export type MethodIndex = 0 | 1 | 2;
+const METHODS = ['Get', 'Set', 'Delete', 'MGet', 'MSet', 'MDelete'] as const;
+export type MethodIndex = 0 | 1 | 2 | 3 | 4 | 5;
 
 /** Status codes 0..16 (OK .. UNAUTHENTICATED), their names used as the `code` label. */
 const CODE_NAMES = Array.from({ length: 17 }, (_, code) => statusName(code));

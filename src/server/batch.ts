@@ -9,6 +9,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { type CacheError, invalid } from '../errors/errors.js';
 import { type StatusError, toStatus } from '../errors/status.js';
+import type { MethodIndex } from '../metrics/metrics.js';
 import type { KeyError } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { MDeleteRequest__Output } from '../protos/generated/public/cache/v1/MDeleteRequest.js';
 import type { MDeleteResponse } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
@@ -53,6 +54,8 @@ export function batchHandlers(
   gate: RequestGate,
   limits: BatchLimits,
   fail: (reply: (err: StatusError | null) => void, err: unknown) => void,
+  /** Counts each answer in the request metrics (method 3 MGet, 4 MSet, 5 MDelete). */
+  observed: <T>(method: MethodIndex, reply: grpc.sendUnaryData<T>) => (err: StatusError | null, value?: T) => void,
   now: () => number = Date.now,
 ) {
   /** A key's validation error, or undefined for a valid key. */
@@ -94,7 +97,8 @@ export function batchHandlers(
     );
   };
 
-  const MGet: grpc.handleUnaryCall<MGetRequest__Output, MGetResponse> = (call, callback) => {
+  const MGet: grpc.handleUnaryCall<MGetRequest__Output, MGetResponse> = (call, reply) => {
+    const callback = observed(3, reply);
     const keys = call.request.keys;
     admit(call, callback, keys.length, (level, finished) => {
       const results: MGetResult[] = new Array(keys.length);
@@ -127,7 +131,8 @@ export function batchHandlers(
     });
   };
 
-  const MSet: grpc.handleUnaryCall<MSetRequest__Output, MSetResponse> = (call, callback) => {
+  const MSet: grpc.handleUnaryCall<MSetRequest__Output, MSetResponse> = (call, reply) => {
+    const callback = observed(4, reply);
     const entries = call.request.entries;
     admit(call, callback, entries.length, (level, finished) => {
       const results: MSetResult[] = new Array(entries.length);
@@ -172,7 +177,8 @@ export function batchHandlers(
     });
   };
 
-  const MDelete: grpc.handleUnaryCall<MDeleteRequest__Output, MDeleteResponse> = (call, callback) => {
+  const MDelete: grpc.handleUnaryCall<MDeleteRequest__Output, MDeleteResponse> = (call, reply) => {
+    const callback = observed(5, reply);
     const keys = call.request.keys;
     admit(call, callback, keys.length, (level, finished) => {
       const results: MDeleteResult[] = new Array(keys.length);

@@ -168,7 +168,7 @@ export function cacheService(
 
   return {
     definition: cacheDefinition(),
-    handlers: { Get: get, Set: set, Delete: del, ...batchHandlers(coord, gate, limits, fail, now) },
+    handlers: { Get: get, Set: set, Delete: del, ...batchHandlers(coord, gate, limits, fail, observed, now) },
   };
 }
 

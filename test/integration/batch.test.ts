@@ -10,19 +10,22 @@ import { CacheClient, CacheClientError } from '../../src/index.ts';
 import { startCluster, stopAll } from '../helpers/cluster.ts';
 import { cacheClient } from '../helpers/grpc.ts';
 import type { NodeProc } from '../helpers/procs.ts';
-import { startNode } from '../helpers/procs.ts';
+import { freePort, startNode } from '../helpers/procs.ts';
 
 describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
   let addrs: string[];
   let nodes: NodeProc[];
   let client: CacheClient;
+  let routed: CacheClient;
 
   before(async () => {
     ({ addrs, nodes } = await startCluster(3));
     client = new CacheClient({ seeds: addrs[0]!, routing: false, retries: 0, timeoutMs: 5_000 });
+    routed = new CacheClient({ seeds: addrs });
   });
   after(async () => {
     client.close();
+    routed.close();
     await stopAll(nodes);
   });
 
@@ -83,6 +86,16 @@ describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
     );
   });
 
+  test('auto-batched gets through a ring-routing client: every key from its replicas, each caller its own value', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `routed:${i}`);
+    await client.mset(keys.map((key) => ({ key, value: key.toUpperCase() })));
+    const got = await Promise.all(keys.map((k) => routed.get(k)));
+    assert.deepEqual(
+      got.map((r) => r?.value),
+      keys.map((k) => k.toUpperCase()),
+    );
+  });
+
   test('MAX_BATCH_KEYS + 1 keys: the whole call is INVALID_ARGUMENT', async () => {
     const keys = Array.from({ length: 1001 }, (_, i) => `k${i}`);
     await assert.rejects(
@@ -121,6 +134,41 @@ test('the rate limit counts a batch as its number of keys', { timeout: 30_000 },
     assert.equal((await c.mget(['a', 'b'])).length, 2, 'a small batch fits the burst');
   } finally {
     c.close();
+    await node.stop('SIGKILL');
+  }
+});
+
+test('auto-batching: 200 concurrent gets become one MGet, each caller gets its own answer; autoBatch: false sends 200 Gets', {
+  timeout: 30_000,
+}, async () => {
+  const mport = await freePort();
+  const node = await startNode({ METRICS_ADDR: `127.0.0.1:${mport}` });
+  /** Calls of a method the node answered, every status code. */
+  const count = async (method: string) => {
+    const text = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(`cache_requests_total{method="${method}",`))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  };
+  const batched = new CacheClient({ seeds: node.addr });
+  const plain = new CacheClient({ seeds: node.addr, autoBatch: false });
+  try {
+    const keys = Array.from({ length: 200 }, (_, i) => `ab:${i}`);
+    await plain.mset(keys.filter((_, i) => i % 4 !== 0).map((key) => ({ key, value: `v-${key}` })));
+    await batched.members(); // the first view, so that the gets below are not held for it
+    const before = { mget: await count('MGet'), get: await count('Get') };
+    const got = await Promise.all(keys.map((k) => batched.get(k)));
+    for (const [i, r] of got.entries()) assert.equal(r?.value, i % 4 === 0 ? undefined : `v-${keys[i]}`, keys[i]);
+    assert.deepEqual({ mget: (await count('MGet')) - before.mget, get: (await count('Get')) - before.get }, { mget: 1, get: 0 });
+    await assert.rejects(batched.get(''), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT', 'bad input still fails its own caller');
+    const gets = await count('Get');
+    const alone = await Promise.all(keys.slice(0, 20).map((k) => plain.get(k)));
+    assert.equal(alone.filter((r) => r !== undefined).length, 15);
+    assert.equal((await count('Get')) - gets, 20, 'autoBatch: false: one Get per call');
+  } finally {
+    batched.close();
+    plain.close();
     await node.stop('SIGKILL');
   }
 });
