@@ -36,17 +36,39 @@ function keyError(err: unknown): KeyError {
   return { code: s.code, message: s.details };
 }
 
-/** Runs `each(i, done)` for i in 0..n-1 and calls `all()` once every one has called done. */
-function fanOut(n: number, each: (i: number, done: () => void) => void, all: () => void): void {
-  let left = n;
-  const done = () => {
-    if (--left === 0) all();
-  };
-  if (n === 0) {
-    all();
+/**
+ * Runs the keys at `indexes` of a call of `size` keys: `start(key, settle, i)` for each, which
+ * validates (a throw is that key's error) and calls settle(result) when the key is done;
+ * `finish(results)` once every one has settled (results has `size` slots, in request order).
+ */
+function runKeys<R extends { key?: string; error?: KeyError | null }>(
+  indexes: readonly number[],
+  size: number,
+  keyOf: (i: number) => string,
+  start: (key: string, settle: (r: R) => void, i: number) => void,
+  finish: (results: R[]) => void,
+): void {
+  const results: R[] = new Array(size);
+  let left = indexes.length;
+  if (left === 0) {
+    finish(results);
     return;
   }
-  for (let i = 0; i < n; i++) each(i, done);
+  for (const i of indexes) {
+    const key = keyOf(i);
+    let settled = false;
+    const settle = (r: R) => {
+      if (settled) return;
+      settled = true;
+      results[i] = r;
+      if (--left === 0) finish(results);
+    };
+    try {
+      start(key, settle, i);
+    } catch (e) {
+      settle({ key, error: keyError(e) } as R);
+    }
+  }
 }
 
 export function batchHandlers(
@@ -58,16 +80,6 @@ export function batchHandlers(
   observed: <T>(method: MethodIndex, reply: grpc.sendUnaryData<T>) => (err: StatusError | null, value?: T) => void,
   now: () => number = Date.now,
 ) {
-  /** A key's validation error, or undefined for a valid key. */
-  const badKey = (key: string): KeyError | undefined => {
-    try {
-      checkKey(key, limits.maxKeyBytes);
-      return undefined;
-    } catch (e) {
-      return keyError(e);
-    }
-  };
-
   /** Checks the call as a whole, then runs it counted as in flight (one slot for the whole batch). */
   const admit = <Req extends { consistency: number }>(
     call: grpc.ServerUnaryCall<Req, unknown>,
@@ -101,28 +113,21 @@ export function batchHandlers(
     const callback = observed(3, reply);
     const keys = call.request.keys;
     admit(call, callback, keys.length, (level, finished) => {
-      const results: MGetResult[] = new Array(keys.length);
       // A key asked for twice is read once: every duplicate gets the same result.
       const first = new Map<string, number>();
       const unique: number[] = [];
       for (let i = 0; i < keys.length; i++) if (!first.has(keys[i]!)) first.set(keys[i]!, unique.push(i) - 1);
-      fanOut(
-        unique.length,
-        (u, done) => {
-          const i = unique[u]!;
-          const key = keys[i]!;
-          const bad = badKey(key);
-          if (bad) {
-            results[i] = { key, error: bad };
-            done();
-            return;
-          }
-          coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => {
-            results[i] = err ? { key, error: keyError(err) } : rec ? found(key, rec, now()) : { key, found: false };
-            done();
-          });
+      runKeys<MGetResult>(
+        unique,
+        keys.length,
+        (i) => keys[i]!,
+        (key, settle) => {
+          checkKey(key, limits.maxKeyBytes);
+          coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) =>
+            settle(err ? { key, error: keyError(err) } : rec ? found(key, rec, now()) : { key, found: false }),
+          );
         },
-        () => {
+        (results) => {
           for (let i = 0; i < keys.length; i++) results[i] ??= results[unique[first.get(keys[i]!)!]!]!;
           finished();
           callback(null, { results });
@@ -135,41 +140,27 @@ export function batchHandlers(
     const callback = observed(4, reply);
     const entries = call.request.entries;
     admit(call, callback, entries.length, (level, finished) => {
-      const results: MSetResult[] = new Array(entries.length);
       // The last entry of a key is written; earlier ones of the same key are superseded.
       const last = new Map<string, number>();
       for (let i = 0; i < entries.length; i++) last.set(entries[i]!.key, i);
-      fanOut(
+      runKeys<MSetResult>(
+        entries.map((_, i) => i),
         entries.length,
-        (i, done) => {
+        (i) => entries[i]!.key,
+        (key, settle, i) => {
           const e = entries[i]!;
-          const key = e.key;
-          let value: string, binary: boolean, ttl: number;
-          try {
-            checkKey(key, limits.maxKeyBytes);
-            ({ value, binary } = checkValue(e.payload === 'data' ? e.data : undefined, e.value, limits));
-            ttl = checkTtl(Number(e.ttl_ms), limits);
-          } catch (err) {
-            results[i] = { key, error: keyError(err) };
-            done();
-            return;
-          }
-          if (last.get(key) !== i) {
-            results[i] = { key, superseded: true };
-            done();
-            return;
-          }
-          coord.set(key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => {
-            results[i] = err ? { key, error: keyError(err) } : { key, version: versionText(r!.wall, r!.logical) };
-            done();
-          });
+          checkKey(key, limits.maxKeyBytes);
+          const { value, binary } = checkValue(e.payload === 'data' ? e.data : undefined, e.value, limits);
+          const ttl = checkTtl(Number(e.ttl_ms), limits);
+          if (last.get(key) !== i) settle({ key, superseded: true });
+          else
+            coord.set(key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) =>
+              settle(err ? { key, error: keyError(err) } : { key, version: versionText(r!.wall, r!.logical) }),
+            );
         },
-        () => {
+        (results) => {
           // A superseded entry reports the version its key got.
-          for (let i = 0; i < entries.length; i++) {
-            const r = results[i]!;
-            if (r.superseded) r.version = results[last.get(r.key!)!]!.version;
-          }
+          for (const r of results) if (r.superseded) r.version = results[last.get(r.key!)!]!.version;
           finished();
           callback(null, { results });
         },
@@ -181,25 +172,17 @@ export function batchHandlers(
     const callback = observed(5, reply);
     const keys = call.request.keys;
     admit(call, callback, keys.length, (level, finished) => {
-      const results: MDeleteResult[] = new Array(keys.length);
-      fanOut(
+      runKeys<MDeleteResult>(
+        keys.map((_, i) => i),
         keys.length,
-        (i, done) => {
-          const key = keys[i]!;
-          const bad = badKey(key);
-          if (bad) {
-            results[i] = { key, error: bad };
-            done();
-            return;
-          }
-          coord.delete(key, level, (err: CacheError | null, r?: WriteResult) => {
-            results[i] = err
-              ? { key, error: keyError(err) }
-              : { key, deleted: r!.deleted === true, version: versionText(r!.wall, r!.logical) };
-            done();
-          });
+        (i) => keys[i]!,
+        (key, settle) => {
+          checkKey(key, limits.maxKeyBytes);
+          coord.delete(key, level, (err: CacheError | null, r?: WriteResult) =>
+            settle(err ? { key, error: keyError(err) } : { key, deleted: r!.deleted === true, version: versionText(r!.wall, r!.logical) }),
+          );
         },
-        () => {
+        (results) => {
           finished();
           callback(null, { results });
         },
