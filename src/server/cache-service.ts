@@ -152,8 +152,7 @@ export function cacheService(
         try {
           key = checkKey(req.key, limits.maxKeyBytes);
           level = checkConsistency(req.consistency);
-          ({ value, binary } = checkValue(req.data, req.data !== undefined ? undefined : req.value, limits));
-          binary = req.binary;
+          ({ value, binary } = checkValue(req.data, req.value, limits));
           ttl = checkTtl(req.ttlMs, limits);
         } catch (e) {
           fail(reply, e);

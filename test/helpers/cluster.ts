@@ -25,7 +25,8 @@ export async function startCluster(n: number, extra: Record<string, string> = {}
   return { addrs, nodes };
 }
 
-interface Members {
+/** ClusterService/Members' answer, as tests read it. */
+export interface Members {
   members: { node_id: string; address: string; state: number }[];
   ring_version: string;
 }

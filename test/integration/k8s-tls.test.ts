@@ -12,7 +12,6 @@
  */
 
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +23,8 @@ import { sha256Hex } from '../../src/auth/tokens.ts';
 import { parseConfig, VARIABLES } from '../../src/config/config.ts';
 import { parseAddress } from '../../src/config/parse.ts';
 import { CertManager } from '../helpers/certmanager.ts';
+import type { Members } from '../helpers/cluster.ts';
+import type { Proc as DeployProc } from '../helpers/deploy.ts';
 import { asUser, runAsUnavailable } from '../helpers/deploy.ts';
 import { type ClientOptions, cacheClient, clusterClient, status, type TestClient } from '../helpers/grpc.ts';
 import { exitWithin, loadManifests, type Obj, podEnv, quantity, SecretVolume } from '../helpers/k8s.ts';
@@ -208,14 +209,8 @@ test('cert-manager.yaml: a self-signed bootstrap, a CA Issuer, and one node cert
 
 // ---- the pods as processes ----
 
-interface Proc {
-  p: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-}
-interface Members {
-  members: { node_id: string; address: string; state: number }[];
-}
+/** A pod's process (the parts of test/helpers/deploy.ts's Proc these tests use). */
+type Proc = Pick<DeployProc, 'p' | 'lines' | 'exited'>;
 
 const TOKENS = { app: 'app-token-0123456789abcdef', ops: 'ops-token-0123456789abcdef', app2: 'app2-token-0123456789abcdef' };
 

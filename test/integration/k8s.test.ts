@@ -8,11 +8,12 @@
  */
 
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { type Config, parseConfig, VARIABLES } from '../../src/config/config.ts';
 import { parseAddress } from '../../src/config/parse.ts';
+import type { Members } from '../helpers/cluster.ts';
+import type { Proc as DeployProc } from '../helpers/deploy.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
 import { podEnv as containerEnv, exitWithin, loadManifests, type Obj, quantity } from '../helpers/k8s.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
@@ -145,14 +146,8 @@ test('StatefulSet: memory requests/limits leave room for MAX_MEMORY; non-root li
 
 // ---- the pods as processes ----
 
-interface Proc {
-  p: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-}
-interface Members {
-  members: { node_id: string; address: string; state: number }[];
-}
+/** A pod's process (the parts of test/helpers/deploy.ts's Proc these tests use). */
+type Proc = Pick<DeployProc, 'p' | 'lines' | 'exited'>;
 
 test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale down and up', { skip: netnsUnavailable() }, async (t) => {
   process.chdir(ROOT); // the image's WORKDIR holds dist/ and proto/ like the repository root
