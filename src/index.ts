@@ -13,6 +13,8 @@ export {
   type Candidate,
   type ClientOptions,
   type Consistency,
+  type FlushOptions,
+  type FlushResult,
   type GetResult,
   type KeyFailure,
   type Member,

@@ -25,11 +25,18 @@ export interface Rule {
   key?: (request: unknown) => string | undefined;
   /** Batch calls: the keys a request touches, each checked against the prefixes. */
   keys?: (request: unknown) => readonly string[];
+  /** Flush: the key prefix a request acts on; it must start with one of the token's prefixes (the empty prefix, every key, never does). */
+  prefix?: (request: unknown) => string | undefined;
 }
 
 const keyOf = (request: unknown): string | undefined => {
   const k = (request as { key?: unknown } | null)?.key;
   return typeof k === 'string' ? k : undefined;
+};
+
+const prefixOf = (request: unknown): string | undefined => {
+  const p = (request as { prefix?: unknown } | null)?.prefix;
+  return typeof p === 'string' ? p : undefined;
 };
 
 const keysOf = (request: unknown): readonly string[] => {
@@ -52,11 +59,13 @@ const table: [string, Omit<Rule, 'method'>][] = [
   ['/cache.v1.ClusterService/Members', { need: 'read' }],
   ['/cache.v1.ClusterService/Stats', { need: 'read' }],
   ['/cache.v1.ClusterService/Leave', { need: 'admin' }],
+  ['/cache.v1.ClusterService/Flush', { need: 'admin', prefix: prefixOf }],
   ['/cache.v1.ClusterService/Join', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/Exchange', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/Ping', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/TreeHashes', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/BucketEntries', { need: 'peer' }],
+  ['/cache.peer.v1.PeerService/Flush', { need: 'peer' }],
   ['/grpc.health.v1.Health/Check', { need: 'open' }],
   ['/grpc.health.v1.Health/Watch', { need: 'open' }],
   ['/grpc.health.v1.Health/List', { need: 'open' }],
@@ -80,7 +89,7 @@ export interface Denial {
 }
 
 /** Why a principal may not make this call, or undefined if it may. */
-export function denial(p: Principal, rule: Rule, key: string | undefined): Denial | undefined {
+export function denial(p: Principal, rule: Rule, key: string | undefined, isPrefix = false): Denial | undefined {
   const method = rule.method;
   const need = rule.need;
   if (need === 'open') return undefined;
@@ -88,16 +97,18 @@ export function denial(p: Principal, rule: Rule, key: string | undefined): Denia
     return { reason: 'role', message: `${method} is for cluster nodes only (proven by certificate or CLUSTER_SECRET), not for tokens` };
   }
   if (!roleAtLeast(p.role, need)) return { reason: 'role', message: `${method} needs role ${need} or higher; ${p.name} has ${p.role}` };
-  if (key !== undefined && key !== '' && p.prefixes && !p.prefixes.some((pre) => key.startsWith(pre))) {
+  // an empty key is invalid (INVALID_ARGUMENT follows); an empty prefix is every key
+  if (key !== undefined && (key !== '' || isPrefix) && p.prefixes && !p.prefixes.some((pre) => key.startsWith(pre))) {
     const shown = JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}...` : key);
     const allowed = p.prefixes.map((x) => JSON.stringify(x)).join(', ') || 'none';
-    return { reason: 'prefix', message: `key ${shown} is outside the prefixes of ${p.name} (${allowed})` };
+    return { reason: 'prefix', message: `${isPrefix ? 'prefix' : 'key'} ${shown} is outside the prefixes of ${p.name} (${allowed})` };
   }
   return undefined;
 }
 
 /** Why a principal may not make this call with this request (every key of a batch is checked), or undefined. */
 export function requestDenial(p: Principal, rule: Rule, request: unknown): Denial | undefined {
+  if (rule.prefix) return denial(p, rule, rule.prefix(request), true);
   if (!rule.keys) return denial(p, rule, rule.key?.(request));
   for (const k of rule.keys(request)) {
     const no = denial(p, rule, k);

@@ -19,10 +19,13 @@ Commands:
   mdel KEY...          Delete several keys in one call.
   leave [NODE_ID]      Take NODE_ID off the ring; without it, the node at --addr leaves
                        (hands its keys on and exits). Needs an admin token if tokens are on.
+  flush [--prefix P]   Remove every key written before now (or every such key starting with P)
+                       on every node; later writes survive. Needs an admin token if tokens are on.
 
 Options:
   --addr HOST:PORT     Node to call; several comma-separated addresses are tried in turn.
                        Default: $CACHE_ADDR, else ${DEFAULT_ADDR}.
+  --prefix P           flush: only keys starting with P.
   --ttl DURATION       set: time to live, with a unit: 500ms, 10s, 5m, 1h (0 = the node's default).
   --consistency LEVEL  get, set, del: one, quorum or all (default: the node's).
   --timeout DURATION   Deadline of each attempt (default 2s).
@@ -48,6 +51,7 @@ type Command =
   | { cmd: 'members' }
   | { cmd: 'stats' }
   | { cmd: 'leave'; nodeId?: string }
+  | { cmd: 'flush'; prefix: string }
   | { cmd: 'mget'; keys: string[] }
   | { cmd: 'mset'; entries: [string, string][] }
   | { cmd: 'mdel'; keys: string[] };
@@ -86,10 +90,12 @@ const ARITY: Record<string, [Exclude<Command['cmd'], 'help' | 'mget' | 'mset' | 
   members: ['members', []],
   stats: ['stats', []],
   leave: ['leave', ['[NODE_ID]']],
+  flush: ['flush', []],
 };
 
 const OPTIONS = {
   addr: { type: 'string' },
+  prefix: { type: 'string' },
   ttl: { type: 'string' },
   consistency: { type: 'string' },
   timeout: { type: 'string' },
@@ -156,9 +162,12 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
           ? { cmd, key: args[0]!, value: args[1]!, ...common, addrs }
           : cmd === 'leave'
             ? { cmd, ...(args[0] !== undefined ? { nodeId: args[0] } : {}), ...common, addrs }
-            : { cmd, ...common, addrs };
+            : cmd === 'flush'
+              ? { cmd, prefix: v.prefix ?? '', ...common, addrs }
+              : { cmd, ...common, addrs };
   }
 
+  if (v.prefix !== undefined && inv.cmd !== 'flush') throw new UsageError('--prefix applies to flush only');
   if (v.ttl !== undefined) {
     if (inv.cmd !== 'set' && inv.cmd !== 'mset') throw new UsageError('--ttl applies to set and mset only');
     inv.ttlMs = orUsage('--ttl', () => parseDuration(v.ttl!));

@@ -97,6 +97,13 @@ async function run(inv: Exclude<Invocation, { cmd: 'help' }>): Promise<number> {
         out(inv.json ? `${toJson(rs)}\n` : batchText(rs));
         return rs.some((r) => r.error) ? EXIT.ERROR : EXIT.OK;
       }
+      case 'flush': {
+        const r = await client.flush({ prefix: inv.prefix });
+        const what = inv.prefix ? `keys starting with ${JSON.stringify(inv.prefix)}` : 'every key';
+        const pending = r.pending.length > 0 ? ` (not yet confirmed by ${r.pending.join(', ')}: they learn it by gossip)` : '';
+        out(inv.json ? `${toJson({ prefix: inv.prefix, ...r })}\n` : `flushed ${what} up to version ${r.version}${pending}\n`);
+        return EXIT.OK;
+      }
       case 'leave': {
         const ok = await client.leave(inv.nodeId, inv.nodeId === undefined ? { address: inv.addrs[0] } : {});
         const who = inv.nodeId ?? inv.addrs[0];

@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
 import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
+import type { FlushResponse__Output } from '../protos/generated/public/cache/v1/FlushResponse.js';
 import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
 import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
 import type { KeyError__Output } from '../protos/generated/public/cache/v1/KeyError.js';
@@ -135,6 +136,22 @@ export interface NodeStats {
   merkleRoot: string;
   rebalanceKeysSent: number;
   hintsDropped: number;
+  /** Version of the newest flush the node knows (0n: none), its flush marks, entries it removed for flushes. */
+  flushVersion: bigint;
+  flushMarks: number;
+  flushed: number;
+}
+
+export interface FlushOptions extends MembersOptions {
+  /** Only keys starting with this; default: every key. */
+  prefix?: string;
+}
+
+export interface FlushResult {
+  /** Entries at or before this version (with the prefix) are gone. */
+  version: bigint;
+  /** Node ids of members that did not confirm yet (down or unreachable): they learn the flush by gossip. */
+  pending: string[];
 }
 
 export interface MembersOptions extends CallOptions {
@@ -449,7 +466,27 @@ export class CacheClient {
       merkleRoot: r.merkle_root,
       rebalanceKeysSent: Number(r.rebalance_keys_sent),
       hintsDropped: Number(r.hints_dropped),
+      flushVersion: BigInt(r.flush_version),
+      flushMarks: Number(r.flush_marks),
+      flushed: Number(r.flushed),
     };
+  }
+
+  /**
+   * Removes every key written before this call (with `prefix`: every such key starting with
+   * it) on every node; writes after it survive (an admin call). Nodes that were down learn it
+   * when they are back, before they serve their old data again. Resolves with the flush's
+   * version and the members that did not confirm it yet (`pending`: they get it by gossip).
+   */
+  async flush(opts: FlushOptions = {}): Promise<FlushResult> {
+    const prefix = opts.prefix ?? '';
+    if (typeof prefix !== 'string') throw invalidArgument('prefix must be a string', 'Flush');
+    if (opts.address !== undefined) checkAddress(opts.address, 'Flush');
+    const res = await this.call<FlushResponse__Output>(
+      { method: 'Flush', read: false, address: opts.address, invoke: (c, md, o, cb) => c.cluster.Flush({ prefix }, md, o, cb) },
+      opts,
+    );
+    return { version: BigInt(res.version), pending: res.pending };
   }
 
   /**

@@ -3,6 +3,8 @@ export type {
   BatchGetResult,
   BatchSetEntry,
   BatchWriteResult,
+  FlushOptions,
+  FlushResult,
   GetResult,
   KeyFailure,
   Member,

@@ -3,7 +3,8 @@
  * each seed, retried with backoff; DNS names resolved to every address they have, again
  * every DNS_REFRESH_INTERVAL), sends a heartbeat Ping to every member each
  * HEARTBEAT_INTERVAL carrying this node's member records (gossip; the reply carries the
- * peer's), drives the table's failure detector, and reports every change of view.
+ * peer's; both also carry every flush mark), drives the table's failure detector, and
+ * reports every change of view.
  * Heartbeats are all-to-all (fine for the few dozen nodes a cluster has today).
  */
 import { lookup } from 'node:dns/promises';
@@ -11,7 +12,8 @@ import { isIP } from 'node:net';
 import { formatAddress, parseAddress } from '../config/parse.js';
 import type { Logger } from '../log/logger.js';
 import type { PeerPool } from '../peer/client.js';
-import { memberFromWire, memberToWire, recordsFromWire, recordToWire } from '../peer/service.js';
+import { marksFromWire, marksToWire, memberFromWire, memberToWire, recordsFromWire, recordToWire } from '../peer/service.js';
+import type { FlushMark } from '../store/flushes.js';
 import { type MemberChange, type MemberRecord, MemberTable } from './table.js';
 
 /**
@@ -45,6 +47,14 @@ export interface MembershipEvents {
   alone(): void;
 }
 
+/** Flush marks travel with the heartbeat: every Ping and Ping reply carries them all. */
+export interface FlushGossip {
+  /** The marks this node holds. */
+  held(): FlushMark[];
+  /** Marks a peer sent (`from`, for the log). */
+  received(marks: FlushMark[], from: string): void;
+}
+
 export class Membership {
   readonly table: MemberTable;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -63,6 +73,7 @@ export class Membership {
     private readonly peers: PeerPool,
     private readonly log: Logger,
     private readonly events: MembershipEvents,
+    private readonly flushes: FlushGossip,
   ) {
     this.table = new MemberTable(
       { id: opts.selfId, address: opts.address, incarnation: Date.now() },
@@ -170,6 +181,7 @@ export class Membership {
           (res) => {
             const t = Date.now();
             const changes = this.table.mergeAll(recordsFromWire(res.members), t);
+            this.flushes.received(marksFromWire(res.flushes), id);
             if (res.from === id) {
               const h = this.table.heard(id, t);
               if (h) changes.push(h);
@@ -188,7 +200,8 @@ export class Membership {
   }
 
   private sendPing(id: string, timeoutMs: number) {
-    return this.peers.ping(id, { from: this.opts.selfId, members: this.table.records().map(recordToWire) }, timeoutMs);
+    const req = { from: this.opts.selfId, members: this.table.records().map(recordToWire), flushes: marksToWire(this.flushes.held()) };
+    return this.peers.ping(id, req, timeoutMs);
   }
 
   /** Resolves PEERS to host:port seeds; a name may stand for several addresses (headless service). */

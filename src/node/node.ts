@@ -18,6 +18,7 @@ import { peerDefinition } from '../peer/service.js';
 import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
 import { type Admission, createAdmission } from '../ratelimit/limiter.js';
 import { Coordinator } from '../replication/coordinator.js';
+import { Flusher } from '../replication/flush.js';
 import { HintDelivery } from '../replication/hint-delivery.js';
 import { HintStore } from '../replication/hints.js';
 import { Rebalancer } from '../replication/rebalance.js';
@@ -30,12 +31,15 @@ import { bind, createServer, type ServerParts, setServing } from '../server/serv
 import { Store } from '../store/store.js';
 import { leave, within } from '../topology/leave.js';
 import { Topology, type TopologyAction } from '../topology/topology.js';
+import { versionText } from '../wire/codec.js';
 
 /** Per-entry framing a value must leave room for inside MAX_*_MSG_SIZE. */
 const FRAMING_BYTES = 64;
 const MAX_TTL_MS = 10 * 365 * 86_400_000;
 const SWEEP_INTERVAL_MS = 250;
 const SWEEP_BUDGET = 2_000;
+/** Slots a sweep tick checks against flush marks while flushed entries are being reclaimed. */
+const FLUSH_RECLAIM_BUDGET = 50_000;
 const HINT_INTERVAL_MS = 250;
 
 export class CacheNode {
@@ -50,6 +54,7 @@ export class CacheNode {
   readonly hintDelivery: HintDelivery;
   readonly rebalancer: Rebalancer;
   readonly antiEntropy: AntiEntropy;
+  readonly flusher: Flusher;
   readonly metrics?: Metrics;
   private readonly gate: RequestGate;
   private readonly admission: Admission | undefined;
@@ -93,6 +98,20 @@ export class CacheNode {
       (id) => this.membership.table.addressOf(id),
       (id) => this.membership.heard(id),
     );
+    const others = (keep: (state: string) => boolean) =>
+      this.membership.table
+        .list()
+        .filter((m) => m.id !== self && keep(m.state))
+        .map((m) => m.id);
+    this.flusher = new Flusher(
+      self,
+      this.clock,
+      this.store,
+      { reachable: () => others((s) => s === 'alive' || s === 'suspect'), all: () => others((s) => s !== 'left') },
+      this.peers,
+      cfg.RPC_TIMEOUT,
+      log,
+    );
     this.membership = new Membership(
       {
         selfId: self,
@@ -114,6 +133,7 @@ export class CacheNode {
         },
         alone: () => this.serve('every PEERS entry is this node itself: serving alone'),
       },
+      this.flusher,
     );
     const table = this.membership.table;
     this.topology = new Topology({ selfId: self, vnodes: cfg.VNODES, replicationFactor: rf }, table.ringMembers());
@@ -203,6 +223,8 @@ export class CacheNode {
             return this.membership.markLeft(id);
           },
           stats: () => this.stats(),
+          flush: (prefix) => this.flusher.flush(prefix),
+          maxKeyBytes: cfg.MAX_KEY_SIZE,
         }),
         {
           definition: peerDefinition(),
@@ -212,6 +234,7 @@ export class CacheNode {
             replica: this.replica,
             heard: (id) => this.membership.heard(id),
             ping: (from, members) => this.membership.ping(from, members),
+            flushes: this.flusher,
             treeHashes: (requester, level, indexes) => this.antiEntropy.treeHashes(requester, level, indexes),
             bucketEntries: (requester, buckets) => this.antiEntropy.bucketEntries(requester, buckets),
             log: this.log,
@@ -229,7 +252,10 @@ export class CacheNode {
       const port = await this.metrics.listen(cfg.METRICS_ADDR);
       this.log.info({ metrics: cfg.METRICS_ADDR, port }, `metrics at http://${cfg.METRICS_ADDR}/metrics`);
     }
-    this.every(SWEEP_INTERVAL_MS, () => this.store.sweep(SWEEP_BUDGET));
+    this.every(SWEEP_INTERVAL_MS, () => {
+      this.store.sweep(SWEEP_BUDGET);
+      if (this.store.reclaiming) this.store.reclaimFlushed(FLUSH_RECLAIM_BUDGET);
+    });
     this.every(HINT_INTERVAL_MS, () => this.hintDelivery.deliver());
     this.membership.start();
     this.antiEntropy.start(cfg.ANTI_ENTROPY_INTERVAL);
@@ -314,6 +340,8 @@ export class CacheNode {
   /** ClusterService.Stats (the Merkle root scans the store in slices, hence async). */
   private async stats(): Promise<StatsResponse> {
     const c = this.counters();
+    const marks = this.store.flushMarks();
+    const newest = marks.newest();
     return {
       node_id: this.cfg.NODE_ID,
       items: c.items,
@@ -335,6 +363,9 @@ export class CacheNode {
       ring_version: this.topology.ring.version,
       uptime_ms: Date.now() - this.startedAt,
       merkle_root: await this.antiEntropy.wholeRoot(),
+      flush_version: newest ? versionText(newest.wall, newest.logical) : '0',
+      flush_marks: marks.size,
+      flushed: this.store.stats().flushed,
     };
   }
 

@@ -4,7 +4,8 @@
  *  - Exchange, one long-lived stream: replica operations (the coordinator's writes and reads,
  *    hints, rebalancing, repairs) are queued and sent as one Batch per event-loop turn, or
  *    sooner when a batch is full; the peer answers each batch with one BatchReply, in order;
- *  - Ping (gossip), TreeHashes and BucketEntries (anti-entropy), Join (to a seed address).
+ *  - Ping (gossip), TreeHashes and BucketEntries (anti-entropy), Flush (a cluster flush's two
+ *    rounds), Join (to a seed address).
  * A peer that left or was forgotten has its channel closed (forget()).
  */
 import * as grpc from '@grpc/grpc-js';
@@ -19,9 +20,10 @@ import type { JoinRequest } from '../protos/generated/public/cache/v1/JoinReques
 import type { JoinResponse__Output } from '../protos/generated/public/cache/v1/JoinResponse.js';
 import type { PeerTransport } from '../replication/coordinator.js';
 import { readAnswer } from '../replication/replica.js';
+import type { FlushMark } from '../store/flushes.js';
 import type { EntryRecord } from '../store/store.js';
 import type { PeerBatch, PeerBatchReply, PeerOp, PeerResult } from '../wire/codec.js';
-import { clusterDefinition, peerDefinition } from './service.js';
+import { clusterDefinition, marksToWire, peerDefinition } from './service.js';
 
 type OpCallback = (err: Error | null, res?: PeerResult) => void;
 
@@ -269,6 +271,23 @@ export class PeerPool implements PeerTransport {
     const ch = this.member(node);
     if (!ch) return Promise.reject(peerUnavailable(node, 'unknown address'));
     return ch.unary(peerDefinition().Ping, req, timeoutMs);
+  }
+
+  /**
+   * Cluster flush: hands `node` these marks (none: only asks its clock); the reply's clock is
+   * merged into ours, so a timestamp taken afterwards is after every write `node` has seen.
+   */
+  async flush(node: string, marks: FlushMark[], timeoutMs: number): Promise<void> {
+    const ch = this.member(node);
+    if (!ch) throw peerUnavailable(node, 'unknown address');
+    const hlc = this.clock.peek();
+    const reply = await ch.unary(
+      peerDefinition().Flush,
+      { from: this.opts.selfId, marks: marksToWire(marks), hlc_wall: hlc.wall, hlc_logical: hlc.logical },
+      timeoutMs,
+    );
+    this.clock.observe(reply.hlc_wall, reply.hlc_logical);
+    this.onHeard(node);
   }
 
   /** Anti-entropy: hashes of nodes of `node`'s tree shared with us. */

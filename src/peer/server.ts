@@ -8,12 +8,13 @@ import type * as grpc from '@grpc/grpc-js';
 import { toStatus } from '../errors/status.js';
 import type { HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
+import type { FlushGossip } from '../membership/membership.js';
 import type { MemberRecord } from '../membership/table.js';
 import type { PeerServiceHandlers } from '../protos/generated/peer/cache/peer/v1/PeerService.js';
 import type { Replica } from '../replication/replica.js';
 import type { EntryRecord } from '../store/store.js';
 import type { PeerBatch, PeerBatchReply } from '../wire/codec.js';
-import { entryToWire, recordsFromWire, recordToWire } from './service.js';
+import { entryToWire, marksFromWire, marksToWire, recordsFromWire, recordToWire } from './service.js';
 
 export interface PeerServerDeps {
   selfId: string;
@@ -23,6 +24,8 @@ export interface PeerServerDeps {
   heard(node: string): void;
   /** Gossip: merges the sender's records, returns ours. */
   ping(from: string, members: MemberRecord[]): MemberRecord[];
+  /** Flush marks: merges a peer's (from a Ping or a Flush), and ours to gossip back. */
+  flushes: FlushGossip;
   /** Anti-entropy, answering `requester`'s round. */
   treeHashes(requester: string, level: number, indexes: number[]): Promise<string[]>;
   bucketEntries(requester: string, buckets: number[]): Promise<[string, EntryRecord][]>;
@@ -35,6 +38,7 @@ export interface PeerHandlers extends grpc.UntypedServiceImplementation {
   Ping: PeerServiceHandlers['Ping'];
   TreeHashes: PeerServiceHandlers['TreeHashes'];
   BucketEntries: PeerServiceHandlers['BucketEntries'];
+  Flush: PeerServiceHandlers['Flush'];
 }
 
 export function peerHandlers(d: PeerServerDeps): PeerHandlers {
@@ -55,7 +59,16 @@ export function peerHandlers(d: PeerServerDeps): PeerHandlers {
 
     Ping(call, reply) {
       const members = d.ping(call.request.from, recordsFromWire(call.request.members));
-      reply(null, { from: d.selfId, members: members.map(recordToWire) });
+      d.flushes.received(marksFromWire(call.request.flushes), call.request.from);
+      reply(null, { from: d.selfId, members: members.map(recordToWire), flushes: marksToWire(d.flushes.held()) });
+    },
+
+    Flush(call, reply) {
+      const r = call.request;
+      if (r.hlc_wall) d.clock.observe(r.hlc_wall, r.hlc_logical);
+      d.flushes.received(marksFromWire(r.marks), r.from);
+      const hlc = d.clock.peek();
+      reply(null, { hlc_wall: hlc.wall, hlc_logical: hlc.logical });
     },
 
     TreeHashes(call, reply) {

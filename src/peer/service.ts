@@ -8,6 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { isMemberState, type MemberRecord } from '../membership/table.js';
 import type { Entry, Entry__Output } from '../protos/generated/peer/cache/peer/v1/Entry.js';
+import type { FlushMark as WireMark, FlushMark__Output as WireMarkOut } from '../protos/generated/peer/cache/peer/v1/FlushMark.js';
 import type {
   MemberRecord as WireRecord,
   MemberRecord__Output as WireRecordOut,
@@ -17,6 +18,7 @@ import type { ClusterServiceDefinition } from '../protos/generated/public/cache/
 import type { Member, Member__Output } from '../protos/generated/public/cache/v1/Member.js';
 import { MemberState } from '../protos/generated/public/cache/v1/MemberState.js';
 import { peerApi, publicApi } from '../protos/protos.js';
+import type { FlushMark } from '../store/flushes.js';
 import type { EntryRecord } from '../store/store.js';
 import { decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply, type PeerBatch, type PeerBatchReply } from '../wire/codec.js';
 
@@ -26,6 +28,7 @@ export interface PeerDefinition extends grpc.ServiceDefinition {
   Ping: PeerServiceDefinition['Ping'];
   TreeHashes: PeerServiceDefinition['TreeHashes'];
   BucketEntries: PeerServiceDefinition['BucketEntries'];
+  Flush: PeerServiceDefinition['Flush'];
 }
 
 let definition: PeerDefinition | undefined;
@@ -74,6 +77,23 @@ export function entryFromWire(e: Entry__Output): EntryRecord {
     expiresAt: e.expires_at,
     tombstone: e.tombstone,
   };
+}
+
+// ---- flush marks (Ping, Flush) ----
+
+export function marksToWire(marks: readonly FlushMark[]): WireMark[] {
+  return marks.map((m) => ({ prefix: m.prefix, wall: m.wall, logical: m.logical, node: m.node }));
+}
+
+/** Marks received from a peer; malformed ones are dropped. */
+export function marksFromWire(ms: readonly WireMarkOut[] | undefined): FlushMark[] {
+  const out: FlushMark[] = [];
+  for (const m of ms ?? []) {
+    if (Number.isSafeInteger(m.wall) && m.wall > 0 && Number.isInteger(m.logical)) {
+      out.push({ prefix: m.prefix, wall: m.wall, logical: m.logical, node: m.node });
+    }
+  }
+  return out;
 }
 
 // ---- member records (Ping: peer MemberRecord; Join and Members: public Member) ----

@@ -158,6 +158,8 @@ export class Coordinator {
     placement: () => this.placement,
     now: () => this.now(),
     repair: (key: string, newest: EntryRecord, stale: string[]) => this.repair(key, newest, stale),
+    /** A replica that has not heard of a flush yet may still answer an entry it covers. */
+    flushed: (key: string, rec: EntryRecord) => this.store.isFlushed(key, rec),
     quorumFailed: () => {
       this.stats.quorumFailures++;
     },
@@ -387,6 +389,8 @@ class ReadRound {
     for (const rec of recs) {
       if (rec && (!newest || compareVersions(rec.wall, rec.logical, rec.node, newest.wall, newest.logical, newest.node) > 0)) newest = rec;
     }
+    // a flushed winner means every answer is flushed (anything newer than a mark is not)
+    if (newest && this.c.ctx.flushed(this.key, newest)) newest = undefined;
     const now = this.c.ctx.now();
     const live = newest && !newest.tombstone && (newest.expiresAt === 0 || newest.expiresAt > now) ? newest : undefined;
     this.c.ctx.counted(live !== undefined);

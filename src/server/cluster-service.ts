@@ -1,4 +1,4 @@
-/** cache.v1.ClusterService: Join, Leave, Members, Stats. */
+/** cache.v1.ClusterService: Join, Leave, Members, Stats, Flush. */
 
 import { ParseError, parseAddress } from '../config/parse.js';
 import { invalid } from '../errors/errors.js';
@@ -8,6 +8,8 @@ import { memberFromWire, memberToWire } from '../peer/service.js';
 import type { ClusterServiceHandlers } from '../protos/generated/public/cache/v1/ClusterService.js';
 import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
 import { publicApi } from '../protos/protos.js';
+import type { FlushOutcome } from '../replication/flush.js';
+import { versionText } from '../wire/codec.js';
 import type { ServiceBinding } from './server.js';
 
 export interface ClusterOps {
@@ -20,6 +22,10 @@ export interface ClusterOps {
   /** Leave of this node (graceful stop) when id is self; removal of another node otherwise. */
   leave(id: string): boolean;
   stats(): Promise<StatsResponse>;
+  /** Cluster flush (src/replication/flush.ts). */
+  flush(prefix: string): Promise<FlushOutcome>;
+  /** Longest key, in UTF-8 bytes (a longer prefix could match nothing). */
+  maxKeyBytes: number;
 }
 
 export function clusterService(ops: ClusterOps): ServiceBinding {
@@ -59,6 +65,19 @@ export function clusterService(ops: ClusterOps): ServiceBinding {
         replication_factor: ops.replicationFactor,
         vnodes: ops.vnodes,
       });
+    },
+
+    Flush(call, reply) {
+      const prefix = call.request.prefix;
+      const bytes = Buffer.byteLength(prefix, 'utf8');
+      if (bytes > ops.maxKeyBytes) {
+        reply(toStatus(invalid(`prefix is ${bytes} bytes; no key is longer than ${ops.maxKeyBytes} (MAX_KEY_SIZE)`)));
+        return;
+      }
+      ops.flush(prefix).then(
+        ({ mark, pending }) => reply(null, { version: versionText(mark.wall, mark.logical), pending }),
+        (err: unknown) => reply(toStatus(err)),
+      );
     },
 
     Stats(_call, reply) {

@@ -1,5 +1,6 @@
 import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
+import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
 import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
 
@@ -47,6 +48,8 @@ export interface StoreStats {
   misses: number;
   evictions: number;
   expirations: number;
+  /** Entries removed because a flush covered them. */
+  flushed: number;
 }
 
 /** Seed for shard selection (hash32(key, SHARD_SEED) % shards), so shards do not correlate with ring placement. */
@@ -124,6 +127,13 @@ export class Store {
   private readonly grace: number;
   private hits = 0;
   private misses = 0;
+  private readonly marks = new FlushMarks();
+  /** Flushed entries physically removed (by reclaimFlushed or when touched). */
+  private flushedCount = 0;
+  /** reclaimFlushed's position: a pass over every slot runs while `reclaimPending`. */
+  private reclaimShard = 0;
+  private reclaimSlot = 0;
+  private reclaimPending = false;
 
   constructor(opts: StoreOptions) {
     const { shards, capacity, maxMemoryBytes, policy, tombstoneGraceMs } = opts;
@@ -159,6 +169,12 @@ export class Store {
       this.misses++;
       return undefined;
     }
+    if (this.marks.size !== 0 && this.flushed(sh, slot, key)) {
+      sh.remove(slot);
+      this.flushedCount++;
+      this.misses++;
+      return undefined;
+    }
     sh.policy.onAccess(slot);
     this.hits++;
     return sh.record(slot);
@@ -175,6 +191,7 @@ export class Store {
     if (slot === -1) return undefined;
     const e = sh.ttl.exp[slot];
     if (e !== 0 && e <= this.now()) return undefined;
+    if (this.marks.size !== 0 && this.flushed(sh, slot, key)) return undefined;
     return sh.record(slot);
   }
 
@@ -186,7 +203,9 @@ export class Store {
    * grace of 0 it removes an older entry and is not kept itself (returns true).
    * Evicts by policy when the shard is over capacity or memory; throws EntryTooLargeError
    * if the entry alone exceeds the shard's memory budget (checked before the version).
-   * Also reclaims a few dead entries of the shard.
+   * Also reclaims a few dead entries of the shard. A rec a flush mark covers is not stored
+   * (false); a stored entry a mark covers needs no special case, since anything the mark
+   * does not cover is newer than it.
    * The record object is not retained (its fields are copied).
    */
   apply(key: string, rec: EntryRecord): boolean {
@@ -197,6 +216,7 @@ export class Store {
     const now = this.now();
     const tombstone = rec.tombstone === true;
     if (!tombstone && rec.expiresAt !== 0 && rec.expiresAt <= now) return false;
+    if (this.marks.size !== 0 && this.marks.covers(key, rec.wall, rec.logical, rec.node)) return false;
     const h = hash32(key, SHARD_SEED);
     const sh = this.shardList[h % this.nshards];
     const value = tombstone ? '' : rec.value;
@@ -283,10 +303,74 @@ export class Store {
         if ((sh.flags[slot] & FLAG_USED) === 0) continue;
         const e = sh.ttl.exp[slot];
         if (e !== 0 && e <= now) continue;
+        if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
         at[1] = slot;
         yield at;
       }
     }
+  }
+
+  // ---- flushes (see src/store/flushes.ts for the marks' contract) ----
+
+  /**
+   * Merges flush marks; true if they cover anything new. From then on the store behaves as if
+   * every covered entry were gone (get, peek, apply, iteration); reclaimFlushed() frees them.
+   */
+  flush(marks: readonly FlushMark[]): boolean {
+    if (!this.marks.mergeAll(marks)) return false;
+    this.reclaimPending = true;
+    this.reclaimShard = 0;
+    this.reclaimSlot = 0;
+    return true;
+  }
+
+  /** Whether a flush covers this version of key (such an entry is gone: see flush()). */
+  isFlushed(key: string, v: EntryVersion): boolean {
+    return this.marks.size !== 0 && this.marks.covers(key, v.wall, v.logical, v.node);
+  }
+
+  /** The flush marks this store holds. */
+  flushMarks(): FlushMarks {
+    return this.marks;
+  }
+
+  /**
+   * Frees the memory of flushed entries: visits at most `budget` slots from where the last
+   * call stopped; returns how many entries it removed. A pass over the whole store follows
+   * every flush() that covered something new; `reclaiming` says whether one is under way.
+   */
+  reclaimFlushed(budget: number): number {
+    let removed = 0;
+    let visited = 0;
+    const shards = this.shardList;
+    while (this.reclaimPending && visited < budget) {
+      const sh = shards[this.reclaimShard];
+      if (this.reclaimSlot >= sh.used) {
+        this.reclaimSlot = 0;
+        if (++this.reclaimShard === shards.length) {
+          this.reclaimShard = 0;
+          this.reclaimPending = false;
+        }
+        continue;
+      }
+      const slot = this.reclaimSlot++;
+      visited++;
+      if ((sh.flags[slot] & FLAG_USED) !== 0 && this.flushed(sh, slot)) {
+        sh.remove(slot);
+        removed++;
+      }
+    }
+    this.flushedCount += removed;
+    return removed;
+  }
+
+  get reclaiming(): boolean {
+    return this.reclaimPending;
+  }
+
+  private flushed(sh: Shard, slot: number, key?: string): boolean {
+    const k = key ?? (this.marks.coversAllKeys ? '' : sh.keyOf(slot));
+    return this.marks.covers(k, sh.wall[slot], sh.logical[slot], this.nodes.name(sh.node[slot]));
   }
 
   /** Live (non-tombstone) entry count, including dead values not yet reclaimed. */
@@ -310,6 +394,6 @@ export class Store {
       evictions += sh.evictions;
       expirations += sh.expirations;
     }
-    return { items, tombstones, bytes, hits: this.hits, misses: this.misses, evictions, expirations };
+    return { items, tombstones, bytes, hits: this.hits, misses: this.misses, evictions, expirations, flushed: this.flushedCount };
   }
 }

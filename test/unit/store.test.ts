@@ -400,6 +400,7 @@ test('stats: hits, misses (incl. tombstones and expired), evictions', () => {
     misses: 3,
     evictions: 1,
     expirations: 1,
+    flushed: 0,
   });
 });
 
