@@ -15,10 +15,13 @@ import type { GetResponse__Output } from '../protos/generated/public/cache/v1/Ge
 import type { KeyError__Output } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { LeaveResponse__Output } from '../protos/generated/public/cache/v1/LeaveResponse.js';
 import type { MDeleteResponse__Output } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
+import type { MDeleteResult__Output } from '../protos/generated/public/cache/v1/MDeleteResult.js';
 import type { MembersResponse__Output } from '../protos/generated/public/cache/v1/MembersResponse.js';
 import type { MGetResponse__Output } from '../protos/generated/public/cache/v1/MGetResponse.js';
+import type { MGetResult__Output } from '../protos/generated/public/cache/v1/MGetResult.js';
 import type { MSetEntry } from '../protos/generated/public/cache/v1/MSetEntry.js';
 import type { MSetResponse__Output } from '../protos/generated/public/cache/v1/MSetResponse.js';
+import type { MSetResult__Output } from '../protos/generated/public/cache/v1/MSetResult.js';
 import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.js';
 import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
 import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
@@ -175,12 +178,20 @@ const TRANSIENT_FAILURE = grpc.connectivityState.TRANSIENT_FAILURE;
 /** Auto-batching sends at most this many keys per MGet (the nodes' MAX_BATCH_KEYS defaults to 1000). */
 const AUTO_BATCH_MAX_KEYS = 500;
 
-interface QueuedGet {
-  key: string;
-  level: Consistency__Output;
-  resolve: (r: GetResult | undefined) => void;
-  reject: (e: unknown) => void;
-}
+/** A single-key call waiting for the end of its event-loop turn (auto-batching). */
+type Queued =
+  | { kind: 'get'; key: string; level: Consistency__Output; resolve: (r: GetResult | undefined) => void; reject: (e: unknown) => void }
+  | {
+      kind: 'set';
+      key: string;
+      level: Consistency__Output;
+      entry: MSetEntry;
+      resolve: (r: SetResult) => void;
+      reject: (e: unknown) => void;
+    }
+  | { kind: 'del'; key: string; level: Consistency__Output; resolve: (deleted: boolean) => void; reject: (e: unknown) => void };
+type QueuedOf<K extends Queued['kind']> = Extract<Queued, { kind: K }>;
+
 /** Least time between two refreshes of the ring caused by errors. */
 const MIN_REFRESH_GAP_MS = 250;
 
@@ -194,8 +205,8 @@ export class CacheClient {
   private timer: NodeJS.Timeout | undefined;
   private readonly penalties = new Map<string, number>();
   private closed = false;
-  /** Gets waiting for the end of this event-loop turn (auto-batching). */
-  private queuedGets: QueuedGet[] = [];
+  /** Single-key calls waiting for the end of this event-loop turn (auto-batching). */
+  private queued: Queued[] = [];
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
@@ -208,13 +219,18 @@ export class CacheClient {
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
     checkKey(key, 'Get');
     const level = consistencyNumber(opts.consistency, 'Get');
-    if (this.o.autoBatch && opts.timeoutMs === undefined && opts.retries === undefined && !this.closed) {
-      return new Promise((resolve, reject) => {
-        this.queuedGets.push({ key, level, resolve, reject });
-        if (this.queuedGets.length === 1) process.nextTick(() => void this.flushGets());
-      });
-    }
+    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'get', key, level, resolve, reject }));
     return this.getOne(key, level, opts);
+  }
+
+  /** Auto-batching applies: on, and the call has no deadline or retries of its own. */
+  private batching(opts: CallOptions): boolean {
+    return this.o.autoBatch && opts.timeoutMs === undefined && opts.retries === undefined && !this.closed;
+  }
+
+  private enqueue(q: Queued): void {
+    this.queued.push(q);
+    if (this.queued.length === 1) process.nextTick(() => void this.sendQueued());
   }
 
   /** One Get call (with retries and failover). */
@@ -238,70 +254,123 @@ export class CacheClient {
   }
 
   /**
-   * Auto-batching: the gets queued in this turn, grouped by the node each would have gone to
-   * (and by consistency). A group of one is a plain Get; a larger group is one MGet to that
-   * node. A key the MGet could not serve there (UNAVAILABLE, DEADLINE_EXCEEDED), or an MGet
-   * that failed as a whole that way, falls back to plain Gets, with their retries and failover.
+   * Auto-batching: the calls queued in this turn, grouped by the node each would have gone to,
+   * by kind and by consistency. A group of one is a plain call; a larger group is one MGet,
+   * MSet or MDelete to that node, each caller getting its own key's result. A key the batch
+   * could not serve there (UNAVAILABLE; for gets also DEADLINE_EXCEEDED), or a batch that
+   * failed as a whole that way, falls back to plain calls with their retries and failover.
+   * Sets of one key in one turn keep their order (the batch writes the last); as with any
+   * concurrent calls, a set and a delete of one key in the same turn are not ordered.
    */
-  private async flushGets(): Promise<void> {
-    const queued = this.queuedGets;
-    this.queuedGets = [];
+  private async sendQueued(): Promise<void> {
+    const queued = this.queued;
+    this.queued = [];
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
-    const groups = new Map<string, QueuedGet[]>();
+    const groups = new Map<string, Queued[]>();
     for (const q of queued) {
-      const address = this.route(q.key)[0]!.address;
-      const id = `${q.level} ${address}`;
+      const id = `${q.kind} ${q.level} ${this.route(q.key)[0]!.address}`;
       const g = groups.get(id);
       if (g) g.push(q);
       else groups.set(id, [q]);
     }
     for (const [id, group] of groups) {
-      const address = id.slice(id.indexOf(' ') + 1);
-      for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) void this.sendGets(address, group.slice(i, i + AUTO_BATCH_MAX_KEYS));
+      const address = id.slice(id.indexOf(' ', id.indexOf(' ') + 1) + 1);
+      for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) {
+        const part = group.slice(i, i + AUTO_BATCH_MAX_KEYS);
+        const kind = part[0]!.kind;
+        if (part.length === 1) this.sendOne(part[0]!);
+        else if (kind === 'get') void this.sendGets(address, part as QueuedOf<'get'>[]);
+        else if (kind === 'set') void this.sendSets(address, part as QueuedOf<'set'>[]);
+        else void this.sendDeletes(address, part as QueuedOf<'del'>[]);
+      }
     }
   }
 
-  private async sendGets(address: string, group: QueuedGet[]): Promise<void> {
-    const single = (q: QueuedGet) => this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
-    if (group.length === 1) {
-      await single(group[0]!);
-      return;
-    }
-    let res: MGetResponse__Output;
+  /** A queued call made on its own (with the usual retries and failover). */
+  private sendOne(q: Queued): void {
+    if (q.kind === 'get') this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
+    else if (q.kind === 'set') this.setOne(q.key, { ...q.entry, consistency: q.level }, {}).then(q.resolve, q.reject);
+    else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
+  }
+
+  /**
+   * Sends one batch call for a group; per key, `settle` turns the key's result into its
+   * caller's answer. A failure of the whole call that another node or a retry may not have
+   * (UNAVAILABLE, DEADLINE_EXCEEDED for reads, UNIMPLEMENTED from an older node) sends the
+   * group's calls on their own; another one fails every caller of the group.
+   */
+  private async sendBatch<Q extends Queued, R extends { error: KeyError__Output | null }>(
+    method: 'MGet' | 'MSet' | 'MDelete',
+    address: string,
+    group: Q[],
+    invoke: CallSpec<{ results: R[] }>['invoke'],
+    settle: (q: Q, r: R) => void,
+  ): Promise<void> {
+    const read = method === 'MGet';
+    const single = method === 'MGet' ? 'Get' : method === 'MSet' ? 'Set' : 'Delete';
+    let res: { results: R[] };
     try {
-      const req = { keys: group.map((q) => q.key), consistency: group[0]!.level };
-      res = await this.call<MGetResponse__Output>(
-        { method: 'MGet', read: true, address, invoke: (c, md, o, cb) => c.cache.MGet(req, md, o, cb) },
-        { retries: 0 },
-      );
+      res = await this.call<{ results: R[] }>({ method, read, address, invoke }, { retries: 0 });
     } catch (e) {
-      if (e instanceof CacheClientError && (e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' || e.code === 'UNIMPLEMENTED')) {
-        for (const q of group) void single(q);
+      const code = e instanceof CacheClientError ? e.code : undefined;
+      if (code === 'UNAVAILABLE' || code === 'UNIMPLEMENTED' || (read && code === 'DEADLINE_EXCEEDED')) {
+        for (const q of group) this.sendOne(q);
       } else for (const q of group) q.reject(e);
       return;
     }
     group.forEach((q, i) => {
       const r = res.results[i];
-      if (!r)
-        q.reject(
-          new CacheClientError('INTERNAL', `MGet answered ${res.results.length} results for ${group.length} keys`, {
-            method: 'Get',
-            address,
-            attempts: 1,
-          }),
-        );
-      else if (r.error) {
+      if (!r) {
+        const why = `${method} answered ${res.results.length} results for ${group.length} keys`;
+        q.reject(new CacheClientError('INTERNAL', why, { method: single, address, attempts: 1 }));
+      } else if (r.error) {
         const code = r.error.code;
-        if (isRetryable(code, true)) void single(q);
-        else q.reject(new CacheClientError(code, r.error.message, { method: 'Get', address, attempts: 1 }));
-      } else if (!r.found) q.resolve(undefined);
-      else
-        q.resolve({
-          value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
-          version: BigInt(r.version),
-          ttlRemainingMs: Number(r.ttl_remaining_ms),
-        });
+        if (isRetryable(code, read)) this.sendOne(q);
+        else q.reject(new CacheClientError(code, r.error.message, { method: single, address, attempts: 1 }));
+      } else settle(q, r);
     });
+  }
+
+  private sendGets(address: string, group: QueuedOf<'get'>[]): Promise<void> {
+    const req = { keys: group.map((q) => q.key), consistency: group[0]!.level };
+    return this.sendBatch<QueuedOf<'get'>, MGetResult__Output>(
+      'MGet',
+      address,
+      group,
+      (c, md, o, cb) => c.cache.MGet(req, md, o, cb),
+      (q, r) =>
+        q.resolve(
+          r.found
+            ? {
+                value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
+                version: BigInt(r.version),
+                ttlRemainingMs: Number(r.ttl_remaining_ms),
+              }
+            : undefined,
+        ),
+    );
+  }
+
+  private sendSets(address: string, group: QueuedOf<'set'>[]): Promise<void> {
+    const req = { entries: group.map((q) => q.entry), consistency: group[0]!.level };
+    return this.sendBatch<QueuedOf<'set'>, MSetResult__Output>(
+      'MSet',
+      address,
+      group,
+      (c, md, o, cb) => c.cache.MSet(req, md, o, cb),
+      (q, r) => q.resolve({ version: BigInt(r.version) }),
+    );
+  }
+
+  private sendDeletes(address: string, group: QueuedOf<'del'>[]): Promise<void> {
+    const req = { keys: group.map((q) => q.key), consistency: group[0]!.level };
+    return this.sendBatch<QueuedOf<'del'>, MDeleteResult__Output>(
+      'MDelete',
+      address,
+      group,
+      (c, md, o, cb) => c.cache.MDelete(req, md, o, cb),
+      (q, r) => q.resolve(r.deleted),
+    );
   }
 
   /** The value as text (a binary value is decoded as UTF-8); undefined if missing. */
@@ -321,13 +390,20 @@ export class CacheClient {
   /** Writes a value: a string is stored as text, a Buffer / Uint8Array as bytes. */
   async set(key: string, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
     checkKey(key, 'Set');
-    const req: SetRequest = keyRequest(key, consistencyNumber(opts.consistency, 'Set'));
-    if (typeof value === 'string') req.value = value;
+    const level = consistencyNumber(opts.consistency, 'Set');
+    const entry: MSetEntry = { key };
+    if (typeof value === 'string') entry.value = value;
     else if (value instanceof Uint8Array)
-      req.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      entry.data = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
     const ttl = checkTtl(opts.ttlMs, 'Set');
-    if (ttl > 0) req.ttl_ms = String(ttl);
+    if (ttl > 0) entry.ttl_ms = String(ttl);
+    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject }));
+    return this.setOne(key, { ...entry, consistency: level }, opts);
+  }
+
+  /** One Set call (with retries and failover). */
+  private async setOne(key: string, req: SetRequest, opts: WriteOptions): Promise<SetResult> {
     const res = await this.call<SetResponse__Output>(
       { method: 'Set', key, read: false, invoke: (c, md, o, cb) => c.cache.Set(req, md, o, cb) },
       opts,
@@ -338,7 +414,14 @@ export class CacheClient {
   /** Deletes a key; true if a live value was deleted. */
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
-    const req = keyRequest(key, consistencyNumber(opts.consistency, 'Delete'));
+    const level = consistencyNumber(opts.consistency, 'Delete');
+    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'del', key, level, resolve, reject }));
+    return this.deleteOne(key, level, opts);
+  }
+
+  /** One Delete call (with retries and failover). */
+  private async deleteOne(key: string, level: Consistency__Output, opts: WriteOptions): Promise<boolean> {
+    const req = keyRequest(key, level);
     const res = await this.call<DeleteResponse__Output>(
       { method: 'Delete', key, read: false, invoke: (c, md, o, cb) => c.cache.Delete(req, md, o, cb) },
       opts,

@@ -86,6 +86,43 @@ describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
     );
   });
 
+  test('a key or text value that is not valid UTF-8 fails alone (INVALID_ARGUMENT), the rest of the call is answered', async () => {
+    // protobufjs writes a lone surrogate as the 3 bytes ED A0 80, which are not UTF-8
+    const c = cacheClient(addrs[0]!);
+    type Results = {
+      results: { key: string; found?: boolean; value?: string; version?: string; error: { code: number; message: string } | null }[];
+    };
+    const set = await c.call<Results>('MSet', {
+      entries: [
+        { key: 'utf8:a', value: 'A' },
+        { key: 'utf8:\ud800', value: 'x' },
+        { key: 'utf8:b', value: 'bad \ud800' },
+      ],
+    });
+    const s = set.res!.results;
+    assert.deepEqual(
+      s.map((r) => [r.error?.code ?? 0, r.error?.message ?? '']),
+      [
+        [0, ''],
+        [3, 'key is not valid UTF-8'],
+        [3, 'value is not valid UTF-8'],
+      ],
+    );
+    assert.notEqual(s[0]!.version, '0');
+    const get = await c.call<Results>('MGet', { keys: ['utf8:a', 'utf8:\ud800', 'utf8:b'] });
+    c.close();
+    const g = get.res!.results;
+    assert.deepEqual(
+      g.map((r) => [r.found, r.value, r.error?.code ?? 0]),
+      [
+        [true, 'A', 0],
+        [false, undefined, 3],
+        [false, undefined, 0],
+      ],
+    );
+    assert.equal(g[1]!.error!.message, 'key is not valid UTF-8');
+  });
+
   test('auto-batched gets through a ring-routing client: every key from its replicas, each caller its own value', async () => {
     const keys = Array.from({ length: 300 }, (_, i) => `routed:${i}`);
     await client.mset(keys.map((key) => ({ key, value: key.toUpperCase() })));
@@ -138,7 +175,7 @@ test('the rate limit counts a batch as its number of keys', { timeout: 30_000 },
   }
 });
 
-test('auto-batching: 200 concurrent gets become one MGet, each caller gets its own answer; autoBatch: false sends 200 Gets', {
+test('auto-batching: 200 concurrent gets (sets, deletes) become one MGet (MSet, MDelete), each caller its own answer; autoBatch: false sends 200 Gets', {
   timeout: 30_000,
 }, async () => {
   const mport = await freePort();
@@ -162,10 +199,34 @@ test('auto-batching: 200 concurrent gets become one MGet, each caller gets its o
     for (const [i, r] of got.entries()) assert.equal(r?.value, i % 4 === 0 ? undefined : `v-${keys[i]}`, keys[i]);
     assert.deepEqual({ mget: (await count('MGet')) - before.mget, get: (await count('Get')) - before.get }, { mget: 1, get: 0 });
     await assert.rejects(batched.get(''), (e: CacheClientError) => e.code === 'INVALID_ARGUMENT', 'bad input still fails its own caller');
+
     const gets = await count('Get');
     const alone = await Promise.all(keys.slice(0, 20).map((k) => plain.get(k)));
     assert.equal(alone.filter((r) => r !== undefined).length, 15);
     assert.equal((await count('Get')) - gets, 20, 'autoBatch: false: one Get per call');
+    // sets and deletes of one turn: one MSet, one MDelete, each caller its own answer
+    const calls = async () => ({
+      mset: await count('MSet'),
+      set: await count('Set'),
+      mdel: await count('MDelete'),
+      del: await count('Delete'),
+    });
+    const c0 = await calls();
+    const sets = await Promise.all(keys.map((k, i) => batched.set(k, `new-${i}`, i % 2 ? { ttlMs: 60_000 } : {})));
+    assert.ok(sets.every((r) => typeof r.version === 'bigint' && r.version > 0n));
+    const c1 = await calls();
+    assert.deepEqual([c1.mset - c0.mset, c1.set - c0.set], [1, 0], 'one MSet for 200 sets');
+    const ttl = await plain.get(keys[1]!);
+    assert.ok(ttl && ttl.ttlRemainingMs > 0 && ttl.ttlRemainingMs <= 60_000, 'each entry keeps its own TTL');
+    const dels = await Promise.all([...keys.slice(0, 100), 'never-set'].map((k) => batched.delete(k)));
+    assert.deepEqual(dels, [...Array(100).fill(true), false]);
+    const c2 = await calls();
+    assert.deepEqual([c2.mdel - c1.mdel, c2.del - c1.del], [1, 0], 'one MDelete for 101 deletes');
+    const after = await plain.mget(keys.slice(95, 105));
+    assert.deepEqual(
+      after.map((r) => r.value),
+      [...Array(5).fill(undefined), 'new-100', 'new-101', 'new-102', 'new-103', 'new-104'],
+    );
   } finally {
     batched.close();
     plain.close();
