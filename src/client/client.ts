@@ -289,7 +289,7 @@ export class CacheClient {
   /** A queued call made on its own (with the usual retries and failover). */
   private sendOne(q: Queued): void {
     if (q.kind === 'get') this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
-    else if (q.kind === 'set') this.setOne(q.key, { ...q.entry, consistency: q.level }, {}).then(q.resolve, q.reject);
+    else if (q.kind === 'set') this.setOne(q.key, setRequest(q.entry, q.level), {}).then(q.resolve, q.reject);
     else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
   }
 
@@ -399,7 +399,7 @@ export class CacheClient {
     const ttl = checkTtl(opts.ttlMs, 'Set');
     if (ttl > 0) entry.ttl_ms = String(ttl);
     if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject }));
-    return this.setOne(key, { ...entry, consistency: level }, opts);
+    return this.setOne(key, setRequest(entry, level), opts);
   }
 
   /** One Set call (with retries and failover). */
@@ -785,6 +785,11 @@ function closedError(method: string): CacheClientError {
 /** { key, consistency } without the default (0), which proto3 need not send. */
 function keyRequest(key: string, consistency: Consistency__Output): GetRequest {
   return consistency === 0 ? { key } : { key, consistency };
+}
+
+/** A Set of an MSet entry (the default consistency is not sent, as in keyRequest). */
+function setRequest(entry: MSetEntry, consistency: Consistency__Output): SetRequest {
+  return consistency === 0 ? entry : { ...entry, consistency };
 }
 
 function checkKeys(keys: unknown, method: string): void {
