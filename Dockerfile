@@ -15,7 +15,11 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: the package's `prepare` (the build) would run before the sources are
+# here; `npm run build` below runs it. The client package (packages/client, an npm workspace
+# the node does not use) stays out of the image: npm ci skips a workspace whose folder is
+# missing, and npm 10 would run its `prepare` despite --ignore-scripts.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 # The build generates the protos' TypeScript types (scripts/gen-proto-types.mjs) first.
 COPY proto ./proto
@@ -23,7 +27,8 @@ COPY scripts/gen-proto-types.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
-# ---- prod-deps: production dependencies only (pure JS, no install scripts needed) ----
+# ---- prod-deps: production dependencies only (pure JS, no install scripts needed; no
+# packages/client, as above) ----
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
