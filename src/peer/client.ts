@@ -21,7 +21,7 @@ import type { JoinResponse__Output } from '../protos/generated/public/cache/v1/J
 import type { PeerTransport } from '../replication/coordinator.js';
 import { readAnswer } from '../replication/replica.js';
 import type { FlushMark } from '../store/flushes.js';
-import type { EntryRecord } from '../store/store.js';
+import type { EntryRecord, EntryVersion } from '../store/store.js';
 import type { PeerBatch, PeerBatchReply, PeerOp, PeerResult } from '../wire/codec.js';
 import { clusterDefinition, marksToWire, peerDefinition } from './service.js';
 
@@ -238,7 +238,7 @@ export class PeerPool implements PeerTransport {
     private readonly onHeard: (node: string) => void = () => undefined,
   ) {}
 
-  write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean) => void): void {
+  write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean, newer?: EntryVersion) => void): void {
     const ch = this.member(node);
     if (!ch) {
       cb(peerUnavailable(node, 'unknown address'));
@@ -246,7 +246,7 @@ export class PeerPool implements PeerTransport {
     }
     ch.send(node, { kind: OpKind.OP_KIND_WRITE, key, rec }, opSize(key, rec), (err, res) => {
       if (!err) this.onHeard(node);
-      cb(err, res?.existed === true);
+      cb(err, res?.existed === true, res?.newer ? res.rec : undefined);
     });
   }
 

@@ -10,16 +10,23 @@
 
 import { CacheError } from '../errors/errors.js';
 import type { HybridClock } from '../hlc/hlc.js';
-import { compareVersions } from '../hlc/hlc.js';
+import { compareVersions, MAX_LOGICAL } from '../hlc/hlc.js';
 import { type Level, Outcome, QuorumCount, required } from '../quorum/quorum.js';
-import type { EntryRecord, Store } from '../store/store.js';
+import type { EntryRecord, EntryVersion, Store } from '../store/store.js';
 
 export type Callback<T> = (err: CacheError | null, result?: T) => void;
 
+/** Re-stamps of one write before it gives up (each follows a replica holding a newer version). */
+const MAX_RESTAMPS = 5;
+
 /** How the coordinator reaches other replicas. */
 export interface PeerTransport {
-  /** Sends a last-write-wins write; calls back once the replica has it (or something newer), saying whether it held a live value before. */
-  write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean) => void): void;
+  /**
+   * Sends a last-write-wins write; calls back once the replica has it, saying whether it held
+   * a live value before, or, when it did not apply it because it holds something newer (a
+   * newer version of the key, a flush covering the write), that version.
+   */
+  write(node: string, key: string, rec: EntryRecord, cb: (err: Error | null, existed?: boolean, newer?: EntryVersion) => void): void;
   /**
    * Reads the replica's entry (tombstones included); undefined if it has none. With `have`
    * (the caller's own copy), a replica holding exactly that version answers without
@@ -61,6 +68,11 @@ export interface CoordinatorOptions {
   speculativeReadMs?: number;
   /** Runs fn after ms; returns a cancel function (default: setTimeout, unref'd). */
   schedule?: (ms: number, fn: () => void) => () => void;
+  /**
+   * Checked at the entry of every write this node would coordinate (set, delete): an error
+   * refuses it before it takes a timestamp (this node's clock is off: src/membership/clocks.ts).
+   */
+  refuseWrites?: () => CacheError | undefined;
 }
 
 function scheduleTimer(ms: number, fn: () => void): () => void {
@@ -99,6 +111,7 @@ export class Coordinator {
   }
 
   set(key: string, value: string, binary: boolean, ttlMs: number, level: Level, cb: Callback<WriteResult>): void {
+    if (this.writeRefused(cb)) return;
     const ts = this.clock.now();
     const ttl = ttlMs > 0 ? ttlMs : this.opts.defaultTtlMs;
     const rec: EntryRecord = {
@@ -114,6 +127,7 @@ export class Coordinator {
   }
 
   delete(key: string, level: Level, cb: Callback<WriteResult>): void {
+    if (this.writeRefused(cb)) return;
     const ts = this.clock.now();
     const rec: EntryRecord = {
       value: '',
@@ -169,52 +183,108 @@ export class Coordinator {
     },
   };
 
-  private replicate(key: string, rec: EntryRecord, level: Level, cb: Callback<WriteResult>, isDelete: boolean): void {
+  /**
+   * Sends a write to the key's replicas and answers once W of them hold it. A replica that
+   * holds a newer version of the key (or a flush covering the write) says so instead of
+   * keeping its own silently: the write is then re-stamped above that version and sent to
+   * every replica again, and only W replicas holding the final version acknowledge it. So a
+   * write that starts after another was acknowledged (W + W > N) ends up newer than it,
+   * whatever the clocks say; with clocks in step nothing is ever re-stamped.
+   */
+  private replicate(key: string, first: EntryRecord, level: Level, cb: Callback<WriteResult>, isDelete: boolean): void {
     const replicas = this.placement.replicas(key);
     const n = replicas.length;
+    if (n === 0) {
+      cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
+      return;
+    }
     const w = required(level, n, this.opts.writeQuorum);
-    const q = new QuorumCount(w, n);
-    const result: WriteResult = isDelete
-      ? { wall: rec.wall, logical: rec.logical, deleted: false }
-      : { wall: rec.wall, logical: rec.logical };
+    let rec = first;
+    let round = 0;
+    let deleted = false;
     let done = false;
-    let why = '';
-    const settle = (o: Outcome) => {
-      if (done || o === Outcome.Pending) return;
+    const finish = (err: CacheError | null) => {
       done = true;
-      if (o === Outcome.Reached) cb(null, result);
-      else {
+      if (err) {
         this.stats.quorumFailures++;
-        cb(
-          new CacheError(
-            'unavailable',
-            `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required (${why}); ` +
-              'the write may still reach some replicas',
-          ),
-        );
+        cb(err);
+      } else cb(null, isDelete ? { wall: rec.wall, logical: rec.logical, deleted } : { wall: rec.wall, logical: rec.logical });
+    };
+    const send = () => {
+      const mine = ++round;
+      const q = new QuorumCount(w, n);
+      let why = '';
+      let newest: EntryVersion | undefined;
+      const answer = (o: Outcome) => {
+        if (done || mine !== round || o === Outcome.Pending) return;
+        if (newest) {
+          if (round > MAX_RESTAMPS) {
+            finish(new CacheError('unavailable', `write kept meeting newer versions of the key (re-stamped ${MAX_RESTAMPS} times); retry`));
+            return;
+          }
+          rec = { ...rec, ...this.stampAbove(newest) };
+          send();
+        } else if (o === Outcome.Reached) finish(null);
+        else {
+          finish(
+            new CacheError(
+              'unavailable',
+              `write quorum not reached: ${q.successes} of ${n} replicas acknowledged, ${w} required (${why}); ` +
+                'the write may still reach some replicas',
+            ),
+          );
+        }
+      };
+      /** A replica's answer: it holds the write, or something newer (re-stamp once the round is settled). */
+      const held = (above: EntryVersion | undefined) => {
+        if (above && (!newest || compareVersions(above.wall, above.logical, above.node, newest.wall, newest.logical, newest.node) > 0)) {
+          newest = above;
+        }
+        // a newer version ends the round at once: waiting for the others would not change the outcome
+        answer(above ? Outcome.Reached : q.success());
+      };
+      const r = rec;
+      for (const node of replicas) {
+        if (node === this.opts.selfId) {
+          if (isDelete && this.isLive(this.store.peek(key))) deleted = true;
+          held(this.store.apply(key, r) ? undefined : this.store.newerThan(key, r));
+        } else if (!this.placement.isReachable(node)) {
+          this.hints.add(node, key, r);
+          why ||= `replica ${node} is down`;
+          answer(q.failure());
+        } else {
+          this.peers.write(node, key, r, (err, existed, above) => {
+            if (err) {
+              if (mine === round) this.hints.add(node, key, r);
+              why ||= err.message;
+              answer(q.failure());
+              return;
+            }
+            if (existed && isDelete && !done) deleted = true;
+            held(above);
+          });
+        }
       }
     };
-    for (let i = 0; i < n; i++) {
-      const node = replicas[i];
-      if (node === this.opts.selfId) {
-        if (isDelete && this.isLive(this.store.peek(key))) result.deleted = true;
-        this.store.apply(key, rec);
-        settle(q.success());
-      } else if (!this.placement.isReachable(node)) {
-        this.hints.add(node, key, rec);
-        why ||= `replica ${node} is down`;
-        settle(q.failure());
-      } else {
-        this.peers.write(node, key, rec, (err, existed) => {
-          if (err) {
-            this.hints.add(node, key, rec);
-            why ||= err.message;
-          } else if (existed && isDelete && !done) result.deleted = true;
-          settle(err ? q.failure() : q.success());
-        });
-      }
-    }
-    if (n === 0) cb(new CacheError('unavailable', 'no replica for this key: the ring is empty'));
+    send();
+  }
+
+  /** A version above `v` from this node: the clock moved past v when it may be, else just above it. */
+  private stampAbove(v: EntryVersion): { wall: number; logical: number; node: string } {
+    this.clock.observe(v.wall, v.logical);
+    const ts = this.clock.now();
+    const node = this.opts.selfId;
+    if (compareVersions(ts.wall, ts.logical, node, v.wall, v.logical, v.node) > 0) return { ...ts, node };
+    // v is further ahead than the clock may follow (HybridClock's drift bound): just above v
+    return v.logical < MAX_LOGICAL ? { wall: v.wall, logical: v.logical + 1, node } : { wall: v.wall + 1, logical: 0, node };
+  }
+
+  /** refuseWrites: answers cb with the refusal and returns true, or returns false. */
+  private writeRefused(cb: Callback<WriteResult>): boolean {
+    const refused = this.opts.refuseWrites?.();
+    if (refused === undefined) return false;
+    cb(refused);
+    return true;
   }
 
   private isLive(rec: EntryRecord | undefined): boolean {

@@ -6,8 +6,10 @@
  * Contract (what a coordinator may rely on, see proto/cache/peer/v1/peer.proto):
  *  - WRITE applies the entry if it is newer than what the store holds (last write wins).
  *    Success (no `error`) means the replica now holds that version or a newer one; an
- *    older write is not applied, and that is not an error. `existed` says whether a live
- *    value was there before. While the node is leaving (`accepting` false) every WRITE is
+ *    older write is not applied, and that is not an error, but the answer says `newer` and
+ *    carries the version that kept it out (the entry held, or the flush mark covering the
+ *    write; no value), so a coordinator can re-stamp its write above it. `existed` says
+ *    whether a live value was there before. While the node is leaving (`accepting` false) every WRITE is
  *    refused with an error, so coordinators keep it as a hint for a replica that stays.
  *  - READ answers the stored entry, tombstones included (`found`, `rec`); if the op carries
  *    the version the coordinator already has and the store holds exactly that version, the
@@ -40,7 +42,10 @@ export class Replica {
           if (!this.accepting) return LEAVING;
           if (!op.rec) return { error: 'write without an entry' };
           const cur = this.store.peek(op.key); // dead (expired) entries are invisible
-          this.store.apply(op.key, op.rec);
+          if (!this.store.apply(op.key, op.rec)) {
+            const above = this.store.newerThan(op.key, op.rec);
+            if (above) return { newer: true, rec: { ...above, value: '', binary: false } };
+          }
           return cur !== undefined && !cur.tombstone ? WRITTEN_OVER_LIVE : WRITTEN;
         }
         case OpKind.OP_KIND_READ: {

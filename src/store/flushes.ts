@@ -81,6 +81,13 @@ export class FlushMarks {
     return this.all !== undefined && this.marks.length === 1;
   }
 
+  /** The newest mark whose prefix starts `key`, if any. */
+  newestFor(key: string): FlushMark | undefined {
+    let n: FlushMark | undefined;
+    for (const m of this.marks) if (key.startsWith(m.prefix) && (!n || before(n, m))) n = m;
+    return n;
+  }
+
   covers(key: string, wall: number, logical: number, node: string): boolean {
     const all = this.all;
     if (all && compareVersions(wall, logical, node, all.wall, all.logical, all.node) <= 0) return true;

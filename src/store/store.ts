@@ -1,5 +1,6 @@
 import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
+import { compareVersions } from '../hlc/hlc.js';
 import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
 import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
@@ -327,6 +328,21 @@ export class Store {
   /** Whether a flush covers this version of key (such an entry is gone: see flush()). */
   isFlushed(key: string, v: EntryVersion): boolean {
     return this.marks.size !== 0 && this.marks.covers(key, v.wall, v.logical, v.node);
+  }
+
+  /**
+   * What keeps `v` from being stored, if anything is newer than it: the version of the entry
+   * held for key (tombstones included), or the newest flush mark covering key. For a writer
+   * that must order its write after it (see Replica's WRITE).
+   */
+  newerThan(key: string, v: EntryVersion): EntryVersion | undefined {
+    const cur = this.peek(key);
+    if (cur && compareVersions(cur.wall, cur.logical, cur.node, v.wall, v.logical, v.node) > 0) return cur;
+    const m = this.marks.size !== 0 ? this.marks.newestFor(key) : undefined;
+    if (m && compareVersions(m.wall, m.logical, m.node, v.wall, v.logical, v.node) >= 0) {
+      return { wall: m.wall, logical: m.logical, node: m.node, expiresAt: 0, tombstone: true };
+    }
+    return undefined;
   }
 
   /** The flush marks this store holds. */

@@ -474,7 +474,7 @@ export interface PeerBatch {
   from: string;
 }
 
-/** Result {found=1, entry=2, error=3, existed=4, same=5}: the answer to one op (see peer.proto). */
+/** Result {found=1, entry=2, error=3, existed=4, same=5, newer=6}: the answer to one op (see peer.proto). */
 export interface PeerResult {
   /** READ: the replica holds an entry for the key (then `rec` is set, or `same` is). */
   found?: boolean;
@@ -485,6 +485,8 @@ export interface PeerResult {
   existed?: boolean;
   /** READ: the replica's entry has exactly the version in `have`. */
   same?: boolean;
+  /** WRITE: not applied, something newer is held; `rec` has its version (no value). */
+  newer?: boolean;
 }
 
 /** BatchReply {seq=1, results=2, hlc_wall=3, hlc_logical=4}: results in the order of the batch's ops. */
@@ -572,6 +574,7 @@ const RESULT = spec<PeerResult>(() => ({}), {
   3: [WT_LEN, (r, m) => { m.error = r.string(); }],
   4: [WT_VARINT, (r, m) => { m.existed = r.varint() !== 0; }],
   5: [WT_VARINT, (r, m) => { m.same = r.varint() !== 0; }],
+  6: [WT_VARINT, (r, m) => { m.newer = r.varint() !== 0; }],
 });
 
 // biome-ignore format: one line per field reads as the message's field table
@@ -616,6 +619,7 @@ export function encodeBatchReply(b: PeerBatchReply): Buffer {
     if (res.error) w.stringField(3, res.error);
     w.boolField(4, res.existed === true);
     w.boolField(5, res.same === true);
+    w.boolField(6, res.newer === true);
     w.end();
   }
   w.varintField(3, b.hlcWall);

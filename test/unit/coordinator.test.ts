@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CacheError } from '../../src/errors/errors.ts';
 import { HybridClock } from '../../src/hlc/hlc.ts';
 import { OpKind } from '../../src/protos/generated/peer/cache/peer/v1/OpKind.ts';
 import { Level } from '../../src/quorum/quorum.ts';
@@ -25,6 +26,10 @@ function cluster(
     silent?: string[];
     speculativeReadMs?: number;
     schedule?: (ms: number, fn: () => void) => () => void;
+    /** The coordinator's physical clock (ms). */
+    clock?: () => number;
+    /** Runs when a write reaches a remote replica, before the replica executes it. */
+    onWrite?: (node: string, key: string, rec: EntryRecord) => void;
   } = {},
 ) {
   const ids = ['a', 'b', 'c', 'd', 'e'];
@@ -37,9 +42,10 @@ function cluster(
       calls.push(`write ${node}`);
       queueMicrotask(() => {
         if (down.has(node)) return cb(new Error(`${node} down`));
+        opts.onWrite?.(node, key, rec);
         const res = replicas.get(node)!.execute({ kind: OpKind.OP_KIND_WRITE, key, rec });
         if (res.error) cb(new Error(res.error));
-        else cb(null, res.existed === true);
+        else cb(null, res.existed === true, res.newer ? res.rec : undefined);
       });
     },
     read(node, key, have, cb) {
@@ -59,7 +65,7 @@ function cluster(
     isReachable: (n) => !down.has(n),
   };
   const hints = new HintStore(100);
-  const coord = new Coordinator(stores.get('a')!, new HybridClock('a'), placement, transport, hints, {
+  const coord = new Coordinator(stores.get('a')!, new HybridClock('a', opts.clock), placement, transport, hints, {
     selfId: 'a',
     writeQuorum: 2,
     readQuorum: 2,
@@ -261,4 +267,101 @@ test('speculative reads off (0): a silent replica keeps the read waiting (until 
   assert.deepEqual(calls, ['read b']);
   assert.equal(timers.due.length, 0);
   assert.equal(answered, false);
+});
+
+// ---- re-stamping: a later acknowledged write wins whatever the clocks say ----
+
+const versionOf = (s: Store, key: string) => {
+  const r = s.peek(key);
+  return r && `${r.wall}.${r.logical}.${r.node}=${r.value}`;
+};
+const written = (wall: number, value: string, node = 'z', logical = 0): EntryRecord => ({
+  value,
+  binary: false,
+  wall,
+  logical,
+  node,
+  expiresAt: 0,
+  tombstone: false,
+});
+
+test('clocks in step: no replica holds anything newer, nothing is re-stamped (no extra round trip)', async () => {
+  const { coord, calls } = cluster({ clock: () => 1_000 });
+  const { err, r } = await call<{ wall: number; logical: number }>((cb) => coord.set('k', 'v', false, 0, Level.Quorum, cb));
+  assert.equal(err, null);
+  assert.deepEqual([r!.wall, r!.logical], [1_000, 0]);
+  await new Promise((res) => setTimeout(res, 5));
+  assert.deepEqual(calls, ['write b', 'write c']);
+});
+
+test('a replica holding a newer version (written through a node whose clock is ahead): the write is re-stamped above it everywhere', async () => {
+  const { coord, stores, calls } = cluster({ clock: () => 1_000 });
+  stores.get('b')!.apply('k', written(5_000, 'earlier, from a fast clock'));
+  const { err, r } = await call<{ wall: number; logical: number }>((cb) => coord.set('k', 'later', false, 0, Level.Quorum, cb));
+  assert.equal(err, null);
+  assert.deepEqual([r!.wall, r!.logical], [5_000, 1], 'the clock moved past the newer version (within its drift bound)');
+  await new Promise((res) => setTimeout(res, 5));
+  for (const id of ['a', 'b', 'c']) assert.equal(versionOf(stores.get(id)!, 'k'), '5000.1.a=later', id);
+  assert.equal(calls.filter((c) => c.startsWith('write')).length, 4, 'one more round to every remote replica');
+  const after = await call<{ wall: number }>((cb) => coord.set('k2', 'x', false, 0, Level.Quorum, cb));
+  assert.ok(after.r!.wall >= 5_000, 'later writes of this coordinator follow the adopted clock');
+});
+
+test('a replica answering "newer" twice in a row: re-stamped twice, acknowledged with the final version only', async () => {
+  let bumps = 0;
+  const { coord, stores } = cluster({
+    clock: () => 1_000,
+    onWrite: (node, key) => {
+      // a concurrent writer with a fast clock gets there first, twice
+      if (node === 'b' && bumps < 2) stores.get('b')!.apply(key, written(5_000 + 1_000 * bumps++, `concurrent ${bumps}`));
+    },
+  });
+  const { err, r } = await call<{ wall: number; logical: number }>((cb) => coord.set('k', 'mine', false, 0, Level.All, cb));
+  assert.equal(err, null);
+  assert.deepEqual([r!.wall, r!.logical], [6_000, 1]);
+  await new Promise((res) => setTimeout(res, 5));
+  for (const id of ['a', 'b', 'c']) assert.equal(versionOf(stores.get(id)!, 'k'), '6000.1.a=mine', id);
+});
+
+test('a newer version further ahead than the clock may follow: the write goes just above it, the clock stays', async () => {
+  const ahead = 1_000 + 120_000; // beyond HybridClock's 60 s drift bound
+  const { coord, stores } = cluster({ clock: () => 1_000 });
+  stores.get('c')!.apply('k', written(ahead, 'from a clock two minutes fast', 'z', 7));
+  const { err, r } = await call<{ wall: number; logical: number }>((cb) => coord.set('k', 'later', false, 0, Level.All, cb));
+  assert.equal(err, null);
+  assert.deepEqual([r!.wall, r!.logical], [ahead, 8]);
+  await new Promise((res) => setTimeout(res, 5));
+  for (const id of ['a', 'b', 'c']) assert.equal(versionOf(stores.get(id)!, 'k'), `${ahead}.8.a=later`, id);
+  const other = await call<{ wall: number }>((cb) => coord.set('k2', 'x', false, 0, Level.Quorum, cb));
+  assert.ok(other.r!.wall < ahead, 'the clock was not dragged two minutes ahead');
+});
+
+test('a write that keeps meeting newer versions gives up with UNAVAILABLE after a bounded number of re-stamps', async () => {
+  let t = 5_000;
+  const { coord, stores } = cluster({
+    clock: () => 1_000,
+    onWrite: (node, key) => {
+      if (node === 'b') stores.get('b')!.apply(key, written((t += 1_000), 'always first'));
+    },
+  });
+  const { err } = await call((cb) => coord.set('k', 'mine', false, 0, Level.Quorum, cb));
+  assert.match(err!.message, /kept meeting newer versions of the key \(re-stamped 5 times\)/);
+  assert.ok(err instanceof CacheError && err.kind === 'unavailable');
+});
+
+test('a delete behind a newer value is re-stamped too; a write a flush covers is re-stamped above the flush', async () => {
+  const { coord, stores } = cluster({ clock: () => 1_000 });
+  stores.get('b')!.apply('k', written(5_000, 'v'));
+  const del = await call<{ wall: number; deleted?: boolean }>((cb) => coord.delete('k', Level.Quorum, cb));
+  assert.equal(del.err, null);
+  assert.equal(del.r!.deleted, true);
+  await new Promise((res) => setTimeout(res, 5));
+  for (const id of ['a', 'b', 'c']) assert.equal(stores.get(id)!.peek('k')?.tombstone, true, id);
+  // a flush made through a node whose clock is ahead; this coordinator has not heard of it, its replicas have
+  for (const id of ['b', 'c']) stores.get(id)!.flush([{ prefix: 'f:', wall: 3_000, logical: 0, node: 'z' }]);
+  const w = await call<{ wall: number; logical: number }>((cb) => coord.set('f:1', 'after the flush', false, 0, Level.Quorum, cb));
+  assert.equal(w.err, null);
+  assert.ok(w.r!.wall >= 5_000, 'above the flush (and the clock already adopted 5000)');
+  await new Promise((res) => setTimeout(res, 5));
+  for (const id of ['b', 'c']) assert.equal(stores.get(id)!.peek('f:1')?.value, 'after the flush', id);
 });

@@ -114,7 +114,7 @@ test('Batch: what protobufjs encodes (any field order, unknown fields) decodes c
   assert.deepEqual(b.ops[1], { kind: 2, key: 'b' });
 });
 
-test('BatchReply round trip: values, same, absent, errors, existed', () => {
+test('BatchReply round trip: values, same, absent, errors, existed, newer', () => {
   const r: PeerBatchReply = {
     seq: 12,
     hlcWall: wall,
@@ -126,6 +126,7 @@ test('BatchReply round trip: values, same, absent, errors, existed', () => {
       { error: 'node is leaving the cluster' },
       { existed: true },
       { found: true, rec: big },
+      { newer: true, rec: { ...text, value: '' } },
     ],
   };
   const buf = encodeBatchReply(r);
@@ -133,6 +134,7 @@ test('BatchReply round trip: values, same, absent, errors, existed', () => {
   assert.equal(o.results[0].entry.text, text.value);
   assert.equal(o.results[1].same, true);
   assert.equal(o.results[3].error, 'node is leaving the cluster');
+  assert.deepEqual([o.results[6].newer, o.results[6].entry.wall], [true, text.wall]);
   const back = decodeBatchReply(buf);
   assert.equal(back.seq, 12);
   assert.deepEqual(back.results[0], { found: true, rec: text });
@@ -141,6 +143,7 @@ test('BatchReply round trip: values, same, absent, errors, existed', () => {
   assert.equal(back.results[3].error, 'node is leaving the cluster');
   assert.equal(back.results[4].existed, true);
   assert.equal(back.results[5].rec!.value.length, 70_000);
+  assert.deepEqual(back.results[6], { newer: true, rec: { ...text, value: '' } });
 });
 
 test('truncated or malformed messages throw instead of reading past the end', () => {

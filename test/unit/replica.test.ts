@@ -28,13 +28,31 @@ test('WRITE applies newer versions and says whether a live value was there', () 
   assert.deepEqual(r.execute({ kind: W, key: 'k', rec: rec(10) }), {});
   assert.deepEqual(r.execute({ kind: W, key: 'k', rec: rec(11) }), { existed: true });
   assert.equal(s.peek('k')?.value, 'v11');
-  assert.deepEqual(r.execute({ kind: W, key: 'k', rec: rec(5) }), { existed: true }, 'an older write is no error');
-  assert.equal(s.peek('k')?.value, 'v11', '... and not applied');
+  const older = r.execute({ kind: W, key: 'k', rec: rec(5) });
+  assert.equal(older.error, undefined, 'an older write is no error');
+  assert.deepEqual(
+    [older.newer, older.rec?.wall, older.rec?.value],
+    [true, 11, ''],
+    '... but says which version is newer, without the value',
+  );
+  assert.equal(s.peek('k')?.value, 'v11', '... and is not applied');
+  assert.deepEqual(r.execute({ kind: W, key: 'k', rec: rec(11) }), { existed: true }, 'the same version again is no news');
   r.execute({ kind: W, key: 'k', rec: rec(12, '', { tombstone: true }) });
   assert.deepEqual(r.execute({ kind: W, key: 'k', rec: rec(13) }), {}, 'a tombstone is no live value');
   r.execute({ kind: W, key: 'e', rec: rec(14, 'x', { expiresAt: now + 10 }) });
   now += 20;
   assert.deepEqual(r.execute({ kind: W, key: 'e', rec: rec(15) }), {}, 'an expired value is no live value');
+});
+
+test('WRITE covered by a flush: not applied, `newer` carries the flush version', () => {
+  const s = store();
+  const r = new Replica(s);
+  s.flush([{ prefix: 'f:', wall: 20, logical: 3, node: 'n' }]);
+  const res = r.execute({ kind: W, key: 'f:1', rec: rec(19) });
+  assert.deepEqual([res.newer, res.rec?.wall, res.rec?.logical, res.rec?.node], [true, 20, 3, 'n']);
+  assert.equal(s.peek('f:1'), undefined);
+  assert.deepEqual(r.execute({ kind: W, key: 'f:1', rec: rec(21) }), {}, 'a write after the flush is applied');
+  assert.deepEqual(r.execute({ kind: W, key: 'g:1', rec: rec(1) }), {}, 'other prefixes are not concerned');
 });
 
 test('READ answers the entry, tombstones included; `same` instead of the value when versions match', () => {
