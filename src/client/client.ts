@@ -66,6 +66,8 @@ export interface Member {
   /** cache.v1.MemberState number (1 alive, 2 suspect, 3 dead, 4 left). */
   stateCode: number;
   incarnation: bigint;
+  /** How far this member's clock is ahead of (negative: behind) the answering node's, in ms, as that node measured it; 0 for itself or a member not measured. */
+  clockOffsetMs: number;
 }
 
 /** A key's own failure in a batch call: the status code name the single-key call would have answered, and why. */
@@ -143,6 +145,10 @@ export interface NodeStats {
   flushVersion: bigint;
   flushMarks: number;
   flushed: number;
+  /** The node's clock is off by more than MAX_CLOCK_OFFSET from the majority of its peers: it coordinates no writes. */
+  clockFenced: boolean;
+  /** Largest clock offset (absolute, ms) between the node and a live peer. */
+  maxClockOffsetMs: number;
 }
 
 export interface FlushOptions extends MembersOptions {
@@ -513,6 +519,7 @@ export class CacheClient {
         state: MEMBER_STATES[m.state] ?? 'unspecified',
         stateCode: m.state,
         incarnation: BigInt(m.incarnation),
+        clockOffsetMs: Number(m.clock_offset_ms),
       })),
       ringVersion: res.ring_version,
       self: res.self,
@@ -552,6 +559,8 @@ export class CacheClient {
       flushVersion: BigInt(r.flush_version),
       flushMarks: Number(r.flush_marks),
       flushed: Number(r.flushed),
+      clockFenced: r.clock_fenced,
+      maxClockOffsetMs: Number(r.max_clock_offset_ms),
     };
   }
 

@@ -195,6 +195,11 @@ export const VARIABLES = {
   HEARTBEAT_INTERVAL: [duration(10, 60_000), '500ms', 'How often each node pings every peer.'],
   SUSPECT_TIMEOUT: [duration(10, 600_000), '1500ms', 'Silence after which a peer is SUSPECT.'],
   DEAD_TIMEOUT: [duration(10, 3_600_000), '5s', 'Silence after which a peer is DEAD (writes for it become hints).'],
+  MAX_CLOCK_OFFSET: [
+    duration(0, 3_600_000),
+    '500ms',
+    'A node whose clock is off by more than this from the majority of its peers (measured on the heartbeats) answers health NOT_SERVING and coordinates no writes until it is back within it; 0 = off.',
+  ],
   DNS_REFRESH_INTERVAL: [duration(100, 3_600_000), '10s', 'How often PEERS names are resolved again to find new nodes.'],
   TOMBSTONE_GRACE: [duration(1000, 30 * 86_400_000), '10m', 'How long a delete tombstone is kept before it is reclaimed.'],
   ANTI_ENTROPY_INTERVAL: [duration(0, 86_400_000), '30s', 'Period of Merkle-tree comparison with each peer; 0 = off.'],

@@ -4,8 +4,11 @@
  * every DNS_REFRESH_INTERVAL), sends a heartbeat Ping to every member each
  * HEARTBEAT_INTERVAL carrying this node's member records (gossip; the reply carries the
  * peer's; both also carry every flush mark), drives the table's failure detector, and
- * reports every change of view.
- * Heartbeats are all-to-all (fine for the few dozen nodes a cluster has today).
+ * reports every change of view. Each Ping reply also carries the peer's clock on arrival and
+ * on reply: the samples go to the clock check (src/membership/clocks.ts), judged again after
+ * every reply, heartbeat and change of view, whose verdict changes are reported too.
+ * Heartbeats are all-to-all (fine for the few dozen nodes a cluster has today); a member
+ * seen for the first time is pinged at once (its clock is measured before it is relied on).
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -14,6 +17,7 @@ import type { Logger } from '../log/logger.js';
 import type { PeerPool } from '../peer/client.js';
 import { marksFromWire, marksToWire, memberFromWire, memberToWire, recordsFromWire, recordToWire } from '../peer/service.js';
 import type { FlushMark } from '../store/flushes.js';
+import { type ClockChange, ClockOffsets, type ClockVerdict } from './clocks.js';
 import { type MemberChange, type MemberRecord, MemberTable } from './table.js';
 
 /**
@@ -25,6 +29,8 @@ const LEFT_RETENTION_MS = 60 * 60 * 1000;
 /** Join retries per seed: first after this, doubling up to SEED_MAX_BACKOFF_MS. */
 const SEED_BACKOFF_MS = 200;
 const SEED_MAX_BACKOFF_MS = 5_000;
+/** Clock samples kept per peer (the estimate is the one with the smallest round trip). */
+const CLOCK_SAMPLES = 8;
 
 export interface MembershipOptions {
   selfId: string;
@@ -36,6 +42,8 @@ export interface MembershipOptions {
   deadMs: number;
   rpcTimeoutMs: number;
   dnsRefreshMs: number;
+  /** MAX_CLOCK_OFFSET (ms); 0 = no clock check. */
+  maxClockOffsetMs: number;
 }
 
 export interface MembershipEvents {
@@ -45,6 +53,8 @@ export interface MembershipEvents {
   forgotten(ids: string[]): void;
   /** Every seed turned out to be this node itself: a cluster of one, by configuration. Called once. */
   alone(): void;
+  /** The clock check's verdict changed (fenced, a peer beyond the bound or back, decided or not). */
+  clock(verdict: ClockVerdict, changes: ClockChange[]): void;
 }
 
 /** Flush marks travel with the heartbeat: every Ping and Ping reply carries them all. */
@@ -57,6 +67,9 @@ export interface FlushGossip {
 
 export class Membership {
   readonly table: MemberTable;
+  /** Clock offsets to the live members and whether ours is off (judged here, decided there). */
+  readonly clocks: ClockOffsets;
+  private clockDecided = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly seedNextTry = new Map<string, { at: number; delay: number }>();
   /** Seeds that answered a Join: not called again while we have live peers (a seed may be a name or an IP of a known member). */
@@ -80,6 +93,11 @@ export class Membership {
       { suspectAfterMs: opts.suspectMs, deadAfterMs: opts.deadMs },
       Date.now(),
     );
+    this.clocks = new ClockOffsets({
+      maxOffsetMs: opts.maxClockOffsetMs,
+      samplesPerPeer: CLOCK_SAMPLES,
+      maxSampleAgeMs: Math.max(opts.deadMs, CLOCK_SAMPLES * opts.heartbeatMs),
+    });
   }
 
   /**
@@ -92,6 +110,7 @@ export class Membership {
   }
 
   start(): void {
+    this.judgeClocks(Date.now());
     this.timers.push(setInterval(() => this.heartbeat(), this.opts.heartbeatMs));
     if (this.opts.peers.length > 0) {
       void this.resolveSeeds();
@@ -166,33 +185,61 @@ export class Membership {
           `member ${c.id} ${c.from ?? 'new'} -> ${c.to}`,
         );
     }
+    // the live set changed: judge the clocks against it before anyone acts on the change
+    this.judgeClocks(Date.now());
     this.events.changed(changes);
+    for (const c of changes) if (c.from === undefined && c.to !== 'left' && c.id !== this.opts.selfId) this.probe(c.id);
+  }
+
+  /** Judges our clock against the live members; reports the verdict when it changed. */
+  private judgeClocks(now: number): void {
+    const live = this.table
+      .list()
+      .filter((m) => m.id !== this.opts.selfId && (m.state === 'alive' || m.state === 'suspect'))
+      .map((m) => m.id);
+    const changes = this.clocks.judge(live, now);
+    const v = this.clocks.verdict;
+    if (changes.length === 0 && v.decided === this.clockDecided) return;
+    this.clockDecided = v.decided;
+    this.events.clock(v, changes);
+  }
+
+  private get pingDeadline(): number {
+    return Math.min(this.opts.rpcTimeoutMs, Math.max(this.opts.heartbeatMs * 2, 200));
+  }
+
+  /** One heartbeat Ping to a member: gossip both ways, direct evidence, a clock sample. */
+  private probe(id: string): void {
+    if (this.stopped || this.pingsInFlight.has(id)) return;
+    this.pingsInFlight.add(id);
+    const t0 = Date.now();
+    this.sendPing(id, this.pingDeadline)
+      .then(
+        (res) => {
+          const t = Date.now();
+          const changes = this.table.mergeAll(recordsFromWire(res.members), t);
+          this.flushes.received(marksFromWire(res.flushes), id);
+          if (res.from === id) {
+            const h = this.table.heard(id, t);
+            if (h) changes.push(h);
+            if (res.received_at_ms > 0 && res.replied_at_ms > 0)
+              this.clocks.record(id, { t0, t1: res.received_at_ms, t2: res.replied_at_ms, t3: t });
+            else this.clocks.recordUnmeasurable(id, t); // an older node: no clock in its reply
+          }
+          this.emit(changes);
+          this.judgeClocks(t);
+        },
+        () => undefined,
+      )
+      .finally(() => this.pingsInFlight.delete(id));
   }
 
   private heartbeat(): void {
     if (this.stopped) return;
     const now = Date.now();
-    const deadline = Math.min(this.opts.rpcTimeoutMs, Math.max(this.opts.heartbeatMs * 2, 200));
-    for (const id of this.table.probeTargets()) {
-      if (this.pingsInFlight.has(id)) continue;
-      this.pingsInFlight.add(id);
-      this.sendPing(id, deadline)
-        .then(
-          (res) => {
-            const t = Date.now();
-            const changes = this.table.mergeAll(recordsFromWire(res.members), t);
-            this.flushes.received(marksFromWire(res.flushes), id);
-            if (res.from === id) {
-              const h = this.table.heard(id, t);
-              if (h) changes.push(h);
-            }
-            this.emit(changes);
-          },
-          () => undefined,
-        )
-        .finally(() => this.pingsInFlight.delete(id));
-    }
+    for (const id of this.table.probeTargets()) this.probe(id);
     this.emit(this.table.tick(now));
+    this.judgeClocks(now);
     // forget members that left long ago, so that a cluster whose node ids keep changing
     // (e.g. pods without stable names) does not gossip an ever longer member list
     const forgotten = this.table.prune(now, LEFT_RETENTION_MS);

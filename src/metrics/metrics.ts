@@ -42,6 +42,10 @@ export interface NodeCounters {
   membersByState: Record<string, number>;
   /** Calls refused by the gatekeeper, by reason (src/auth/gatekeeper.ts). */
   authFailures: ReadonlyMap<string, number>;
+  /** Estimated clock offset (ms) of each live peer: its clock minus ours (src/membership/clocks.ts). */
+  clockOffsetsMs: ReadonlyMap<string, number>;
+  /** This node's clock is off from the majority: it coordinates no writes. */
+  clockFenced: boolean;
 }
 
 export class Metrics implements RequestObserver {
@@ -127,6 +131,21 @@ export class Metrics implements RequestObserver {
         for (const [reason, n] of fresh().authFailures) this.labels(reason).inc(n);
       },
     });
+    new Gauge({
+      name: 'cache_clock_offset_seconds',
+      help: "Estimated clock offset of each live peer, measured on the heartbeats: the peer's clock minus this node's.",
+      labelNames: ['peer'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [peer, ms] of fresh().clockOffsetsMs) this.labels(peer).set(ms / 1000);
+      },
+    });
+    gauge(
+      'cache_clock_fenced',
+      "1 while this node's clock is off by more than MAX_CLOCK_OFFSET from the majority of its peers (it coordinates no writes).",
+      (s) => (s.clockFenced ? 1 : 0),
+    );
     // One snapshot per scrape: forget it once the scrape is done.
     const origMetrics = r.metrics.bind(r);
     r.metrics = async () => {

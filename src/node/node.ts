@@ -7,8 +7,10 @@
 
 import { AntiEntropy } from '../antientropy/antientropy.js';
 import type { Config } from '../config/config.js';
+import { CacheError } from '../errors/errors.js';
 import { HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
+import { type ClockChange, type ClockVerdict, formatOffset } from '../membership/clocks.js';
 import { Membership } from '../membership/membership.js';
 import type { MemberChange } from '../membership/table.js';
 import { Metrics, type NodeCounters } from '../metrics/metrics.js';
@@ -61,6 +63,11 @@ export class CacheNode {
   private parts?: ServerParts;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopping?: Promise<void>;
+  /** Client calls are admitted (joined, or no peers to join); health also needs a clock that is not fenced. */
+  private serving = false;
+  /** Why the node would serve, held until the clock check has decided (see serve()). */
+  private serveWhenClockChecked?: string;
+  private healthServing = false;
   readonly startedAt = Date.now();
   boundPort = 0;
 
@@ -123,11 +130,13 @@ export class CacheNode {
         deadMs: cfg.DEAD_TIMEOUT,
         rpcTimeoutMs: cfg.RPC_TIMEOUT,
         dnsRefreshMs: cfg.DNS_REFRESH_INTERVAL,
+        maxClockOffsetMs: cfg.MAX_CLOCK_OFFSET,
       },
       this.peers,
       log,
       {
         changed: (changes) => this.membershipChanged(changes),
+        clock: (verdict, changes) => this.clockChanged(verdict, changes),
         forgotten: (ids) => {
           for (const id of ids) this.peers.forget(id);
         },
@@ -156,6 +165,7 @@ export class CacheNode {
         readQuorum: cfg.READ_QUORUM,
         defaultTtlMs: cfg.TTL,
         speculativeReadMs: cfg.SPECULATIVE_READ_DELAY,
+        refuseWrites: () => this.clockRefusal(),
       },
     );
     this.hintDelivery = new HintDelivery({
@@ -214,6 +224,7 @@ export class CacheNode {
           vnodes: cfg.VNODES,
           join: (m) => this.membership.join(m),
           members: () => table.list(),
+          clockOffset: (id) => this.membership.clocks.estimate(id, Date.now())?.offsetMs,
           ringVersion: () => this.topology.ring.version,
           leave: (id) => {
             if (id === cfg.NODE_ID) {
@@ -223,7 +234,10 @@ export class CacheNode {
             return this.membership.markLeft(id);
           },
           stats: () => this.stats(),
-          flush: (prefix) => this.flusher.flush(prefix),
+          flush: (prefix) => {
+            const refused = this.clockRefusal();
+            return refused ? Promise.reject(refused) : this.flusher.flush(prefix);
+          },
           maxKeyBytes: cfg.MAX_KEY_SIZE,
         }),
         {
@@ -304,11 +318,77 @@ export class CacheNode {
     }
   }
 
-  /** From now on client calls are let through and health says SERVING (logged once). */
+  /**
+   * From now on client calls are let through and health says SERVING (logged once). Held
+   * until the clock check has decided, so that a node whose clock is off never takes a write
+   * (whose version would be off by as much) in the moment between joining and its first
+   * heartbeats.
+   */
   private serve(why: string): void {
-    if (this.stopping || !this.parts || !this.gate.ready()) return;
-    setServing(this.parts.health, true);
+    if (this.stopping || !this.parts) return;
+    if (!this.membership.clocks.verdict.decided) {
+      this.serveWhenClockChecked ??= why;
+      return;
+    }
+    if (!this.gate.ready()) return;
+    this.serving = true;
     this.log.info(`serving client calls: ${why}`);
+    this.updateHealth();
+  }
+
+  /** Health SERVING while client calls are admitted and the clock is not fenced. */
+  private updateHealth(): void {
+    if (this.stopping || !this.parts) return;
+    const serving = this.serving && !this.membership.clocks.verdict.fenced;
+    if (serving === this.healthServing) return;
+    this.healthServing = serving;
+    setServing(this.parts.health, serving);
+  }
+
+  /** The clock check's verdict changed: log it, fence or unfence, serve if that waited for it. */
+  private clockChanged(v: ClockVerdict, changes: ClockChange[]): void {
+    const bound = `MAX_CLOCK_OFFSET ${this.cfg.MAX_CLOCK_OFFSET}ms`;
+    for (const c of changes) {
+      switch (c.kind) {
+        case 'fenced':
+          this.log.error(
+            { clockOffsetMs: Math.round(c.offsetMs), peers: Object.fromEntries(c.offenders.map((o) => [o.peer, Math.round(o.offsetMs)])) },
+            `this node's clock is off by ${formatOffset(c.offsetMs)} from the majority of its peers ` +
+              `(${c.offenders.length} of ${c.live} beyond ${bound}): health NOT_SERVING, coordinating no writes until it is back within the bound`,
+          );
+          break;
+        case 'unfenced':
+          this.log.info(
+            { clockOffsetMs: Math.round(c.offsetMs) },
+            `this node's clock is back within ${bound} of its peers (off by ${formatOffset(c.offsetMs)}): coordinating writes again`,
+          );
+          break;
+        case 'peer-off':
+          this.log.warn(
+            { member: c.peer, clockOffsetMs: Math.round(c.offsetMs) },
+            `clock of member ${c.peer} is off by ${formatOffset(c.offsetMs)} from ours (beyond ${bound})`,
+          );
+          break;
+        case 'peer-ok':
+          this.log.info(
+            { member: c.peer, clockOffsetMs: Math.round(c.offsetMs) },
+            `clock of member ${c.peer} is back within ${bound} of ours (${formatOffset(c.offsetMs)})`,
+          );
+          break;
+      }
+    }
+    const held = this.serveWhenClockChecked;
+    if (held !== undefined && v.decided) {
+      this.serveWhenClockChecked = undefined;
+      this.serve(held);
+    }
+    this.updateHealth();
+  }
+
+  /** UNAVAILABLE while this node's clock is fenced (writes and flushes), else undefined. */
+  private clockRefusal(): CacheError | undefined {
+    const why = this.membership.clocks.refusal();
+    return why === undefined ? undefined : new CacheError('unavailable', why);
   }
 
   private counters(): NodeCounters {
@@ -334,6 +414,8 @@ export class CacheNode {
       rebalanceKeysSent: this.rebalancer.stats.keysSent,
       membersByState,
       authFailures: this.security.gatekeeper.failures,
+      clockOffsetsMs: new Map(this.membership.clocks.estimates(Date.now()).map((e) => [e.peer, e.offsetMs])),
+      clockFenced: this.membership.clocks.verdict.fenced,
     };
   }
 
@@ -366,6 +448,8 @@ export class CacheNode {
       flush_version: newest ? versionText(newest.wall, newest.logical) : '0',
       flush_marks: marks.size,
       flushed: this.store.stats().flushed,
+      clock_fenced: c.clockFenced,
+      max_clock_offset_ms: Math.round(Math.max(0, ...[...c.clockOffsetsMs.values()].map(Math.abs))),
     };
   }
 

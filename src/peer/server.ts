@@ -58,9 +58,12 @@ export function peerHandlers(d: PeerServerDeps): PeerHandlers {
     },
 
     Ping(call, reply) {
+      // Our clock on arrival and on reply: the sender estimates the offset between our clocks from them.
+      const receivedAt = Date.now();
       const members = d.ping(call.request.from, recordsFromWire(call.request.members));
       d.flushes.received(marksFromWire(call.request.flushes), call.request.from);
-      reply(null, { from: d.selfId, members: members.map(recordToWire), flushes: marksToWire(d.flushes.held()) });
+      const answer = { from: d.selfId, members: members.map(recordToWire), flushes: marksToWire(d.flushes.held()) };
+      reply(null, { ...answer, received_at_ms: receivedAt, replied_at_ms: Date.now() });
     },
 
     Flush(call, reply) {

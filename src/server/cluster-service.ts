@@ -18,6 +18,8 @@ export interface ClusterOps {
   vnodes: number;
   join(member: MemberRecord): MemberRecord[];
   members(): MemberView[];
+  /** This node's estimate of a member's clock minus its own (ms); undefined for itself or a member not measured. */
+  clockOffset(id: string): number | undefined;
   ringVersion(): string;
   /** Leave of this node (graceful stop) when id is self; removal of another node otherwise. */
   leave(id: string): boolean;
@@ -59,7 +61,7 @@ export function clusterService(ops: ClusterOps): ServiceBinding {
 
     Members(_call, reply) {
       reply(null, {
-        members: ops.members().map(memberToWire),
+        members: ops.members().map((m) => ({ ...memberToWire(m), clock_offset_ms: Math.round(ops.clockOffset(m.id) ?? 0) })),
         ring_version: ops.ringVersion(),
         self: ops.selfId,
         replication_factor: ops.replicationFactor,

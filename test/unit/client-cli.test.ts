@@ -136,8 +136,8 @@ test('output formats', () => {
   );
   const text = membersText({
     members: [
-      { nodeId: 'n1', address: '127.0.0.1:1', state: 'alive', stateCode: 1, incarnation: 7n },
-      { nodeId: 'node-2', address: '127.0.0.1:22', state: 'dead', stateCode: 3, incarnation: 8n },
+      { nodeId: 'n1', address: '127.0.0.1:1', state: 'alive', stateCode: 1, incarnation: 7n, clockOffsetMs: 0 },
+      { nodeId: 'node-2', address: '127.0.0.1:22', state: 'dead', stateCode: 3, incarnation: 8n, clockOffsetMs: 0 },
     ],
     ringVersion: 'abc',
     self: 'n1',

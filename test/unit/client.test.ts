@@ -166,7 +166,13 @@ test('CacheClientError: code name, number, details, message', () => {
 });
 
 const members = (states: Record<string, 0 | 1 | 2 | 3 | 4>, extra: Partial<MembersWire> = {}): MembersWire => ({
-  members: Object.entries(states).map(([id, state]) => ({ node_id: id, address: `addr-${id}:1`, state, incarnation: '1' })),
+  members: Object.entries(states).map(([id, state]) => ({
+    node_id: id,
+    address: `addr-${id}:1`,
+    state,
+    incarnation: '1',
+    clock_offset_ms: '0',
+  })),
   ring_version: 'v1',
   replication_factor: 2,
   vnodes: 16,
