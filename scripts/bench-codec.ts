@@ -21,10 +21,14 @@ import {
   decodeBatch,
   decodeBatchReply,
   decodeKeyRequest,
+  decodeMGetRequest,
+  decodeMSetRequest,
   decodeSetRequest,
   encodeBatch,
   encodeBatchReply,
   encodeGetResponse,
+  encodeMGetResponse,
+  encodeMSetResponse,
   encodeWriteResponse,
   type PeerBatch,
   type PeerBatchReply,
@@ -63,6 +67,11 @@ const reply: PeerBatchReply = {
   hlcLogical: 1,
   results: ops.map((o, i) => (o.kind === 1 ? { existed: true } : { found: true, rec: rec(i) })),
 };
+// batch calls: 100 keys, 100 B values (scripts/bench-batch.sh's bodies)
+const keys = Array.from({ length: 100 }, (_, i) => `bench:b:${String(i).padStart(3, '0')}`);
+const recs = keys.map((_, i) => rec(i));
+const mgetReq = cache.MGet.requestSerialize({ keys, consistency: 2 });
+const msetReq = cache.MSet.requestSerialize({ entries: keys.map((key) => ({ key, value: 'v'.repeat(100) })), consistency: 2 });
 const batchBytes = encodeBatch(batch);
 const replyBytes = encodeBatchReply(reply);
 
@@ -129,6 +138,27 @@ const cases: Case[] = [
     () => cache.Get.responseSerialize({ value: r0.value, version: version(r0.wall, r0.logical), ttl_remaining_ms: 0 }),
   ],
   ['SetResponse encode', () => encodeWriteResponse({ wall, logical: 3 }), () => cache.Set.responseSerialize({ version: version(wall, 3) })],
+  ['MGetRequest decode (100 keys)', () => decodeMGetRequest(mgetReq), () => cache.MGet.requestDeserialize(mgetReq)],
+  ['MSetRequest decode (100 entries of 100 B)', () => decodeMSetRequest(msetReq), () => cache.MSet.requestDeserialize(msetReq)],
+  [
+    'MGetResponse encode (100 values of 100 B)',
+    () => encodeMGetResponse({ keys, results: recs, now: wall }),
+    () =>
+      cache.MGet.responseSerialize({
+        results: recs.map((r, i) => ({
+          key: keys[i],
+          found: true,
+          version: version(r.wall, r.logical),
+          ttl_remaining_ms: 0,
+          value: r.value,
+        })),
+      }),
+  ],
+  [
+    'MSetResponse encode (100 results)',
+    () => encodeMSetResponse({ entries: recs.map((_, i) => ({ key: keys[i]! })), results: recs }),
+    () => cache.MSet.responseSerialize({ results: recs.map((r, i) => ({ key: keys[i], version: version(r.wall, r.logical) })) }),
+  ],
   ['Batch encode (64 ops)', () => encodeBatch(batch), () => peer.Exchange.requestSerialize(genericBatch(batch))],
   ['Batch decode (64 ops)', () => decodeBatch(batchBytes), () => fromGenericBatch(peer.Exchange.requestDeserialize(batchBytes))],
   ['BatchReply encode (64 results)', () => encodeBatchReply(reply), () => peer.Exchange.responseSerialize(genericReply(reply))],

@@ -14,15 +14,18 @@ import type { KeyError } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { MDeleteRequest__Output } from '../protos/generated/public/cache/v1/MDeleteRequest.js';
 import type { MDeleteResponse } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
 import type { MDeleteResult } from '../protos/generated/public/cache/v1/MDeleteResult.js';
-import type { MGetRequest__Output } from '../protos/generated/public/cache/v1/MGetRequest.js';
-import type { MGetResponse } from '../protos/generated/public/cache/v1/MGetResponse.js';
-import type { MGetResult } from '../protos/generated/public/cache/v1/MGetResult.js';
-import type { MSetRequest__Output } from '../protos/generated/public/cache/v1/MSetRequest.js';
-import type { MSetResponse } from '../protos/generated/public/cache/v1/MSetResponse.js';
-import type { MSetResult } from '../protos/generated/public/cache/v1/MSetResult.js';
 import type { Coordinator, WriteResult } from '../replication/coordinator.js';
 import type { EntryRecord } from '../store/store.js';
-import { versionText } from '../wire/codec.js';
+import {
+  type FoundValue,
+  KeyFailure,
+  type MGetAnswer,
+  type MGetRequest,
+  type MSetAnswer,
+  type MSetRequest,
+  type MSetWritten,
+  versionText,
+} from '../wire/codec.js';
 import { absoluteDeadline } from './deadline.js';
 import type { RequestGate } from './gate.js';
 import { checkConsistency, checkKey, checkTtl, checkValue, type RequestLimits } from './validate.js';
@@ -31,45 +34,56 @@ export interface BatchLimits extends RequestLimits {
   maxBatchKeys: number;
 }
 
+function keyFailure(err: unknown): KeyFailure {
+  const s = toStatus(err);
+  return new KeyFailure(s.code, s.details);
+}
+
 function keyError(err: unknown): KeyError {
   const s = toStatus(err);
   return { code: s.code, message: s.details };
 }
 
 /**
- * Runs the keys at `indexes` of a call of `size` keys: `start(key, settle, i)` for each, which
- * validates (a throw is that key's error) and calls settle(result) when the key is done;
- * `finish(results)` once every one has settled (results has `size` slots, in request order).
+ * Runs the keys at `indexes` (every one of the `size` keys when null) of a call: `start(i, settle)`
+ * for each, which validates (a throw is that key's error: `failed(i, err)`) and calls
+ * settle(i, result) when key i is done (only its first settle counts); `finish(results)` once
+ * every one has settled (results has `size` slots, in request order). One settle function and
+ * one flag array per call, not a closure per key.
  */
-function runKeys<R extends { key?: string; error?: KeyError | null }>(
-  indexes: readonly number[],
+function runKeys<R>(
   size: number,
-  keyOf: (i: number) => string,
-  start: (key: string, settle: (r: R) => void, i: number) => void,
+  indexes: readonly number[] | null,
+  start: (i: number, settle: (i: number, r: R) => void) => void,
+  failed: (i: number, err: unknown) => R,
   finish: (results: R[]) => void,
 ): void {
   const results: R[] = new Array(size);
-  let left = indexes.length;
+  const count = indexes === null ? size : indexes.length;
+  let left = count;
   if (left === 0) {
     finish(results);
     return;
   }
-  for (const i of indexes) {
-    const key = keyOf(i);
-    let settled = false;
-    const settle = (r: R) => {
-      if (settled) return;
-      settled = true;
-      results[i] = r;
-      if (--left === 0) finish(results);
-    };
+  const settled = new Uint8Array(size);
+  const settle = (i: number, r: R) => {
+    if (settled[i] === 1) return;
+    settled[i] = 1;
+    results[i] = r;
+    if (--left === 0) finish(results);
+  };
+  for (let j = 0; j < count; j++) {
+    const i = indexes === null ? j : indexes[j]!;
     try {
-      start(key, settle, i);
+      start(i, settle);
     } catch (e) {
-      settle({ key, error: keyError(e) } as R);
+      settle(i, failed(i, e));
     }
   }
 }
+
+/** Placeholder of a superseded MSet entry until its key's last entry is done. */
+const SUPERSEDED: MSetWritten = { wall: 0, logical: 0, superseded: true };
 
 export function batchHandlers(
   coord: Coordinator,
@@ -109,60 +123,79 @@ export function batchHandlers(
     );
   };
 
-  const MGet: grpc.handleUnaryCall<MGetRequest__Output, MGetResponse> = (call, reply) => {
+  const MGet: grpc.handleUnaryCall<MGetRequest, MGetAnswer> = (call, reply) => {
     const callback = observed(3, reply);
-    const keys = call.request.keys;
+    const { keys, invalid: notUtf8 } = call.request;
     admit(call, callback, keys.length, (level, finished) => {
-      // A key asked for twice is read once: every duplicate gets the same result.
+      // A key asked for twice is read once: every duplicate gets the same result. A key that is
+      // not valid UTF-8 is never one (its decoded text may equal another key's): it fails alone.
       const first = new Map<string, number>();
-      const unique: number[] = [];
-      for (let i = 0; i < keys.length; i++) if (!first.has(keys[i]!)) first.set(keys[i]!, unique.push(i) - 1);
-      runKeys<MGetResult>(
-        unique,
+      let dups: number[] | undefined;
+      for (let i = 0; i < keys.length; i++) {
+        if (notUtf8?.includes(i)) continue;
+        if (first.has(keys[i]!)) (dups ??= []).push(i);
+        else first.set(keys[i]!, i);
+      }
+      let run: number[] | null = null; // null: every key
+      if (dups) {
+        run = [];
+        for (let i = 0, d = 0; i < keys.length; i++) {
+          if (dups[d] === i) d++;
+          else run.push(i);
+        }
+      }
+      runKeys<FoundValue | null | KeyFailure>(
         keys.length,
-        (i) => keys[i]!,
-        (key, settle) => {
+        run,
+        (i, settle) => {
+          const key = keys[i]!;
+          if (notUtf8?.includes(i)) throw invalid('key is not valid UTF-8');
           checkKey(key, limits.maxKeyBytes);
-          coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) =>
-            settle(err ? { key, error: keyError(err) } : rec ? found(key, rec, now()) : { key, found: false }),
-          );
+          coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => settle(i, err ? keyFailure(err) : (rec ?? null)));
         },
+        (_i, err) => keyFailure(err),
         (results) => {
-          for (let i = 0; i < keys.length; i++) results[i] ??= results[unique[first.get(keys[i]!)!]!]!;
+          if (dups) for (const i of dups) results[i] = results[first.get(keys[i]!)!]!;
           finished();
-          callback(null, { results });
+          callback(null, { keys, results, now: now() });
         },
       );
     });
   };
 
-  const MSet: grpc.handleUnaryCall<MSetRequest__Output, MSetResponse> = (call, reply) => {
+  const MSet: grpc.handleUnaryCall<MSetRequest, MSetAnswer> = (call, reply) => {
     const callback = observed(4, reply);
     const entries = call.request.entries;
     admit(call, callback, entries.length, (level, finished) => {
-      // The last entry of a key is written; earlier ones of the same key are superseded.
+      // The last entry of a key is written; earlier ones of the same key are superseded. An entry
+      // whose key is not valid UTF-8 fails alone, whatever other key its decoded text equals.
       const last = new Map<string, number>();
-      for (let i = 0; i < entries.length; i++) last.set(entries[i]!.key, i);
-      runKeys<MSetResult>(
-        entries.map((_, i) => i),
+      for (let i = 0; i < entries.length; i++) if (!entries[i]!.invalidKey) last.set(entries[i]!.key, i);
+      runKeys<MSetWritten | KeyFailure>(
         entries.length,
-        (i) => entries[i]!.key,
-        (key, settle, i) => {
+        null,
+        (i, settle) => {
           const e = entries[i]!;
-          checkKey(key, limits.maxKeyBytes);
-          const { value, binary } = checkValue(e.payload === 'data' ? e.data : undefined, e.value, limits);
-          const ttl = checkTtl(Number(e.ttl_ms), limits);
-          if (last.get(key) !== i) settle({ key, superseded: true });
+          if (e.invalidKey) throw invalid('key is not valid UTF-8');
+          checkKey(e.key, limits.maxKeyBytes);
+          if (e.invalidValue) throw invalid('value is not valid UTF-8');
+          const { value, binary } = checkValue(e.data, e.value, limits);
+          const ttl = checkTtl(e.ttlMs, limits);
+          if (last.get(e.key) !== i) settle(i, SUPERSEDED);
           else
-            coord.set(key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) =>
-              settle(err ? { key, error: keyError(err) } : { key, version: versionText(r!.wall, r!.logical) }),
-            );
+            coord.set(e.key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => settle(i, err ? keyFailure(err) : r!));
         },
+        (_i, err) => keyFailure(err),
         (results) => {
-          // A superseded entry reports the version its key got.
-          for (const r of results) if (r.superseded) r.version = results[last.get(r.key!)!]!.version;
+          // A superseded entry reports the version its key got (none if that write failed).
+          if (last.size < entries.length)
+            for (let i = 0; i < results.length; i++) {
+              if (results[i] !== SUPERSEDED) continue;
+              const w = results[last.get(entries[i]!.key)!]!;
+              results[i] = w instanceof KeyFailure ? SUPERSEDED : { wall: w.wall, logical: w.logical, superseded: true };
+            }
           finished();
-          callback(null, { results });
+          callback(null, { entries, results });
         },
       );
     });
@@ -173,15 +206,19 @@ export function batchHandlers(
     const keys = call.request.keys;
     admit(call, callback, keys.length, (level, finished) => {
       runKeys<MDeleteResult>(
-        keys.map((_, i) => i),
         keys.length,
-        (i) => keys[i]!,
-        (key, settle) => {
+        null,
+        (i, settle) => {
+          const key = keys[i]!;
           checkKey(key, limits.maxKeyBytes);
           coord.delete(key, level, (err: CacheError | null, r?: WriteResult) =>
-            settle(err ? { key, error: keyError(err) } : { key, deleted: r!.deleted === true, version: versionText(r!.wall, r!.logical) }),
+            settle(
+              i,
+              err ? { key, error: keyError(err) } : { key, deleted: r!.deleted === true, version: versionText(r!.wall, r!.logical) },
+            ),
           );
         },
+        (i, err) => ({ key: keys[i]!, error: keyError(err) }),
         (results) => {
           finished();
           callback(null, { results });
@@ -191,12 +228,4 @@ export function batchHandlers(
   };
 
   return { MGet, MSet, MDelete };
-}
-
-function found(key: string, rec: EntryRecord, now: number): MGetResult {
-  const ttl = rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now);
-  const r: MGetResult = { key, found: true, version: versionText(rec.wall, rec.logical), ttl_remaining_ms: ttl };
-  if (rec.binary) r.data = Buffer.from(rec.value, 'latin1');
-  else r.value = rec.value;
-  return r;
 }

@@ -11,14 +11,26 @@ import {
   decodeDeleteResponse,
   decodeGetResponse,
   decodeKeyRequest,
+  decodeMGetRequest,
+  decodeMGetResponse,
+  decodeMSetRequest,
+  decodeMSetResponse,
   decodeSetRequest,
   decodeSetResponse,
   encodeGetResponse,
   encodeKeyRequest,
+  encodeMGetRequest,
+  encodeMGetResponse,
+  encodeMSetRequest,
+  encodeMSetResponse,
   encodeSetRequest,
   encodeWriteResponse,
   type GetAnswer,
   type KeyRequest,
+  type MGetAnswer,
+  type MGetRequest,
+  type MSetAnswer,
+  type MSetRequest,
   type SetRequest,
   type WriteAnswer,
 } from '../wire/codec.js';
@@ -28,7 +40,7 @@ import type { RequestGate } from './gate.js';
 import type { ServiceBinding } from './server.js';
 import { checkConsistency, checkKey, checkTtl, checkValue } from './validate.js';
 
-/** CacheService with the hand-written codecs of src/wire/codec.ts on every method (both ends). */
+/** CacheService with the hand-written codecs of src/wire/codec.ts (both ends) on every method but MDelete. */
 export function cacheDefinition() {
   const generated = publicApi().CacheService.service;
   const codecs = <Req, Res>(
@@ -54,8 +66,16 @@ export function cacheDefinition() {
     ...generated.Delete,
     ...codecs(encodeKeyRequest, decodeKeyRequest, encodeWriteResponse, decodeDeleteResponse),
   };
-  // The batch calls use the generated codecs (src/server/batch.ts).
-  return { ...generated, Get: get, Set: set, Delete: del };
+  const mget: grpc.MethodDefinition<MGetRequest, MGetAnswer> = {
+    ...generated.MGet,
+    ...codecs(encodeMGetRequest, decodeMGetRequest, encodeMGetResponse, decodeMGetResponse),
+  };
+  const mset: grpc.MethodDefinition<MSetRequest, MSetAnswer> = {
+    ...generated.MSet,
+    ...codecs(encodeMSetRequest, decodeMSetRequest, encodeMSetResponse, decodeMSetResponse),
+  };
+  // MDelete uses the generated codec (src/server/batch.ts).
+  return { ...generated, Get: get, Set: set, Delete: del, MGet: mget, MSet: mset };
 }
 
 type Reply<T> = (err: StatusError | null, value?: T) => void;

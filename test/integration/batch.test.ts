@@ -90,13 +90,24 @@ describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
     // protobufjs writes a lone surrogate as the 3 bytes ED A0 80, which are not UTF-8
     const c = cacheClient(addrs[0]!);
     type Results = {
-      results: { key: string; found?: boolean; value?: string; version?: string; error: { code: number; message: string } | null }[];
+      results: {
+        key: string;
+        found?: boolean;
+        value?: string;
+        version?: string;
+        superseded?: boolean;
+        error: { code: number; message: string } | null;
+      }[];
     };
+    // the valid key that those 3 bytes read as once decoded (each invalid byte becomes U+FFFD)
+    const lookalike = 'utf8:\ufffd\ufffd\ufffd';
     const set = await c.call<Results>('MSet', {
       entries: [
         { key: 'utf8:a', value: 'A' },
         { key: 'utf8:\ud800', value: 'x' },
         { key: 'utf8:b', value: 'bad \ud800' },
+        { key: lookalike, value: 'L' },
+        { key: 'utf8:\ud800', value: 'y' }, // not the lookalike's last entry: it is still written
       ],
     });
     const s = set.res!.results;
@@ -106,10 +117,13 @@ describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
         [0, ''],
         [3, 'key is not valid UTF-8'],
         [3, 'value is not valid UTF-8'],
+        [0, ''],
+        [3, 'key is not valid UTF-8'],
       ],
     );
+    assert.equal(s[3]!.superseded, false);
     assert.notEqual(s[0]!.version, '0');
-    const get = await c.call<Results>('MGet', { keys: ['utf8:a', 'utf8:\ud800', 'utf8:b'] });
+    const get = await c.call<Results>('MGet', { keys: ['utf8:a', 'utf8:\ud800', 'utf8:b', lookalike, 'utf8:\ud800'] });
     c.close();
     const g = get.res!.results;
     assert.deepEqual(
@@ -118,6 +132,8 @@ describe('batch calls on a 3-node cluster', { timeout: 120_000 }, () => {
         [true, 'A', 0],
         [false, undefined, 3],
         [false, undefined, 0],
+        [true, 'L', 0],
+        [false, undefined, 3], // never taken for the lookalike (a duplicate of it once decoded)
       ],
     );
     assert.equal(g[1]!.error!.message, 'key is not valid UTF-8');
