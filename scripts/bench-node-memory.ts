@@ -73,7 +73,7 @@ const set = (c: grpc.Client, key: string, value: string) =>
       setMethod.path,
       setMethod.requestSerialize,
       setMethod.responseDeserialize,
-      { key, value, binary: false, data: undefined, ttlMs: 0, consistency: 0 },
+      { key, value, binary: false, data: undefined, ttlMs: 0, consistency: 0, leaseToken: '' },
       (err) => (err ? reject(err) : resolve()),
     ),
   );

@@ -248,7 +248,7 @@ const setBodies: Buffer[] = new Array(opts.keys);
 for (let i = 0; i < opts.keys; i++) {
   const key = keyName(i);
   getBodies[i] = encodeKeyRequest({ key, consistency: level });
-  setBodies[i] = encodeSetRequest({ key, value, binary: false, data: undefined, ttlMs: 0, consistency: level });
+  setBodies[i] = encodeSetRequest({ key, value, binary: false, data: undefined, ttlMs: 0, consistency: level, leaseToken: '' });
 }
 const getFramed: Buffer[] = opts.client === 'h2' ? getBodies.map(frame) : [];
 const setBody = (i: number) => setBodies[i];

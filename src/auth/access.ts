@@ -56,6 +56,9 @@ const table: [string, Omit<Rule, 'method'>][] = [
   ['/cache.v1.CacheService/MGet', { need: 'read', keys: keysOf }],
   ['/cache.v1.CacheService/MSet', { need: 'write', keys: entryKeysOf }],
   ['/cache.v1.CacheService/MDelete', { need: 'write', keys: keysOf }],
+  // a lease is a right to write the key
+  ['/cache.v1.CacheService/GetOrLease', { need: 'write', key: keyOf }],
+  ['/cache.v1.CacheService/ReleaseLease', { need: 'write', key: keyOf }],
   ['/cache.v1.ClusterService/Members', { need: 'read' }],
   ['/cache.v1.ClusterService/Stats', { need: 'read' }],
   ['/cache.v1.ClusterService/Leave', { need: 'admin' }],

@@ -33,10 +33,17 @@ export function membersText(m: MembersResult): string {
   return `${table(rows)}\n\nring version: ${m.ringVersion}\nreplication factor: ${m.replicationFactor}, vnodes: ${m.vnodes}; * = the node that answered\n`;
 }
 
+/** The counters as `name: value` lines, then the hot keys as a table (when the node sent them). */
 export function statsText(s: NodeStats): string {
-  return `${Object.entries(s)
+  const { hotKeys, ...counters } = s;
+  const lines = `${Object.entries(counters)
     .map(([k, v]) => `${k}: ${String(v)}`)
     .join('\n')}\n`;
+  if (hotKeys === undefined) return lines;
+  if (hotKeys.length === 0) return `${lines}\nhot keys: none yet\n`;
+  const rows = [['HOT KEY', 'REQUESTS', 'ERROR']];
+  for (const h of hotKeys) rows.push([JSON.stringify(h.key), String(h.count), String(h.error)]);
+  return `${lines}\n${table(rows)}\n(requests halve every minute; the true number lies between REQUESTS - ERROR and REQUESTS)\n`;
 }
 
 /** A batch result for JSON: bytes as base64, like getJson. */

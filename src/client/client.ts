@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Consistency__Output } from '../protos/generated/public/cache/v1/Consistency.js';
 import type { DeleteResponse__Output } from '../protos/generated/public/cache/v1/DeleteResponse.js';
 import type { FlushResponse__Output } from '../protos/generated/public/cache/v1/FlushResponse.js';
+import type { GetOrLeaseResponse__Output } from '../protos/generated/public/cache/v1/GetOrLeaseResponse.js';
 import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
 import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
 import type { KeyError__Output } from '../protos/generated/public/cache/v1/KeyError.js';
@@ -35,6 +36,7 @@ import {
   checkTimeout,
   checkTtl,
   consistencyNumber,
+  type GetOrLoadOptions,
   isAddress,
   type ReadOptions,
   type ResolvedOptions,
@@ -53,6 +55,17 @@ export interface GetResult {
   /** Milliseconds until the value expires; 0 if it never expires. */
   ttlRemainingMs: number;
 }
+
+/** What getOrLoad hands back: the cached value, the one this process loaded, or (with staleMs) a recently expired one. */
+export interface GetOrLoadResult {
+  value: string | Buffer;
+  /** The value's version; undefined for a loaded value whose write was refused (a newer write of the key came first). */
+  version: bigint | undefined;
+  source: 'cache' | 'loader' | 'stale';
+}
+
+/** What a getOrLoad loader returns: text or bytes. */
+export type Loader = () => Promise<string | Uint8Array> | string | Uint8Array;
 
 export interface SetResult {
   /** Version the write got (see GetResult.version). */
@@ -149,6 +162,11 @@ export interface NodeStats {
   clockFenced: boolean;
   /** Largest clock offset (absolute, ms) between the node and a live peer. */
   maxClockOffsetMs: number;
+  /**
+   * The keys the node served most for client calls, most requested first (at most 10; counts
+   * halve every minute). A key's requests lie between count - error and count.
+   */
+  hotKeys: { key: string; count: number; error: number }[];
 }
 
 export interface FlushOptions extends MembersOptions {
@@ -198,6 +216,10 @@ type Queued =
   | { kind: 'del'; key: string; level: Consistency__Output; resolve: (deleted: boolean) => void; reject: (e: unknown) => void };
 type QueuedOf<K extends Queued['kind']> = Extract<Queued, { kind: K }>;
 
+/** getOrLoad's waiters poll GetOrLease with this backoff (each wait also at most the lease's time left). */
+const LEASE_POLL = { initialMs: 25, maxMs: 1_000, multiplier: 2, jitter: 0.5 };
+const DEFAULT_LEASE_MS = 10_000;
+
 /** Least time between two refreshes of the ring caused by errors. */
 const MIN_REFRESH_GAP_MS = 250;
 
@@ -213,6 +235,8 @@ export class CacheClient {
   private closed = false;
   /** Single-key calls waiting for the end of this event-loop turn (auto-batching). */
   private queued: Queued[] = [];
+  /** getOrLoad calls in flight, by key (singleflight: one per key in this process). */
+  private readonly loading = new Map<string, Promise<GetOrLoadResult>>();
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
@@ -417,6 +441,91 @@ export class CacheClient {
     return { version: BigInt(res.version) };
   }
 
+  /**
+   * The key's value, loaded at most once cluster-wide when it is missing: concurrent calls for
+   * a key in this process share one attempt (the first call's options apply), which asks the
+   * cluster (GetOrLease). A hit is answered at once. On a miss one caller cluster-wide gets
+   * the key's lease: it runs `loader`, writes the value with the lease token (refused if the
+   * key was written in between: the loaded value is still handed back, with no version) and
+   * hands it to every caller waiting here. The others poll with backoff until the value lands
+   * (or, with `staleMs`, take a value that expired at most that long ago) or `maxWaitMs`
+   * passes (DEADLINE_EXCEEDED). A loader error is thrown to every caller waiting here and the
+   * lease is given back (ReleaseLease; failing that, it expires after `leaseMs`).
+   * Leases shed load, they are no lock: a lease lost with its node is granted again.
+   */
+  getOrLoad(key: string, loader: Loader, opts: GetOrLoadOptions = {}): Promise<GetOrLoadResult> {
+    if (typeof key !== 'string') return Promise.reject(invalidArgument(`key must be a string, got ${describe(key)}`, 'GetOrLoad'));
+    if (typeof loader !== 'function')
+      return Promise.reject(invalidArgument(`loader must be a function, got ${describe(loader)}`, 'GetOrLoad'));
+    const running = this.loading.get(key);
+    if (running) return running;
+    const p = this.loadOnce(key, loader, opts).finally(() => this.loading.delete(key));
+    this.loading.set(key, p);
+    return p;
+  }
+
+  private async loadOnce(key: string, loader: Loader, opts: GetOrLoadOptions): Promise<GetOrLoadResult> {
+    const level = consistencyNumber(opts.consistency, 'GetOrLoad');
+    const ttl = checkTtl(opts.ttlMs, 'GetOrLoad');
+    const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
+      throw invalidArgument(`leaseMs must be a positive integer, got ${leaseMs}`, 'GetOrLoad');
+    const staleMs = opts.staleMs ?? 0;
+    const maxWaitMs = opts.maxWaitMs ?? leaseMs + (opts.timeoutMs ?? this.o.timeoutMs);
+    const call = { timeoutMs: opts.timeoutMs, retries: opts.retries };
+    const deadline = Date.now() + maxWaitMs;
+    const req = { key, lease_ms: String(leaseMs), consistency: level };
+    for (let poll = 0; ; poll++) {
+      const res = await this.call<GetOrLeaseResponse__Output>(
+        { method: 'GetOrLease', key, read: false, invoke: (c, md, o, cb) => c.cache.GetOrLease(req, md, o, cb) },
+        call,
+      );
+      const found = res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? '');
+      if (res.found) return { value: found, version: BigInt(res.version), source: 'cache' };
+      if (res.lease_token) {
+        let loaded: string | Uint8Array;
+        try {
+          loaded = await loader();
+        } catch (e) {
+          // give the lease back, so that the next caller loads without waiting for it to expire
+          const release = { key, lease_token: res.lease_token };
+          await this.call(
+            { method: 'ReleaseLease', key, read: false, invoke: (c, md, o, cb) => c.cache.ReleaseLease(release, md, o, cb) },
+            call,
+          ).catch(() => undefined);
+          throw e;
+        }
+        let value: string | Buffer;
+        if (typeof loaded === 'string') value = loaded;
+        else if (loaded instanceof Uint8Array) value = Buffer.from(loaded.buffer, loaded.byteOffset, loaded.byteLength);
+        else throw invalidArgument(`the loader must return a string, Buffer or Uint8Array, got ${describe(loaded)}`, 'GetOrLoad');
+        const entry: MSetEntry = typeof value === 'string' ? { key, value } : { key, data: value };
+        if (ttl > 0) entry.ttl_ms = String(ttl);
+        try {
+          const set = await this.setOne(key, { ...setRequest(entry, level), lease_token: res.lease_token }, call);
+          return { value, version: set.version, source: 'loader' };
+        } catch (e) {
+          if (e instanceof CacheClientError && e.code === 'FAILED_PRECONDITION') return { value, version: undefined, source: 'loader' };
+          throw e;
+        }
+      }
+      if (res.stale && staleMs > 0 && Number(res.stale_age_ms) <= staleMs)
+        return { value: found, version: BigInt(res.version), source: 'stale' };
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new CacheClientError(
+          'DEADLINE_EXCEEDED',
+          `no value for ${JSON.stringify(key)} within ${maxWaitMs}ms: another caller holds its lease`,
+          {
+            method: 'GetOrLoad',
+            attempts: poll + 1,
+          },
+        );
+      }
+      await sleep(Math.max(1, Math.min(left, Number(res.wait_ms) || Infinity, backoffDelay(poll, LEASE_POLL))));
+    }
+  }
+
   /** Deletes a key; true if a live value was deleted. */
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
@@ -561,6 +670,7 @@ export class CacheClient {
       flushed: Number(r.flushed),
       clockFenced: r.clock_fenced,
       maxClockOffsetMs: Number(r.max_clock_offset_ms),
+      hotKeys: r.hot_keys.map((h) => ({ key: h.key, count: Number(h.count), error: Number(h.error) })),
     };
   }
 

@@ -89,6 +89,18 @@ export interface SetOptions extends WriteOptions {
   ttlMs?: number;
 }
 
+/** getOrLoad: the per-call timeoutMs / retries apply to each call it makes (GetOrLease polls, the Set). */
+export interface GetOrLoadOptions extends WriteOptions {
+  /** Time to live of the loaded value (ms); 0 or absent = the node's default TTL. */
+  ttlMs?: number;
+  /** How long the lease lasts (ms): the loader should finish within it; default 10 s, at most 10 min. */
+  leaseMs?: number;
+  /** A caller waiting for another's load may take a value that expired at most this long ago (ms) instead; default 0 (never). */
+  staleMs?: number;
+  /** How long a caller waits for another's load before DEADLINE_EXCEEDED (ms); default leaseMs + the client's timeoutMs. */
+  maxWaitMs?: number;
+}
+
 export interface ResolvedOptions {
   seeds: string[];
   timeoutMs: number;

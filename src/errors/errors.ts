@@ -9,7 +9,8 @@ export type ErrorKind =
   | 'deadline' // the call arrived after its client's deadline     -> DEADLINE_EXCEEDED
   | 'exhausted' // over RATE_LIMIT, or request metadata too large  -> RESOURCE_EXHAUSTED
   | 'unauthenticated' // no token, an unknown or expired one; no peer proof -> UNAUTHENTICATED
-  | 'denied'; // a known caller whose role or prefixes do not allow the call -> PERMISSION_DENIED
+  | 'denied' // a known caller whose role or prefixes do not allow the call -> PERMISSION_DENIED
+  | 'precondition'; // a Set with a lease token that is no longer valid (expired, superseded) -> FAILED_PRECONDITION
 
 export class CacheError extends Error {
   constructor(

@@ -14,6 +14,7 @@ const CODES: Readonly<Record<ErrorKind, status>> = {
   exhausted: status.RESOURCE_EXHAUSTED,
   unauthenticated: status.UNAUTHENTICATED,
   denied: status.PERMISSION_DENIED,
+  precondition: status.FAILED_PRECONDITION,
 };
 
 export interface StatusError {

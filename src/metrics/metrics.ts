@@ -8,9 +8,10 @@ import { createServer, type Server } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { parseAddress } from '../config/parse.js';
 import { statusName } from '../errors/status.js';
+import type { HotKey } from '../hotkeys/topk.js';
 
-const METHODS = ['Get', 'Set', 'Delete', 'MGet', 'MSet', 'MDelete'] as const;
-export type MethodIndex = 0 | 1 | 2 | 3 | 4 | 5;
+const METHODS = ['Get', 'Set', 'Delete', 'MGet', 'MSet', 'MDelete', 'GetOrLease', 'ReleaseLease'] as const;
+export type MethodIndex = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 /** Status codes 0..16 (OK .. UNAUTHENTICATED), their names used as the `code` label. */
 const CODE_NAMES = Array.from({ length: 17 }, (_, code) => statusName(code));
@@ -46,6 +47,8 @@ export interface NodeCounters {
   clockOffsetsMs: ReadonlyMap<string, number>;
   /** This node's clock is off from the majority: it coordinates no writes. */
   clockFenced: boolean;
+  /** The keys most requested of this node, at most 10 (src/hotkeys/topk.ts). */
+  hotKeys: HotKey[];
 }
 
 export class Metrics implements RequestObserver {
@@ -146,6 +149,18 @@ export class Metrics implements RequestObserver {
       "1 while this node's clock is off by more than MAX_CLOCK_OFFSET from the majority of its peers (it coordinates no writes).",
       (s) => (s.clockFenced ? 1 : 0),
     );
+    // One series per hot key, only the top 10 of the moment (keys cut to 200 characters): the
+    // label's cardinality stays bounded; a key that cools off leaves the series.
+    new Gauge({
+      name: 'cache_hot_key_requests',
+      help: 'Client requests for each of the 10 keys this node serves most (decayed: counts halve every minute; an upper bound).',
+      labelNames: ['key'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const h of fresh().hotKeys) this.labels(h.key).set(h.count);
+      },
+    });
     // One snapshot per scrape: forget it once the scrape is done.
     const origMetrics = r.metrics.bind(r);
     r.metrics = async () => {

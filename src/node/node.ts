@@ -9,6 +9,7 @@ import { AntiEntropy } from '../antientropy/antientropy.js';
 import type { Config } from '../config/config.js';
 import { CacheError } from '../errors/errors.js';
 import { HybridClock } from '../hlc/hlc.js';
+import { HOT_KEYS, hottest, SampledCounter, TopK } from '../hotkeys/topk.js';
 import type { Logger } from '../log/logger.js';
 import { type ClockChange, type ClockVerdict, formatOffset } from '../membership/clocks.js';
 import { Membership } from '../membership/membership.js';
@@ -58,6 +59,8 @@ export class CacheNode {
   readonly antiEntropy: AntiEntropy;
   readonly flusher: Flusher;
   readonly metrics?: Metrics;
+  /** The keys this node coordinates most client calls for (Stats, cachectl stats, cache_hot_key_requests). */
+  readonly hotKeys = new TopK(HOT_KEYS, Date.now());
   private readonly gate: RequestGate;
   private readonly admission: Admission | undefined;
   private parts?: ServerParts;
@@ -166,6 +169,7 @@ export class CacheNode {
         defaultTtlMs: cfg.TTL,
         speculativeReadMs: cfg.SPECULATIVE_READ_DELAY,
         refuseWrites: () => this.clockRefusal(),
+        leases: { local: this.replica, peers: this.peers },
       },
     );
     this.hintDelivery = new HintDelivery({
@@ -217,6 +221,8 @@ export class CacheNode {
           },
           this.log,
           this.metrics,
+          undefined,
+          new SampledCounter(this.hotKeys, HOT_KEYS.sampleEvery),
         ),
         clusterService({
           selfId: cfg.NODE_ID,
@@ -268,6 +274,7 @@ export class CacheNode {
     }
     this.every(SWEEP_INTERVAL_MS, () => {
       this.store.sweep(SWEEP_BUDGET);
+      this.hotKeys.tick(Date.now());
       if (this.store.reclaiming) this.store.reclaimFlushed(FLUSH_RECLAIM_BUDGET);
     });
     this.every(HINT_INTERVAL_MS, () => this.hintDelivery.deliver());
@@ -416,6 +423,7 @@ export class CacheNode {
       authFailures: this.security.gatekeeper.failures,
       clockOffsetsMs: new Map(this.membership.clocks.estimates(Date.now()).map((e) => [e.peer, e.offsetMs])),
       clockFenced: this.membership.clocks.verdict.fenced,
+      hotKeys: hottest(this.hotKeys, HOT_KEYS.shown),
     };
   }
 
@@ -450,6 +458,7 @@ export class CacheNode {
       flushed: this.store.stats().flushed,
       clock_fenced: c.clockFenced,
       max_clock_offset_ms: Math.round(Math.max(0, ...[...c.clockOffsetsMs.values()].map(Math.abs))),
+      hot_keys: c.hotKeys,
     };
   }
 

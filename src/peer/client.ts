@@ -266,6 +266,33 @@ export class PeerPool implements PeerTransport {
     });
   }
 
+  /** LEASE to the key's owner (src/replication/replica.ts): a live value, a lease, or how long to wait. */
+  lease(node: string, key: string, leaseMs: number, cb: (err: Error | null, res?: PeerResult) => void): void {
+    this.sendOp(node, { kind: OpKind.OP_KIND_LEASE, key, leaseMs }, opSize(key), cb);
+  }
+
+  /** LEASE_WRITE to the key's owner: applied there only if the token is still good (else `refused`). */
+  leasedWrite(node: string, key: string, rec: EntryRecord, token: string, cb: (err: Error | null, res?: PeerResult) => void): void {
+    this.sendOp(node, { kind: OpKind.OP_KIND_LEASE_WRITE, key, rec, leaseToken: token }, opSize(key, rec) + token.length, cb);
+  }
+
+  /** LEASE_RELEASE to the key's owner: `found` in the result if the lease was given back. */
+  release(node: string, key: string, token: string, cb: (err: Error | null, res?: PeerResult) => void): void {
+    this.sendOp(node, { kind: OpKind.OP_KIND_LEASE_RELEASE, key, leaseToken: token }, opSize(key) + token.length, cb);
+  }
+
+  private sendOp(node: string, op: PeerOp, size: number, cb: (err: Error | null, res?: PeerResult) => void): void {
+    const ch = this.member(node);
+    if (!ch) {
+      cb(peerUnavailable(node, 'unknown address'));
+      return;
+    }
+    ch.send(node, op, size, (err, res) => {
+      if (!err) this.onHeard(node);
+      cb(err, res);
+    });
+  }
+
   /** Gossip: sends our member records, returns the peer's. */
   ping(node: string, req: PingRequest, timeoutMs: number): Promise<PingReply__Output> {
     const ch = this.member(node);

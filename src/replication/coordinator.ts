@@ -13,6 +13,7 @@ import type { HybridClock } from '../hlc/hlc.js';
 import { compareVersions, MAX_LOGICAL } from '../hlc/hlc.js';
 import { type Level, Outcome, QuorumCount, required } from '../quorum/quorum.js';
 import type { EntryRecord, EntryVersion, Store } from '../store/store.js';
+import type { PeerResult } from '../wire/codec.js';
 
 export type Callback<T> = (err: CacheError | null, result?: T) => void;
 
@@ -34,6 +35,31 @@ export interface PeerTransport {
    */
   read(node: string, key: string, have: EntryRecord | undefined, cb: (err: Error | null, rec?: EntryRecord) => void): void;
 }
+
+/**
+ * Leases (src/replication/leases.ts) live on a key's first reachable replica, its *owner*.
+ * `local` is this node's own keeper (its replica executor), `peers` reaches another owner
+ * (PeerService Exchange, OP_KIND_LEASE / OP_KIND_LEASE_WRITE). Answers as in Replica.lease
+ * and Replica.leasedWrite.
+ */
+export interface LeaseOwners {
+  local: {
+    lease(key: string, leaseMs: number): PeerResult;
+    leasedWrite(key: string, rec: EntryRecord, token: string): PeerResult;
+    release(key: string, token: string): PeerResult;
+  };
+  peers: {
+    lease(node: string, key: string, leaseMs: number, cb: (err: Error | null, res?: PeerResult) => void): void;
+    leasedWrite(node: string, key: string, rec: EntryRecord, token: string, cb: (err: Error | null, res?: PeerResult) => void): void;
+    release(node: string, key: string, token: string, cb: (err: Error | null, res?: PeerResult) => void): void;
+  };
+}
+
+/** What GetOrLease found: a live value, or a lease to load the key with, or how long to wait (maybe with a stale value). */
+export type LeaseAnswer =
+  | { kind: 'value'; rec: EntryRecord }
+  | { kind: 'lease'; token: string }
+  | { kind: 'wait'; waitMs: number; stale: EntryRecord | undefined };
 
 export interface Placement {
   /** Preference list for a key: ids of its replicas, in ring order. */
@@ -73,6 +99,8 @@ export interface CoordinatorOptions {
    * refuses it before it takes a timestamp (this node's clock is off: src/membership/clocks.ts).
    */
   refuseWrites?: () => CacheError | undefined;
+  /** Where leases are kept (GetOrLease, Set with a lease token); absent = those calls answer UNAVAILABLE. */
+  leases?: LeaseOwners;
 }
 
 function scheduleTimer(ms: number, fn: () => void): () => void {
@@ -112,9 +140,101 @@ export class Coordinator {
 
   set(key: string, value: string, binary: boolean, ttlMs: number, level: Level, cb: Callback<WriteResult>): void {
     if (this.writeRefused(cb)) return;
+    this.replicate(key, this.valueRecord(value, binary, ttlMs), level, cb, false);
+  }
+
+  /**
+   * A Set carrying a lease token: the key's owner checks the token against the key's version
+   * there and applies the write in the same step (Replica.leasedWrite); only then is it
+   * replicated as any write (the owner, holding it already, just confirms). A refused token is
+   * FAILED_PRECONDITION and nothing is written anywhere.
+   */
+  setLeased(key: string, value: string, binary: boolean, ttlMs: number, level: Level, token: string, cb: Callback<WriteResult>): void {
+    if (this.writeRefused(cb)) return;
+    const rec = this.valueRecord(value, binary, ttlMs);
+    this.askOwner(
+      key,
+      cb,
+      (leases) => leases.local.leasedWrite(key, rec, token),
+      (leases, node, done) => leases.peers.leasedWrite(node, key, rec, token, done),
+      (res) => {
+        if (res.refused) cb(new CacheError('precondition', `lease refused: ${res.refused}`));
+        else this.replicate(key, rec, level, cb, false);
+      },
+    );
+  }
+
+  /**
+   * GetOrLease: a read at `level`; on a miss, the key's owner grants a lease, or says how long
+   * the current one has left (with a recently expired value when it still holds one), or
+   * answers a live value it holds (written since the read).
+   */
+  getOrLease(key: string, leaseMs: number, level: Level, cb: Callback<LeaseAnswer>): void {
+    this.get(key, level, (err, found) => {
+      if (err) cb(err);
+      else if (found) cb(null, { kind: 'value', rec: found });
+      else
+        this.askOwner(
+          key,
+          cb,
+          (leases) => leases.local.lease(key, leaseMs),
+          (leases, node, done) => leases.peers.lease(node, key, leaseMs, done),
+          (res) => {
+            if (res.found && res.rec) cb(null, { kind: 'value', rec: res.rec });
+            else if (res.leaseToken) cb(null, { kind: 'lease', token: res.leaseToken });
+            else cb(null, { kind: 'wait', waitMs: Math.max(1, res.waitMs ?? 0), stale: res.stale ? res.rec : undefined });
+          },
+        );
+    });
+  }
+
+  /** ReleaseLease: the key's owner gives the lease back if `token` is its live lease (true). */
+  releaseLease(key: string, token: string, cb: Callback<boolean>): void {
+    this.askOwner(
+      key,
+      cb,
+      (leases) => leases.local.release(key, token),
+      (leases, node, done) => leases.peers.release(node, key, token, done),
+      (res) => cb(null, res.found === true),
+    );
+  }
+
+  /** Runs a lease operation on the key's owner (its first reachable replica): here, or over the peer protocol. */
+  private askOwner<T>(
+    key: string,
+    cb: Callback<T>,
+    here: (leases: LeaseOwners) => PeerResult,
+    there: (leases: LeaseOwners, node: string, done: (err: Error | null, res?: PeerResult) => void) => void,
+    then: (res: PeerResult) => void,
+  ): void {
+    const leases = this.opts.leases;
+    if (!leases) {
+      cb(new CacheError('unavailable', 'leases are not served by this node'));
+      return;
+    }
+    const owner = this.placement.replicas(key).find((n) => n === this.opts.selfId || this.placement.isReachable(n));
+    if (owner === undefined) {
+      cb(new CacheError('unavailable', 'no reachable replica of this key to hold its lease'));
+      return;
+    }
+    if (owner === this.opts.selfId) {
+      const res = here(leases);
+      if (res.error) cb(new CacheError('unavailable', res.error));
+      else then(res);
+      return;
+    }
+    there(leases, owner, (err, res) => {
+      if (err || !res)
+        cb(err instanceof CacheError ? err : new CacheError('unavailable', `lease owner ${owner}: ${err?.message ?? 'no answer'}`));
+      else then(res);
+    });
+  }
+
+  /** A value's record stamped now by this node's clock. */
+  private valueRecord(value: string, binary: boolean, ttlMs: number): EntryRecord {
     const ts = this.clock.now();
     const ttl = ttlMs > 0 ? ttlMs : this.opts.defaultTtlMs;
-    const rec: EntryRecord = {
+    return {
       value,
       binary,
       wall: ts.wall,
@@ -123,7 +243,6 @@ export class Coordinator {
       expiresAt: ttl > 0 ? this.now() + ttl : 0,
       tombstone: false,
     };
-    this.replicate(key, rec, level, cb, false);
   }
 
   delete(key: string, level: Level, cb: Callback<WriteResult>): void {

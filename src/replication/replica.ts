@@ -14,6 +14,13 @@
  *  - READ answers the stored entry, tombstones included (`found`, `rec`); if the op carries
  *    the version the coordinator already has and the store holds exactly that version, the
  *    answer is `same` without the value.
+ *  - LEASE and LEASE_WRITE go to the key's first replica, which keeps the key's leases
+ *    (src/replication/leases.ts). LEASE answers a live entry this node holds (`found`, `rec`),
+ *    or a new lease (`leaseToken`), or how long the current one has left (`waitMs`, with a
+ *    value that expired within STALE_WINDOW_MS and is still held, flagged `stale`). LEASE_WRITE
+ *    checks the token against the key's version here and applies the entry in the same step
+ *    (nothing else runs in between), as WRITE does; a refused one says why in `refused` and
+ *    writes nothing. LEASE_RELEASE gives a lease back (`found`: it was the key's).
  *  - An operation that throws (an entry too large for this node's memory budget, a bad
  *    record) fails alone with its error; the others in the batch are unaffected.
  */
@@ -22,6 +29,10 @@ import { compareVersions } from '../hlc/hlc.js';
 import { OpKind } from '../protos/generated/peer/cache/peer/v1/OpKind.js';
 import type { EntryRecord, Store } from '../store/store.js';
 import type { PeerOp, PeerResult } from '../wire/codec.js';
+import { LeaseTable } from './leases.js';
+
+/** How long after its expiry a value still held may be answered as stale to callers waiting for a lease. */
+const STALE_WINDOW_MS = 60_000;
 
 const WRITTEN: PeerResult = {};
 const WRITTEN_OVER_LIVE: PeerResult = { existed: true };
@@ -33,7 +44,11 @@ export class Replica {
   /** False while this node is leaving the cluster: writes are refused. */
   accepting = true;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+    readonly leases: LeaseTable = new LeaseTable(),
+  ) {}
 
   execute(op: PeerOp): PeerResult {
     try {
@@ -41,13 +56,15 @@ export class Replica {
         case OpKind.OP_KIND_WRITE: {
           if (!this.accepting) return LEAVING;
           if (!op.rec) return { error: 'write without an entry' };
-          const cur = this.store.peek(op.key); // dead (expired) entries are invisible
-          if (!this.store.apply(op.key, op.rec)) {
-            const above = this.store.newerThan(op.key, op.rec);
-            if (above) return { newer: true, rec: { ...above, value: '', binary: false } };
-          }
-          return cur !== undefined && !cur.tombstone ? WRITTEN_OVER_LIVE : WRITTEN;
+          return this.write(op.key, op.rec);
         }
+        case OpKind.OP_KIND_LEASE:
+          return this.lease(op.key, op.leaseMs ?? 0);
+        case OpKind.OP_KIND_LEASE_RELEASE:
+          return this.release(op.key, op.leaseToken ?? '');
+        case OpKind.OP_KIND_LEASE_WRITE:
+          if (!op.rec) return { error: 'write without an entry' };
+          return this.leasedWrite(op.key, op.rec, op.leaseToken ?? '');
         case OpKind.OP_KIND_READ: {
           const rec = this.store.peek(op.key);
           if (!rec) return NOT_FOUND;
@@ -61,6 +78,38 @@ export class Replica {
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
     }
+  }
+
+  /** LEASE (see the contract above); the coordinator calls it directly when this node is the key's first replica. */
+  lease(key: string, leaseMs: number): PeerResult {
+    const cur = this.store.peek(key);
+    if (cur !== undefined && !cur.tombstone) return { found: true, rec: cur };
+    const now = this.now();
+    const g = this.leases.grant(key, now, leaseMs, cur);
+    if ('token' in g) return { leaseToken: g.token };
+    const stale = this.store.peekExpired(key, STALE_WINDOW_MS);
+    return stale ? { waitMs: g.waitMs, stale: true, rec: stale } : { waitMs: g.waitMs };
+  }
+
+  /** LEASE_WRITE: the token checked against the key's version here and the entry applied, in one step. */
+  leasedWrite(key: string, rec: EntryRecord, token: string): PeerResult {
+    if (!this.accepting) return LEAVING;
+    const refused = this.leases.check(key, token, this.now(), this.store.peek(key));
+    return refused === undefined ? this.write(key, rec) : { refused };
+  }
+
+  /** LEASE_RELEASE: `found` = the token was the key's live lease, now given back. */
+  release(key: string, token: string): PeerResult {
+    return this.leases.release(key, token) ? { found: true } : {};
+  }
+
+  private write(key: string, rec: EntryRecord): PeerResult {
+    const cur = this.store.peek(key); // dead (expired) entries are invisible
+    if (!this.store.apply(key, rec)) {
+      const above = this.store.newerThan(key, rec);
+      if (above) return { newer: true, rec: { ...above, value: '', binary: false } };
+    }
+    return cur !== undefined && !cur.tombstone ? WRITTEN_OVER_LIVE : WRITTEN;
   }
 
   /** A batch's results, in the order of its operations. */

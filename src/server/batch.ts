@@ -9,6 +9,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { type CacheError, invalid } from '../errors/errors.js';
 import { type StatusError, toStatus } from '../errors/status.js';
+import type { KeyCounter } from '../hotkeys/topk.js';
 import type { MethodIndex } from '../metrics/metrics.js';
 import type { KeyError } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { MDeleteRequest__Output } from '../protos/generated/public/cache/v1/MDeleteRequest.js';
@@ -93,6 +94,8 @@ export function batchHandlers(
   /** Counts each answer in the request metrics (method 3 MGet, 4 MSet, 5 MDelete). */
   observed: <T>(method: MethodIndex, reply: grpc.sendUnaryData<T>) => (err: StatusError | null, value?: T) => void,
   now: () => number = Date.now,
+  /** Counts each key served (the hot keys). */
+  hot?: KeyCounter,
 ) {
   /** Checks the call as a whole, then runs it counted as in flight (one slot for the whole batch). */
   const admit = <Req extends { consistency: number }>(
@@ -151,6 +154,7 @@ export function batchHandlers(
           const key = keys[i]!;
           if (notUtf8?.includes(i)) throw invalid('key is not valid UTF-8');
           checkKey(key, limits.maxKeyBytes);
+          hot?.hit(key);
           coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => settle(i, err ? keyFailure(err) : (rec ?? null)));
         },
         (_i, err) => keyFailure(err),
@@ -182,8 +186,10 @@ export function batchHandlers(
           const { value, binary } = checkValue(e.data, e.value, limits);
           const ttl = checkTtl(e.ttlMs, limits);
           if (last.get(e.key) !== i) settle(i, SUPERSEDED);
-          else
+          else {
+            hot?.hit(e.key); // once per key and call, as MGet reads a repeated key once
             coord.set(e.key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => settle(i, err ? keyFailure(err) : r!));
+          }
         },
         (_i, err) => keyFailure(err),
         (results) => {
@@ -211,6 +217,7 @@ export function batchHandlers(
         (i, settle) => {
           const key = keys[i]!;
           checkKey(key, limits.maxKeyBytes);
+          hot?.hit(key);
           coord.delete(key, level, (err: CacheError | null, r?: WriteResult) =>
             settle(
               i,

@@ -1,11 +1,16 @@
 /** cache.v1.CacheService: validates requests, hands them to the coordinator, shapes answers. */
 import * as grpc from '@grpc/grpc-js';
-import type { CacheError } from '../errors/errors.js';
+import { type CacheError, invalid } from '../errors/errors.js';
 import { type StatusError, statusOf, toStatus } from '../errors/status.js';
+import type { KeyCounter } from '../hotkeys/topk.js';
 import type { Logger } from '../log/logger.js';
 import { type MethodIndex, NO_OBSERVER, type RequestObserver } from '../metrics/metrics.js';
+import type { GetOrLeaseRequest__Output } from '../protos/generated/public/cache/v1/GetOrLeaseRequest.js';
+import type { GetOrLeaseResponse } from '../protos/generated/public/cache/v1/GetOrLeaseResponse.js';
+import type { ReleaseLeaseRequest__Output } from '../protos/generated/public/cache/v1/ReleaseLeaseRequest.js';
+import type { ReleaseLeaseResponse } from '../protos/generated/public/cache/v1/ReleaseLeaseResponse.js';
 import { publicApi } from '../protos/protos.js';
-import type { Coordinator, WriteResult } from '../replication/coordinator.js';
+import type { Coordinator, LeaseAnswer, WriteResult } from '../replication/coordinator.js';
 import type { EntryRecord } from '../store/store.js';
 import {
   decodeDeleteResponse,
@@ -32,13 +37,14 @@ import {
   type MSetAnswer,
   type MSetRequest,
   type SetRequest,
+  versionText,
   type WriteAnswer,
 } from '../wire/codec.js';
 import { type BatchLimits, batchHandlers } from './batch.js';
 import { absoluteDeadline } from './deadline.js';
 import type { RequestGate } from './gate.js';
 import type { ServiceBinding } from './server.js';
-import { checkConsistency, checkKey, checkTtl, checkValue } from './validate.js';
+import { checkConsistency, checkKey, checkLeaseMs, checkTtl, checkValue } from './validate.js';
 
 /** CacheService with the hand-written codecs of src/wire/codec.ts (both ends) on every method but MDelete. */
 export function cacheDefinition() {
@@ -74,7 +80,7 @@ export function cacheDefinition() {
     ...generated.MSet,
     ...codecs(encodeMSetRequest, decodeMSetRequest, encodeMSetResponse, decodeMSetResponse),
   };
-  // MDelete uses the generated codec (src/server/batch.ts).
+  // MDelete (src/server/batch.ts), GetOrLease and ReleaseLease use the generated codec.
   return { ...generated, Get: get, Set: set, Delete: del, MGet: mget, MSet: mset };
 }
 
@@ -87,6 +93,8 @@ export function cacheService(
   log: Logger,
   metrics: RequestObserver = NO_OBSERVER,
   now: () => number = Date.now,
+  /** Counts each key of a client call (the hot keys, src/hotkeys/topk.ts). */
+  hot?: KeyCounter,
 ): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
@@ -144,6 +152,7 @@ export function cacheService(
             return;
           }
           if (debug) log.debug({ method: name, key, level }, 'request');
+          hot?.hit(key);
           guarded(reply, () => run(key, level, reply));
         },
         absoluteDeadline(call),
@@ -178,8 +187,66 @@ export function cacheService(
           fail(reply, e);
           return;
         }
-        if (debug) log.debug({ method: 'Set', key, level, ttl, binary }, 'request');
-        guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
+        if (debug) log.debug({ method: 'Set', key, level, ttl, binary, leased: req.leaseToken !== '' }, 'request');
+        hot?.hit(key);
+        const token = req.leaseToken;
+        if (token) guarded(reply, () => coord.setLeased(key, value, binary, ttl, level, token, writeAnswer(reply)));
+        else guarded(reply, () => coord.set(key, value, binary, ttl, level, writeAnswer(reply)));
+      },
+      absoluteDeadline(call),
+    );
+  };
+
+  const getOrLease: grpc.handleUnaryCall<GetOrLeaseRequest__Output, GetOrLeaseResponse> = (call, callback) => {
+    const reply = observed(6, callback);
+    gate.pass(
+      reply,
+      () => {
+        const req = call.request;
+        let key: string, level: number, leaseMs: number;
+        try {
+          key = checkKey(req.key, limits.maxKeyBytes);
+          level = checkConsistency(req.consistency);
+          leaseMs = checkLeaseMs(req.lease_ms);
+        } catch (e) {
+          fail(reply, e);
+          return;
+        }
+        if (debug) log.debug({ method: 'GetOrLease', key, level, leaseMs }, 'request');
+        guarded(reply, () =>
+          coord.getOrLease(key, leaseMs, level, (err: CacheError | null, a?: LeaseAnswer) => {
+            gate.end();
+            if (err) fail(reply, err);
+            else reply(null, leaseAnswer(a!, now()));
+          }),
+        );
+      },
+      absoluteDeadline(call),
+    );
+  };
+
+  const releaseLease: grpc.handleUnaryCall<ReleaseLeaseRequest__Output, ReleaseLeaseResponse> = (call, callback) => {
+    const reply = observed(7, callback);
+    gate.pass(
+      reply,
+      () => {
+        const req = call.request;
+        let key: string;
+        try {
+          key = checkKey(req.key, limits.maxKeyBytes);
+          if (!req.lease_token) throw invalid('lease_token must not be empty');
+        } catch (e) {
+          fail(reply, e);
+          return;
+        }
+        if (debug) log.debug({ method: 'ReleaseLease', key }, 'request');
+        guarded(reply, () =>
+          coord.releaseLease(key, req.lease_token, (err: CacheError | null, released?: boolean) => {
+            gate.end();
+            if (err) fail(reply, err);
+            else reply(null, { released: released === true });
+          }),
+        );
       },
       absoluteDeadline(call),
     );
@@ -187,7 +254,14 @@ export function cacheService(
 
   return {
     definition: cacheDefinition(),
-    handlers: { Get: get, Set: set, Delete: del, ...batchHandlers(coord, gate, limits, fail, observed, now) },
+    handlers: {
+      Get: get,
+      Set: set,
+      Delete: del,
+      GetOrLease: getOrLease,
+      ReleaseLease: releaseLease,
+      ...batchHandlers(coord, gate, limits, fail, observed, now, hot),
+    },
   };
 }
 
@@ -199,4 +273,19 @@ function getAnswer(rec: EntryRecord, now: number): GetAnswer {
     logical: rec.logical,
     ttlMs: rec.expiresAt === 0 ? 0 : Math.max(1, rec.expiresAt - now),
   };
+}
+
+/** GetOrLeaseResponse (generic codec: the version as decimal text). A lease token is never logged. */
+function leaseAnswer(a: LeaseAnswer, now: number): GetOrLeaseResponse {
+  if (a.kind === 'lease') return { lease_token: a.token };
+  const rec = a.kind === 'value' ? a.rec : a.stale;
+  const out: GetOrLeaseResponse = a.kind === 'wait' ? { wait_ms: a.waitMs, stale: rec !== undefined } : { found: true };
+  if (rec) {
+    if (rec.binary) out.data = Buffer.from(rec.value, 'latin1');
+    else out.value = rec.value;
+    out.version = versionText(rec.wall, rec.logical);
+    if (a.kind === 'value' && rec.expiresAt !== 0) out.ttl_remaining_ms = Math.max(1, rec.expiresAt - now);
+    if (a.kind === 'wait') out.stale_age_ms = Math.max(0, now - rec.expiresAt);
+  }
+  return out;
 }

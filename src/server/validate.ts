@@ -50,3 +50,16 @@ export function checkTtl(ttlMs: number, limits: RequestLimits): number {
   if (ttlMs > limits.maxTtlMs) throw invalid(`ttl_ms ${ttlMs} is too large; the limit is ${limits.maxTtlMs}`);
   return ttlMs;
 }
+
+/** Default and largest lease of GetOrLease (ms). */
+const DEFAULT_LEASE_MS = 10_000;
+const MAX_LEASE_MS = 600_000;
+
+/** GetOrLease's lease_ms (a uint64 as decimal text from the generic codec): 0 = DEFAULT_LEASE_MS. */
+export function checkLeaseMs(leaseMs: string | number): number {
+  const n = Number(leaseMs);
+  if (n === 0) return DEFAULT_LEASE_MS;
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_LEASE_MS)
+    throw invalid(`lease_ms ${leaseMs} is out of range: 0 (${DEFAULT_LEASE_MS}) to ${MAX_LEASE_MS}`);
+  return n;
+}

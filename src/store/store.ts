@@ -197,6 +197,23 @@ export class Store {
   }
 
   /**
+   * An expired value still physically held for key (expired at most `withinMs` ago, not yet
+   * reclaimed by a sweep or a write, not flushed), or undefined; never a live entry or a
+   * tombstone. For stale-while-revalidate answers (src/replication/replica.ts, LEASE).
+   */
+  peekExpired(key: string, withinMs: number): EntryRecord | undefined {
+    const h = hash32(key, SHARD_SEED);
+    const sh = this.shardList[h % this.nshards];
+    const slot = sh.lookup(key, h, encodeKey(key));
+    if (slot === -1 || (sh.flags[slot] & FLAG_TOMBSTONE) !== 0) return undefined;
+    const e = sh.ttl.exp[slot];
+    const now = this.now();
+    if (e === 0 || e > now || e < now - withinMs) return undefined;
+    if (this.marks.size !== 0 && this.flushed(sh, slot, key)) return undefined;
+    return sh.record(slot);
+  }
+
+  /**
    * Last-write-wins: stores rec if the key is absent (or dead) or rec's version (wall,
    * logical, node) is strictly newer than the stored one's, tombstones included. Returns
    * true if stored. An already expired non-tombstone rec is not stored (false). A tombstone

@@ -347,12 +347,16 @@ export interface KeyRequest {
   key: string;
   consistency: number;
 }
-/** SetRequest {key=1, value=2 | data=5, ttl_ms=3, consistency=4}; `data` is a view of the request buffer. */
+/**
+ * SetRequest {key=1, value=2 | data=5, ttl_ms=3, consistency=4, lease_token=6}; `data` is a view
+ * of the request buffer; `leaseToken` '' = none.
+ */
 export interface SetRequest extends KeyRequest {
   value: string;
   binary: boolean;
   data: Buffer | undefined;
   ttlMs: number;
+  leaseToken: string;
 }
 
 /** What a Get answers: GetResponse {value=1 | data=4, version=2, ttl_remaining_ms=3}; `value` is bytes as latin1 when binary. */
@@ -377,7 +381,7 @@ const KEY_REQUEST = spec<KeyRequest>(() => ({ key: '', consistency: 0 }), {
 });
 
 // biome-ignore format: one line per field reads as the message's field table
-const SET_REQUEST = spec<SetRequest>(() => ({ key: '', consistency: 0, value: '', binary: false, data: undefined, ttlMs: 0 }), {
+const SET_REQUEST = spec<SetRequest>(() => ({ key: '', consistency: 0, value: '', binary: false, data: undefined, ttlMs: 0, leaseToken: '' }), {
   1: [WT_LEN, (r, m) => { m.key = r.utf8('key'); }],
   2: [WT_LEN, (r, m) => { m.value = r.utf8('value'); m.binary = false; m.data = undefined; }],
   3: [WT_VARINT, (r, m) => { m.ttlMs = r.varint(); }],
@@ -388,6 +392,7 @@ const SET_REQUEST = spec<SetRequest>(() => ({ key: '', consistency: 0, value: ''
     m.binary = true;
     m.value = '';
   }],
+  6: [WT_LEN, (r, m) => { m.leaseToken = r.utf8('lease_token'); }],
 });
 
 export function decodeKeyRequest(buf: Buffer): KeyRequest {
@@ -476,6 +481,7 @@ export function encodeSetRequest(req: SetRequest): Buffer {
   else w.stringField(2, req.value);
   if (req.ttlMs) w.varintField(3, req.ttlMs);
   if (req.consistency !== 0) w.varintField(4, req.consistency);
+  if (req.leaseToken) w.stringField(6, req.leaseToken);
   return w.finish();
 }
 
@@ -820,15 +826,22 @@ export function encodeMSetRequest(req: {
 
 // ---------------------------------------------------------------- cache.peer.v1 Exchange
 
-/** One operation of a Batch: Op {kind=1, entry=2, key=3, have_wall=5, have_logical=6, have_node=7}. */
+/**
+ * One operation of a Batch: Op {kind=1, entry=2, key=3, have_wall=5, have_logical=6, have_node=7,
+ * lease_ms=8, lease_token=9}.
+ */
 export interface PeerOp {
   /** cache.peer.v1.OpKind (src/protos/generated/peer/cache/peer/v1/OpKind.ts) */
   kind: number;
   key: string;
-  /** WRITE: the record to apply. */
+  /** WRITE, LEASE_WRITE: the record to apply. */
   rec?: EntryRecord;
   /** READ: the version the sender already holds; the replica then answers `same` if it has exactly that. */
   have?: EntryRecord;
+  /** LEASE: how long the lease lasts (ms). */
+  leaseMs?: number;
+  /** LEASE_WRITE: the token the write carries. */
+  leaseToken?: string;
 }
 
 /** Batch {seq=1, ops=2, hlc_wall=3, hlc_logical=4, from=5}. */
@@ -840,7 +853,10 @@ export interface PeerBatch {
   from: string;
 }
 
-/** Result {found=1, entry=2, error=3, existed=4, same=5, newer=6}: the answer to one op (see peer.proto). */
+/**
+ * Result {found=1, entry=2, error=3, existed=4, same=5, newer=6, lease_token=7, wait_ms=8,
+ * stale=9, refused=10}: the answer to one op (see peer.proto).
+ */
 export interface PeerResult {
   /** READ: the replica holds an entry for the key (then `rec` is set, or `same` is). */
   found?: boolean;
@@ -853,6 +869,14 @@ export interface PeerResult {
   same?: boolean;
   /** WRITE: not applied, something newer is held; `rec` has its version (no value). */
   newer?: boolean;
+  /** LEASE: the lease granted. */
+  leaseToken?: string;
+  /** LEASE: another caller holds the lease, with this many ms left. */
+  waitMs?: number;
+  /** LEASE: `rec` is a recently expired value, not a live one. */
+  stale?: boolean;
+  /** LEASE_WRITE: why the write was refused (not applied). */
+  refused?: string;
 }
 
 /** BatchReply {seq=1, results=2, hlc_wall=3, hlc_logical=4}: results in the order of the batch's ops. */
@@ -907,6 +931,8 @@ const OP = spec<PeerOp>(() => ({ kind: 0, key: '' }), {
   5: [WT_VARINT, (r, m) => { have(m).wall = r.varint(); }],
   6: [WT_VARINT, (r, m) => { have(m).logical = r.varint(); }],
   7: [WT_LEN, (r, m) => { have(m).node = r.string(); }],
+  8: [WT_VARINT, (r, m) => { m.leaseMs = r.varint(); }],
+  9: [WT_LEN, (r, m) => { m.leaseToken = r.string(); }],
 });
 
 function readOp(r: Reader): PeerOp {
@@ -941,6 +967,10 @@ const RESULT = spec<PeerResult>(() => ({}), {
   4: [WT_VARINT, (r, m) => { m.existed = r.varint() !== 0; }],
   5: [WT_VARINT, (r, m) => { m.same = r.varint() !== 0; }],
   6: [WT_VARINT, (r, m) => { m.newer = r.varint() !== 0; }],
+  7: [WT_LEN, (r, m) => { m.leaseToken = r.string(); }],
+  8: [WT_VARINT, (r, m) => { m.waitMs = r.varint(); }],
+  9: [WT_VARINT, (r, m) => { m.stale = r.varint() !== 0; }],
+  10: [WT_LEN, (r, m) => { m.refused = r.string(); }],
 });
 
 // biome-ignore format: one line per field reads as the message's field table
@@ -963,6 +993,8 @@ export function encodeBatch(b: PeerBatch): Buffer {
       w.varintField(6, op.have.logical);
       w.stringField(7, op.have.node);
     }
+    if (op.leaseMs) w.varintField(8, op.leaseMs);
+    if (op.leaseToken) w.stringField(9, op.leaseToken);
     w.end();
   }
   w.varintField(3, b.hlcWall);
@@ -986,6 +1018,10 @@ export function encodeBatchReply(b: PeerBatchReply): Buffer {
     w.boolField(4, res.existed === true);
     w.boolField(5, res.same === true);
     w.boolField(6, res.newer === true);
+    if (res.leaseToken) w.stringField(7, res.leaseToken);
+    if (res.waitMs) w.varintField(8, res.waitMs);
+    w.boolField(9, res.stale === true);
+    if (res.refused) w.stringField(10, res.refused);
     w.end();
   }
   w.varintField(3, b.hlcWall);

@@ -192,15 +192,19 @@ describe('cachectl', { timeout: 120_000 }, () => {
     assert.match(r.stdout, new RegExp(`^nodeId: ${node.addr.replace(/\./g, '\\.')}\n`));
     for (const k of ['items', 'hits', 'misses', 'bytes', 'uptimeMs', 'ringVersion'])
       assert.match(r.stdout, new RegExp(`\n${k}: \\S+\n`), k);
+    const [counters, hot] = r.stdout.split('\n\n');
     assert.ok(
-      r.stdout
+      counters!
         .split('\n')
         .filter(Boolean)
         .every((l) => /^\w+: /.test(l)),
     );
+    // Earlier tests set and got keys through this node: the hot keys table follows the counters.
+    assert.match(hot!, /^(HOT KEY\s+REQUESTS\s+ERROR\n|hot keys: none yet\n$)/);
     const j = JSON.parse((await at('stats', '--json')).stdout);
     assert.equal(j.nodeId, node.addr);
     assert.equal(typeof j.items, 'number');
+    assert.ok(Array.isArray(j.hotKeys));
   });
 
   test('CACHE_ADDR is the default address; --addr wins over it', async () => {

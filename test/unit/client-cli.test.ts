@@ -150,3 +150,17 @@ test('output formats', () => {
   assert.match(text, /ring version: abc\n/);
   assert.equal(statsText({ nodeId: 'n1', items: 2 } as never), 'nodeId: n1\nitems: 2\n');
 });
+
+test('statsText: the hot keys as a table after the counters, keys quoted', () => {
+  const text = statsText({
+    nodeId: 'n1',
+    items: 2,
+    hotKeys: [
+      { key: 'user:1', count: 1200, error: 0 },
+      { key: 'a b\n', count: 8, error: 8 },
+    ],
+  } as never);
+  assert.match(text, /^nodeId: n1\nitems: 2\n\nHOT KEY\s+REQUESTS\s+ERROR\n"user:1"\s+1200\s+0\n"a b\\n"\s+8\s+8\n\(requests halve/);
+  assert.ok(!text.includes('hotKeys'), 'not also as a counter line');
+  assert.equal(statsText({ nodeId: 'n1', hotKeys: [] } as never), 'nodeId: n1\n\nhot keys: none yet\n');
+});

@@ -39,8 +39,10 @@ test('SetRequest decode: text, bytes, ttl, consistency, unknown fields skipped',
   const text = decodeSetRequest(Buffer.from(t.encode(t.fromObject({ key: 'a', value: 'héllo', ttl_ms: 60000, consistency: 1 })).finish()));
   assert.deepEqual(
     { ...text, data: undefined },
-    { key: 'a', value: 'héllo', binary: false, data: undefined, ttlMs: 60000, consistency: 1 },
+    { key: 'a', value: 'héllo', binary: false, data: undefined, ttlMs: 60000, consistency: 1, leaseToken: '' },
   );
+  const leased = decodeSetRequest(Buffer.from(t.encode(t.fromObject({ key: 'a', value: 'v', lease_token: 'tök-1' })).finish()));
+  assert.equal(leased.leaseToken, 'tök-1', 'lease_token (field 6)');
   const bin = decodeSetRequest(Buffer.from(t.encode(t.fromObject({ key: 'b', data: Buffer.from([0, 255, 1]) })).finish()));
   assert.equal(bin.binary, true);
   assert.deepEqual([...bin.data!], [0, 255, 1]);
@@ -123,13 +125,22 @@ test('requests encode as protobufjs reads them', () => {
   assert.deepEqual(get, { key: 'ключ', consistency: 2 });
   const s = T('SetRequest');
   assert.deepEqual(
-    s.toObject(s.decode(encodeSetRequest({ key: 'k', value: 'v', binary: false, data: undefined, ttlMs: 1000, consistency: 0 })), {
-      longs: Number,
-    }),
+    s.toObject(
+      s.decode(encodeSetRequest({ key: 'k', value: 'v', binary: false, data: undefined, ttlMs: 1000, consistency: 0, leaseToken: '' })),
+      { longs: Number },
+    ),
     { key: 'k', value: 'v', ttl_ms: 1000 },
   );
+  assert.equal(
+    s.toObject(
+      s.decode(encodeSetRequest({ key: 'k', value: 'v', binary: false, data: undefined, ttlMs: 0, consistency: 0, leaseToken: 'abc' })),
+    ).lease_token,
+    'abc',
+  );
   const b = s.toObject(
-    s.decode(encodeSetRequest({ key: 'k', value: '', binary: true, data: Buffer.from([0, 255]), ttlMs: 0, consistency: 3 })),
+    s.decode(
+      encodeSetRequest({ key: 'k', value: '', binary: true, data: Buffer.from([0, 255]), ttlMs: 0, consistency: 3, leaseToken: '' }),
+    ),
   );
   assert.deepEqual([...b.data], [0, 255]);
   assert.equal(b.consistency, 3);
@@ -144,6 +155,7 @@ test('a key or text value that is not valid UTF-8 is refused, never turned into 
       JSON.stringify(bad),
     );
     assert.throws(() => decodeSetRequest(Buffer.concat([setWith(1, [0x6b]), setWith(2, bad)])), /value is not valid UTF-8/);
+    assert.throws(() => decodeSetRequest(Buffer.concat([setWith(1, [0x6b]), setWith(6, bad)])), /lease_token is not valid UTF-8/);
   }
   // valid multi-byte text passes, and binary values (field 5) are bytes: anything goes
   assert.equal(decodeKeyRequest(setWith(1, [...Buffer.from('é😀')])).key, 'é😀');

@@ -177,3 +177,35 @@ test('Writer: nested lengths of every size, varints up to 2^53', () => {
     assert.ok(r.done);
   }
 });
+
+test('LEASE and LEASE_WRITE ops and their results agree with protobufjs', () => {
+  const b: PeerBatch = {
+    seq: 3,
+    hlcWall: wall,
+    hlcLogical: 1,
+    from: 'a',
+    ops: [
+      { kind: 4, key: 'k', leaseMs: 5000 },
+      { kind: 5, key: 'k', rec: text, leaseToken: 'tok' },
+    ],
+  };
+  const o = asObject(Batch, encodeBatch(b)) as Record<string, any>;
+  assert.deepEqual([o.ops[0].kind, o.ops[0].key, o.ops[0].lease_ms], [4, 'k', 5000]);
+  assert.deepEqual([o.ops[1].kind, o.ops[1].entry.key, o.ops[1].lease_token], [5, 'k', 'tok']);
+  const ops = decodeBatch(Buffer.from(Batch.encode(Batch.fromObject(o)).finish())).ops;
+  assert.deepEqual(ops[0], { kind: 4, key: 'k', leaseMs: 5000 });
+  assert.deepEqual(ops[1], { kind: 5, key: 'k', rec: text, leaseToken: 'tok' });
+  const r: PeerBatchReply = {
+    seq: 3,
+    hlcWall: wall,
+    hlcLogical: 0,
+    results: [{ leaseToken: 'tok' }, { waitMs: 1234, stale: true, rec: text }, { refused: 'the lease has expired' }],
+  };
+  const ro = asObject(Reply, encodeBatchReply(r)) as Record<string, any>;
+  assert.deepEqual(
+    [ro.results[0].lease_token, ro.results[1].wait_ms, ro.results[1].stale, ro.results[2].refused],
+    ['tok', 1234, true, 'the lease has expired'],
+  );
+  const back = decodeBatchReply(Buffer.from(Reply.encode(Reply.fromObject(ro)).finish())).results;
+  assert.deepEqual(back, r.results);
+});
