@@ -24,13 +24,20 @@ export function table(rows: string[][]): string {
     row.forEach((c, i) => {
       widths[i] = Math.max(widths[i] ?? 0, c.length);
     });
-  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
 export function membersText(m: MembersResult): string {
-  const rows = [['NODE ID', 'ADDRESS', 'STATE', 'INCARNATION']];
-  for (const x of m.members) rows.push([x.nodeId + (x.nodeId === m.self ? ' *' : ''), x.address, x.state, x.incarnation.toString()]);
-  return `${table(rows)}\n\nring version: ${m.ringVersion}\nreplication factor: ${m.replicationFactor}, vnodes: ${m.vnodes}; * = the node that answered\n`;
+  const rows = [['NODE ID', 'ADDRESS', 'STATE', 'INCARNATION', 'CLOCK']];
+  for (const x of m.members) {
+    const self = x.nodeId === m.self;
+    const clock = self ? '' : `${x.clockOffsetMs >= 0 ? '+' : ''}${x.clockOffsetMs}ms`;
+    rows.push([x.nodeId + (self ? ' *' : ''), x.address, x.state, x.incarnation.toString(), clock]);
+  }
+  return (
+    `${table(rows)}\n\nring version: ${m.ringVersion}\nreplication factor: ${m.replicationFactor}, vnodes: ${m.vnodes}; ` +
+    "* = the node that answered; CLOCK = how far a member's clock is ahead of (-: behind) its own, as it measured\n"
+  );
 }
 
 /** The counters as `name: value` lines, then the hot keys as a table (when the node sent them). */

@@ -213,6 +213,7 @@ export function cacheService(
           return;
         }
         if (debug) log.debug({ method: 'GetOrLease', key, level, leaseMs }, 'request');
+        hot?.hit(key);
         guarded(reply, () =>
           coord.getOrLease(key, leaseMs, level, (err: CacheError | null, a?: LeaseAnswer) => {
             gate.end();

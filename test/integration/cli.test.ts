@@ -177,7 +177,7 @@ describe('cachectl', { timeout: 120_000 }, () => {
     const r = await at('members');
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    assert.match(lines[0]!, /^NODE ID\s+ADDRESS\s+STATE\s+INCARNATION$/);
+    assert.match(lines[0]!, /^NODE ID\s+ADDRESS\s+STATE\s+INCARNATION\s+CLOCK$/);
     assert.match(lines[1]!, new RegExp(`^${node.addr.replace(/\./g, '\\.')} \\*\\s+${node.addr.replace(/\./g, '\\.')}\\s+alive\\s+\\d+$`));
     assert.match(r.stdout, /\nring version: [0-9a-f]{40}\n/);
     const j = JSON.parse((await at('members', '--json')).stdout);

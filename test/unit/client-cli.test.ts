@@ -137,16 +137,16 @@ test('output formats', () => {
   const text = membersText({
     members: [
       { nodeId: 'n1', address: '127.0.0.1:1', state: 'alive', stateCode: 1, incarnation: 7n, clockOffsetMs: 0 },
-      { nodeId: 'node-2', address: '127.0.0.1:22', state: 'dead', stateCode: 3, incarnation: 8n, clockOffsetMs: 0 },
+      { nodeId: 'node-2', address: '127.0.0.1:22', state: 'dead', stateCode: 3, incarnation: 8n, clockOffsetMs: -1250 },
     ],
     ringVersion: 'abc',
     self: 'n1',
     replicationFactor: 3,
     vnodes: 128,
   });
-  assert.match(text, /^NODE ID\s+ADDRESS\s+STATE\s+INCARNATION\n/);
+  assert.match(text, /^NODE ID\s+ADDRESS\s+STATE\s+INCARNATION\s+CLOCK\n/);
   assert.match(text, /\nn1 \*\s+127\.0\.0\.1:1\s+alive\s+7\n/);
-  assert.match(text, /\nnode-2\s+127\.0\.0\.1:22\s+dead\s+8\n/);
+  assert.match(text, /\nnode-2\s+127\.0\.0\.1:22\s+dead\s+8\s+-1250ms\n/);
   assert.match(text, /ring version: abc\n/);
   assert.equal(statsText({ nodeId: 'n1', items: 2 } as never), 'nodeId: n1\nitems: 2\n');
 });
