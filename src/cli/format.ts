@@ -24,7 +24,14 @@ export function table(rows: string[][]): string {
     row.forEach((c, i) => {
       widths[i] = Math.max(widths[i] ?? 0, c.length);
     });
-  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function membersText(m: MembersResult): string {
