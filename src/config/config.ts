@@ -175,7 +175,11 @@ export const VARIABLES = {
   CAPACITY: [int(0, 2 ** 40), '0', 'Maximum number of entries on this node, split across shards; 0 = no item limit.'],
   MAX_MEMORY: [size(0, 2 ** 45), '512mb', 'Maximum estimated bytes of keys, values and per-entry overhead; 0 = no limit.'],
   TTL: [duration(0, 10 * 365 * 86_400_000, 's'), '0', 'Default time to live (seconds, or with a unit); 0 = no expiry.'],
-  EVICTION_POLICY: [z.enum(['lru', 'lfu', 'fifo']), 'lru', 'Which entry to evict when a shard is full: lru, lfu or fifo.'],
+  EVICTION_POLICY: [
+    z.enum(['lru', 'lfu', 'fifo', 'ttl', 'random']),
+    'lru',
+    'Which entry to evict when a shard is full: lru, lfu, fifo, ttl (soonest expiry first; entries without TTL last, oldest first) or random.',
+  ],
   MAX_KEY_SIZE: [int(1, 1 << 20), '1024', 'Longest key accepted, in bytes (UTF-8).'],
   MAX_BATCH_KEYS: [int(1, 100_000), '1000', 'Most keys one MGet, MSet or MDelete may carry (more: INVALID_ARGUMENT).'],
   MAX_RECV_MSG_SIZE: [size(1024, 1 << 30), '4mb', 'Largest gRPC message accepted.'],
@@ -321,7 +325,7 @@ function checkTogether(cfg: Config): void {
 }
 
 function describeAllowed(name: string, meaning: string): string {
-  if (name === 'EVICTION_POLICY') return 'one of lru, lfu, fifo';
+  if (name === 'EVICTION_POLICY') return 'one of lru, lfu, fifo, ttl, random';
   if (name === 'LOG_LEVEL') return `one of ${LEVELS.join(', ')}`;
   if (name === 'TLS_CLIENT_AUTH') return 'one of none, request, require';
   if (name === 'NODE_ID') return 'a non-empty id of at most 128 characters';

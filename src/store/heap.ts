@@ -40,6 +40,20 @@ export class ExpiryHeap {
     return this.len > 0 ? this.items[0] : -1;
   }
 
+  /**
+   * The slot expiring first other than `exclude`, or -1: the top, or else the earlier of its
+   * two children (the second-earliest expiry is always one of them). O(1).
+   */
+  topExcept(exclude: number): number {
+    const n = this.len;
+    if (n === 0) return -1;
+    const items = this.items;
+    if (items[0] !== exclude) return items[0];
+    if (n === 1) return -1;
+    if (n === 2) return items[1];
+    return this.exp[items[2]] < this.exp[items[1]] ? items[2] : items[1];
+  }
+
   /** Sets a slot's expiry (0 = none) and fixes the heap. */
   set(slot: number, expiresAt: number): void {
     const old = this.exp[slot];

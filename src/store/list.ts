@@ -3,7 +3,7 @@ import { growInt32 } from './policy.js';
 /**
  * Intrusive doubly linked list over slot indices: prev/next columns in Int32Arrays, -1 = none.
  * `head` is the front (most recently inserted/used), `tail` the back.
- * Shared by the LRU and FIFO policies.
+ * Shared by the LRU, FIFO and TTL policies.
  */
 export class SlotList {
   prev: Int32Array;

@@ -9,6 +9,10 @@
  *   expired, dropped); `onAccess(s)` on a read hit or on an overwrite of the same key.
  * - `victim(exclude)` names the slot to evict next without removing it (the shard then calls
  *   onRemove); it never returns `exclude` and returns -1 when no other slot is tracked.
+ *   Deterministic for every policy but `random`, which draws anew on each call.
+ *
+ * Policies: lru.ts, lfu.ts, fifo.ts, ttl.ts (soonest expiry, reads the shard's ExpiryHeap),
+ * random.ts; each states its order on its class.
  */
 export interface EvictionPolicy {
   /** Bytes of typed-array state per slot (documentation / memory accounting). */

@@ -5,8 +5,10 @@ import { LfuPolicy } from './lfu.js';
 import { LruPolicy } from './lru.js';
 import type { NodeTable } from './nodes.js';
 import type { EvictionPolicy } from './policy.js';
+import { RandomPolicy } from './random.js';
 import { MAX_CHUNK, offsetOf, pageOf, Slab } from './slab.js';
 import type { EntryRecord, EntryVersion, EvictionPolicyName } from './store.js';
+import { TtlPolicy } from './ttl.js';
 
 const FLAG_BINARY = 1;
 export const FLAG_TOMBSTONE = 2;
@@ -42,7 +44,7 @@ export function encodeKey(key: string): number {
   return keyBuf.write(key, 0, 'utf8');
 }
 
-function createPolicy(name: EvictionPolicyName, slots: number): EvictionPolicy {
+function createPolicy(name: EvictionPolicyName, slots: number, ttl: ExpiryHeap): EvictionPolicy {
   switch (name) {
     case 'lru':
       return new LruPolicy(slots);
@@ -50,6 +52,10 @@ function createPolicy(name: EvictionPolicyName, slots: number): EvictionPolicy {
       return new LfuPolicy(slots);
     case 'fifo':
       return new FifoPolicy(slots);
+    case 'ttl':
+      return new TtlPolicy(slots, ttl);
+    case 'random':
+      return new RandomPolicy(slots);
     default:
       throw new RangeError(`store: unknown eviction policy ${JSON.stringify(name)}`);
   }
@@ -135,7 +141,7 @@ export class Shard {
     this.flags = new Uint8Array(n);
     this.sizes = new Uint32Array(n);
     this.ttl = new ExpiryHeap(n);
-    this.policy = createPolicy(policy, n);
+    this.policy = createPolicy(policy, n, this.ttl);
   }
 
   /** Entries kept outside the arena, by slot (created on first use). */

@@ -5,7 +5,7 @@ import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
 import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
 
-export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo';
+export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo' | 'ttl' | 'random';
 
 export interface StoreOptions {
   /** >= 1; key -> shard by hash32(key, SHARD_SEED) % shards */
@@ -109,7 +109,8 @@ export class EntryTooLargeError extends CacheError {
 
 /**
  * Sharded in-memory key/value store with last-write-wins versions, TTL, tombstones and
- * eviction (LRU, LFU or FIFO per shard). Pure: no timers, no I/O; the clock is injected.
+ * eviction (LRU, LFU, FIFO, soonest expiry or random per shard). Pure: no timers, no I/O;
+ * the clock is injected.
  *
  * Dead entries: an entry whose expiresAt is non-zero and <= now (a TTL'd value past its
  * expiry, or a tombstone past its grace) is invisible to get/peek/entries and to apply()'s

@@ -42,11 +42,15 @@ test('units and derived values', () => {
   assert.equal(c.port, 8080);
 });
 
+test('EVICTION_POLICY accepts each policy', () => {
+  for (const p of ['lru', 'lfu', 'fifo', 'ttl', 'random'] as const) assert.equal(parseConfig({ EVICTION_POLICY: p }).EVICTION_POLICY, p);
+});
+
 const bad: [Record<string, string>, string, RegExp][] = [
   [{ NUM_SHARDS: 'abc' }, 'NUM_SHARDS', /whole number from 1 to 4096/],
   [{ NUM_SHARDS: '0' }, 'NUM_SHARDS', /whole number/],
   [{ CAPACITY: '-1' }, 'CAPACITY', /whole number from 0/],
-  [{ EVICTION_POLICY: 'mru' }, 'EVICTION_POLICY', /one of lru, lfu, fifo/],
+  [{ EVICTION_POLICY: 'mru' }, 'EVICTION_POLICY', /one of lru, lfu, fifo, ttl, random$/],
   [{ MAX_MEMORY: 'lots' }, 'MAX_MEMORY', /size in bytes/],
   [{ TTL: '-5' }, 'TTL', /duration/],
   [{ ADDR: 'nohost' }, 'ADDR', /host:port/],

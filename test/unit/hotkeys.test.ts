@@ -2,35 +2,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HOT_KEYS, hottest, SampledCounter, shownKey, TopK } from '../../src/hotkeys/topk.ts';
+import { seeded, zipf } from '../helpers/random.ts';
 
-/** Deterministic PRNG (mulberry32), so every run sees the same streams. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A Zipf(s) sampler over keys k0..k(n-1): k0 the most frequent. */
-function zipf(n: number, s: number, rand: () => number): () => string {
-  const cdf: number[] = [];
-  let sum = 0;
-  for (let i = 1; i <= n; i++) cdf.push((sum += 1 / i ** s));
-  return () => {
-    const u = rand() * sum;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return `k${lo}`;
-  };
+/** Keys k0..k(n-1) drawn by Zipf(s), k0 the most frequent. */
+function zipfKeys(n: number, s: number, rand: () => number): () => string {
+  const next = zipf(n, s, rand);
+  return () => `k${next()}`;
 }
 
 test('under capacity every count is exact (error 0), largest first, ties in key order', () => {
@@ -79,7 +56,7 @@ test('a new key takes over the smallest counter: count min + 1, error min', () =
 
 test('the error bound holds on random streams, and untracked keys are below the smallest counter', () => {
   for (const seed of [1, 2, 3, 4, 5]) {
-    const rand = rng(seed);
+    const rand = seeded(seed);
     const capacity = 1 + Math.floor(rand() * 16);
     const distinct = 1 + Math.floor(rand() * 60);
     const t = new TopK({ capacity, windowMs: 1000 }, 0);
@@ -119,7 +96,7 @@ test('the error bound holds on random streams, and untracked keys are below the 
 });
 
 test('a Zipf stream: the true top 10 are found, in order, with counts close to the truth', () => {
-  const next = zipf(10_000, 1.1, rng(42));
+  const next = zipfKeys(10_000, 1.1, seeded(42));
   const t = new TopK({ capacity: 64, windowMs: 60_000 }, 0);
   const exact = new Map<string, number>();
   for (let i = 0; i < 200_000; i++) {
@@ -175,7 +152,7 @@ test('decay: counts halve once per window, late ticks catch up, windowMs 0 never
 
 test('a key that stops being hot falls out; the new hot key leads within a few windows', () => {
   const t = new TopK({ capacity: 8, windowMs: 60_000 }, 0);
-  const rand = rng(7);
+  const rand = seeded(7);
   let now = 0;
   const minute = (hot: string) => {
     for (let i = 0; i < 6000; i++) t.hit(rand() < 0.5 ? hot : `cold${Math.floor(rand() * 500)}`);
@@ -233,7 +210,7 @@ test('SampledCounter: 1 in 1 counts every hit; 1 in 8 counts about 1/8 of them, 
 
   const t = new TopK({ capacity: 16, windowMs: 0 }, 0);
   let draws = 0;
-  const rand = rng(99);
+  const rand = seeded(99);
   const sampled = new SampledCounter(t, 8, () => {
     draws++;
     return rand();

@@ -236,6 +236,45 @@ test('capacity: LFU evicts the least read key, ties by least recently used', () 
   assert.deepEqual([...store.entries()].map(([k]) => k).sort(), ['a', 'c', 'e']);
 });
 
+test('capacity: TTL evicts the soonest expiring key, keys without TTL last (oldest first)', () => {
+  const { store, clock } = mk({ capacity: 4, policy: 'ttl' });
+  store.apply('forever1', rec('1', 1));
+  store.apply('late', rec('2', 1, { expiresAt: clock.t + 9_000 }));
+  store.apply('soon', rec('3', 1, { expiresAt: clock.t + 1_000 }));
+  store.apply('forever2', rec('4', 1));
+  store.get('soon'); // reads do not matter
+  store.apply('e', rec('5', 1, { expiresAt: clock.t + 5_000 }));
+  assert.equal(store.peek('soon'), undefined);
+  store.apply('f', rec('6', 1)); // e expires before late
+  assert.equal(store.peek('e'), undefined);
+  // late (its expiry changed by an overwrite) is the last key with a TTL: it goes next, then
+  // the keys without TTL, oldest first
+  store.apply('late', rec('2b', 2, { expiresAt: clock.t + 2_000 }));
+  store.apply('g', rec('7', 1));
+  assert.equal(store.peek('late'), undefined);
+  store.apply('h', rec('8', 1));
+  assert.equal(store.peek('forever1'), undefined);
+  assert.deepEqual([...store.entries()].map(([k]) => k).sort(), ['f', 'forever2', 'g', 'h']);
+  assert.equal(store.stats().evictions, 4);
+  assert.equal(store.stats().expirations, 0);
+});
+
+test('capacity: random evicts some other key, never the one being written, and keeps the limits', () => {
+  const { store } = mk({ capacity: 5, policy: 'random' });
+  let notNewest = 0;
+  for (let i = 0; i < 500; i++) {
+    store.apply(`k${i}`, rec('v', 1));
+    assert.equal(store.get(`k${i}`)!.value, 'v');
+    assert.equal(store.size, Math.min(i + 1, 5));
+    const keys = [...store.keys()].map((k) => Number(k.slice(1)));
+    if (keys.some((n) => n < i - 4)) notNewest++;
+  }
+  assert.equal(store.stats().evictions, 495);
+  // not FIFO or LRU (which would always keep the 5 newest here): older keys often survive
+  // (with random victims the 5 newest are all that is left about 1 time in 10)
+  assert.ok(notNewest > 200, `${notNewest}`);
+});
+
 test('capacity is split across shards: ceil(capacity / shards) entries each', () => {
   const { store } = mk({ shards: 4, capacity: 10 });
   for (let i = 0; i < 200; i++) store.apply(`key-${i}`, rec('v', 1));
@@ -513,7 +552,7 @@ test('randomised: the store agrees with a naive model (LWW, TTL, tombstones, dro
   assert.equal(st.bytes, bytes);
 });
 
-for (const policy of ['lru', 'lfu', 'fifo'] as const) {
+for (const policy of ['lru', 'lfu', 'fifo', 'ttl', 'random'] as const) {
   test(`randomised with limits (${policy}): capacity and memory respected, accounting exact, no stale reads`, () => {
     let seed = 7;
     const rnd = (n: number) => {
