@@ -183,22 +183,7 @@ PYEOF
 }
 
 # ------------------------------------------------------------------ build
-if [[ "$BUILD" == dist ]]; then
-  log "npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"
-  MAIN="$ROOT/dist/main.js"
-elif [[ "$BUILD" == snapshot ]]; then
-  # The run's own compiled copy of src/: dist/ is not rewritten under other work that runs it.
-  # Layout mirrors the repo (build/dist + build/proto) because src/protos/protos.ts finds the
-  # .proto files at ../../proto from its compiled file; node_modules is found up the tree.
-  [[ -d "$ROOT/src/protos/generated" ]] || { log "npm run gen"; (cd "$ROOT" && npm run gen --silent) || die "npm run gen failed"; }
-  log "tsc -> $WORK/build/dist"
-  (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$WORK/build/dist" --declaration false --sourceMap false) || die "tsc failed"
-  ln -s "$ROOT/proto" "$WORK/build/proto"
-  MAIN="$WORK/build/dist/main.js"
-else
-  MAIN="$ROOT/dist/main.js"
-  [[ -f "$MAIN" ]] || die "no dist/main.js: npm run build"
-fi
+build_main
 COMMIT="$(cd "$ROOT" && git rev-parse --short HEAD)"
 SRC_DIRTY="$(cd "$ROOT" && git status --porcelain -- src proto | wc -l)"
 

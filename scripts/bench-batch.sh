@@ -82,23 +82,8 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && c
 $PY -c 'import grpc' 2>/dev/null || die "python grpc missing: apt-get install -y python3-grpcio"
 
 # ------------------------------------------------------------------ build
-if [[ -n "${MAIN:-}" ]]; then
-  BUILD="given: $MAIN"
-elif [[ "$BUILD" == dist ]]; then
-  log "npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"
-  MAIN="$ROOT/dist/main.js"
-elif [[ "$BUILD" == snapshot ]]; then
-  # The run's own compiled copy of src/ (as bench-auth.sh): build/dist + build/proto mirror the
-  # repo because src/protos/protos.ts finds the .proto files at ../../proto from its compiled file.
-  [[ -d "$ROOT/src/protos/generated" ]] || { log "npm run gen"; (cd "$ROOT" && npm run gen --silent) || die "npm run gen failed"; }
-  log "tsc -> $WORK/build/dist"
-  (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$WORK/build/dist" --declaration false --sourceMap false) || die "tsc failed"
-  ln -s "$ROOT/proto" "$WORK/build/proto"
-  MAIN="$WORK/build/dist/main.js"
-else
-  MAIN="$ROOT/dist/main.js"
-fi
-[[ -f "$MAIN" ]] || die "no $MAIN"
+[[ -z "${MAIN:-}" ]] || BUILD="given: $MAIN"
+build_main
 [[ -z "${BASE_MAIN:-}" || -f "$BASE_MAIN" ]] || die "no $BASE_MAIN"
 COMMIT="$(cd "$ROOT" && git rev-parse --short HEAD)"
 SRC_DIRTY="$(cd "$ROOT" && git status --porcelain -- src proto | wc -l)"

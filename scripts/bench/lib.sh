@@ -44,3 +44,27 @@ wait_listen() {  # wait_listen PORT PID SECONDS
     sleep 0.1
   done; return 1
 }
+
+# ------------------------------------------------------------------ the node build to measure
+# build_main: sets MAIN (unless already set) per BUILD: dist = `npm run build`, then dist/;
+# snapshot = the run's own compiled copy of src/ in $WORK/build (dist/ is not rewritten under
+# other work that runs it; build/dist + build/proto mirror the repo because
+# src/protos/protos.ts finds the .proto files at ../../proto from its compiled file;
+# node_modules is found up the tree); anything else = the existing dist/. Needs ROOT and WORK.
+build_main() {
+  if [[ -z "${MAIN:-}" ]]; then
+    if [[ "$BUILD" == dist ]]; then
+      log "npm run build"; (cd "$ROOT" && npm run build --silent) || die "build failed"
+      MAIN="$ROOT/dist/main.js"
+    elif [[ "$BUILD" == snapshot ]]; then
+      [[ -d "$ROOT/src/protos/generated" ]] || { log "npm run gen"; (cd "$ROOT" && npm run gen --silent) || die "npm run gen failed"; }
+      log "tsc -> $WORK/build/dist"
+      (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$WORK/build/dist" --declaration false --sourceMap false) || die "tsc failed"
+      ln -s "$ROOT/proto" "$WORK/build/proto"
+      MAIN="$WORK/build/dist/main.js"
+    else
+      MAIN="$ROOT/dist/main.js"
+    fi
+  fi
+  [[ -f "$MAIN" ]] || die "no $MAIN (npm run build?)"
+}
