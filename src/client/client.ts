@@ -296,15 +296,15 @@ export class CacheClient {
     const queued = this.queued;
     this.queued = [];
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
-    const groups = new Map<string, Queued[]>();
+    const groups = new Map<string, { address: string; group: Queued[] }>();
     for (const q of queued) {
-      const id = `${q.kind} ${q.level} ${this.route(q.key)[0]!.address}`;
+      const address = this.route(q.key)[0]!.address;
+      const id = `${q.kind} ${q.level} ${address}`;
       const g = groups.get(id);
-      if (g) g.push(q);
-      else groups.set(id, [q]);
+      if (g) g.group.push(q);
+      else groups.set(id, { address, group: [q] });
     }
-    for (const [id, group] of groups) {
-      const address = id.slice(id.indexOf(' ', id.indexOf(' ') + 1) + 1);
+    for (const { address, group } of groups.values()) {
       for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) {
         const part = group.slice(i, i + AUTO_BATCH_MAX_KEYS);
         const kind = part[0]!.kind;

@@ -60,7 +60,7 @@ export interface MembershipEvents {
 /** Flush marks travel with the heartbeat: every Ping and Ping reply carries them all. */
 export interface FlushGossip {
   /** The marks this node holds. */
-  held(): FlushMark[];
+  held(): readonly Readonly<FlushMark>[];
   /** Marks a peer sent (`from`, for the log). */
   received(marks: FlushMark[], from: string): void;
 }

@@ -31,6 +31,8 @@ export interface NodeCounters {
   expirations: number;
   items: number;
   tombstones: number;
+  /** Entries removed because a flush covered them (Stats only). */
+  flushed: number;
   bytes: number;
   quorumFailures: number;
   readRepairs: number;

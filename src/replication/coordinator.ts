@@ -232,33 +232,20 @@ export class Coordinator {
 
   /** A value's record stamped now by this node's clock. */
   private valueRecord(value: string, binary: boolean, ttlMs: number): EntryRecord {
-    const ts = this.clock.now();
     const ttl = ttlMs > 0 ? ttlMs : this.opts.defaultTtlMs;
-    return {
-      value,
-      binary,
-      wall: ts.wall,
-      logical: ts.logical,
-      node: this.opts.selfId,
-      expiresAt: ttl > 0 ? this.now() + ttl : 0,
-      tombstone: false,
-    };
+    return this.stamped(value, binary, ttl > 0 ? this.now() + ttl : 0, false);
+  }
+
+  /** A record stamped now by this node's clock. */
+  private stamped(value: string, binary: boolean, expiresAt: number, tombstone: boolean): EntryRecord {
+    const ts = this.clock.now();
+    return { value, binary, wall: ts.wall, logical: ts.logical, node: this.opts.selfId, expiresAt, tombstone };
   }
 
   delete(key: string, level: Level, cb: Callback<WriteResult>): void {
     if (this.writeRefused(cb)) return;
-    const ts = this.clock.now();
-    const rec: EntryRecord = {
-      value: '',
-      binary: false,
-      wall: ts.wall,
-      logical: ts.logical,
-      node: this.opts.selfId,
-      expiresAt: 0,
-      tombstone: true,
-    };
     // "deleted" reports whether a live value existed on any replica that acknowledged.
-    this.replicate(key, rec, level, cb, true);
+    this.replicate(key, this.stamped('', false, 0, true), level, cb, true);
   }
 
   get(key: string, level: Level, cb: Callback<EntryRecord | undefined>): void {

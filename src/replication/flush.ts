@@ -78,7 +78,7 @@ export class Flusher implements FlushGossip {
     return { mark, pending };
   }
 
-  held(): FlushMark[] {
+  held(): readonly Readonly<FlushMark>[] {
     return this.store.flushMarks().list();
   }
 

@@ -106,7 +106,7 @@ export class Replica {
   private write(key: string, rec: EntryRecord): PeerResult {
     const cur = this.store.peek(key); // dead (expired) entries are invisible
     if (!this.store.apply(key, rec)) {
-      const above = this.store.newerThan(key, rec);
+      const above = this.store.newerThan(key, rec, cur); // apply() did not change what peek() saw
       if (above) return { newer: true, rec: { ...above, value: '', binary: false } };
     }
     return cur !== undefined && !cur.tombstone ? WRITTEN_OVER_LIVE : WRITTEN;

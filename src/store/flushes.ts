@@ -40,9 +40,9 @@ export class FlushMarks {
     return this.marks.length;
   }
 
-  /** Every mark held (copies). */
-  list(): FlushMark[] {
-    return this.marks.map((m) => ({ ...m }));
+  /** Every mark held: a snapshot (merge() replaces the array, it never changes one it handed out). */
+  list(): readonly Readonly<FlushMark>[] {
+    return this.marks;
   }
 
   /** The newest mark (the version of the latest flush this node knows), if any. */

@@ -235,7 +235,7 @@ export class Store {
     const now = this.now();
     const tombstone = rec.tombstone === true;
     if (!tombstone && rec.expiresAt !== 0 && rec.expiresAt <= now) return false;
-    if (this.marks.size !== 0 && this.marks.covers(key, rec.wall, rec.logical, rec.node)) return false;
+    if (this.isFlushed(key, rec)) return false;
     const h = hash32(key, SHARD_SEED);
     const sh = this.shardList[h % this.nshards];
     const value = tombstone ? '' : rec.value;
@@ -351,10 +351,10 @@ export class Store {
   /**
    * What keeps `v` from being stored, if anything is newer than it: the version of the entry
    * held for key (tombstones included), or the newest flush mark covering key. For a writer
-   * that must order its write after it (see Replica's WRITE).
+   * that must order its write after it (see Replica's WRITE). `cur`: the caller's peek(key),
+   * if it has one (saves a second lookup).
    */
-  newerThan(key: string, v: EntryVersion): EntryVersion | undefined {
-    const cur = this.peek(key);
+  newerThan(key: string, v: EntryVersion, cur: EntryRecord | undefined = this.peek(key)): EntryVersion | undefined {
     if (cur && compareVersions(cur.wall, cur.logical, cur.node, v.wall, v.logical, v.node) > 0) return cur;
     const m = this.marks.size !== 0 ? this.marks.newestFor(key) : undefined;
     if (m && compareVersions(m.wall, m.logical, m.node, v.wall, v.logical, v.node) >= 0) {

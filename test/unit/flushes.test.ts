@@ -4,18 +4,9 @@ import { test } from 'node:test';
 import { requestDenial, ruleOf } from '../../src/auth/access.ts';
 import { type FlushMark, FlushMarks } from '../../src/store/flushes.ts';
 import { type EntryRecord, Store } from '../../src/store/store.ts';
+import { rec } from '../helpers/records.ts';
 
 const mark = (prefix: string, wall: number, logical = 0, node = 'a'): FlushMark => ({ prefix, wall, logical, node });
-const rec = (wall: number, extra: Partial<EntryRecord> = {}): EntryRecord => ({
-  value: `v${wall}`,
-  binary: false,
-  wall,
-  logical: 0,
-  node: 'n',
-  expiresAt: 0,
-  tombstone: false,
-  ...extra,
-});
 
 test('covers: the prefix must start the key and the version must not be newer (wall, logical, then node)', () => {
   const m = new FlushMarks();
@@ -86,7 +77,7 @@ test('a flushed entry is gone at once for get, peek and iteration; newer writes 
   for (let i = 0; i < 100; i++) s.apply(`f:${i}`, rec(10));
   s.apply('f:new', rec(30));
   s.apply('g:1', rec(10));
-  s.apply('f:tomb', rec(10, { tombstone: true }));
+  s.apply('f:tomb', rec(10, undefined, { tombstone: true }));
   assert.ok(s.flush([mark('f:', 20)]));
   assert.equal(s.flush([mark('f:', 20)]), false, 'nothing new');
   assert.equal(s.get('f:1'), undefined);

@@ -15,6 +15,7 @@ import { LeaseTable } from '../../src/replication/leases.ts';
 import { Replica, readAnswer } from '../../src/replication/replica.ts';
 import { type EntryRecord, Store } from '../../src/store/store.ts';
 import type { PeerResult } from '../../src/wire/codec.ts';
+import { rec } from '../helpers/records.ts';
 
 const v = (wall: number, node = 'n') => ({ wall, logical: 0, node });
 const counter = () => {
@@ -97,16 +98,6 @@ describe('LeaseTable', () => {
 
 let now = 1_000_000;
 const newStore = () => new Store({ shards: 1, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000, now: () => now });
-const rec = (wall: number, value = `v${wall}`, extra: Partial<EntryRecord> = {}): EntryRecord => ({
-  value,
-  binary: false,
-  wall,
-  logical: 0,
-  node: 'n',
-  expiresAt: 0,
-  tombstone: false,
-  ...extra,
-});
 
 describe('Replica: LEASE and LEASE_WRITE', () => {
   test('a live value is answered; a miss gets one lease; the others wait, with a recently expired value as stale', () => {

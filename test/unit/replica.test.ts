@@ -5,22 +5,13 @@ import { test } from 'node:test';
 import { OpKind } from '../../src/protos/generated/peer/cache/peer/v1/OpKind.ts';
 import { Replica, readAnswer } from '../../src/replication/replica.ts';
 import { type EntryRecord, Store } from '../../src/store/store.ts';
+import { rec } from '../helpers/records.ts';
 
 const W = OpKind.OP_KIND_WRITE;
 const R = OpKind.OP_KIND_READ;
 let now = 1_000_000;
 const store = (maxMemoryBytes = 0) =>
   new Store({ shards: 1, capacity: 0, maxMemoryBytes, policy: 'lru', tombstoneGraceMs: 60_000, now: () => now });
-const rec = (wall: number, value = `v${wall}`, extra: Partial<EntryRecord> = {}): EntryRecord => ({
-  value,
-  binary: false,
-  wall,
-  logical: 0,
-  node: 'n',
-  expiresAt: 0,
-  tombstone: false,
-  ...extra,
-});
 
 test('WRITE applies newer versions and says whether a live value was there', () => {
   const s = store();
