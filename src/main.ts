@@ -27,13 +27,17 @@ try {
 
 const node = new CacheNode(cfg, log, security);
 
-let signals = 0;
-const onSignal = (sig: NodeJS.Signals) => {
-  if (++signals > 1) {
-    log.warn({ sig }, 'second signal: exiting now');
+// One way out, whether by signal or by ClusterService/Leave: the graceful stop, then exit. The
+// stop is bounded by SHUTDOWN_TIMEOUT; should a part of it still hang, the process exits anyway.
+let stopping = false;
+const shutdown = (why: string, fields: Record<string, unknown> = {}) => {
+  if (stopping) return;
+  stopping = true;
+  log.info(fields, `${why}: graceful shutdown`);
+  setTimeout(() => {
+    log.error({ timeoutMs: cfg.SHUTDOWN_TIMEOUT }, 'graceful shutdown overran SHUTDOWN_TIMEOUT: exiting now');
     process.exit(1);
-  }
-  log.info({ sig }, 'signal received: graceful shutdown');
+  }, cfg.SHUTDOWN_TIMEOUT + 5_000).unref();
   node.stop().then(
     () => process.exit(0),
     (err) => {
@@ -42,8 +46,17 @@ const onSignal = (sig: NodeJS.Signals) => {
     },
   );
 };
+let signals = 0;
+const onSignal = (sig: NodeJS.Signals) => {
+  if (++signals > 1) {
+    log.warn({ sig }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  shutdown('signal received', { sig });
+};
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
+node.onLeaveRequested = () => shutdown('asked to leave');
 
 try {
   await node.start();
