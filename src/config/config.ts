@@ -212,6 +212,11 @@ export const VARIABLES = {
     '100000',
     'Hinted-handoff writes kept for unreachable replicas; beyond that the oldest are dropped and anti-entropy repairs.',
   ],
+  REBALANCE_RATE: [
+    int(0, 1e8),
+    '20000',
+    'Keys per second a node streams to new replicas after the ring changed (joins, leaves, restarts); 0 = as fast as it can. A leave hand-off is not paced.',
+  ],
   SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
   LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
   METRICS_ADDR: [optionalBindAddress(), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],

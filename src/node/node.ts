@@ -180,7 +180,7 @@ export class CacheNode {
       replicas: (key) => this.topology.replicas(key),
       applyLocal: (key, rec) => this.store.apply(key, rec),
     });
-    this.rebalancer = new Rebalancer(this.store, self, rf, this.peers, log, this.topology.ring);
+    this.rebalancer = new Rebalancer(this.store, self, rf, this.peers, log, this.topology.ring, cfg.REBALANCE_RATE);
     this.antiEntropy = new AntiEntropy(
       this.store,
       self,

@@ -3,7 +3,10 @@
  * Streams each local key to its targets (in chunks, letting client calls through between
  * them), drops keys this node no longer replicates once their new replicas confirmed, and
  * retries a pass until every send succeeded. Also the hand-off of a node that leaves and
- * the full push to a member that restarted empty.
+ * the full push to a member that restarted empty. Regular passes are paced to
+ * `REBALANCE_RATE` keys per second (src/replication/pace.ts) so that client calls keep
+ * their share of the node; the leave hand-off is not (it races SHUTDOWN_TIMEOUT, and the
+ * node no longer takes client calls by then).
  */
 
 import type { Logger } from '../log/logger.js';
@@ -12,6 +15,7 @@ import { inSlices } from '../scan/slices.js';
 import type { EntryRecord, Store } from '../store/store.js';
 import type { PeerTransport } from './coordinator.js';
 import { mayDrop, type PlanContext, planMove } from './moves.js';
+import { Pacer } from './pace.js';
 
 const CHUNK_KEYS = 256;
 const RETRY_MS = 500;
@@ -32,6 +36,7 @@ export class Rebalancer {
   private running = false;
   private again = false;
   private stopped = false;
+  private readonly pacer: Pacer;
 
   constructor(
     private readonly store: Store,
@@ -41,8 +46,11 @@ export class Rebalancer {
     private readonly log: Logger,
     /** The ring this node started with: nothing to move for it. */
     initial: HashRing,
+    /** Keys per second a regular pass sends at most; 0 = unpaced. */
+    rate = 0,
   ) {
     this.baseline = initial;
+    this.pacer = new Pacer(rate, Date.now(), CHUNK_KEYS);
   }
 
   /** The ring changed (and/or these members restarted empty): schedule a pass. */
@@ -122,6 +130,7 @@ export class Rebalancer {
     let sent = 0;
     for (let i = 0; i < keys.length && (ctx.handoff || !this.stopped); i += CHUNK_KEYS) {
       const work: Promise<void>[] = [];
+      const sentBefore = sent;
       for (let j = i; j < Math.min(i + CHUNK_KEYS, keys.length); j++) {
         const key = keys[j];
         const rec = this.store.peek(key);
@@ -140,7 +149,9 @@ export class Rebalancer {
         );
       }
       await Promise.all(work);
-      await new Promise((r) => setImmediate(r)); // let client calls through between chunks
+      const wait = ctx.handoff ? 0 : this.pacer.take(sent - sentBefore, Date.now());
+      if (wait > 0) await sleep(wait);
+      else await new Promise((r) => setImmediate(r)); // let client calls through between chunks
     }
     this.stats.passes++;
     this.stats.keysSent += sent;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { requestDenial, ruleOf } from '../../src/auth/access.ts';
 import { type FlushMark, FlushMarks } from '../../src/store/flushes.ts';
-import { type EntryRecord, Store } from '../../src/store/store.ts';
+import { Store } from '../../src/store/store.ts';
 import { rec } from '../helpers/records.ts';
 
 const mark = (prefix: string, wall: number, logical = 0, node = 'a'): FlushMark => ({ prefix, wall, logical, node });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OpKind } from '../../src/protos/generated/peer/cache/peer/v1/OpKind.ts';
 import { Replica, readAnswer } from '../../src/replication/replica.ts';
-import { type EntryRecord, Store } from '../../src/store/store.ts';
+import { Store } from '../../src/store/store.ts';
 import { rec } from '../helpers/records.ts';
 
 const W = OpKind.OP_KIND_WRITE;
