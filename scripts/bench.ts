@@ -14,6 +14,9 @@
  *   --value-size 100      bytes per value                    --dist uniform|zipf  (--zipf-s 1.0)
  *   --consistency one|quorum|all|default                     --preload         Set every key first
  *   --json FILE           also write the results as JSON     --timeout 5s      per-call deadline
+ *   --workload a|b|c      YCSB-style presets: zipf (s 1.0) over 1,000,000 preloaded keys of 100 B,
+ *                         A = 50 % reads / 50 % updates, B = 95 / 5, C = read-only (explicit
+ *                         --keys, --value-size, --read-ratio, --dist still override them)
  *   --base-port P         first port for started nodes (default: free ports)
  *   --client grpc|h2      grpc: grpc-js channels (default, what a Node app would use);
  *                         h2: a bare node:http2 gRPC caller, ~40% less CPU per call, so the
@@ -84,6 +87,7 @@ const { values: flags } = parseArgs({
     json: { type: 'string' },
     timeout: { type: 'string', default: '5s' },
     'base-port': { type: 'string' },
+    workload: { type: 'string' },
     client: { type: 'string', default: 'grpc' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -94,6 +98,21 @@ if (flags.help) {
   const src = readFileSync(fileURLToPath(import.meta.url), 'utf8');
   process.stdout.write(`${src.slice(0, src.indexOf('*/')).replace(/^\/\*\*|^ \* ?/gm, '')}\n`);
   process.exit(0);
+}
+
+/** YCSB's core workloads A, B and C, as far as a key-value cache has them (updates are Sets). */
+const WORKLOADS: Record<string, { 'read-ratio': string }> = {
+  a: { 'read-ratio': '0.5' },
+  b: { 'read-ratio': '0.95' },
+  c: { 'read-ratio': '1' },
+};
+if (flags.workload !== undefined) {
+  const w = WORKLOADS[flags.workload.toLowerCase()];
+  if (!w) fail(`--workload ${flags.workload}: expected a, b or c`);
+  const given = new Set(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')[0]));
+  const preset: Record<string, string> = { ...w, keys: '1000000', 'value-size': '100', dist: 'zipf', 'zipf-s': '1.0' };
+  for (const [k, v] of Object.entries(preset)) if (!given.has(k)) (flags as Record<string, unknown>)[k] = v;
+  flags.preload = true;
 }
 
 const CONSISTENCY: Record<string, number> = { default: 0, one: 1, quorum: 2, all: 3 };
@@ -116,6 +135,7 @@ const opts = {
   zipfS: number('zipf-s', flags['zipf-s']!, 0, 10, false),
   consistency: flags.consistency!,
   preload: flags.preload!,
+  workload: flags.workload?.toUpperCase(),
   json: flags.json,
   timeoutMs: durationMs('timeout', flags.timeout!),
   client: flags.client!,
@@ -603,7 +623,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `\n${where}; ${seconds.toFixed(1)}s measured after ${opts.warmupMs / 1000}s warm-up; ` +
       `concurrency ${opts.concurrency} over ${opts.connections} ${opts.client === 'h2' ? 'raw HTTP/2' : 'grpc-js'} connection(s); read ratio ${opts.readRatio}; ` +
-      `${opts.keys} keys (${distText}); ${opts.valueSize} B values; consistency ${opts.consistency}${opts.preload ? '; preloaded' : ''}\n\n`,
+      `${opts.keys} keys (${distText}); ${opts.valueSize} B values; consistency ${opts.consistency}${opts.preload ? '; preloaded' : ''}${opts.workload ? `; workload ${opts.workload}` : ''}\n\n`,
   );
   printTable(rows, { ok: totalOk, seconds });
   if (opts.readRatio > 0) {

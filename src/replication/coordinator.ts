@@ -17,9 +17,6 @@ import type { PeerResult } from '../wire/codec.js';
 
 export type Callback<T> = (err: CacheError | null, result?: T) => void;
 
-/** Re-stamps of one write before it gives up (each follows a replica holding a newer version). */
-const MAX_RESTAMPS = 5;
-
 /** How the coordinator reaches other replicas. */
 export interface PeerTransport {
   /**
@@ -292,10 +289,17 @@ export class Coordinator {
   /**
    * Sends a write to the key's replicas and answers once W of them hold it. A replica that
    * holds a newer version of the key (or a flush covering the write) says so instead of
-   * keeping its own silently: the write is then re-stamped above that version and sent to
-   * every replica again, and only W replicas holding the final version acknowledge it. So a
-   * write that starts after another was acknowledged (W + W > N) ends up newer than it,
-   * whatever the clocks say; with clocks in step nothing is ever re-stamped.
+   * keeping its own silently. Two rounds at most:
+   *  1. the write goes to every replica; once W have answered (holding it, or holding
+   *     something newer), if any holds something newer the write is re-stamped above the
+   *     newest of them and goes to round 2; otherwise it is acknowledged. Since W + W > N, the
+   *     W answers include a replica of every write acknowledged before this one started, so
+   *     the re-stamped write is newer than all of them, whatever the clocks say;
+   *  2. the re-stamped write goes to every replica again; a replica that now holds something
+   *     newer still got it from a write concurrent with this one, which last-write-wins may
+   *     order after it: that answer counts as holding it (superseded), and W answers
+   *     acknowledge it. So writers racing on one hot key never chase each other's versions.
+   * With clocks in step and no concurrent writer of the key nothing is ever re-stamped.
    */
   private replicate(key: string, first: EntryRecord, level: Level, cb: Callback<WriteResult>, isDelete: boolean): void {
     const replicas = this.placement.replicas(key);
@@ -323,11 +327,7 @@ export class Coordinator {
       let newest: EntryVersion | undefined;
       const answer = (o: Outcome) => {
         if (done || mine !== round || o === Outcome.Pending) return;
-        if (newest) {
-          if (round > MAX_RESTAMPS) {
-            finish(new CacheError('unavailable', `write kept meeting newer versions of the key (re-stamped ${MAX_RESTAMPS} times); retry`));
-            return;
-          }
+        if (o === Outcome.Reached && newest && round === 1) {
           rec = { ...rec, ...this.stampAbove(newest) };
           send();
         } else if (o === Outcome.Reached) finish(null);
@@ -341,13 +341,12 @@ export class Coordinator {
           );
         }
       };
-      /** A replica's answer: it holds the write, or something newer (re-stamp once the round is settled). */
+      /** A replica's answer: it holds the write, or something newer (round 1: re-stamp once W answered; round 2: superseded). */
       const held = (above: EntryVersion | undefined) => {
         if (above && (!newest || compareVersions(above.wall, above.logical, above.node, newest.wall, newest.logical, newest.node) > 0)) {
           newest = above;
         }
-        // a newer version ends the round at once: waiting for the others would not change the outcome
-        answer(above ? Outcome.Reached : q.success());
+        answer(q.success());
       };
       const r = rec;
       for (const node of replicas) {
