@@ -29,7 +29,9 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
 export function pack(value: string, binary: boolean, bytes: number): Buffer | undefined {
   if (bytes > scratch.length) scratch = Buffer.allocUnsafe(Math.max(bytes, scratch.length * 2));
   scratch.write(value, 0, bytes, binary ? 'latin1' : 'utf8');
-  const body = deflateRawSync(scratch.subarray(0, bytes), { level: LEVEL });
+  // a window no larger than the value: same output, less zlib state to set up per call
+  const windowBits = Math.min(15, Math.max(9, 32 - Math.clz32(bytes - 1)));
+  const body = deflateRawSync(scratch.subarray(0, bytes), { level: LEVEL, windowBits });
   const stored = HEADER_BYTES + body.length;
   if (stored > bytes - (bytes >>> 3)) return undefined;
   const out = Buffer.allocUnsafe(stored);

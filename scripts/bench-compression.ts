@@ -1,0 +1,269 @@
+/**
+ * Value compression (COMPRESSION_THRESHOLD): the codec choice, memory per entry and the
+ * Get/Set cost, all in one run, side by side.
+ *
+ *   node --import tsx --expose-gc scripts/bench-compression.ts [--entries 50000] [--lz4 DIR]
+ *
+ * 1. Codecs on 4 KB JSON-like values (seeded, so every run sees the same values): raw
+ *    deflate at levels 1 and 6, brotli at qualities 1 and 4, and lz4 (lz4-napi) when --lz4
+ *    names a folder where it is installed (`npm install lz4-napi` there: it is not a
+ *    dependency of the project). Ratio (plain / compressed bytes) and MB/s each way.
+ * 2. Memory: the same N entries (12-byte keys, 4 KB JSON-like values) stored through
+ *    Store.apply with compression off and at 1 KiB, each in a child process of its own
+ *    (so one's garbage cannot count for the other): heap + array-buffer growth per entry
+ *    after GC, and the store's own stats().bytes.
+ * 3. Throughput: Store.apply (Set) and Store.get (Get) of those values, ns per operation,
+ *    off and on, plus 100-byte values (below the threshold: nothing must change).
+ *
+ * Results: docs/benchmarks/2026-12-02-compression.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { pack, unpack } from '../src/store/compress.ts';
+import { type EntryRecord, Store } from '../src/store/store.ts';
+import { seeded } from '../test/helpers/random.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    entries: { type: 'string', default: '50000' },
+    lz4: { type: 'string' },
+    // internal: one memory measurement, in a child process
+    child: { type: 'string' },
+  },
+});
+const N = Number(opts.entries);
+
+const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
+const STATUSES = ['active', 'pending', 'suspended', 'closed'];
+
+/** A JSON document of `bytes` characters (ASCII): a user record with orders, as an API would cache it. */
+function jsonValue(rand: () => number, bytes: number): string {
+  const pick = <T>(a: readonly T[]) => a[Math.floor(rand() * a.length)] as T;
+  const id = () => Math.floor(rand() * 1e9).toString(36);
+  const doc = {
+    id: id(),
+    name: `${pick(WORDS)} ${pick(WORDS)}`,
+    email: `${pick(WORDS)}.${id()}@example.com`,
+    status: pick(STATUSES),
+    createdAt: new Date(1.7e12 + Math.floor(rand() * 3e10)).toISOString(),
+    score: Math.round(rand() * 10000) / 100,
+    tags: [pick(WORDS), pick(WORDS), pick(WORDS)],
+    orders: [] as unknown[],
+  };
+  let s = JSON.stringify(doc);
+  while (s.length < bytes) {
+    doc.orders.push({
+      orderId: id(),
+      sku: `SKU-${Math.floor(rand() * 100000)}`,
+      quantity: 1 + Math.floor(rand() * 5),
+      price: Math.round(rand() * 50000) / 100,
+      currency: 'EUR',
+      shipped: rand() < 0.5,
+      note: `${pick(WORDS)} ${pick(WORDS)} ${pick(WORDS)}`,
+    });
+    s = JSON.stringify(doc);
+  }
+  return s.slice(0, bytes);
+}
+
+const ms = (t: bigint) => Number(t) / 1e6;
+const KEY = (i: number) => `k${String(i).padStart(11, '0')}`;
+
+function record(value: string, i: number): EntryRecord {
+  return { value, binary: false, wall: 1_000 + (i >>> 16), logical: i & 0xffff, node: 'node-1', expiresAt: 0, tombstone: false };
+}
+
+// ---- 2. one memory measurement (child process) ----
+if (opts.child !== undefined) {
+  const threshold = Number(opts.child);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const settle = () => {
+    for (let i = 0; i < 4; i++) gc();
+    return process.memoryUsage();
+  };
+  const rand = seeded(7);
+  // 64 distinct documents, each made distinct per entry by its id prefix: building 200k
+  // fresh 4 KB documents would take longer than the measurement itself
+  const docs = Array.from({ length: 64 }, () => jsonValue(rand, 4096 - 12));
+  const store = new Store({
+    shards: 16,
+    capacity: 0,
+    maxMemoryBytes: 0,
+    policy: 'lru',
+    tombstoneGraceMs: 60_000,
+    now: () => 1_000,
+    compressionThreshold: threshold,
+  });
+  const before = settle();
+  for (let i = 0; i < N; i++) store.apply(KEY(i), record(`${KEY(i)}${docs[i & 63] as string}`, i));
+  const after = settle();
+  const st = store.stats();
+  const grown = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+  console.log(
+    JSON.stringify({
+      perEntry: grown / N,
+      rssPerEntry: (after.rss - before.rss) / N,
+      estimate: st.bytes / N,
+      ratio: st.compressionRatio,
+      saved: st.compressionSavedBytes,
+    }),
+  );
+  process.exit(0);
+}
+
+// ---- 1. codecs ----
+// Each way starts or ends at the value's string, as in the store: Set hands it a string,
+// Get answers one.
+const rand = seeded(1);
+const samples = Array.from({ length: 200 }, () => jsonValue(rand, 4096));
+const plainBytes = samples.reduce((n, s) => n + s.length, 0);
+
+type Codec = { name: string; pack: (s: string) => Buffer; unpack: (b: Buffer) => string };
+const viaBuffer = (name: string, p: (b: Buffer) => Buffer, u: (b: Buffer) => Buffer): Codec => ({
+  name,
+  pack: (s) => p(Buffer.from(s, 'utf8')),
+  unpack: (b) => u(b).toString('utf8'),
+});
+const brotli = (q: number) => ({
+  params: { [constants.BROTLI_PARAM_QUALITY]: q, [constants.BROTLI_PARAM_SIZE_HINT]: 4096, [constants.BROTLI_PARAM_LGWIN]: 16 },
+});
+const codecs: Codec[] = [
+  viaBuffer(
+    'deflate-raw level 1',
+    (b) => deflateRawSync(b, { level: 1 }),
+    (b) => inflateRawSync(b),
+  ),
+  viaBuffer(
+    'deflate-raw level 6',
+    (b) => deflateRawSync(b, { level: 6 }),
+    (b) => inflateRawSync(b),
+  ),
+  viaBuffer(
+    'brotli quality 1',
+    (b) => brotliCompressSync(b, brotli(1)),
+    (b) => brotliDecompressSync(b),
+  ),
+  viaBuffer(
+    'brotli quality 4',
+    (b) => brotliCompressSync(b, brotli(4)),
+    (b) => brotliDecompressSync(b),
+  ),
+  {
+    name: "the store's (src/store/compress.ts): deflate-raw level 1, window ≤ value, 4-byte header",
+    pack: (s) => pack(s, false, s.length) as Buffer,
+    unpack: (b) => unpack(b, 0, b.length, false),
+  },
+];
+if (opts.lz4 !== undefined) {
+  const lz4 = createRequire(join(opts.lz4, 'package.json'))('lz4-napi') as {
+    compressSync: (b: Buffer) => Buffer;
+    uncompressSync: (b: Buffer) => Buffer;
+  };
+  codecs.push(
+    viaBuffer(
+      'lz4 (lz4-napi)',
+      (b) => lz4.compressSync(b),
+      (b) => lz4.uncompressSync(b),
+    ),
+  );
+}
+
+const ROUNDS = 20;
+console.log(`## 1. codecs: ${samples.length} JSON-like values of 4096 bytes, ${ROUNDS} rounds each way\n`);
+console.log('| codec | ratio | compress MB/s | decompress MB/s | compress µs/value | decompress µs/value |');
+console.log('|---|---|---|---|---|---|');
+for (const c of codecs) {
+  const packed = samples.map((s) => c.pack(s));
+  for (let i = 0; i < samples.length; i++)
+    if (c.unpack(packed[i] as Buffer) !== samples[i]) throw new Error(`${c.name}: round trip differs`);
+  const packedBytes = packed.reduce((n, b) => n + b.length, 0);
+  let t = process.hrtime.bigint();
+  for (let r = 0; r < ROUNDS; r++) for (const s of samples) c.pack(s);
+  const tc = ms(process.hrtime.bigint() - t);
+  t = process.hrtime.bigint();
+  for (let r = 0; r < ROUNDS; r++) for (const b of packed) c.unpack(b);
+  const td = ms(process.hrtime.bigint() - t);
+  const total = plainBytes * ROUNDS;
+  const ops = samples.length * ROUNDS;
+  console.log(
+    `| ${c.name} | ${(plainBytes / packedBytes).toFixed(2)} | ${(total / 1e3 / tc).toFixed(0)} | ${(total / 1e3 / td).toFixed(0)} | ${((tc * 1e3) / ops).toFixed(1)} | ${((td * 1e3) / ops).toFixed(1)} |`,
+  );
+}
+if (opts.lz4 === undefined) console.log('\n(lz4 left out: pass --lz4 DIR, a folder where lz4-napi is installed)');
+
+// ---- 2. memory per entry, off and on, each in a child process ----
+const self = fileURLToPath(import.meta.url);
+type Mem = { perEntry: number; rssPerEntry: number; estimate: number; ratio: number; saved: number };
+const measure = (threshold: number): Mem =>
+  JSON.parse(
+    execFileSync(process.execPath, ['--import', 'tsx', '--expose-gc', self, '--child', String(threshold), '--entries', String(N)], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    }),
+  ) as Mem;
+const off = measure(0);
+const on = measure(1024);
+console.log(`\n## 2. memory: ${N} entries, 12-byte keys, 4096-byte JSON-like values (store only, 16 shards)\n`);
+console.log('| COMPRESSION_THRESHOLD | heap + array buffers per entry | RSS growth per entry | stats().bytes per entry | ratio (stats) |');
+console.log('|---|---|---|---|---|');
+for (const [name, m] of [
+  ['0 (off)', off],
+  ['1kb', on],
+] as const)
+  console.log(
+    `| ${name} | ${m.perEntry.toFixed(0)} B | ${m.rssPerEntry.toFixed(0)} B | ${m.estimate.toFixed(0)} B | ${m.ratio.toFixed(2)} |`,
+  );
+console.log(
+  `\non / off: heap + array buffers ${(on.perEntry / off.perEntry).toFixed(3)}, RSS ${(on.rssPerEntry / off.rssPerEntry).toFixed(3)}`,
+);
+
+// ---- 3. throughput of Store.apply (Set) and Store.get (Get), off and on ----
+const TN = Math.min(N, 20_000);
+function throughput(threshold: number, valueBytes: number): { set: number; get: number } {
+  const r = seeded(3);
+  const docs = Array.from({ length: 64 }, () => jsonValue(r, valueBytes - 12));
+  const values = Array.from({ length: TN }, (_, i) => `${KEY(i)}${docs[i & 63] as string}`);
+  const store = new Store({
+    shards: 16,
+    capacity: 0,
+    maxMemoryBytes: 0,
+    policy: 'lru',
+    tombstoneGraceMs: 60_000,
+    now: () => 1_000,
+    compressionThreshold: threshold,
+  });
+  // a first pass fills the store (and warms up); the timed pass overwrites every key
+  for (let i = 0; i < TN; i++) store.apply(KEY(i), record(values[i] as string, i));
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < TN; i++) store.apply(KEY(i), record(values[(i + 1) % TN] as string, TN + i));
+  const set = Number(process.hrtime.bigint() - t) / TN;
+  let n = 0;
+  t = process.hrtime.bigint();
+  for (let round = 0; round < 3; round++) for (let i = 0; i < TN; i++) n += (store.get(KEY((i * 7919) % TN)) as EntryRecord).value.length;
+  const get = Number(process.hrtime.bigint() - t) / (3 * TN);
+  if (n === 0) throw new Error('nothing read');
+  return { set, get };
+}
+console.log(`\n## 3. Store throughput: ${TN} keys, ns per operation (best of 3 runs; overwrite = Set, random reads = Get)\n`);
+console.log('| values | Set off | Set 1kb | Set on/off | Get off | Get 1kb | Get on/off |');
+console.log('|---|---|---|---|---|---|---|');
+for (const bytes of [100, 4096]) {
+  const best = (th: number) => {
+    let b = { set: Infinity, get: Infinity };
+    for (let k = 0; k < 3; k++) {
+      const x = throughput(th, bytes);
+      b = { set: Math.min(b.set, x.set), get: Math.min(b.get, x.get) };
+    }
+    return b;
+  };
+  const a = best(0);
+  const c = best(1024);
+  console.log(
+    `| ${bytes} B | ${a.set.toFixed(0)} | ${c.set.toFixed(0)} | ${(c.set / a.set).toFixed(2)} | ${a.get.toFixed(0)} | ${c.get.toFixed(0)} | ${(c.get / a.get).toFixed(2)} |`,
+  );
+}
