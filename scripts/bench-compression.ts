@@ -12,8 +12,9 @@
  *    Store.apply with compression off and at 1 KiB, each in a child process of its own
  *    (so one's garbage cannot count for the other): heap + array-buffer growth per entry
  *    after GC, and the store's own stats().bytes.
- * 3. Throughput: Store.apply (Set) and Store.get (Get) of those values, ns per operation,
- *    off and on, plus 100-byte values (below the threshold: nothing must change).
+ * 3. Throughput: Store.apply (Set) and Store.get (Get) of 4 KB values, ns per operation, off
+ *    and on, in alternating rounds; and of 100-byte values (below the threshold: nothing
+ *    must change).
  *
  * Results: docs/benchmarks/2026-12-02-compression.md.
  */
@@ -223,47 +224,54 @@ console.log(
 );
 
 // ---- 3. throughput of Store.apply (Set) and Store.get (Get), off and on ----
+// One store per setting, filled first; then rounds that alternate the two settings, each
+// round a Set pass (every key overwritten by a newer version) and a Get pass (every key
+// read, in a scattered order). Medians over the rounds, and the median of the per-round
+// on/off ratios (steadier on a shared machine).
 const TN = Math.min(N, 20_000);
-function throughput(threshold: number, valueBytes: number): { set: number; get: number } {
-  const r = seeded(3);
-  const docs = Array.from({ length: 64 }, () => jsonValue(r, valueBytes - 12));
-  const values = Array.from({ length: TN }, (_, i) => `${KEY(i)}${docs[i & 63] as string}`);
-  const store = new Store({
-    shards: 16,
-    capacity: 0,
-    maxMemoryBytes: 0,
-    policy: 'lru',
-    tombstoneGraceMs: 60_000,
-    now: () => 1_000,
-    compressionThreshold: threshold,
-  });
-  // a first pass fills the store (and warms up); the timed pass overwrites every key
-  for (let i = 0; i < TN; i++) store.apply(KEY(i), record(values[i] as string, i));
-  let t = process.hrtime.bigint();
-  for (let i = 0; i < TN; i++) store.apply(KEY(i), record(values[(i + 1) % TN] as string, TN + i));
-  const set = Number(process.hrtime.bigint() - t) / TN;
-  let n = 0;
-  t = process.hrtime.bigint();
-  for (let round = 0; round < 3; round++) for (let i = 0; i < TN; i++) n += (store.get(KEY((i * 7919) % TN)) as EntryRecord).value.length;
-  const get = Number(process.hrtime.bigint() - t) / (3 * TN);
-  if (n === 0) throw new Error('nothing read');
-  return { set, get };
-}
-console.log(`\n## 3. Store throughput: ${TN} keys, ns per operation (best of 3 runs; overwrite = Set, random reads = Get)\n`);
+const ROUNDS3 = 7;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+console.log(
+  `\n## 3. Store throughput: ${TN} keys, ns per operation, medians of ${ROUNDS3} alternating rounds (Set = overwrite, Get = scattered reads)\n`,
+);
 console.log('| values | Set off | Set 1kb | Set on/off | Get off | Get 1kb | Get on/off |');
 console.log('|---|---|---|---|---|---|---|');
 for (const bytes of [100, 4096]) {
-  const best = (th: number) => {
-    let b = { set: Infinity, get: Infinity };
-    for (let k = 0; k < 3; k++) {
-      const x = throughput(th, bytes);
-      b = { set: Math.min(b.set, x.set), get: Math.min(b.get, x.get) };
-    }
-    return b;
-  };
-  const a = best(0);
-  const c = best(1024);
+  const r = seeded(3);
+  const docs = Array.from({ length: 64 }, () => jsonValue(r, bytes - 12));
+  const values = Array.from({ length: TN }, (_, i) => `${KEY(i)}${docs[i & 63] as string}`);
+  const keys = Array.from({ length: TN }, (_, i) => KEY(i));
+  const stores = [0, 1024].map((threshold) => {
+    const s = new Store({
+      shards: 16,
+      capacity: 0,
+      maxMemoryBytes: 0,
+      policy: 'lru',
+      tombstoneGraceMs: 60_000,
+      now: () => 1_000,
+      compressionThreshold: threshold,
+    });
+    for (let i = 0; i < TN; i++) s.apply(keys[i] as string, record(values[i] as string, i));
+    return s;
+  });
+  const res = stores.map(() => ({ set: [] as number[], get: [] as number[] }));
+  let version = TN;
+  let sink = 0;
+  for (let round = 0; round < ROUNDS3; round++) {
+    stores.forEach((s, k) => {
+      let t = process.hrtime.bigint();
+      for (let i = 0; i < TN; i++) s.apply(keys[i] as string, record(values[(i + round + 1) % TN] as string, version + i));
+      res[k]!.set.push(Number(process.hrtime.bigint() - t) / TN);
+      t = process.hrtime.bigint();
+      for (let i = 0; i < TN; i++) sink += (s.get(keys[(i * 7919) % TN] as string) as EntryRecord).value.length;
+      res[k]!.get.push(Number(process.hrtime.bigint() - t) / TN);
+    });
+    version += TN;
+  }
+  if (sink === 0) throw new Error('nothing read');
+  const [a, c] = res as [{ set: number[]; get: number[] }, { set: number[]; get: number[] }];
+  const ratio = (x: number[], y: number[]) => median(x.map((v, i) => v / (y[i] as number)));
   console.log(
-    `| ${bytes} B | ${a.set.toFixed(0)} | ${c.set.toFixed(0)} | ${(c.set / a.set).toFixed(2)} | ${a.get.toFixed(0)} | ${c.get.toFixed(0)} | ${(c.get / a.get).toFixed(2)} |`,
+    `| ${bytes} B | ${median(a.set).toFixed(0)} | ${median(c.set).toFixed(0)} | ${ratio(c.set, a.set).toFixed(2)} | ${median(a.get).toFixed(0)} | ${median(c.get).toFixed(0)} | ${ratio(c.get, a.get).toFixed(2)} |`,
   );
 }

@@ -19,8 +19,9 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 /** Bytes before the deflate stream: the plain byte count. */
 export const HEADER_BYTES = 4;
 const LEVEL = 1;
-/** Shortest output buffer asked of inflate (zlib's own minimum is 64). */
+/** Shortest output buffer asked of inflate (zlib's own minimum is 64), and the room left past the plain bytes. */
 const MIN_CHUNK = 64;
+const SPARE = 64;
 
 /** The value's plain bytes are encoded here before deflating (grows, never shrinks). */
 let scratch = Buffer.allocUnsafe(64 * 1024);
@@ -49,6 +50,7 @@ export function plainLength(src: Buffer, start: number): number {
 export function unpack(src: Buffer, start: number, end: number, binary: boolean): string {
   const n = src.readUInt32LE(start);
   if (n === 0) return '';
-  const plain = inflateRawSync(src.subarray(start + HEADER_BYTES, end), { chunkSize: Math.max(MIN_CHUNK, n), maxOutputLength: n });
+  // room to spare: with exactly n bytes of room zlib's sync loop would ask for a second chunk
+  const plain = inflateRawSync(src.subarray(start + HEADER_BYTES, end), { chunkSize: Math.max(MIN_CHUNK, n + SPARE), maxOutputLength: n });
   return plain.toString(binary ? 'latin1' : 'utf8', 0, n);
 }
