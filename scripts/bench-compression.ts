@@ -2,7 +2,7 @@
  * Value compression (COMPRESSION_THRESHOLD): the codec choice, memory per entry and the
  * Get/Set cost, all in one run, side by side.
  *
- *   node --import tsx --expose-gc scripts/bench-compression.ts [--entries 50000] [--lz4 DIR]
+ *   node --import tsx --expose-gc scripts/bench-compression.ts [--entries 50000] [--lz4 DIR] [--node]
  *
  * 1. Codecs on 4 KB JSON-like values (seeded, so every run sees the same values): raw
  *    deflate at levels 1 and 6, brotli at qualities 1 and 4, and lz4 (lz4-napi) when --lz4
@@ -15,15 +15,23 @@
  * 3. Throughput: Store.apply (Set) and Store.get (Get) of 4 KB values, ns per operation, off
  *    and on, in alternating rounds; and of 100-byte values (below the threshold: nothing
  *    must change).
+ * 4. With --node (after `npm run build`): two real nodes (dist/main.js, one with
+ *    COMPRESSION_THRESHOLD=0, one with 1kb) filled over gRPC with the same N 4 KB values by
+ *    CacheClient (64 calls in flight): Sets/s during the fill, node RSS growth per entry
+ *    after 15 s idle (from /proc, as scripts/bench-node-memory.ts), then Gets/s in
+ *    alternating rounds. Each node is stopped by its PID at the end (also on error).
  *
  * Results: docs/benchmarks/2026-12-02-compression.md.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { CacheClient } from '../src/client/index.ts';
 import { pack, unpack } from '../src/store/compress.ts';
 import { type EntryRecord, Store } from '../src/store/store.ts';
 import { seeded } from '../test/helpers/random.ts';
@@ -32,6 +40,7 @@ const { values: opts } = parseArgs({
   options: {
     entries: { type: 'string', default: '50000' },
     lz4: { type: 'string' },
+    node: { type: 'boolean', default: false },
     // internal: one memory measurement, in a child process
     child: { type: 'string' },
   },
@@ -273,5 +282,102 @@ for (const bytes of [100, 4096]) {
   const ratio = (x: number[], y: number[]) => median(x.map((v, i) => v / (y[i] as number)));
   console.log(
     `| ${bytes} B | ${median(a.set).toFixed(0)} | ${median(c.set).toFixed(0)} | ${ratio(c.set, a.set).toFixed(2)} | ${median(a.get).toFixed(0)} | ${median(c.get).toFixed(0)} | ${ratio(c.get, a.get).toFixed(2)} |`,
+  );
+}
+
+// ---- 4. whole nodes over gRPC (--node) ----
+if (opts.node) {
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+  const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+  const children: ChildProcess[] = [];
+  const killAll = () => {
+    for (const c of children)
+      if (c.exitCode === null && c.pid !== undefined)
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+  };
+  process.on('exit', killAll);
+  process.on('SIGINT', () => process.exit(130));
+  const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+  const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+  const nodes = await Promise.all(
+    [0, 1024].map(async (threshold) => {
+      const addr = `127.0.0.1:${await freePort()}`;
+      const child = spawn(process.execPath, [main], {
+        env: { PATH: process.env.PATH ?? '', ADDR: addr, MAX_MEMORY: '0', COMPRESSION_THRESHOLD: String(threshold), LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      children.push(child);
+      const client = new CacheClient({ seeds: addr, routing: false, retries: 0, autoBatch: false, timeoutMs: 10_000 });
+      for (let i = 0; ; i++) {
+        try {
+          await client.set('warmup', 'x');
+          break;
+        } catch (e) {
+          if (i > 100) throw e;
+          await sleep(100);
+        }
+      }
+      return { threshold, pid: child.pid as number, client };
+    }),
+  );
+  const r = seeded(4);
+  const docs = Array.from({ length: 64 }, () => jsonValue(r, 4096 - 12));
+  const value = (i: number) => `${KEY(i)}${docs[i & 63] as string}`;
+  /** `count` calls of `op(i)`, 64 in flight; calls per second. */
+  const drive = async (count: number, op: (i: number) => Promise<unknown>) => {
+    let next = 0;
+    const t = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        for (let i = next++; i < count; i = next++) await op(i);
+      }),
+    );
+    return count / (Number(process.hrtime.bigint() - t) / 1e9);
+  };
+  await sleep(1000);
+  const fill: number[] = [];
+  const grown: number[] = [];
+  for (const n of nodes) {
+    const before = rss(n.pid);
+    fill.push(await drive(N, (i) => n.client.set(KEY(i), value(i))));
+    await sleep(15_000);
+    grown.push((rss(n.pid) - before) / N);
+  }
+  const gets: number[][] = [[], []];
+  const sets: number[][] = [[], []];
+  const G = Math.min(N, 20_000);
+  for (let round = 0; round < 5; round++)
+    for (const [k, n] of nodes.entries()) {
+      gets[k]?.push(await drive(G, (i) => n.client.get(KEY((i * 7919) % N))));
+      sets[k]?.push(await drive(G, (i) => n.client.set(KEY((i * 7919) % N), value(i + round))));
+    }
+  const [off1, on1] = nodes.map((n) => n.client.stats());
+  const [offStats, onStats] = [await off1, await on1];
+  for (const n of nodes) n.client.close();
+  killAll();
+  const ratio = (x: number[], y: number[]) => median(x.map((v, i) => v / (y[i] as number)));
+  console.log(
+    `\n## 4. whole nodes over gRPC: ${N} entries of 4096 bytes, one client process, 64 calls in flight; Get/Set: medians of 5 alternating rounds of ${G} calls\n`,
+  );
+  console.log('| COMPRESSION_THRESHOLD | fill Sets/s | RSS growth per entry (15 s idle) | Stats bytes per entry | Gets/s | Sets/s |');
+  console.log('|---|---|---|---|---|---|');
+  const row = (name: string, k: number, st: { bytes: number; items: number }) =>
+    console.log(
+      `| ${name} | ${(fill[k] as number).toFixed(0)} | ${(grown[k] as number).toFixed(0)} B | ${(st.bytes / st.items).toFixed(0)} B | ${median(gets[k] as number[]).toFixed(0)} | ${median(sets[k] as number[]).toFixed(0)} |`,
+    );
+  row('0 (off)', 0, offStats);
+  row('1kb', 1, onStats);
+  console.log(
+    `\non / off: fill ${((fill[1] as number) / (fill[0] as number)).toFixed(2)}, RSS per entry ${((grown[1] as number) / (grown[0] as number)).toFixed(2)}, Gets/s ${ratio(gets[1] as number[], gets[0] as number[]).toFixed(2)} (median of per-round ratios), Sets/s ${ratio(sets[1] as number[], sets[0] as number[]).toFixed(2)}; compression ratio ${onStats.compressionRatio.toFixed(2)}`,
   );
 }
