@@ -98,6 +98,8 @@ const APPLY_RECLAIM_BUDGET = 2;
  *   non-Latin-1 chars is under-counted by up to 2x. Computing V8's exact layout would need
  *   a scan per write for a rare case; the UTF-8 size is what clients and quotas reason in.
  * A tombstone is charged key + overhead (its value is '').
+ * A value stored compressed (compressionThreshold) is charged its stored size instead of
+ * its plain bytes (Store.apply computes that; this function gives the plain figure).
  */
 export function entryBytes(key: string, value: string, binary: boolean): number {
   return ENTRY_OVERHEAD_BYTES + Buffer.byteLength(key, 'utf8') + valueBytes(value, binary);
@@ -238,14 +240,16 @@ export class Store {
    * is stored with expiresAt = now + tombstoneGraceMs (rec.expiresAt is ignored); with a
    * grace of 0 it removes an older entry and is not kept itself (returns true).
    * Evicts by policy when the shard is over capacity or memory; throws EntryTooLargeError
-   * if the entry alone exceeds the shard's memory budget (checked before the version).
+   * if the entry alone exceeds the shard's memory budget (checked before the version, but
+   * for a value to be compressed: see below).
    * Also reclaims a few dead entries of the shard. A rec a flush mark covers is not stored
    * (false); a stored entry a mark covers needs no special case, since anything the mark
    * does not cover is newer than it.
    * The record object is not retained (its fields are copied).
    * A value of at least compressionThreshold bytes is compressed once its version is known
    * to be newer (a refused write costs no compression) and stored compressed if that saves
-   * at least 1/8; its size (bytes, maxMemoryBytes, EntryTooLargeError) is then the stored one.
+   * at least 1/8; its size (bytes, maxMemoryBytes, EntryTooLargeError) is then the stored one,
+   * so the budget is checked after the version for such a value.
    */
   apply(key: string, rec: EntryRecord): boolean {
     const logical = rec.logical;
