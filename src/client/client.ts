@@ -167,6 +167,10 @@ export interface NodeStats {
    * halve every minute). A key's requests lie between count - error and count.
    */
   hotKeys: { key: string; count: number; error: number }[];
+  /** Value compression (COMPRESSION_THRESHOLD): entries stored compressed, value bytes saved, bytes as written / as stored. */
+  compressedItems: number;
+  compressionSavedBytes: number;
+  compressionRatio: number;
 }
 
 export interface FlushOptions extends MembersOptions {
@@ -671,6 +675,9 @@ export class CacheClient {
       clockFenced: r.clock_fenced,
       maxClockOffsetMs: Number(r.max_clock_offset_ms),
       hotKeys: r.hot_keys.map((h) => ({ key: h.key, count: Number(h.count), error: Number(h.error) })),
+      compressedItems: Number(r.compressed_items),
+      compressionSavedBytes: Number(r.compression_saved_bytes),
+      compressionRatio: r.compression_ratio,
     };
   }
 

@@ -174,6 +174,11 @@ export const VARIABLES = {
   NUM_SHARDS: [int(1, 4096), '32', 'Independent store shards (each with its own eviction).'],
   CAPACITY: [int(0, 2 ** 40), '0', 'Maximum number of entries on this node, split across shards; 0 = no item limit.'],
   MAX_MEMORY: [size(0, 2 ** 45), '512mb', 'Maximum estimated bytes of keys, values and per-entry overhead; 0 = no limit.'],
+  COMPRESSION_THRESHOLD: [
+    size(0, 1 << 30),
+    '0',
+    'Values of at least this size are stored compressed (deflate) when that saves at least 1/8 of their bytes, and decompressed on read; 0 = off.',
+  ],
   TTL: [duration(0, 10 * 365 * 86_400_000, 's'), '0', 'Default time to live (seconds, or with a unit); 0 = no expiry.'],
   EVICTION_POLICY: [
     z.enum(['lru', 'lfu', 'fifo', 'ttl', 'random']),

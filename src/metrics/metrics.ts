@@ -34,6 +34,10 @@ export interface NodeCounters {
   /** Entries removed because a flush covered them (Stats only). */
   flushed: number;
   bytes: number;
+  /** Entries stored compressed, the value bytes that saves, and written / stored bytes of those values (COMPRESSION_THRESHOLD). */
+  compressedItems: number;
+  compressionSavedBytes: number;
+  compressionRatio: number;
   quorumFailures: number;
   readRepairs: number;
   hintsPending: number;
@@ -108,6 +112,13 @@ export class Metrics implements RequestObserver {
     gauge('cache_items', 'Live entries stored on this node.', (s) => s.items);
     gauge('cache_tombstones', 'Delete tombstones kept on this node.', (s) => s.tombstones);
     gauge('cache_stored_bytes', 'Estimated bytes of keys, values and per-entry overhead.', (s) => s.bytes);
+    gauge('cache_compressed_items', 'Entries whose value is stored compressed (COMPRESSION_THRESHOLD).', (s) => s.compressedItems);
+    gauge('cache_compression_saved_bytes', 'Value bytes saved by compression: as written minus as stored.', (s) => s.compressionSavedBytes);
+    gauge(
+      'cache_compression_ratio',
+      'Value bytes as written / as stored, over the values stored compressed (1 when none).',
+      (s) => s.compressionRatio,
+    );
     counter('cache_quorum_failures_total', 'Calls answered UNAVAILABLE because a quorum could not be had.', (s) => s.quorumFailures);
     counter('cache_read_repairs_total', 'Stale replicas updated after a read.', (s) => s.readRepairs);
     gauge('cache_hints_pending', 'Hinted-handoff writes waiting for their replica.', (s) => s.hintsPending);

@@ -90,6 +90,7 @@ export class CacheNode {
       maxMemoryBytes: cfg.MAX_MEMORY,
       policy: cfg.EVICTION_POLICY,
       tombstoneGraceMs: cfg.TOMBSTONE_GRACE,
+      compressionThreshold: cfg.COMPRESSION_THRESHOLD,
     });
     this.clock = new HybridClock(self);
     this.hints = new HintStore(cfg.MAX_HINTS);
@@ -412,6 +413,9 @@ export class CacheNode {
       tombstones: s.tombstones,
       bytes: s.bytes,
       flushed: s.flushed,
+      compressedItems: s.compressedItems,
+      compressionSavedBytes: s.compressionSavedBytes,
+      compressionRatio: s.compressionRatio,
       quorumFailures: c.quorumFailures,
       readRepairs: c.readRepairs,
       hintsPending: this.hints.pending,
@@ -460,6 +464,9 @@ export class CacheNode {
       clock_fenced: c.clockFenced,
       max_clock_offset_ms: Math.round(Math.max(0, ...[...c.clockOffsetsMs.values()].map(Math.abs))),
       hot_keys: c.hotKeys,
+      compressed_items: c.compressedItems,
+      compression_saved_bytes: c.compressionSavedBytes,
+      compression_ratio: c.compressionRatio,
     };
   }
 

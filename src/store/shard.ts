@@ -1,4 +1,5 @@
 import { compareVersions } from '../hlc/hlc.js';
+import { plainLength, unpack } from './compress.js';
 import { FifoPolicy } from './fifo.js';
 import { ExpiryHeap } from './heap.js';
 import { LfuPolicy } from './lfu.js';
@@ -14,6 +15,8 @@ const FLAG_BINARY = 1;
 export const FLAG_TOMBSTONE = 2;
 /** the slot holds an entry (free slots have flags 0) */
 export const FLAG_USED = 4;
+/** the value's bytes are stored compressed (src/store/compress.ts) */
+const FLAG_COMPRESSED = 8;
 
 const INITIAL_SLOTS = 16;
 /** ref of an entry kept outside the arena (key + value bytes > MAX_CHUNK) */
@@ -44,6 +47,12 @@ export function encodeKey(key: string): number {
   return keyBuf.write(key, 0, 'utf8');
 }
 
+/** An entry kept outside the arena: its key, and its value (a string, or its compressed stored form). */
+interface Outside {
+  key: string;
+  value: string | Buffer;
+}
+
 function createPolicy(name: EvictionPolicyName, slots: number, ttl: ExpiryHeap): EvictionPolicy {
   switch (name) {
     case 'lru':
@@ -70,17 +79,19 @@ function createPolicy(name: EvictionPolicyName, slots: number, ttl: ExpiryHeap):
  *   hashes   Uint32Array           the key's hash32 (placed by its top bits, see GOLDEN)
  *   ref      Uint32Array           chunk in the slab holding key bytes then value bytes
  *   klen     Uint32Array           key bytes (UTF-8)
- *   vlen     Uint32Array           value bytes (UTF-8 text, or the raw bytes when binary)
+ *   vlen     Uint32Array           value bytes stored (UTF-8 text, or the raw bytes when binary;
+ *                                  when compressed: compress.ts's stored form)
  *   wall     Float64Array          version wall ms
  *   logical  Uint16Array           version logical counter
  *   node     Uint16Array           version node id, index into the shared NodeTable
- *   flags    Uint8Array            FLAG_USED | FLAG_BINARY | FLAG_TOMBSTONE
+ *   flags    Uint8Array            FLAG_USED | FLAG_BINARY | FLAG_TOMBSTONE | FLAG_COMPRESSED
  *   sizes    Uint32Array           estimated bytes charged for the entry
  *   ttl      ExpiryHeap            expiresAt column (Float64Array) + min-heap of expiring slots
  *   policy   EvictionPolicy        its own per-slot arrays
  *
  * An entry whose key + value exceed MAX_CHUNK bytes keeps its key and value as strings in
- * `outside` (a large value is better left as one V8 string than split into pages).
+ * `outside` (a large value is better left as one V8 string than split into pages; a
+ * compressed one as its stored form, a Buffer).
  * Keys are compared by their UTF-8 bytes, so two JS strings with the same UTF-8 encoding
  * (possible only with lone surrogates, which UTF-8 cannot carry) are the same key.
  *
@@ -96,7 +107,7 @@ export class Shard {
   private mask = 15;
   private shift = 28;
   private readonly slab = new Slab();
-  private outsideMap: Map<number, { key: string; value: string }> | undefined;
+  private outsideMap: Map<number, Outside> | undefined;
   hashes: Uint32Array;
   ref: Uint32Array;
   klen: Uint32Array;
@@ -120,6 +131,10 @@ export class Shard {
   bytes = 0;
   evictions = 0;
   expirations = 0;
+  /** entries stored compressed, their values' plain bytes and stored bytes */
+  packedItems = 0;
+  packedPlain = 0;
+  packedStored = 0;
 
   constructor(
     policy: EvictionPolicyName,
@@ -145,7 +160,7 @@ export class Shard {
   }
 
   /** Entries kept outside the arena, by slot (created on first use). */
-  private get outside(): Map<number, { key: string; value: string }> {
+  private get outside(): Map<number, Outside> {
     return (this.outsideMap ??= new Map());
   }
 
@@ -167,7 +182,7 @@ export class Shard {
 
   private keyIs(s: number, key: string, kl: number): boolean {
     const r = this.ref[s];
-    if (r === OUTSIDE) return (this.outside.get(s) as { key: string }).key === key;
+    if (r === OUTSIDE) return (this.outside.get(s) as Outside).key === key;
     const p = this.slab.pages[pageOf(r)];
     const o = offsetOf(r);
     const kb = keyBuf;
@@ -178,17 +193,21 @@ export class Shard {
   /** The key of a used slot. */
   keyOf(slot: number): string {
     const r = this.ref[slot];
-    if (r === OUTSIDE) return (this.outside.get(slot) as { key: string }).key;
+    if (r === OUTSIDE) return (this.outside.get(slot) as Outside).key;
     const o = offsetOf(r);
     return this.slab.pages[pageOf(r)].toString('utf8', o, o + this.klen[slot]);
   }
 
-  private valueOf(slot: number, binary: boolean): string {
+  private valueOf(slot: number, binary: boolean, f: number): string {
     const r = this.ref[slot];
-    if (r === OUTSIDE) return (this.outside.get(slot) as { value: string }).value;
+    if (r === OUTSIDE) {
+      const v = (this.outside.get(slot) as Outside).value;
+      return typeof v === 'string' ? v : unpack(v, 0, v.length, binary);
+    }
     const n = this.vlen[slot];
     if (n === 0) return '';
     const o = offsetOf(r) + this.klen[slot];
+    if ((f & FLAG_COMPRESSED) !== 0) return unpack(this.slab.pages[pageOf(r)], o, o + n, binary);
     return this.slab.pages[pageOf(r)].toString(binary ? 'latin1' : 'utf8', o, o + n);
   }
 
@@ -197,7 +216,7 @@ export class Shard {
     const f = this.flags[slot];
     const binary = (f & FLAG_BINARY) !== 0;
     return {
-      value: this.valueOf(slot, binary),
+      value: this.valueOf(slot, binary, f),
       binary,
       wall: this.wall[slot],
       logical: this.logical[slot],
@@ -230,10 +249,20 @@ export class Shard {
     return slot;
   }
 
+  /** Whether apply() would refuse rec as not newer than the key's live entry (encodeKey just encoded the key). */
+  refuses(key: string, h: number, kl: number, rec: EntryRecord, now: number): boolean {
+    const slot = this.find(key, h, kl, now);
+    return (
+      slot !== -1 &&
+      compareVersions(rec.wall, rec.logical, rec.node, this.wall[slot], this.logical[slot], this.nodes.name(this.node[slot])) <= 0
+    );
+  }
+
   /**
    * Last-write-wins store of an already validated record, for the key encodeKey just
    * encoded (`kl` bytes, hash `h`). `vbytes` is the value's byte length (UTF-8, or latin1
-   * when binary). `exp` is the expiry to store (for tombstones: end of grace).
+   * when binary); `packed`, when given, is its compressed stored form (compress.ts), kept
+   * instead (`vbytes` then is its length). `exp` is the expiry to store (for tombstones: end of grace).
    * `deadOnArrival` = a tombstone with no grace: it removes an older entry but is not kept.
    */
   apply(
@@ -243,6 +272,7 @@ export class Shard {
     rec: EntryRecord,
     tombstone: boolean,
     value: string,
+    packed: Buffer | undefined,
     vbytes: number,
     size: number,
     exp: number,
@@ -264,7 +294,7 @@ export class Shard {
     }
 
     const binary = !tombstone && rec.binary;
-    const flags = FLAG_USED | (tombstone ? FLAG_TOMBSTONE : 0) | (binary ? FLAG_BINARY : 0);
+    const flags = FLAG_USED | (tombstone ? FLAG_TOMBSTONE : 0) | (binary ? FLAG_BINARY : 0) | (packed !== undefined ? FLAG_COMPRESSED : 0);
     const ni = this.nodes.acquire(rec.node);
     if (slot !== -1) {
       // overwrite in place: keeps the slot (and the chunk if the size class is the same),
@@ -273,7 +303,7 @@ export class Shard {
       if ((this.flags[slot] & FLAG_TOMBSTONE) !== 0) this.tombstones--;
       else this.live--;
       this.bytes += size - this.sizes[slot];
-      this.rewrite(slot, key, kl, value, vbytes, binary);
+      this.rewrite(slot, key, kl, value, packed, vbytes, binary);
       this.fill(slot, rec, ni, flags, size, exp);
       this.policy.onAccess(slot);
       this.makeRoom(0, 0, slot, now);
@@ -284,7 +314,7 @@ export class Shard {
     const s = this.alloc();
     this.hashes[s] = h;
     this.klen[s] = kl;
-    this.place(s, key, kl, value, vbytes, binary);
+    this.place(s, key, kl, value, packed, vbytes, binary);
     this.index(s, h);
     this.bytes += size;
     this.fill(s, rec, ni, flags, size, exp);
@@ -293,12 +323,13 @@ export class Shard {
   }
 
   /** Puts a new slot's key (from keyBuf) and value into a fresh chunk, or outside the arena. */
-  private place(s: number, key: string, kl: number, value: string, vbytes: number, binary: boolean): void {
+  private place(s: number, key: string, kl: number, value: string, packed: Buffer | undefined, vbytes: number, binary: boolean): void {
     this.vlen[s] = vbytes;
+    if (packed !== undefined) this.countPacked(packed, 0, packed.length, 1);
     const total = kl + vbytes;
     if (total > MAX_CHUNK) {
       this.ref[s] = OUTSIDE;
-      this.outside.set(s, { key, value });
+      this.outside.set(s, { key, value: packed ?? value });
       return;
     }
     const r = this.slab.alloc(total);
@@ -308,21 +339,43 @@ export class Shard {
     const kb = keyBuf;
     if (kl <= 32) for (let i = 0; i < kl; i++) p[o + i] = kb[i];
     else kb.copy(p, o, 0, kl);
-    if (vbytes > 0) p.write(value, o + kl, vbytes, binary ? 'latin1' : 'utf8');
+    if (packed !== undefined) packed.copy(p, o + kl);
+    else if (vbytes > 0) p.write(value, o + kl, vbytes, binary ? 'latin1' : 'utf8');
+  }
+
+  /** Adds (`sign` 1) or takes away (-1) a compressed value from the counters: its stored form, `stored` bytes at bytes[start]. */
+  private countPacked(bytes: Buffer, start: number, stored: number, sign: 1 | -1): void {
+    this.packedItems += sign;
+    this.packedPlain += sign * plainLength(bytes, start);
+    this.packedStored += sign * stored;
+  }
+
+  /** Takes a slot's value out of the compression counters if it is compressed (before it is replaced or removed). */
+  private uncount(s: number): void {
+    if ((this.flags[s] & FLAG_COMPRESSED) === 0) return;
+    const r = this.ref[s];
+    if (r === OUTSIDE) {
+      const v = (this.outside.get(s) as Outside).value as Buffer;
+      this.countPacked(v, 0, v.length, -1);
+    } else this.countPacked(this.slab.pages[pageOf(r)], offsetOf(r) + this.klen[s], this.vlen[s], -1);
   }
 
   /** Replaces a used slot's value: in its chunk if the size class stays, else in a new place. */
-  private rewrite(s: number, key: string, kl: number, value: string, vbytes: number, binary: boolean): void {
+  private rewrite(s: number, key: string, kl: number, value: string, packed: Buffer | undefined, vbytes: number, binary: boolean): void {
+    this.uncount(s);
     const r = this.ref[s];
     const had = kl + this.vlen[s];
     const total = kl + vbytes;
     if (r !== OUTSIDE && total <= MAX_CHUNK && Slab.sameClass(had, total)) {
       this.vlen[s] = vbytes;
-      if (vbytes > 0) this.slab.pages[pageOf(r)].write(value, offsetOf(r) + kl, vbytes, binary ? 'latin1' : 'utf8');
+      if (packed !== undefined) {
+        this.countPacked(packed, 0, vbytes, 1);
+        packed.copy(this.slab.pages[pageOf(r)], offsetOf(r) + kl);
+      } else if (vbytes > 0) this.slab.pages[pageOf(r)].write(value, offsetOf(r) + kl, vbytes, binary ? 'latin1' : 'utf8');
       return;
     }
     this.release(s);
-    this.place(s, key, kl, value, vbytes, binary);
+    this.place(s, key, kl, value, packed, vbytes, binary);
   }
 
   /** Frees a slot's key and value storage. */
@@ -493,6 +546,7 @@ export class Shard {
   /** Removes a slot's entry outright and frees the slot. */
   remove(slot: number): void {
     this.unindex(slot);
+    this.uncount(slot);
     this.release(slot);
     this.nodes.release(this.node[slot]);
     if ((this.flags[slot] & FLAG_TOMBSTONE) !== 0) this.tombstones--;

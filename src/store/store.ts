@@ -1,6 +1,7 @@
 import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
+import { pack } from './compress.js';
 import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
 import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
@@ -19,6 +20,11 @@ export interface StoreOptions {
   tombstoneGraceMs: number;
   /** ms clock; default Date.now */
   now?: () => number;
+  /**
+   * Values of at least this many bytes are stored compressed when that saves at least 1/8
+   * of them (src/store/compress.ts); 0 or absent = never.
+   */
+  compressionThreshold?: number;
 }
 
 /** An entry's version and lifetime, without its value (what Merkle trees and scans need). */
@@ -51,6 +57,12 @@ export interface StoreStats {
   expirations: number;
   /** Entries removed because a flush covered them. */
   flushed: number;
+  /** Entries whose value is stored compressed (COMPRESSION_THRESHOLD), dead ones not yet reclaimed included. */
+  compressedItems: number;
+  /** Their values' bytes as written minus as stored. */
+  compressionSavedBytes: number;
+  /** Their values' bytes as written divided by as stored (1 when there are none). */
+  compressionRatio: number;
 }
 
 /** Seed for shard selection (hash32(key, SHARD_SEED) % shards), so shards do not correlate with ring placement. */
@@ -86,6 +98,8 @@ const APPLY_RECLAIM_BUDGET = 2;
  *   non-Latin-1 chars is under-counted by up to 2x. Computing V8's exact layout would need
  *   a scan per write for a rare case; the UTF-8 size is what clients and quotas reason in.
  * A tombstone is charged key + overhead (its value is '').
+ * A value stored compressed (compressionThreshold) is charged its stored size instead of
+ * its plain bytes (Store.apply computes that; this function gives the plain figure).
  */
 export function entryBytes(key: string, value: string, binary: boolean): number {
   return ENTRY_OVERHEAD_BYTES + Buffer.byteLength(key, 'utf8') + valueBytes(value, binary);
@@ -136,6 +150,8 @@ export class Store {
   private reclaimShard = 0;
   private reclaimSlot = 0;
   private reclaimPending = false;
+  /** compress values of at least this many bytes; Infinity = off */
+  private readonly packFrom: number;
 
   constructor(opts: StoreOptions) {
     const { shards, capacity, maxMemoryBytes, policy, tombstoneGraceMs } = opts;
@@ -146,6 +162,9 @@ export class Store {
     this.nshards = shards;
     this.now = opts.now ?? Date.now;
     this.grace = tombstoneGraceMs;
+    const threshold = opts.compressionThreshold ?? 0;
+    if (!Number.isInteger(threshold) || threshold < 0) throw new RangeError('store: compressionThreshold must be an integer >= 0');
+    this.packFrom = threshold === 0 ? Infinity : threshold;
     const perShardEntries = capacity > 0 ? Math.ceil(capacity / shards) : 0;
     const perShardBytes = maxMemoryBytes > 0 ? Math.max(1, Math.floor(maxMemoryBytes / shards)) : 0;
     this.shardList = [];
@@ -221,11 +240,16 @@ export class Store {
    * is stored with expiresAt = now + tombstoneGraceMs (rec.expiresAt is ignored); with a
    * grace of 0 it removes an older entry and is not kept itself (returns true).
    * Evicts by policy when the shard is over capacity or memory; throws EntryTooLargeError
-   * if the entry alone exceeds the shard's memory budget (checked before the version).
+   * if the entry alone exceeds the shard's memory budget (checked before the version, but
+   * for a value to be compressed: see below).
    * Also reclaims a few dead entries of the shard. A rec a flush mark covers is not stored
    * (false); a stored entry a mark covers needs no special case, since anything the mark
    * does not cover is newer than it.
    * The record object is not retained (its fields are copied).
+   * A value of at least compressionThreshold bytes is compressed once its version is known
+   * to be newer (a refused write costs no compression) and stored compressed if that saves
+   * at least 1/8; its size (bytes, maxMemoryBytes, EntryTooLargeError) is then the stored one,
+   * so the budget is checked after the version for such a value.
    */
   apply(key: string, rec: EntryRecord): boolean {
     const logical = rec.logical;
@@ -240,12 +264,18 @@ export class Store {
     const sh = this.shardList[h % this.nshards];
     const value = tombstone ? '' : rec.value;
     const kl = encodeKey(key);
-    const vbytes = valueBytes(value, !tombstone && rec.binary);
+    let vbytes = valueBytes(value, !tombstone && rec.binary);
+    let packed: Buffer | undefined;
+    if (vbytes >= this.packFrom) {
+      if (sh.refuses(key, h, kl, rec, now)) return false;
+      packed = pack(value, rec.binary, vbytes);
+      if (packed !== undefined) vbytes = packed.length;
+    }
     const size = ENTRY_OVERHEAD_BYTES + kl + vbytes;
     if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
-    return sh.apply(key, h, kl, rec, tombstone, value, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    return sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
   }
 
   /** Removes a key outright, no tombstone (used after handing a key to its new owners). Returns whether it existed (a dead entry is reclaimed and does not count). */
@@ -420,14 +450,32 @@ export class Store {
       tombstones = 0,
       bytes = 0,
       evictions = 0,
-      expirations = 0;
+      expirations = 0,
+      packedItems = 0,
+      packedPlain = 0,
+      packedStored = 0;
     for (const sh of this.shardList) {
       items += sh.live;
       tombstones += sh.tombstones;
       bytes += sh.bytes;
       evictions += sh.evictions;
       expirations += sh.expirations;
+      packedItems += sh.packedItems;
+      packedPlain += sh.packedPlain;
+      packedStored += sh.packedStored;
     }
-    return { items, tombstones, bytes, hits: this.hits, misses: this.misses, evictions, expirations, flushed: this.flushedCount };
+    return {
+      items,
+      tombstones,
+      bytes,
+      hits: this.hits,
+      misses: this.misses,
+      evictions,
+      expirations,
+      flushed: this.flushedCount,
+      compressedItems: packedItems,
+      compressionSavedBytes: packedPlain - packedStored,
+      compressionRatio: packedStored === 0 ? 1 : packedPlain / packedStored,
+    };
   }
 }

@@ -42,6 +42,12 @@ test('units and derived values', () => {
   assert.equal(c.port, 8080);
 });
 
+test('COMPRESSION_THRESHOLD: off by default, a size otherwise', () => {
+  assert.equal(parseConfig({}).COMPRESSION_THRESHOLD, 0);
+  assert.equal(parseConfig({ COMPRESSION_THRESHOLD: '1kb' }).COMPRESSION_THRESHOLD, 1024);
+  assert.equal(parseConfig({ COMPRESSION_THRESHOLD: '512' }).COMPRESSION_THRESHOLD, 512);
+});
+
 test('EVICTION_POLICY accepts each policy', () => {
   for (const p of ['lru', 'lfu', 'fifo', 'ttl', 'random'] as const) assert.equal(parseConfig({ EVICTION_POLICY: p }).EVICTION_POLICY, p);
 });
@@ -52,6 +58,7 @@ const bad: [Record<string, string>, string, RegExp][] = [
   [{ CAPACITY: '-1' }, 'CAPACITY', /whole number from 0/],
   [{ EVICTION_POLICY: 'mru' }, 'EVICTION_POLICY', /one of lru, lfu, fifo, ttl, random$/],
   [{ MAX_MEMORY: 'lots' }, 'MAX_MEMORY', /size in bytes/],
+  [{ COMPRESSION_THRESHOLD: 'big' }, 'COMPRESSION_THRESHOLD', /size in bytes from 0/],
   [{ TTL: '-5' }, 'TTL', /duration/],
   [{ ADDR: 'nohost' }, 'ADDR', /host:port/],
   [{ ADDR: '127.0.0.1:99999' }, 'ADDR', /host:port/],

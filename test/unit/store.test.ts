@@ -440,6 +440,9 @@ test('stats: hits, misses (incl. tombstones and expired), evictions', () => {
     evictions: 1,
     expirations: 1,
     flushed: 0,
+    compressedItems: 0,
+    compressionSavedBytes: 0,
+    compressionRatio: 1,
   });
 });
 
