@@ -30,7 +30,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { compareVersions, type HybridClock } from '../hlc/hlc.js';
@@ -86,17 +86,25 @@ const logName = (gen: number) => `log.${String(gen).padStart(10, '0')}.tscd`;
 const SLICE_MS = 8;
 /** ...or until it holds this much. */
 const SLICE_BYTES = 4 * 1024 * 1024;
-/** Log bytes buffered before they are written at once rather than at the end of the turn. */
-const LOG_BUFFER_BYTES = 1024 * 1024;
+/**
+ * With everysec and no, changes are buffered in the process and written to the log (one system
+ * call) this long after the first of them, or at once past LOG_BUFFER_BYTES: a crash of the
+ * process loses at most this much, well inside everysec's one second; the fsync each second
+ * bounds what a crash of the machine loses.
+ */
+const WRITE_DELAY_MS = 50;
+const LOG_BUFFER_BYTES = 256 * 1024;
 
 export class Persistence implements StoreObserver {
   private fd = -1;
   private gen = 0;
   private readonly enc = new RecordEncoder();
-  private writeScheduled = false;
   private syncing: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private snapshotting: Promise<void> | undefined;
+  /** FileHandles of logs opened off the event loop (see rotate). */
+  private handles: FileHandle[] = [];
+  private writeTimer: NodeJS.Timeout | undefined;
   /** During a graceful stop: the hand-off's drops are not logged (see ignoreDrops). */
   private dropsIgnored = false;
   private writeFailed = false;
@@ -283,20 +291,19 @@ export class Persistence implements StoreObserver {
       return;
     }
     if (this.enc.size >= LOG_BUFFER_BYTES) this.writeOut();
-    else if (!this.writeScheduled) {
-      this.writeScheduled = true;
-      setImmediate(() => {
-        this.writeScheduled = false;
+    else if (this.writeTimer === undefined) {
+      this.writeTimer = setTimeout(() => {
+        this.writeTimer = undefined;
         this.writeOut();
-      });
+      }, WRITE_DELAY_MS);
+      this.writeTimer.unref();
     }
   }
 
   /** Writes the buffered records to the log (the OS holds them: they survive the process, not the machine, until fsynced). */
   private writeOut(): void {
-    if (this.enc.size === 0) return;
+    if (this.enc.size === 0 || this.fd === -1) return;
     const bytes = this.enc.takeView();
-    if (this.fd === -1) return;
     try {
       let off = 0;
       while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
@@ -385,32 +392,56 @@ export class Persistence implements StoreObserver {
       return;
     }
     await fh.close();
-    renameSync(tmp, join(dir, SNAPSHOT));
-    this.syncDir();
-    for (const n of this.list()) {
+    await rename(tmp, join(dir, SNAPSHOT));
+    await this.syncDirAsync();
+    for (const n of await readdir(dir)) {
       const m = LOG_RE.exec(n);
-      if (m && Number(m[1]) < gen) unlinkSync(join(dir, n));
+      if (m && Number(m[1]) < gen) await unlink(join(dir, n));
     }
     this.log.info({ dataDir: dir, records: count, ms: Math.round(performance.now() - started), gen }, 'snapshot written');
   }
 
-  /** Ends the current log (written out, fsynced, closed) and begins the next generation. */
+  /**
+   * Ends the current log (written out, fsynced, closed) and begins the next generation. The new
+   * log's file is made off the event loop (with APPEND_FSYNC=always, on it: every change must
+   * reach a file at once); changes meanwhile stay buffered and go to the new log.
+   */
   private async rotate(): Promise<void> {
     this.writeOut();
     const old = this.fd;
-    this.openLog(this.gen + 1);
+    const gen = this.gen + 1;
+    if (this.opts.fsync === 'always') this.openLog(gen);
+    else {
+      this.fd = -1; // writeOut keeps changes buffered until the new log is open
+      const fh = await open(join(this.opts.dir, logName(gen)), 'w');
+      await fh.write(this.logHeader(gen));
+      await fh.sync();
+      await this.syncDirAsync();
+      this.handles.push(fh); // kept open (closed through it), written with writeSync on its fd
+      this.fd = fh.fd;
+      this.gen = gen;
+      this.writeOut();
+    }
     await this.syncing;
     if (old !== -1) {
       await new Promise<void>((resolve) => fdatasync(old, () => resolve()));
-      closeSync(old);
+      this.closeFd(old);
     }
   }
 
+  /** Opens log `gen` on the event loop (at start, before the node binds). */
   private openLog(gen: number): void {
-    const path = join(this.opts.dir, logName(gen));
-    const fd = openSync(path, 'w');
+    const fd = openSync(join(this.opts.dir, logName(gen)), 'w');
+    writeSync(fd, this.logHeader(gen));
+    fsyncSync(fd);
+    this.syncDir();
+    this.fd = fd;
+    this.gen = gen;
+  }
+
+  private logHeader(gen: number): Buffer {
     const t = this.clock.peek();
-    const h = encodeHeader({
+    return encodeHeader({
       version: FORMAT_VERSION,
       kind: KIND_LOG,
       gen,
@@ -419,11 +450,13 @@ export class Persistence implements StoreObserver {
       writtenAt: Date.now(),
       node: this.opts.nodeId,
     });
-    writeSync(fd, h);
-    fsyncSync(fd);
-    this.syncDir();
-    this.fd = fd;
-    this.gen = gen;
+  }
+
+  /** Closes a log's descriptor, through its FileHandle if it was opened as one. */
+  private closeFd(fd: number): void {
+    const i = this.handles.findIndex((h) => h.fd === fd);
+    if (i === -1) closeSync(fd);
+    else void this.handles.splice(i, 1)[0].close();
   }
 
   /**
@@ -440,9 +473,10 @@ export class Persistence implements StoreObserver {
     this.store.observe(undefined);
     this.writeOut();
     await this.syncing;
+    if (this.writeTimer) clearTimeout(this.writeTimer);
     if (this.fd !== -1) {
       fdatasyncSync(this.fd);
-      closeSync(this.fd);
+      this.closeFd(this.fd);
       this.fd = -1;
     }
   }
@@ -485,6 +519,15 @@ export class Persistence implements StoreObserver {
 
   private list(): string[] {
     return readdirSync(this.opts.dir);
+  }
+
+  private async syncDirAsync(): Promise<void> {
+    const fh = await open(this.opts.dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
 
   private syncDir(): void {

@@ -11,8 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CacheClient } from '../../src/index.ts';
+import { decodeHeader, decodeRecords } from '../../src/persist/format.ts';
 import { addresses, converged, nodeEnv, stopAll } from '../helpers/cluster.ts';
 import { eventually, freePort, type NodeProc, spawnNode } from '../helpers/procs.ts';
+
+/** Whole records in a log file. */
+function recordsIn(path: string): number {
+  const buf = readFileSync(path);
+  const h = decodeHeader(buf);
+  return 'header' in h ? decodeRecords(buf, h.end, () => {}).records : -1;
+}
 
 const dirs: string[] = [];
 const procs: NodeProc[] = [];
@@ -176,8 +184,9 @@ describe('persistence', { timeout: 120_000 }, () => {
     await node.waitFor(/serving client calls/);
     const c = client(env.ADDR);
     for (let i = 0; i < 20; i++) await c.set(`t:${i}`, `value-${i}`);
-    await node.stop('SIGKILL');
     const log = readdirSync(dir).find((f) => f.startsWith('log.'))!;
+    await eventually(() => recordsIn(join(dir, log)) === 20); // written (within WRITE_DELAY_MS), then the kill
+    await node.stop('SIGKILL');
     truncateSync(join(dir, log), readFileSync(join(dir, log)).length - 3);
 
     node = spawn(env);

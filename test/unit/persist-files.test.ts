@@ -1,6 +1,6 @@
 /** DATA_DIR's adapter (src/persist/files.ts) against a real directory and a real Store: load, log, snapshot, damage. */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -38,14 +38,24 @@ function node(dir: string, id = 'n1', fsync: 'always' | 'everysec' | 'no' = 'no'
 const now = Date.now();
 const live = (wall: number, value?: string) => rec(wall, value, { node: 'n1' });
 
-/** Lets the log's end-of-turn write happen. */
-const turn = () => new Promise<void>((r) => setImmediate(r));
+/** Size of the one log in dir. */
+const logSize = (dir: string) => statSync(join(dir, readdirSync(dir).find((f) => f.startsWith('log.'))!)).size;
+
+/** Waits until the buffered changes have been written to the log (its size grows past `from`), as a crash would find it. */
+async function written(dir: string, from: number): Promise<void> {
+  const end = Date.now() + 5_000;
+  while (logSize(dir) <= from) {
+    if (Date.now() > end) throw new Error('the log was not written within 5 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 test('what was applied (values, tombstones, drops, flush marks) comes back from the log alone, and the clock moves past it', async () => {
   const dir = newDir();
   const a = node(dir);
   assert.deepEqual(a.p.load(), { entries: 0, drops: 0, marks: 0, logs: 0, ms: 0 }, 'an empty directory loads nothing');
   a.p.start();
+  const empty = logSize(dir);
   a.store.apply('k1', live(now, 'one'));
   a.store.apply('k2', live(now + 1, 'two'));
   a.store.apply('k2', rec(now + 2, '', { tombstone: true, node: 'n2' }));
@@ -55,7 +65,7 @@ test('what was applied (values, tombstones, drops, flush marks) comes back from 
   a.store.flush([{ prefix: 'u:', wall: now + 5, logical: 7, node: 'n3' }]);
   a.store.apply('expiring', live(now + 6, 'x'));
   a.store.apply('ttl', rec(now + 6, 'short', { node: 'n1', expiresAt: Date.now() + 60_000 }));
-  await turn();
+  await written(dir, empty); // in the file, not fsynced: what survives a crash of the process
 
   const b = node(dir);
   b.p.load();
