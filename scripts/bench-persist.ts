@@ -5,7 +5,9 @@
  *     1 ms timer running as a request would), then loaded into a new store (time);
  *  2. Set throughput of two single nodes (dist/main.js), one with DATA_DIR and
  *     APPEND_FSYNC=everysec and one without persistence, driven by the project's client with
- *     CONCURRENCY sets in flight, in alternating rounds; medians and their ratio.
+ *     CONCURRENCY sets in flight, in alternating rounds; medians and their ratio, and each
+ *     node's CPU time per 1000 sets (from /proc: steadier than rates on a shared machine, and
+ *     what counts when the load generator rather than the node is the limit).
  *
  *   npm run build && node --import tsx scripts/bench-persist.ts [--entries 1000000] [--concurrency 64] [--seconds 5] [--rounds 3]
  *
@@ -13,7 +15,7 @@
  * and are stopped by their PIDs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +103,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startNode(env: Record<string, string>): Promise<string> {
+/** CPU time (user + system, ms) the process `pid` has used so far (Linux /proc). */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+async function startNode(env: Record<string, string>): Promise<{ addr: string; pid: number }> {
   const addr = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, [new URL('../dist/main.js', import.meta.url).pathname], {
     env: { PATH: process.env.PATH ?? '', ADDR: addr, LOG_LEVEL: 'warn', ...env },
@@ -111,10 +120,12 @@ async function startNode(env: Record<string, string>): Promise<string> {
   const c = new CacheClient({ seeds: addr, retries: 50 });
   await c.set('warm', 'up');
   c.close();
-  return addr;
+  return { addr, pid: child.pid! };
 }
 
-async function sets(addr: string): Promise<number> {
+/** Sets through the node for SECONDS: sets/s, and the node's CPU ms per 1000 sets. */
+async function sets({ addr, pid }: { addr: string; pid: number }): Promise<{ rate: number; cpu: number }> {
+  const cpu0 = cpuMs(pid);
   const c = new CacheClient({ seeds: addr, autoBatch: false });
   const value = 'v'.repeat(100);
   let done = 0;
@@ -129,7 +140,7 @@ async function sets(addr: string): Promise<number> {
   await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => worker(w)));
   const rate = done / ((performance.now() - t0) / 1000);
   c.close();
-  return rate;
+  return { rate, cpu: ((cpuMs(pid) - cpu0) / done) * 1000 };
 }
 
 try {
@@ -137,19 +148,23 @@ try {
   const persisted = await startNode({ DATA_DIR: join(work, 'node'), APPEND_FSYNC: 'everysec' });
   await sets(plain); // warm-up
   await sets(persisted);
-  const a: number[] = [];
-  const b: number[] = [];
+  const a: { rate: number; cpu: number }[] = [];
+  const b: { rate: number; cpu: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     a.push(await sets(plain));
     b.push(await sets(persisted));
     out(
-      `round ${r + 1}: no persistence ${a[r]!.toFixed(0)} sets/s, everysec ${b[r]!.toFixed(0)} sets/s, ratio ${(b[r]! / a[r]!).toFixed(2)}x`,
+      `round ${r + 1}: no persistence ${a[r]!.rate.toFixed(0)} sets/s (${a[r]!.cpu.toFixed(0)} CPU ms per 1000), ` +
+        `everysec ${b[r]!.rate.toFixed(0)} sets/s (${b[r]!.cpu.toFixed(0)}), ratio ${(b[r]!.rate / a[r]!.rate).toFixed(2)}x`,
     );
   }
-  const ratios = a.map((x, i) => b[i]! / x);
+  const ratios = a.map((x, i) => b[i]!.rate / x.rate);
+  const [ra, rb] = [median(a.map((x) => x.rate)), median(b.map((x) => x.rate))];
+  const [ca, cb] = [median(a.map((x) => x.cpu)), median(b.map((x) => x.cpu))];
   out(
-    `median (${CONCURRENCY} sets in flight, ${SECONDS} s rounds): no persistence ${median(a).toFixed(0)} sets/s, everysec ${median(b).toFixed(0)} sets/s, ` +
-      `ratio ${(median(b) / median(a)).toFixed(2)}x (median of per-round ratios ${median(ratios).toFixed(2)}x)`,
+    `median (${CONCURRENCY} sets in flight, ${SECONDS} s rounds): no persistence ${ra.toFixed(0)} sets/s, everysec ${rb.toFixed(0)} sets/s, ` +
+      `ratio ${(rb / ra).toFixed(2)}x (median of per-round ratios ${median(ratios).toFixed(2)}x); ` +
+      `node CPU per 1000 sets ${ca.toFixed(0)} ms against ${cb.toFixed(0)} ms (${(cb / ca).toFixed(2)}x)`,
   );
 } finally {
   cleanup();
