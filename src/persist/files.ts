@@ -39,9 +39,11 @@ import type { FlushMark } from '../store/flushes.js';
 import type { EntryRecord, Store, StoreObserver } from '../store/store.js';
 import {
   checkHeader,
+  type DecodedRecord,
   decodeHeader,
   decodeRecords,
   encodeHeader,
+  type FileHeader,
   type FileKind,
   FORMAT_VERSION,
   KIND_LOG,
@@ -125,6 +127,15 @@ export class Persistence implements StoreObserver {
    * not load; damaged files are handled as the README says (cut, or moved aside).
    */
   load(now = Date.now()): LoadReport {
+    try {
+      return this.loadFiles(now);
+    } catch (e) {
+      if (e instanceof PersistenceError) throw e;
+      throw new PersistenceError(this.opts.dir, (e as Error).message);
+    }
+  }
+
+  private loadFiles(now: number): LoadReport {
     const { dir, nodeId } = this.opts;
     const started = performance.now();
     try {
@@ -165,7 +176,7 @@ export class Persistence implements StoreObserver {
     };
     let fromGen = 0;
     const marks: FlushMark[] = [];
-    const visit = (r: import('./format.js').DecodedRecord) => {
+    const visit = (r: DecodedRecord) => {
       const rec = r.rec;
       switch (r.type) {
         case T_ENTRY:
@@ -192,6 +203,7 @@ export class Persistence implements StoreObserver {
       else {
         raise(h.header.wall, h.header.logical);
         fromGen = h.header.gen;
+        this.gen = Math.max(this.gen, fromGen); // the next log comes after the snapshot's, even with its logs gone
         const res = decodeRecords(buf, h.end, visit);
         if (!res.ended) damage = res.problem ?? 'no end record (incomplete)';
       }
@@ -249,7 +261,11 @@ export class Persistence implements StoreObserver {
 
   /** Opens a new log generation, starts logging every change and the timers (fsync, snapshots). */
   start(): void {
-    this.openLog(this.gen + 1);
+    try {
+      this.openLog(this.gen + 1);
+    } catch (e) {
+      throw new PersistenceError(this.opts.dir, `cannot write the log: ${(e as Error).message}`);
+    }
     this.store.observe(this);
     if (this.opts.fsync === 'everysec') this.every(1000, () => void this.sync());
     if (this.opts.snapshotIntervalMs > 0) this.every(this.opts.snapshotIntervalMs, () => void this.snapshot());
@@ -483,11 +499,7 @@ export class Persistence implements StoreObserver {
 
   // ---- helpers ----
 
-  private header(
-    buf: Buffer,
-    name: string,
-    kind: FileKind,
-  ): { header: import('./format.js').FileHeader; end: number } | { damaged: string } {
+  private header(buf: Buffer, name: string, kind: FileKind): { header: FileHeader; end: number } | { damaged: string } {
     const h = decodeHeader(buf);
     if ('kind' in h) {
       if (h.kind === 'foreign') throw new PersistenceError(this.opts.dir, `${name}: ${h.reason}; move it away or point DATA_DIR elsewhere`);

@@ -206,3 +206,32 @@ test('with APPEND_FSYNC=always a write is in the file when apply returns', () =>
   assert.ok(readFileSync(join(dir, log)).length > before);
   void a.p.close(false);
 });
+
+test('a DATA_DIR that cannot be made or written stops the node, naming it', () => {
+  const dir = newDir();
+  writeFileSync(join(dir, 'file'), 'x');
+  const bad = join(dir, 'file', 'data');
+  assert.throws(
+    () => node(bad).p.load(),
+    (e) => e instanceof PersistenceError && e.message.startsWith(`DATA_DIR=${bad}: `),
+  );
+});
+
+test('a snapshot whose logs are gone: the next log still comes after it (and is not taken for a superseded one)', async () => {
+  const dir = newDir();
+  const a = node(dir);
+  a.p.load();
+  a.p.start();
+  a.store.apply('old', live(now));
+  await a.p.close(true);
+  for (const f of readdirSync(dir)) if (f.startsWith('log.')) rmSync(join(dir, f));
+  const b = node(dir);
+  b.p.load();
+  b.p.start();
+  b.store.apply('new', live(now + 1));
+  await b.p.close(false);
+  const c = node(dir);
+  c.p.load();
+  assert.equal(c.store.peek('old')?.wall, now);
+  assert.equal(c.store.peek('new')?.wall, now + 1, 'the write logged after the restart is loaded, not deleted as older than the snapshot');
+});
