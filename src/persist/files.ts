@@ -74,6 +74,7 @@ export class PersistenceError extends Error {
 }
 
 export interface LoadReport {
+  /** records applied (an entry overwritten by a later record counts each time) */
   entries: number;
   drops: number;
   marks: number;
@@ -111,8 +112,6 @@ export class Persistence implements StoreObserver {
   private dropsIgnored = false;
   private writeFailed = false;
   private closed = false;
-  /** Changes logged since start (for tests and stats). */
-  logged = 0;
 
   constructor(
     private readonly store: Store,
@@ -214,7 +213,7 @@ export class Persistence implements StoreObserver {
         );
         this.clear();
         this.moveAside([SNAPSHOT, ...logs.map(logName)], 'corrupt', now);
-        return { entries: 0, drops: 0, marks: 0, logs: 0, ms: performance.now() - started };
+        return { entries: 0, drops: 0, marks: 0, logs: 0, ms: Math.round(performance.now() - started) };
       }
     }
     for (const gen of logs) {
@@ -255,7 +254,11 @@ export class Persistence implements StoreObserver {
       );
     }
     report.ms = Math.round(performance.now() - started);
-    this.log.info({ dataDir: dir, ...report, node: nodeId }, `loaded ${report.entries} entries from DATA_DIR ${dir}`);
+    const held = this.store.stats();
+    this.log.info(
+      { dataDir: dir, ...report, items: held.items, tombstones: held.tombstones, node: nodeId },
+      `loaded ${held.items} entries and ${held.tombstones} tombstones from DATA_DIR ${dir}`,
+    );
     return report;
   }
 
@@ -275,20 +278,17 @@ export class Persistence implements StoreObserver {
 
   applied(key: string, rec: EntryRecord): void {
     this.enc.entry(key, rec);
-    this.logged++;
     this.written();
   }
 
   dropped(key: string): void {
     if (this.dropsIgnored) return;
     this.enc.drop(key);
-    this.logged++;
     this.written();
   }
 
   flushed(marks: readonly FlushMark[]): void {
     for (const m of marks) this.enc.flush(m);
-    this.logged++;
     this.written();
   }
 

@@ -216,7 +216,8 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
 
   // docker compose up again: every node starts from its own volume and serves the key.
   for (const name of names) await start(name).waitFor(/listening on/);
-  for (const name of names) assert.match(procs.get(name)!.lines.join('\n'), /loaded [1-9]\d* entries from DATA_DIR/, name);
+  for (const name of names)
+    assert.match(procs.get(name)!.lines.join('\n'), /loaded [1-9]\d* entries and \d+ tombstones from DATA_DIR/, name);
   await eventually(async () => (await k1.call<{ value: string }>('Get', { key: 'foo' })).res?.value === 'bar', 20_000, 200);
   for (const name of names) await stop(name);
 });

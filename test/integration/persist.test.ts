@@ -91,7 +91,7 @@ describe('persistence', { timeout: 120_000 }, () => {
 
       const second = spawn(env);
       await second.waitFor(/serving client calls/);
-      assert.ok(second.lines.some((l) => /loaded \d+ entries from DATA_DIR/.test(l)));
+      assert.ok(second.lines.some((l) => /loaded \d+ entries and \d+ tombstones from DATA_DIR/.test(l)));
       const missing: string[] = [];
       for (let i = 0; i < due.length; i += 1000) {
         const got = await c.mget(due.slice(i, i + 1000), { consistency: 'one' });
@@ -130,7 +130,7 @@ describe('persistence', { timeout: 120_000 }, () => {
     nodes = await startAll();
     for (const i of [0, 1, 2]) {
       assert.ok(
-        nodes[i].lines.some((l) => /loaded 300 entries from DATA_DIR/.test(l)),
+        nodes[i].lines.some((l) => /loaded 300 entries and \d+ tombstones from DATA_DIR/.test(l)),
         `node ${i} loaded its keys`,
       );
       const got = await at[i].mget(keys, { consistency: 'one' });
@@ -151,7 +151,7 @@ describe('persistence', { timeout: 120_000 }, () => {
       [],
     );
     nodes[2] = spawn(envOf(2));
-    await nodes[2].waitFor(/loaded 300 entries from DATA_DIR/); // the old values, deleted ones included
+    await nodes[2].waitFor(/loaded 300 entries and \d+ tombstones from DATA_DIR/); // the old values, deleted ones included
     await converged(addrs, addrs);
     // hints and anti-entropy bring the deletes: nothing deleted is readable on the node that was down, nor anywhere
     await eventually(
