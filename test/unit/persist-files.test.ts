@@ -86,6 +86,9 @@ test('a snapshot replaces the logs; writes during and after it are in the next l
   a.p.start();
   for (let i = 0; i < 5000; i++) a.store.apply(`k${i}`, live(now + i, `v${i}`));
   a.store.apply('soon', rec(now, 'x', { node: 'n1', expiresAt: Date.now() + 150 }));
+  a.store.apply('f:1', live(now));
+  a.store.apply('t', rec(now + 1, '', { tombstone: true, node: 'n1' }));
+  a.store.flush([{ prefix: 'f:', wall: now + 1, logical: 0, node: 'n1' }]);
   const snap = a.p.snapshot();
   a.store.apply('during', live(now + 9999, 'd')); // after the rotation: in the new log
   await snap;
@@ -105,6 +108,9 @@ test('a snapshot replaces the logs; writes during and after it are in the next l
   assert.equal(b.store.peek('after')?.value, 'a');
   assert.equal(b.store.peek('k1'), undefined);
   assert.equal(b.store.peek('soon'), undefined, 'expired: not loaded');
+  assert.equal(b.store.flushMarks().size, 1, 'the flush mark is in the snapshot');
+  assert.equal(b.store.isFlushed('f:1', live(now)), true, 'a flushed key stays flushed');
+  assert.equal(b.store.peek('t')?.tombstone, true, 'the tombstone is in the snapshot');
   assert.equal(report.logs, 1);
 });
 
