@@ -1,9 +1,10 @@
 /** DATA_DIR's file format (src/persist/format.ts), directly: headers, records, checksums, tail cutting, staleness. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { crc32 } from 'node:zlib';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import {
   checkHeader,
+  crc32,
   type DecodedRecord,
   decodeHeader,
   decodeRecords,
@@ -38,6 +39,15 @@ function all(buf: Buffer, offset: number) {
   const res = decodeRecords(buf, offset, (r) => out.push({ type: r.type, key: r.key, rec: { ...r.rec }, count: r.count }));
   return { out, res };
 }
+
+test('crc32 over a range is CRC-32 as zlib computes it, for every length and offset', () => {
+  const b = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 131 + 7) & 255));
+  for (let n = 0; n <= 40; n++)
+    for (let start = 0; start <= 5; start++)
+      assert.equal(crc32(b, start, start + n), zlibCrc32(b.subarray(start, start + n)), `${start}+${n}`);
+  assert.equal(crc32(b), zlibCrc32(b));
+  assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926, 'the standard check value');
+});
 
 test('a header round-trips, and the records start right after it', () => {
   const h = header();
