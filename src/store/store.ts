@@ -44,7 +44,8 @@ export interface EntryRecord extends EntryVersion {
 /**
  * Told of every change this store applies, synchronously, as it is applied (src/persist/ logs
  * them). Not told of evictions, expiries or reclaimed tombstones: a store rebuilt from what it
- * was told ends up with the same entries or fewer newer ones, never older ones.
+ * was told holds every entry this one holds, maybe some this one evicted (expired ones are
+ * dead either way), and never an older version of a key.
  */
 export interface StoreObserver {
   /** rec was stored for key (the record is the caller's: copy what you keep) */
