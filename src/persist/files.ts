@@ -83,6 +83,8 @@ export interface LoadReport {
 }
 
 const SNAPSHOT = 'snapshot.tscd';
+/** The files hold cached values: readable by the node's user only (a directory it makes: 0700). */
+const FILE_MODE = 0o600;
 const LOG_RE = /^log\.(\d{10})\.tscd$/;
 const logName = (gen: number) => `log.${String(gen).padStart(10, '0')}.tscd`;
 /** A snapshot encodes for at most this long before letting the event loop run (and writing what it has). */
@@ -138,7 +140,7 @@ export class Persistence implements StoreObserver {
     const { dir, nodeId } = this.opts;
     const started = performance.now();
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
       throw new PersistenceError(dir, `cannot create the directory: ${(e as Error).message}`);
     }
@@ -368,7 +370,7 @@ export class Persistence implements StoreObserver {
     await this.rotate();
     const gen = this.gen;
     const tmp = join(dir, `${SNAPSHOT}.${gen}.tmp`);
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, 'w', FILE_MODE);
     let count = 0;
     try {
       const t = this.clock.peek();
@@ -429,7 +431,7 @@ export class Persistence implements StoreObserver {
     if (this.opts.fsync === 'always') this.openLog(gen);
     else {
       this.fd = -1; // writeOut keeps changes buffered until the new log is open
-      const fh = await open(join(this.opts.dir, logName(gen)), 'w');
+      const fh = await open(join(this.opts.dir, logName(gen)), 'w', FILE_MODE);
       await fh.write(this.logHeader(gen));
       await fh.sync();
       await this.syncDirAsync();
@@ -447,7 +449,7 @@ export class Persistence implements StoreObserver {
 
   /** Opens log `gen` on the event loop (at start, before the node binds). */
   private openLog(gen: number): void {
-    const fd = openSync(join(this.opts.dir, logName(gen)), 'w');
+    const fd = openSync(join(this.opts.dir, logName(gen)), 'w', FILE_MODE);
     writeSync(fd, this.logHeader(gen));
     fsyncSync(fd);
     this.syncDir();

@@ -112,6 +112,7 @@ test('a snapshot replaces the logs; writes during and after it are in the next l
   assert.equal(b.store.isFlushed('f:1', live(now)), true, 'a flushed key stays flushed');
   assert.equal(b.store.peek('t')?.tombstone, true, 'the tombstone is in the snapshot');
   assert.equal(report.logs, 1);
+  for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f}: readable by the node's user only`);
 });
 
 test('a truncated log is cut at its last good record, with a warning, and the file itself is cut', async () => {
