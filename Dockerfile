@@ -43,8 +43,12 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 # Loaded at run time relative to the compiled code (dist/protos/protos.js -> ../../proto).
 COPY proto ./proto
 COPY --from=build /app/dist ./dist
+# /data: where DATA_DIR points in docker-compose.yml and deploy/k8s (a volume per node). A
+# named volume starts as a copy of this directory, so it belongs to the node's user; without a
+# volume (and without DATA_DIR) the node keeps everything in memory.
+RUN mkdir /data && chown 1000:1000 /data
 # The base image's unprivileged "node" user, numerically, so that Kubernetes'
-# runAsNonRoot can verify it. The files stay root-owned: the node never writes to disk.
+# runAsNonRoot can verify it. The files stay root-owned: the node writes only to DATA_DIR.
 USER 1000:1000
 EXPOSE 8080
 # Asks the node's own grpc.health.v1.Health/Check (address from LISTEN_ADDR/ADDR); exit 0 only when SERVING.

@@ -222,6 +222,21 @@ export const VARIABLES = {
     '20000',
     'Keys per second a node streams to new replicas after the ring changed (joins, leaves, restarts); 0 = as fast as it can. A leave hand-off is not paced.',
   ],
+  DATA_DIR: [
+    optionalPath(),
+    '',
+    "Directory for this node's snapshot and append-only log (warm restarts); empty = in memory only. One directory per node id.",
+  ],
+  SNAPSHOT_INTERVAL: [
+    duration(0, 86_400_000),
+    '5m',
+    'How often the store is written to a snapshot in DATA_DIR (also at graceful shutdown); the log is then truncated. 0 = only at shutdown.',
+  ],
+  APPEND_FSYNC: [
+    z.enum(['always', 'everysec', 'no']),
+    'everysec',
+    "When the log in DATA_DIR is flushed to disk: always (before each write is acknowledged), everysec (once a second) or no (the OS's choice).",
+  ],
   SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
   LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
   METRICS_ADDR: [optionalBindAddress(), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
@@ -338,6 +353,7 @@ function describeAllowed(name: string, meaning: string): string {
   if (name === 'EVICTION_POLICY') return 'one of lru, lfu, fifo, ttl, random';
   if (name === 'LOG_LEVEL') return `one of ${LEVELS.join(', ')}`;
   if (name === 'TLS_CLIENT_AUTH') return 'one of none, request, require';
+  if (name === 'APPEND_FSYNC') return 'one of always, everysec, no';
   if (name === 'NODE_ID') return 'a non-empty id of at most 128 characters';
   return meaning;
 }

@@ -18,6 +18,7 @@ import { Metrics, type NodeCounters } from '../metrics/metrics.js';
 import { PeerPool } from '../peer/client.js';
 import { peerHandlers } from '../peer/server.js';
 import { peerDefinition } from '../peer/service.js';
+import { Persistence } from '../persist/files.js';
 import type { StatsResponse } from '../protos/generated/public/cache/v1/StatsResponse.js';
 import { type Admission, createAdmission } from '../ratelimit/limiter.js';
 import { Coordinator } from '../replication/coordinator.js';
@@ -59,6 +60,8 @@ export class CacheNode {
   readonly antiEntropy: AntiEntropy;
   readonly flusher: Flusher;
   readonly metrics?: Metrics;
+  /** DATA_DIR's snapshot and log, when DATA_DIR is set. */
+  readonly persistence?: Persistence;
   /** The keys this node coordinates most client calls for (Stats, cachectl stats, cache_hot_key_requests). */
   readonly hotKeys = new TopK(HOT_KEYS, Date.now());
   private readonly gate: RequestGate;
@@ -202,12 +205,30 @@ export class CacheNode {
         : 'node is starting',
     );
     if (cfg.METRICS_ADDR) this.metrics = new Metrics(() => this.counters(), self);
+    if (cfg.DATA_DIR) {
+      this.persistence = new Persistence(
+        this.store,
+        this.clock,
+        {
+          dir: cfg.DATA_DIR,
+          nodeId: self,
+          fsync: cfg.APPEND_FSYNC,
+          snapshotIntervalMs: cfg.SNAPSHOT_INTERVAL,
+          tombstoneGraceMs: cfg.TOMBSTONE_GRACE,
+        },
+        log,
+      );
+    }
   }
 
   async start(): Promise<void> {
     const cfg = this.cfg;
     const maxValueBytes = Math.min(cfg.MAX_RECV_MSG_SIZE, cfg.MAX_SEND_MSG_SIZE) - cfg.MAX_KEY_SIZE - FRAMING_BYTES;
     const table = this.membership.table;
+    // Data from DATA_DIR first (the clock moved past it), then the log of what follows; only
+    // then bind and join: hints and anti-entropy bring what this node missed while down.
+    this.persistence?.load();
+    this.persistence?.start();
     this.parts = createServer(
       { maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE },
       [
@@ -483,6 +504,12 @@ export class CacheNode {
     setServing(parts.health, false);
     this.log.info({ inFlight: this.gate.inFlight }, 'shutting down: refusing new calls, finishing calls in flight');
     await within(this.gate.close(), deadline - Date.now());
+    // The snapshot a restart loads, before the hand-off drops the keys it hands on; writes from
+    // peers after it are still logged (drops are not: see Persistence.ignoreDrops).
+    if (this.persistence) {
+      await within(this.persistence.snapshot(), deadline - Date.now());
+      this.persistence.ignoreDrops();
+    }
     const outcome = await leave(
       {
         stopAcceptingWrites: () => {
@@ -524,6 +551,7 @@ export class CacheNode {
       });
     });
     this.peers.closeAll();
+    await this.persistence?.close(false);
     this.security.close();
     await this.metrics?.close();
     this.log.info('stopped');

@@ -47,6 +47,21 @@ export interface EntryRecord extends EntryVersion {
   binary: boolean;
 }
 
+/**
+ * Told of every change this store applies, synchronously, as it is applied (src/persist/ logs
+ * them). Not told of evictions, expiries or reclaimed tombstones: a store rebuilt from what it
+ * was told holds every entry this one holds, maybe some this one evicted (expired ones are
+ * dead either way), and never an older version of a key.
+ */
+export interface StoreObserver {
+  /** rec was stored for key (the record is the caller's: copy what you keep) */
+  applied(key: string, rec: EntryRecord): void;
+  /** key was removed outright (drop) */
+  dropped(key: string): void;
+  /** flush marks that covered something new were merged */
+  flushed(marks: readonly FlushMark[]): void;
+}
+
 export interface StoreStats {
   items: number;
   tombstones: number;
@@ -152,6 +167,7 @@ export class Store {
   private reclaimPending = false;
   /** compress values of at least this many bytes; Infinity = off */
   private readonly packFrom: number;
+  private observer: StoreObserver | undefined;
 
   constructor(opts: StoreOptions) {
     const { shards, capacity, maxMemoryBytes, policy, tombstoneGraceMs } = opts;
@@ -169,6 +185,11 @@ export class Store {
     const perShardBytes = maxMemoryBytes > 0 ? Math.max(1, Math.floor(maxMemoryBytes / shards)) : 0;
     this.shardList = [];
     for (let i = 0; i < shards; i++) this.shardList.push(new Shard(policy, perShardEntries, perShardBytes, this.nodes));
+  }
+
+  /** Sets (or, with undefined, removes) the one observer of the changes this store applies. */
+  observe(observer: StoreObserver | undefined): void {
+    this.observer = observer;
   }
 
   shardOf(key: string): number {
@@ -275,7 +296,9 @@ export class Store {
     if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
-    return sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    if (stored && this.observer !== undefined) this.observer.applied(key, rec);
+    return stored;
   }
 
   /** Removes a key outright, no tombstone (used after handing a key to its new owners). Returns whether it existed (a dead entry is reclaimed and does not count). */
@@ -290,6 +313,7 @@ export class Store {
       return false;
     }
     sh.remove(slot);
+    this.observer?.dropped(key);
     return true;
   }
 
@@ -367,6 +391,7 @@ export class Store {
    */
   flush(marks: readonly FlushMark[]): boolean {
     if (!this.marks.mergeAll(marks)) return false;
+    this.observer?.flushed(marks);
     this.reclaimPending = true;
     this.reclaimShard = 0;
     this.reclaimSlot = 0;

@@ -8,7 +8,7 @@
  *  - ports are the union of both lists;
  *  - any other value (a scalar, healthcheck.test, command) is replaced.
  */
-import { readFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
 
@@ -26,6 +26,8 @@ export interface Service {
 
 export interface ComposeProject {
   services: Record<string, Service>;
+  /** Top-level named volumes (merged by name). */
+  volumes: Record<string, unknown>;
   /** The directory relative volume sources are resolved against (the first file's). */
   dir: string;
 }
@@ -83,8 +85,10 @@ function mergeMaps(base: Json, over: Json): Json {
 /** The project the files (paths relative to `dir`) make together, in order. */
 export function loadCompose(dir: string, ...files: string[]): ComposeProject {
   let services: Record<string, Json> = {};
+  const volumes: Record<string, unknown> = {};
   for (const f of files) {
-    const doc = parse(readFileSync(join(dir, f), 'utf8'), { merge: true }) as { services?: Record<string, Json> };
+    const doc = parse(readFileSync(join(dir, f), 'utf8'), { merge: true }) as { services?: Record<string, Json>; volumes?: Json };
+    for (const [name, v] of Object.entries(doc.volumes ?? {})) volumes[name] = v ?? {};
     for (const [name, s] of Object.entries(doc.services ?? {})) services[name] = name in services ? mergeService(services[name], s) : s;
   }
   services = Object.fromEntries(
@@ -93,7 +97,7 @@ export function loadCompose(dir: string, ...files: string[]): ComposeProject {
       { ...s, ...(s.environment ? { environment: environmentMap(s.environment as never) } : {}) },
     ]),
   );
-  return { services: services as Record<string, Service>, dir };
+  return { services: services as Record<string, Service>, volumes, dir };
 }
 
 /** A service's environment, every value a string. */
@@ -103,6 +107,35 @@ export function serviceEnv(s: Service): Record<string, string> {
 
 export function mounts(s: Service): Mount[] {
   return (s.volumes ?? []).map(mount);
+}
+
+/** A named volume (declared under the top-level volumes), not a bind mount of a host path. */
+export function isNamedVolume(project: ComposeProject, m: Mount): boolean {
+  return m.source !== '' && !m.source.startsWith('.') && !isAbsolute(m.source) && m.source in project.volumes;
+}
+
+/**
+ * For services run as processes: the service's environment with paths under its named volumes
+ * pointing into a directory of its own per volume under `root` (kept across restarts, like the
+ * volume), owned by `uid` (a new named volume copies the image directory's owner).
+ */
+export function withVolumes(
+  project: ComposeProject,
+  s: Service,
+  root: string,
+  env: Record<string, string>,
+  uid = 0,
+): Record<string, string> {
+  const named = mounts(s).filter((m) => isNamedVolume(project, m));
+  const inVolume = (v: string) => {
+    const m = named.find((x) => v === x.target || v.startsWith(`${x.target}/`));
+    if (!m) return v;
+    const dir = join(root, m.source);
+    mkdirSync(dir, { recursive: true });
+    chownSync(dir, uid, uid);
+    return join(dir, v.slice(m.target.length));
+  };
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, inVolume(v)]));
 }
 
 /** Where a bind mount's source is on the host (relative sources are relative to the project directory). */

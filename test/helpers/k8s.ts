@@ -105,3 +105,30 @@ export async function exitWithin(exited: Promise<number | null>, ms: number): Pr
   clearTimeout(timer);
   return code;
 }
+
+/**
+ * The StatefulSet's PersistentVolumeClaims as a pod sees them, for pods run as processes: each
+ * claim of volumeClaimTemplates mounted by the container is a directory of its own per pod under
+ * `root` (<claim>-<pod>, as Kubernetes names the claim), kept across the pod's restarts, owned
+ * by root and the pod's fsGroup with group write and setgid (what the kubelet does for fsGroup).
+ * Returns the env rewritten so that paths under a claim's mountPath point into its directory.
+ */
+export function withClaims(sts: Obj, container: Obj, podName: string, root: string, env: Record<string, string>): Record<string, string> {
+  const claims = new Set(((sts.spec.volumeClaimTemplates ?? []) as Obj[]).map((c) => c.metadata.name as string));
+  const fsGroup = sts.spec.template.spec.securityContext?.fsGroup as number | undefined;
+  const mounts = ((container.volumeMounts ?? []) as Obj[]).filter((m) => claims.has(m.name));
+  const dirOf = (m: Obj) => {
+    const dir = join(root, `${m.name}-${podName}`);
+    mkdirSync(dir, { recursive: true });
+    if (fsGroup !== undefined) {
+      chownSync(dir, 0, fsGroup);
+      chmodSync(dir, 0o2775);
+    }
+    return dir;
+  };
+  const inClaim = (v: string) => {
+    const m = mounts.find((x) => v === x.mountPath || v.startsWith(`${x.mountPath}/`));
+    return m ? join(dirOf(m), v.slice(m.mountPath.length)) : v;
+  };
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, inClaim(v)]));
+}

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { parseTokens, sha256Hex } from '../../src/auth/tokens.ts';
 import { parseConfig, VARIABLES } from '../../src/config/config.ts';
-import { hostPath, loadCompose, mounts, serviceEnv } from '../helpers/compose.ts';
+import { hostPath, loadCompose, mounts, serviceEnv, withVolumes } from '../helpers/compose.ts';
 import { asUser, imageRuntime, type Proc, publishPort, runAsUnavailable, watch } from '../helpers/deploy.ts';
 import { cacheClient, clusterClient, peerPing, status, type TestClient } from '../helpers/grpc.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
@@ -51,7 +51,8 @@ test('docker-compose.tls.yml: every service gets the certificates (a read-only .
     const { environment, volumes, ...rest } = services[name];
     const { environment: plainEnvironment, volumes: plainVolumes, ...plainRest } = plain.services[name];
     assert.deepEqual(rest, plainRest, `${name}: only environment and volumes differ from docker-compose.yml`);
-    assert.equal(plainVolumes, undefined);
+    const plainMounts = mounts(plain.services[name]);
+    assert.equal(plainMounts.length, (plainVolumes ?? []).length);
     const env = serviceEnv(services[name]);
     const before = serviceEnv(plain.services[name]);
     for (const [k, v] of Object.entries(before)) assert.equal(env[k], v, `${name}: ${k} as in docker-compose.yml`);
@@ -66,8 +67,14 @@ test('docker-compose.tls.yml: every service gets the certificates (a read-only .
     const cfg = parseConfig({ ...image.env, ...env });
     assert.equal(cfg.CLUSTER_SECRET, '', `${name}: with TLS the nodes need no CLUSTER_SECRET`);
 
-    const ms = mounts(services[name]);
-    assert.equal(ms.length, 1, `${name}: one mount`);
+    const all = mounts(services[name]);
+    for (const m of plainMounts)
+      assert.ok(
+        all.some((x) => x.target === m.target && x.source === m.source),
+        `${name}: keeps ${m.source}`,
+      );
+    const ms = all.filter((m) => !plainMounts.some((x) => x.target === m.target));
+    assert.equal(ms.length, 1, `${name}: one mount added`);
     assert.equal(ms[0].readOnly, true, `${name}: the certificates are mounted read-only`);
     assert.equal(hostPath(project, ms[0]), join(ROOT, defaultOut), `${name}: mounts what scripts/dev-certs.sh writes by default`);
     for (const k of SECURITY_VARS) assert.ok(env[k].startsWith(`${ms[0].target}/`), `${name}: ${k}=${env[k]} is inside the mount`);
@@ -107,12 +114,18 @@ test('the secured services as processes: a cluster over mutual TLS, token calls 
   assert.ok(!readFileSync(join(certs, 'tokens.json'), 'utf8').includes(token));
 
   // The ./certs:/certs mount: container paths under /certs are files in the scratch certs/.
-  const mount = mounts(services.cache1)[0];
+  const mount = mounts(services.cache1).find((m) => m.target === '/certs')!;
   const inMount = (v: string) => (v.startsWith(`${mount.target}/`) ? join(certs, v.slice(mount.target.length + 1)) : v);
   const envOf = (name: string) => ({
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     ...image.env,
-    ...Object.fromEntries(Object.entries(serviceEnv(services[name])).map(([k, v]) => [k, inMount(v)])),
+    ...withVolumes(
+      project,
+      services[name],
+      join(work, 'volumes'),
+      Object.fromEntries(Object.entries(serviceEnv(services[name])).map(([k, v]) => [k, inMount(v)])),
+      image.user!.uid,
+    ),
   });
 
   const net = TestNet.create(names);

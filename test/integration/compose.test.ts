@@ -8,17 +8,20 @@
  */
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig, VARIABLES } from '../../src/config/config.ts';
 import { parseAddress } from '../../src/config/parse.ts';
-import { serviceEnv as envOfService, loadCompose } from '../helpers/compose.ts';
+import { serviceEnv as envOfService, isNamedVolume, loadCompose, mounts, withVolumes } from '../helpers/compose.ts';
 import { imageRuntime, type Proc, seconds, watch } from '../helpers/deploy.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
 
-const { services } = loadCompose(ROOT, 'docker-compose.yml');
+const project = loadCompose(ROOT, 'docker-compose.yml');
+const { services } = project;
 const names = Object.keys(services);
 
 function serviceEnv(name: string): Record<string, string> {
@@ -54,6 +57,25 @@ test('docker-compose.yml: three nodes built from the Dockerfile, configured only
   assert.ok(services.cache1.ports?.includes('8080:8080'), 'cache1 publishes 8080:8080');
 });
 
+test('docker-compose.yml: each node keeps its snapshot and log (DATA_DIR) on a named volume of its own', () => {
+  const image = imageRuntime();
+  const used = new Set<string>();
+  for (const name of names) {
+    const cfg = parseConfig({ ...image.env, ...serviceEnv(name) });
+    assert.ok(cfg.DATA_DIR, `${name}: DATA_DIR is set`);
+    const m = mounts(services[name]).find((x) => cfg.DATA_DIR === x.target || cfg.DATA_DIR.startsWith(`${x.target}/`));
+    assert.ok(m, `${name}: DATA_DIR=${cfg.DATA_DIR} is inside a mount`);
+    assert.ok(isNamedVolume(project, m), `${name}: ${m.source} is a named volume declared at the top level`);
+    assert.equal(m.readOnly, false, `${name}: writable`);
+    assert.ok(!used.has(m.source), `${name}: its volume is its own (a node's data belongs to its node id)`);
+    used.add(m.source);
+  }
+  // A new named volume copies the image's directory, owner included: the image's USER must own it.
+  const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8');
+  const target = mounts(services.cache1).find((m) => isNamedVolume(project, m))!.target;
+  assert.match(dockerfile, new RegExp(`^RUN mkdir ${target} && chown ${image.user!.uid}:${image.user!.gid} ${target}$`, 'm'));
+});
+
 interface Members {
   members: { node_id: string; address: string; state: number }[];
   ring_version: string;
@@ -80,7 +102,14 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   };
   for (const h of net.hosts) writeFileSync(`/etc/netns/${h.ns}/hosts`, '127.0.0.1 localhost\n');
 
-  const envOf = (name: string) => ({ PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...image.env, ...serviceEnv(name) });
+  // The named volumes: a directory each, kept across the services' restarts.
+  const volumes = mkdtempSync(join(tmpdir(), 'tscache-compose-volumes-'));
+  t.after(() => rmSync(volumes, { recursive: true, force: true }));
+  const envOf = (name: string) => ({
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    ...image.env,
+    ...withVolumes(project, services[name], volumes, serviceEnv(name)),
+  });
   const run = (name: string, argv: string[]) =>
     net.spawnIn(name, argv[0] === 'node' ? process.execPath : argv[0], argv.slice(1), envOf(name));
   const start = (name: string) => {
@@ -184,4 +213,11 @@ test('docker-compose.yml services run as processes: out-of-order start, cross-no
   assert.equal(g.res?.value, 'bar', g.err?.details);
   await stop('cache2');
   await stop('cache1');
+
+  // docker compose up again: every node starts from its own volume and serves the key.
+  for (const name of names) await start(name).waitFor(/listening on/);
+  for (const name of names)
+    assert.match(procs.get(name)!.lines.join('\n'), /loaded [1-9]\d* entries and \d+ tombstones from DATA_DIR/, name);
+  await eventually(async () => (await k1.call<{ value: string }>('Get', { key: 'foo' })).res?.value === 'bar', 20_000, 200);
+  for (const name of names) await stop(name);
 });

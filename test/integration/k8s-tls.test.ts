@@ -27,7 +27,7 @@ import type { Members } from '../helpers/cluster.ts';
 import type { Proc as DeployProc } from '../helpers/deploy.ts';
 import { asUser, runAsUnavailable } from '../helpers/deploy.ts';
 import { type ClientOptions, cacheClient, clusterClient, status, type TestClient } from '../helpers/grpc.ts';
-import { exitWithin, loadManifests, type Obj, podEnv, quantity, SecretVolume } from '../helpers/k8s.ts';
+import { exitWithin, loadManifests, type Obj, podEnv, quantity, SecretVolume, withClaims } from '../helpers/k8s.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
 
@@ -252,7 +252,13 @@ test('secured StatefulSet pods as processes: mutual TLS, exec probes, tokens, Se
     return m ? join(secretVolumes.get(m.name)!.dir, value.slice(m.mountPath.length + 1)) : value;
   };
   const envOf = (name: string, ip: string) =>
-    Object.fromEntries(Object.entries(podEnv(container, name, ip)).map(([k, v]) => [k, inVolumes(v)]));
+    withClaims(
+      sts,
+      container,
+      name,
+      join(work, 'claims'),
+      Object.fromEntries(Object.entries(podEnv(container, name, ip)).map(([k, v]) => [k, inVolumes(v)])),
+    );
 
   const net = TestNet.create(pods);
   const procs = new Map<string, Proc>();

@@ -8,14 +8,16 @@
  */
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Config, parseConfig, VARIABLES } from '../../src/config/config.ts';
 import { parseAddress } from '../../src/config/parse.ts';
 import type { Members } from '../helpers/cluster.ts';
 import type { Proc as DeployProc } from '../helpers/deploy.ts';
 import { cacheClient, clusterClient, type TestClient } from '../helpers/grpc.ts';
-import { podEnv as containerEnv, exitWithin, loadManifests, type Obj, quantity } from '../helpers/k8s.ts';
+import { podEnv as containerEnv, exitWithin, loadManifests, type Obj, quantity, withClaims } from '../helpers/k8s.ts';
 import { netnsUnavailable, TestNet, tearDown } from '../helpers/netns.ts';
 import { eventually, ROOT } from '../helpers/procs.ts';
 
@@ -144,6 +146,22 @@ test('StatefulSet: memory requests/limits leave room for MAX_MEMORY; non-root li
   assert.equal(String(sc.runAsUser), user, 'runAsUser is the Dockerfile USER');
 });
 
+test("StatefulSet: DATA_DIR is on the pod's own PersistentVolumeClaim, writable by the node's user", () => {
+  const cfg = cfg0();
+  assert.ok(cfg.DATA_DIR, 'DATA_DIR is set');
+  const templates = sts.spec.volumeClaimTemplates as Obj[];
+  const m = (container.volumeMounts as Obj[]).find((x) => cfg.DATA_DIR === x.mountPath || cfg.DATA_DIR.startsWith(`${x.mountPath}/`));
+  assert.ok(m, `DATA_DIR=${cfg.DATA_DIR} is inside a volumeMount`);
+  assert.notEqual(m.readOnly, true);
+  const claim = templates.find((t) => t.metadata.name === m.name);
+  assert.ok(claim, `the mount ${m.name} is a volumeClaimTemplate: one claim per pod, kept across restarts`);
+  assert.ok(!(pod.spec.volumes ?? []).some((v: Obj) => v.name === m.name), 'not also a pod volume');
+  assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
+  assert.ok(quantity(claim.spec.resources.requests.storage) >= 2 * cfg.MAX_MEMORY, 'room for a snapshot and a log of MAX_MEMORY');
+  const sc = pod.spec.securityContext;
+  assert.equal(sc.fsGroup, sc.runAsGroup, "fsGroup: the volume is writable by the node's group");
+});
+
 // ---- the pods as processes ----
 
 /** A pod's process (the parts of test/helpers/deploy.ts's Proc these tests use). */
@@ -171,10 +189,13 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
 
   const cfgOf = (name: string) => parseConfig(podEnv(name, net.host(name).ip));
   const podAddr = (name: string) => `${net.host(name).ip}:${cfgOf(name).port}`;
+  // The PersistentVolumeClaims: a directory per pod, kept when the pod goes and comes back.
+  const claims = mkdtempSync(join(tmpdir(), 'tscache-k8s-claims-'));
+  t.after(() => rmSync(claims, { recursive: true, force: true }));
   const spawn = (name: string, args: string[]) => {
     const p = net.spawnIn(name, args[0] === 'node' ? process.execPath : args[0], args.slice(1), {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
-      ...podEnv(name, net.host(name).ip),
+      ...withClaims(sts, container, name, claims, podEnv(name, net.host(name).ip)),
     });
     const lines: string[] = [];
     const onData = (b: Buffer) => {
@@ -268,8 +289,13 @@ test('StatefulSet pods as processes: ordered start, Ready via gRPC health, scale
   await expectView(pods.slice(0, 2), alive(pods.slice(0, 2), [last]));
   for (const name of pods.slice(0, 2)) await readAll(name);
 
-  // kubectl scale --replicas=3: the same pod name comes back and is a member again.
+  // kubectl scale --replicas=3: the same pod name comes back (with its claim) and is a member again.
   await startPod(last);
+  assert.match(
+    procs.get(last)!.lines.join('\n'),
+    /loaded 50 entries and \d+ tombstones from DATA_DIR/,
+    'the pod starts from its own claim',
+  );
   await expectView(pods, alive(pods));
   await readAll(last);
 

@@ -57,6 +57,8 @@ const bad: [Record<string, string>, string, RegExp][] = [
   [{ NUM_SHARDS: '0' }, 'NUM_SHARDS', /whole number/],
   [{ CAPACITY: '-1' }, 'CAPACITY', /whole number from 0/],
   [{ EVICTION_POLICY: 'mru' }, 'EVICTION_POLICY', /one of lru, lfu, fifo, ttl, random$/],
+  [{ APPEND_FSYNC: 'sometimes' }, 'APPEND_FSYNC', /one of always, everysec, no$/],
+  [{ SNAPSHOT_INTERVAL: 'often' }, 'SNAPSHOT_INTERVAL', /a duration/],
   [{ MAX_MEMORY: 'lots' }, 'MAX_MEMORY', /size in bytes/],
   [{ COMPRESSION_THRESHOLD: 'big' }, 'COMPRESSION_THRESHOLD', /size in bytes from 0/],
   [{ TTL: '-5' }, 'TTL', /duration/],
