@@ -202,6 +202,25 @@ test('data older than TOMBSTONE_GRACE is not loaded (set aside, with a warning)'
   assert.ok(b.lines.some((l) => l.level === 40 && /longer than TOMBSTONE_GRACE/.test(l.msg)));
 });
 
+test('an idle node keeps its log looking fresh, so a restart soon after is not taken for a long absence', async () => {
+  const dir = newDir();
+  const a = node(dir, 'n1', 'no', 4000); // touched every second (a quarter of the grace)
+  a.p.load();
+  a.p.start();
+  a.store.apply('k', live(Date.now()));
+  const log = join(dir, readdirSync(dir).find((f) => f.startsWith('log.'))!);
+  const wroteAt = statSync(log).mtimeMs;
+  const end = Date.now() + 5_000;
+  while (statSync(log).mtimeMs < wroteAt + 1500) {
+    if (Date.now() > end) throw new Error('the idle log was not touched within 5 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await a.p.close(false);
+  const b = node(dir, 'n1', 'no', 4000);
+  b.p.load(wroteAt + 5000); // longer than the grace after the write, not after the node last ran
+  assert.equal(b.store.peek('k')?.value !== undefined, true, 'loaded');
+});
+
 test('with APPEND_FSYNC=always a write is in the file when apply returns', () => {
   const dir = newDir();
   const a = node(dir, 'n1', 'always');
