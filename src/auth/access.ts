@@ -59,6 +59,8 @@ const table: [string, Omit<Rule, 'method'>][] = [
   // a lease is a right to write the key
   ['/cache.v1.CacheService/GetOrLease', { need: 'write', key: keyOf }],
   ['/cache.v1.CacheService/ReleaseLease', { need: 'write', key: keyOf }],
+  // the keys it pushes are ones the caller read (each Get checked on its own)
+  ['/cache.v1.CacheService/Invalidations', { need: 'read' }],
   ['/cache.v1.ClusterService/Members', { need: 'read' }],
   ['/cache.v1.ClusterService/Stats', { need: 'read' }],
   ['/cache.v1.ClusterService/Leave', { need: 'admin' }],

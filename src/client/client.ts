@@ -13,6 +13,7 @@ import type { FlushResponse__Output } from '../protos/generated/public/cache/v1/
 import type { GetOrLeaseResponse__Output } from '../protos/generated/public/cache/v1/GetOrLeaseResponse.js';
 import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
 import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
+import type { Invalidation__Output } from '../protos/generated/public/cache/v1/Invalidation.js';
 import type { KeyError__Output } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { LeaveResponse__Output } from '../protos/generated/public/cache/v1/LeaveResponse.js';
 import type { MDeleteResponse__Output } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
@@ -27,8 +28,10 @@ import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.
 import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
 import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
 import { DEADLINE_HEADER } from '../server/deadline.js';
+import { NEAR_STREAM_HEADER } from '../tracking/table.js';
 import { type Connection, Connections } from './connections.js';
 import { CacheClientError, invalidArgument } from './errors.js';
+import { NearCache, type NearCacheStats } from './near.js';
 import {
   type CallOptions,
   type ClientOptions,
@@ -220,6 +223,9 @@ type QueuedOf<K extends Queued['kind']> = Extract<Queued, { kind: K }>;
 const LEASE_POLL = { initialMs: 25, maxMs: 1_000, multiplier: 2, jitter: 0.5 };
 const DEFAULT_LEASE_MS = 10_000;
 
+/** Least time between two attempts to open the Invalidations stream to one node. */
+const NEAR_REOPEN_GAP_MS = 500;
+
 /** Least time between two refreshes of the ring caused by errors. */
 const MIN_REFRESH_GAP_MS = 250;
 
@@ -237,10 +243,15 @@ export class CacheClient {
   private queued: Queued[] = [];
   /** getOrLoad calls in flight, by key (singleflight: one per key in this process). */
   private readonly loading = new Map<string, Promise<GetOrLoadResult>>();
+  /** The near cache (ClientOptions.nearCache), its streams by node address and when each was last opened. */
+  private readonly near: NearCache<GetResult> | undefined;
+  private readonly nearStreams = new Map<string, grpc.ClientReadableStream<Invalidation__Output>>();
+  private readonly nearOpenedAt = new Map<string, number>();
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
     this.conns = new Connections(this.o.maxMessageBytes, this.o.tls, this.o.authorization);
+    if (this.o.nearCache) this.near = new NearCache(this.o.nearCache);
   }
 
   // ---- key/value ----
@@ -249,6 +260,12 @@ export class CacheClient {
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
     checkKey(key, 'Get');
     const level = consistencyNumber(opts.consistency, 'Get');
+    if (this.near !== undefined && level === 0 && !this.closed) {
+      const hit = this.near.lookup(key, Date.now());
+      if (hit !== undefined) return hit;
+      const r = await this.nearMiss(key, opts);
+      if (r !== false) return r;
+    }
     if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'get', key, level, resolve, reject }));
     return this.getOne(key, level, opts);
   }
@@ -261,6 +278,99 @@ export class CacheClient {
   private enqueue(q: Queued): void {
     this.queued.push(q);
     if (this.queued.length === 1) process.nextTick(() => void this.sendQueued());
+  }
+
+  /**
+   * A near-cache miss: when the key's first choice is one of its replicas (in the client's ring)
+   * and the stream to it is usable, the read goes there only, reserved first and carrying the
+   * stream's id (the node then tracks the key for us), and its value is installed unless an
+   * invalidation came in between. false: read the usual way (no stream yet: one is opened).
+   */
+  private async nearMiss(key: string, opts: ReadOptions): Promise<GetResult | undefined | false> {
+    const near = this.near!;
+    if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
+    const first = this.route(key)[0];
+    if (first === undefined || !first.replica) return false;
+    const address = first.address;
+    const id = near.streamId(address);
+    if (id === undefined) {
+      this.openNearStream(address);
+      return false;
+    }
+    const token = near.reserve(key, address);
+    const req = keyRequest(key, 0);
+    let res: GetResponse__Output;
+    try {
+      res = await this.call<GetResponse__Output>(
+        {
+          method: 'Get',
+          key,
+          read: true,
+          address,
+          invoke: (c, md, o, cb) => {
+            md.set(NEAR_STREAM_HEADER, id);
+            c.cache.Get(req, md, o, cb);
+          },
+        },
+        { timeoutMs: opts.timeoutMs, retries: 0 },
+      );
+    } catch (e) {
+      near.abandon(key, token);
+      if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
+      return false;
+    }
+    const r = getResult(res);
+    near.install(key, token, r, r.ttlRemainingMs, Date.now());
+    return r;
+  }
+
+  /** Opens the Invalidations stream to a node (at most once per NEAR_REOPEN_GAP_MS). */
+  private openNearStream(address: string): void {
+    const near = this.near!;
+    if (this.closed || this.nearStreams.has(address)) return;
+    const now = Date.now();
+    if (now - (this.nearOpenedAt.get(address) ?? 0) < NEAR_REOPEN_GAP_MS) return;
+    this.nearOpenedAt.set(address, now);
+    const conn = this.conns.get(address);
+    const md = new grpc.Metadata();
+    if (conn.authorization) md.set('authorization', conn.authorization);
+    const stream = conn.cache.Invalidations({}, md);
+    this.nearStreams.set(address, stream);
+    let opened = false;
+    stream.on('data', (m: Invalidation__Output) => {
+      const seq = Number(m.seq);
+      if (!opened) {
+        opened = seq === 1 && m.stream_id !== '';
+        if (opened) near.open(address, m.stream_id);
+        else stream.cancel();
+        return;
+      }
+      near.message(address, seq, m.keys, m.all);
+    });
+    const ended = () => {
+      if (this.nearStreams.get(address) === stream) this.nearStreams.delete(address);
+      near.lost(address);
+    };
+    stream.on('error', ended);
+    stream.on('end', ended);
+    stream.on('close', ended);
+  }
+
+  /** Counters of the near cache (undefined when it is off). */
+  nearCacheStats(): NearCacheStats | undefined {
+    return this.near?.stats();
+  }
+
+  /** This client writes keys: its near cache drops them now and once the write is answered. */
+  private writing<T>(keys: readonly string[] | string, p: Promise<T>): Promise<T> {
+    const near = this.near;
+    if (near === undefined) return p;
+    const drop = () => {
+      if (typeof keys === 'string') near.invalidate(keys);
+      else for (const k of keys) near.invalidate(k);
+    };
+    drop();
+    return p.finally(drop);
   }
 
   /** One Get call (with retries and failover). */
@@ -276,11 +386,7 @@ export class CacheClient {
       if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
       throw e;
     }
-    return {
-      value: res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? ''),
-      version: BigInt(res.version),
-      ttlRemainingMs: Number(res.ttl_remaining_ms),
-    };
+    return getResult(res);
   }
 
   /**
@@ -428,8 +534,9 @@ export class CacheClient {
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
     const ttl = checkTtl(opts.ttlMs, 'Set');
     if (ttl > 0) entry.ttl_ms = String(ttl);
-    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject }));
-    return this.setOne(key, setRequest(entry, level), opts);
+    if (this.batching(opts))
+      return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject })));
+    return this.writing(key, this.setOne(key, setRequest(entry, level), opts));
   }
 
   /** One Set call (with retries and failover). */
@@ -502,7 +609,7 @@ export class CacheClient {
         const entry: MSetEntry = typeof value === 'string' ? { key, value } : { key, data: value };
         if (ttl > 0) entry.ttl_ms = String(ttl);
         try {
-          const set = await this.setOne(key, { ...setRequest(entry, level), lease_token: res.lease_token }, call);
+          const set = await this.writing(key, this.setOne(key, { ...setRequest(entry, level), lease_token: res.lease_token }, call));
           return { value, version: set.version, source: 'loader' };
         } catch (e) {
           if (e instanceof CacheClientError && e.code === 'FAILED_PRECONDITION') return { value, version: undefined, source: 'loader' };
@@ -530,8 +637,9 @@ export class CacheClient {
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
     const level = consistencyNumber(opts.consistency, 'Delete');
-    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'del', key, level, resolve, reject }));
-    return this.deleteOne(key, level, opts);
+    if (this.batching(opts))
+      return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'del', key, level, resolve, reject })));
+    return this.writing(key, this.deleteOne(key, level, opts));
   }
 
   /** One Delete call (with retries and failover). */
@@ -583,9 +691,9 @@ export class CacheClient {
       return w;
     });
     const req = { entries: wire, consistency: consistencyNumber(opts.consistency, 'MSet') };
-    const res = await this.call<MSetResponse__Output>(
-      { method: 'MSet', read: false, invoke: (c, md, o, cb) => c.cache.MSet(req, md, o, cb) },
-      opts,
+    const res = await this.writing(
+      entries.map((e) => e.key),
+      this.call<MSetResponse__Output>({ method: 'MSet', read: false, invoke: (c, md, o, cb) => c.cache.MSet(req, md, o, cb) }, opts),
     );
     return res.results.map((r) => ({
       key: r.key,
@@ -599,9 +707,12 @@ export class CacheClient {
   async mdelete(keys: readonly string[], opts: WriteOptions = {}): Promise<BatchDeleteResult[]> {
     checkKeys(keys, 'MDelete');
     const req = { keys: [...keys], consistency: consistencyNumber(opts.consistency, 'MDelete') };
-    const res = await this.call<MDeleteResponse__Output>(
-      { method: 'MDelete', read: false, invoke: (c, md, o, cb) => c.cache.MDelete(req, md, o, cb) },
-      opts,
+    const res = await this.writing(
+      keys,
+      this.call<MDeleteResponse__Output>(
+        { method: 'MDelete', read: false, invoke: (c, md, o, cb) => c.cache.MDelete(req, md, o, cb) },
+        opts,
+      ),
     );
     return res.results.map((r) => ({
       key: r.key,
@@ -688,6 +799,7 @@ export class CacheClient {
       { method: 'Flush', read: false, address: opts.address, invoke: (c, md, o, cb) => c.cluster.Flush({ prefix }, md, o, cb) },
       opts,
     );
+    this.near?.clear();
     return { version: BigInt(res.version), pending: res.pending };
   }
 
@@ -752,6 +864,8 @@ export class CacheClient {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    for (const st of this.nearStreams.values()) st.cancel();
+    this.nearStreams.clear();
     this.conns.close();
   }
 
@@ -843,7 +957,10 @@ export class CacheClient {
   private applyMembers(res: MembersResponse__Output): void {
     if (this.closed) return;
     const v = RingView.from(res, this.view);
-    if (v) this.view = v;
+    if (!v) return;
+    // another ring: a key's replicas may have moved, and the old ones no longer see its writes
+    if (this.near !== undefined && this.view !== undefined && v.ring !== this.view.ring) this.near.clear();
+    this.view = v;
   }
 
   /** A refresh after an error, unless one is running or started very recently. */
@@ -885,6 +1002,14 @@ function unary<T>(conn: Connection, spec: Pick<CallSpec<T>, 'invoke'>, timeoutMs
     if (conn.authorization) md.set('authorization', conn.authorization);
     spec.invoke(conn, md, { deadline }, (err, res) => (err || res === undefined ? reject(err) : resolve(res)));
   });
+}
+
+function getResult(res: GetResponse__Output): GetResult {
+  return {
+    value: res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? ''),
+    version: BigInt(res.version),
+    ttlRemainingMs: Number(res.ttl_remaining_ms),
+  };
 }
 
 function asStatus(e: unknown): { code: number; details: string } {

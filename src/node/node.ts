@@ -30,6 +30,7 @@ import type { Security } from '../security/security.js';
 import { cacheService } from '../server/cache-service.js';
 import { clusterService } from '../server/cluster-service.js';
 import { RequestGate } from '../server/gate.js';
+import { NearTracking } from '../server/invalidations.js';
 import { bind, createServer, type ServerParts, setServing } from '../server/server.js';
 import { Store } from '../store/store.js';
 import { leave, within } from '../topology/leave.js';
@@ -59,6 +60,8 @@ export class CacheNode {
   readonly antiEntropy: AntiEntropy;
   readonly flusher: Flusher;
   readonly metrics?: Metrics;
+  /** Client near caches: the keys each Invalidations stream was served, pushed when they change here. */
+  readonly near: NearTracking;
   /** The keys this node coordinates most client calls for (Stats, cachectl stats, cache_hot_key_requests). */
   readonly hotKeys = new TopK(HOT_KEYS, Date.now());
   private readonly gate: RequestGate;
@@ -190,6 +193,11 @@ export class CacheNode {
       (id) => table.get(id)?.state === 'alive',
       log,
     );
+    this.near = new NearTracking({
+      maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
+      isReplica: (key) => this.topology.replicas(key).includes(self),
+      setChangeHook: (hook) => this.store.setChangeHook(hook),
+    });
     this.admission = createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST);
     // A node configured with peers serves data only once it knows at least one of them:
     // alone, it would take its own empty store for the whole cluster (stale reads, and
@@ -223,6 +231,7 @@ export class CacheNode {
           this.metrics,
           undefined,
           new SampledCounter(this.hotKeys, HOT_KEYS.sampleEvery),
+          this.near,
         ),
         clusterService({
           selfId: cfg.NODE_ID,
@@ -309,6 +318,7 @@ export class CacheNode {
           a.restarted.length === 0 ? 'ring changed' : 'members restarted: pushing their share to them',
         );
         this.rebalancer.ringChanged(a.ring, a.restarted);
+        this.near.ringChanged();
         break;
       case 'deliver-hints':
         setImmediate(() => this.hintDelivery.deliver());
@@ -425,6 +435,7 @@ export class CacheNode {
       clockOffsetsMs: new Map(this.membership.clocks.estimates(Date.now()).map((e) => [e.peer, e.offsetMs])),
       clockFenced: this.membership.clocks.verdict.fenced,
       hotKeys: hottest(this.hotKeys, HOT_KEYS.shown),
+      near: { ...this.near.stats(), messages: this.near.messages },
     };
   }
 
@@ -476,6 +487,8 @@ export class CacheNode {
     setServing(parts.health, false);
     this.log.info({ inFlight: this.gate.inFlight }, 'shutting down: refusing new calls, finishing calls in flight');
     await within(this.gate.close(), deadline - Date.now());
+    // Near caches stop using this node (their streams never end by themselves).
+    this.near.close();
     const outcome = await leave(
       {
         stopAcceptingWrites: () => {

@@ -43,6 +43,7 @@ import {
 import { type BatchLimits, batchHandlers } from './batch.js';
 import { absoluteDeadline } from './deadline.js';
 import type { RequestGate } from './gate.js';
+import type { NearTracking } from './invalidations.js';
 import type { ServiceBinding } from './server.js';
 import { checkConsistency, checkKey, checkLeaseMs, checkTtl, checkValue } from './validate.js';
 
@@ -95,6 +96,8 @@ export function cacheService(
   now: () => number = Date.now,
   /** Counts each key of a client call (the hot keys, src/hotkeys/topk.ts). */
   hot?: KeyCounter,
+  /** Client near caches (src/server/invalidations.ts): Gets track their key for the caller's stream. */
+  near?: NearTracking,
 ): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
@@ -153,6 +156,8 @@ export function cacheService(
           }
           if (debug) log.debug({ method: name, key, level }, 'request');
           hot?.hit(key);
+          // tracked before the read starts: a write applied after it is always pushed
+          if (method === 0 && near !== undefined && near.active) near.track(call.metadata, key);
           guarded(reply, () => run(key, level, reply));
         },
         absoluteDeadline(call),
@@ -261,10 +266,15 @@ export function cacheService(
       Delete: del,
       GetOrLease: getOrLease,
       ReleaseLease: releaseLease,
+      Invalidations: near?.handler ?? noInvalidations,
       ...batchHandlers(coord, gate, limits, fail, observed, now, hot),
     },
   };
 }
+
+/** Invalidations on a node built without near-cache tracking (tests). */
+const noInvalidations: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
+  call.destroy(Object.assign(new Error('near-cache invalidations are off on this node'), { code: grpc.status.UNIMPLEMENTED }));
 
 function getAnswer(rec: EntryRecord, now: number): GetAnswer {
   return {

@@ -1,4 +1,5 @@
 import { compareVersions } from '../hlc/hlc.js';
+import { CHANGE_EVICT, CHANGE_EXPIRE, type ChangeHook } from './changes.js';
 import { FifoPolicy } from './fifo.js';
 import { ExpiryHeap } from './heap.js';
 import { LfuPolicy } from './lfu.js';
@@ -120,6 +121,8 @@ export class Shard {
   bytes = 0;
   evictions = 0;
   expirations = 0;
+  /** Told of each entry this shard expires or evicts (set by Store.setChangeHook; undefined = nobody listens). */
+  onChange: ChangeHook | undefined = undefined;
 
   constructor(
     policy: EvictionPolicyName,
@@ -411,6 +414,7 @@ export class Shard {
       }
       const v = this.policy.victim(exclude);
       if (v === -1) return;
+      if (this.onChange !== undefined) this.onChange(CHANGE_EVICT, this.keyOf(v));
       this.remove(v);
       this.evictions++;
     }
@@ -486,7 +490,10 @@ export class Shard {
 
   /** Reclaims a dead entry; a TTL'd value counts as an expiration, a tombstone does not. */
   expire(slot: number): void {
-    if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) this.expirations++;
+    if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) {
+      this.expirations++;
+      if (this.onChange !== undefined) this.onChange(CHANGE_EXPIRE, this.keyOf(slot));
+    }
     this.remove(slot);
   }
 

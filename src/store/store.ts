@@ -1,6 +1,7 @@
 import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
+import { CHANGE_DELETE, CHANGE_DROP, CHANGE_FLUSH, CHANGE_SET, type ChangeHook } from './changes.js';
 import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
 import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
@@ -136,6 +137,8 @@ export class Store {
   private reclaimShard = 0;
   private reclaimSlot = 0;
   private reclaimPending = false;
+  /** See setChangeHook. */
+  private hook: ChangeHook | undefined = undefined;
 
   constructor(opts: StoreOptions) {
     const { shards, capacity, maxMemoryBytes, policy, tombstoneGraceMs } = opts;
@@ -150,6 +153,16 @@ export class Store {
     const perShardBytes = maxMemoryBytes > 0 ? Math.max(1, Math.floor(maxMemoryBytes / shards)) : 0;
     this.shardList = [];
     for (let i = 0; i < shards; i++) this.shardList.push(new Shard(policy, perShardEntries, perShardBytes, this.nodes));
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the one change hook (src/store/changes.ts): told of every
+   * write or delete applied, value expired, entry evicted or dropped, and new flush. Set it only
+   * while someone listens: without it the store decodes no key for it.
+   */
+  setChangeHook(hook: ChangeHook | undefined): void {
+    this.hook = hook;
+    for (const sh of this.shardList) sh.onChange = hook;
   }
 
   shardOf(key: string): number {
@@ -245,7 +258,9 @@ export class Store {
     if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
-    return sh.apply(key, h, kl, rec, tombstone, value, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    const stored = sh.apply(key, h, kl, rec, tombstone, value, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    if (stored && this.hook !== undefined) this.hook(tombstone ? CHANGE_DELETE : CHANGE_SET, key);
+    return stored;
   }
 
   /** Removes a key outright, no tombstone (used after handing a key to its new owners). Returns whether it existed (a dead entry is reclaimed and does not count). */
@@ -260,6 +275,7 @@ export class Store {
       return false;
     }
     sh.remove(slot);
+    if (this.hook !== undefined) this.hook(CHANGE_DROP, key);
     return true;
   }
 
@@ -337,6 +353,7 @@ export class Store {
    */
   flush(marks: readonly FlushMark[]): boolean {
     if (!this.marks.mergeAll(marks)) return false;
+    if (this.hook !== undefined) for (const m of marks) this.hook(CHANGE_FLUSH, m.prefix);
     this.reclaimPending = true;
     this.reclaimShard = 0;
     this.reclaimSlot = 0;
