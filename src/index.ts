@@ -24,6 +24,8 @@ export {
   type MemberStateName,
   type MembersOptions,
   type MembersResult,
+  type NearCacheOptions,
+  type NearCacheStats,
   type NodeStats,
   type ReadOptions,
   type SetOptions,

@@ -17,6 +17,7 @@ export type {
 } from './client.js';
 export { CacheClient } from './client.js';
 export { CacheClientError, type CacheErrorCode } from './errors.js';
+export type { NearCacheOptions, NearCacheStats } from './near.js';
 export type {
   AttemptInfo,
   BackoffOptions,
