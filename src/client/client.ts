@@ -207,7 +207,15 @@ const AUTO_BATCH_MAX_KEYS = 500;
 
 /** A single-key call waiting for the end of its event-loop turn (auto-batching). */
 type Queued =
-  | { kind: 'get'; key: string; level: Consistency__Output; resolve: (r: GetResult | undefined) => void; reject: (e: unknown) => void }
+  | {
+      kind: 'get';
+      key: string;
+      level: Consistency__Output;
+      resolve: (r: GetResult | undefined) => void;
+      reject: (e: unknown) => void;
+      /** A near-cache miss: reserved with this token, to be read from `address` naming stream `nearId`. */
+      near?: { token: number; address: string; nearId: string };
+    }
   | {
       kind: 'set';
       key: string;
@@ -247,6 +255,8 @@ export class CacheClient {
   private readonly near: NearCache<GetResult> | undefined;
   private readonly nearStreams = new Map<string, grpc.ClientReadableStream<Invalidation__Output>>();
   private readonly nearOpenedAt = new Map<string, number>();
+  /** Near-cache reads in flight, by key: a miss of the same key meanwhile waits for it (see nearMiss). */
+  private readonly nearReads = new Map<string, Promise<GetResult | undefined | false>>();
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
@@ -263,7 +273,23 @@ export class CacheClient {
     if (this.near !== undefined && level === 0 && !this.closed) {
       const hit = this.near.lookup(key, Date.now());
       if (hit !== undefined) return hit;
-      const r = await this.nearMiss(key, opts);
+      const pending = this.nearReads.get(key);
+      if (pending !== undefined) {
+        // the read in flight answers this call too, if it got installed: then no invalidation
+        // of the key arrived between its reservation (before this call began) and its answer
+        await pending.catch(() => undefined);
+        const now = this.near.peek(key, Date.now());
+        if (now !== undefined) return now;
+      }
+      const p = this.nearMiss(key, opts);
+      if (pending === undefined) {
+        this.nearReads.set(key, p);
+        const done = () => {
+          if (this.nearReads.get(key) === p) this.nearReads.delete(key);
+        };
+        p.then(done, done);
+      }
+      const r = await p;
       if (r !== false) return r;
     }
     if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'get', key, level, resolve, reject }));
@@ -298,6 +324,11 @@ export class CacheClient {
       return false;
     }
     const token = near.reserve(key, address);
+    if (this.batching(opts)) {
+      return new Promise((resolve, reject) =>
+        this.enqueue({ kind: 'get', key, level: 0, resolve, reject, near: { token, address, nearId: id } }),
+      );
+    }
     const req = keyRequest(key, 0);
     let res: GetResponse__Output;
     try {
@@ -404,8 +435,9 @@ export class CacheClient {
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
     const groups = new Map<string, { address: string; group: Queued[] }>();
     for (const q of queued) {
-      const address = this.route(q.key)[0]!.address;
-      const id = `${q.kind} ${q.level} ${address}`;
+      const nq = q.kind === 'get' ? q.near : undefined;
+      const address = nq ? nq.address : this.route(q.key)[0]!.address;
+      const id = nq ? `near ${address} ${nq.nearId}` : `${q.kind} ${q.level} ${address}`;
       const g = groups.get(id);
       if (g) g.group.push(q);
       else groups.set(id, { address, group: [q] });
@@ -414,7 +446,8 @@ export class CacheClient {
       for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) {
         const part = group.slice(i, i + AUTO_BATCH_MAX_KEYS);
         const kind = part[0]!.kind;
-        if (part.length === 1) this.sendOne(part[0]!);
+        if (kind === 'get' && part[0]!.near) void this.sendGets(address, part as QueuedOf<'get'>[]);
+        else if (part.length === 1) this.sendOne(part[0]!);
         else if (kind === 'get') void this.sendGets(address, part as QueuedOf<'get'>[]);
         else if (kind === 'set') void this.sendSets(address, part as QueuedOf<'set'>[]);
         else void this.sendDeletes(address, part as QueuedOf<'del'>[]);
@@ -424,8 +457,11 @@ export class CacheClient {
 
   /** A queued call made on its own (with the usual retries and failover). */
   private sendOne(q: Queued): void {
-    if (q.kind === 'get') this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
-    else if (q.kind === 'set') this.setOne(q.key, setRequest(q.entry, q.level), {}).then(q.resolve, q.reject);
+    if (q.kind === 'get') {
+      // a near-cache miss read another way is not cached (no node tracks it for us)
+      if (q.near) this.near?.abandon(q.key, q.near.token);
+      this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
+    } else if (q.kind === 'set') this.setOne(q.key, setRequest(q.entry, q.level), {}).then(q.resolve, q.reject);
     else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
   }
 
@@ -467,23 +503,33 @@ export class CacheClient {
     });
   }
 
+  /** An MGet of a group of gets; near-cache misses (one stream's) name it and install what they read. */
   private sendGets(address: string, group: QueuedOf<'get'>[]): Promise<void> {
     const req = { keys: group.map((q) => q.key), consistency: group[0]!.level };
+    const nearId = group[0]!.near?.nearId;
+    const near = this.near;
     return this.sendBatch<QueuedOf<'get'>, MGetResult__Output>(
       'MGet',
       address,
       group,
-      (c, md, o, cb) => c.cache.MGet(req, md, o, cb),
-      (q, r) =>
-        q.resolve(
-          r.found
-            ? {
-                value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
-                version: BigInt(r.version),
-                ttlRemainingMs: Number(r.ttl_remaining_ms),
-              }
-            : undefined,
-        ),
+      (c, md, o, cb) => {
+        if (nearId !== undefined) md.set(NEAR_STREAM_HEADER, nearId);
+        c.cache.MGet(req, md, o, cb);
+      },
+      (q, r) => {
+        const res = r.found
+          ? {
+              value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
+              version: BigInt(r.version),
+              ttlRemainingMs: Number(r.ttl_remaining_ms),
+            }
+          : undefined;
+        if (q.near && near) {
+          if (res) near.install(q.key, q.near.token, res, res.ttlRemainingMs, Date.now());
+          else near.abandon(q.key, q.near.token);
+        }
+        q.resolve(res);
+      },
     );
   }
 

@@ -73,6 +73,12 @@ export class NearCache<V> {
     return undefined;
   }
 
+  /** A live entry, or undefined, without counting (a call that waited for another's read). */
+  peek(key: string, now: number): V | undefined {
+    const s = this.slots.get(key);
+    return s !== undefined && s.value !== undefined && s.expiresAt > now ? s.value : undefined;
+  }
+
   /** The id of the usable stream to address, if there is one (the Get sends it in its header). */
   streamId(address: string): string | undefined {
     return this.streams.get(address)?.id;

@@ -157,7 +157,10 @@ export function cacheService(
           if (debug) log.debug({ method: name, key, level }, 'request');
           hot?.hit(key);
           // tracked before the read starts: a write applied after it is always pushed
-          if (method === 0 && near !== undefined && near.active) near.track(call.metadata, key);
+          if (method === 0 && near !== undefined && near.active) {
+            const c = near.clientOf(call.metadata);
+            if (c !== undefined) near.track(c, key);
+          }
           guarded(reply, () => run(key, level, reply));
         },
         absoluteDeadline(call),
@@ -267,7 +270,7 @@ export function cacheService(
       GetOrLease: getOrLease,
       ReleaseLease: releaseLease,
       Invalidations: near?.handler ?? noInvalidations,
-      ...batchHandlers(coord, gate, limits, fail, observed, now, hot),
+      ...batchHandlers(coord, gate, limits, fail, observed, now, hot, near),
     },
   };
 }

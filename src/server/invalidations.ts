@@ -57,12 +57,14 @@ export class NearTracking {
     else this.table.changed(key);
   };
 
-  /** Get handler: tracks key for the stream named in the call's header, if any and still open. */
-  track(md: grpc.Metadata, key: string): void {
+  /** The open stream a call's header names, if any (Get, MGet). */
+  clientOf(md: grpc.Metadata): TrackedClient | undefined {
     const v = md.get(NEAR_STREAM_HEADER);
-    if (v.length === 0) return;
-    const c = this.table.client(String(v[0]));
-    if (c === undefined) return;
+    return v.length === 0 ? undefined : this.table.client(String(v[0]));
+  }
+
+  /** Tracks key for the client before it is read (a key this node does not replicate is invalidated at once instead). */
+  track(c: TrackedClient, key: string): void {
     if (this.o.isReplica(key)) this.table.track(c, key);
     else this.table.refuse(c, key);
   }
