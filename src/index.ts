@@ -31,5 +31,8 @@ export {
   type SetOptions,
   type SetResult,
   type TlsOptions,
+  type Watch,
+  type WatchEvent,
+  type WatchKind,
   type WriteOptions,
 } from './client/index.js';

@@ -49,6 +49,7 @@ import {
 } from './options.js';
 import { backoffDelay, isRetryable } from './retry.js';
 import { type Candidate, candidates, MEMBER_STATES, type MemberStateName, type Rank, RingView } from './routing.js';
+import { type Watch, type WatchEvent, WatchSession } from './watch.js';
 
 /** A value read from the cache. `value` is a string if it was written as text, a Buffer if as bytes. */
 export interface GetResult {
@@ -257,6 +258,8 @@ export class CacheClient {
   private readonly nearOpenedAt = new Map<string, number>();
   /** Near-cache reads in flight, by key: a miss of the same key meanwhile waits for it (see nearMiss). */
   private readonly nearReads = new Map<string, Promise<GetResult | undefined | false>>();
+  /** Open watch() sessions (told when the view changes). */
+  private readonly watches = new Set<WatchSession>();
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
@@ -385,6 +388,42 @@ export class CacheClient {
     stream.on('error', ended);
     stream.on('end', ended);
     stream.on('close', ended);
+  }
+
+  /**
+   * Calls `listener` with every change of a key starting with `prefix` ('' = every key) on the
+   * cluster: one CacheService/Watch stream per member, duplicates (the same key, kind and
+   * version from several replicas) dropped. When a stream to a node is lost the listener gets
+   * `{ type: 'gap', address }` (that node's events in between may be missing) and the stream is
+   * opened again by itself. Changes are reported as each replica applies them, so their order
+   * across keys is not the order of the writes. `close()` on the result ends it.
+   */
+  watch(prefix: string, listener: (e: WatchEvent) => void): Watch {
+    if (typeof prefix !== 'string') throw invalidArgument('prefix must be a string', 'Watch');
+    if (typeof listener !== 'function') throw invalidArgument('listener must be a function', 'Watch');
+    if (this.closed) throw closedError('Watch');
+    const session = new WatchSession(
+      {
+        open: (address) => {
+          const conn = this.conns.get(address);
+          const md = new grpc.Metadata();
+          if (conn.authorization) md.set('authorization', conn.authorization);
+          return conn.cache.Watch({ prefix }, md);
+        },
+        addresses: () => (this.view ? this.view.addresses() : this.o.seeds),
+      },
+      listener,
+      (w) => this.watches.delete(w),
+    );
+    this.watches.add(session);
+    this.startTimer();
+    if (this.view || !this.o.routing) session.sync();
+    else
+      void this.refresh().then(
+        () => session.sync(),
+        () => session.sync(),
+      );
+    return session;
   }
 
   /** Counters of the near cache (undefined when it is off). */
@@ -911,6 +950,7 @@ export class CacheClient {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const st of this.nearStreams.values()) st.cancel();
+    for (const w of [...this.watches]) w.close();
     this.nearStreams.clear();
     this.conns.close();
   }
@@ -1007,6 +1047,7 @@ export class CacheClient {
     // another ring: a key's replicas may have moved, and the old ones no longer see its writes
     if (this.near !== undefined && this.view !== undefined && v.ring !== this.view.ring) this.near.clear();
     this.view = v;
+    for (const w of this.watches) w.sync();
   }
 
   /** A refresh after an error, unless one is running or started very recently. */

@@ -31,3 +31,4 @@ export type {
   WriteOptions,
 } from './options.js';
 export type { Candidate, MemberStateName } from './routing.js';
+export type { Watch, WatchEvent, WatchKind } from './watch.js';

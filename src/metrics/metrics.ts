@@ -53,6 +53,8 @@ export interface NodeCounters {
   hotKeys: HotKey[];
   /** Client near caches (src/server/invalidations.ts). */
   near: { clients: number; trackedKeys: number; invalidations: number; boundEvictions: number; messages: number };
+  /** CacheService/Watch events sent (src/server/watch.ts). */
+  watchEvents: number;
 }
 
 export class Metrics implements RequestObserver {
@@ -130,6 +132,7 @@ export class Metrics implements RequestObserver {
       (s) => s.near.boundEvictions,
     );
     counter('cache_near_messages_total', 'Invalidations messages sent to client near caches.', (s) => s.near.messages);
+    counter('cache_watch_events_total', 'Change events sent to Watch streams.', (s) => s.watchEvents);
     counter('cache_rebalance_keys_sent_total', 'Keys streamed to new owners after ring changes.', (s) => s.rebalanceKeysSent);
     new Gauge({
       name: 'cache_members',

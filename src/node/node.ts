@@ -32,6 +32,8 @@ import { clusterService } from '../server/cluster-service.js';
 import { RequestGate } from '../server/gate.js';
 import { NearTracking } from '../server/invalidations.js';
 import { bind, createServer, type ServerParts, setServing } from '../server/server.js';
+import { Watchers } from '../server/watch.js';
+import type { ChangeHook } from '../store/changes.js';
 import { Store } from '../store/store.js';
 import { leave, within } from '../topology/leave.js';
 import { Topology, type TopologyAction } from '../topology/topology.js';
@@ -62,6 +64,8 @@ export class CacheNode {
   readonly metrics?: Metrics;
   /** Client near caches: the keys each Invalidations stream was served, pushed when they change here. */
   readonly near: NearTracking;
+  /** CacheService/Watch streams. */
+  readonly watchers: Watchers;
   /** The keys this node coordinates most client calls for (Stats, cachectl stats, cache_hot_key_requests). */
   readonly hotKeys = new TopK(HOT_KEYS, Date.now());
   private readonly gate: RequestGate;
@@ -193,11 +197,18 @@ export class CacheNode {
       (id) => table.get(id)?.state === 'alive',
       log,
     );
+    // The store's change hook is set only while a near-cache or Watch stream is open.
+    const changed: ChangeHook = (kind, key, wall, logical) => {
+      if (this.near.active) this.near.changed(kind, key, wall, logical);
+      if (this.watchers.active) this.watchers.changed(kind, key, wall, logical);
+    };
+    const listening = () => this.store.setChangeHook(this.near.active || this.watchers.active ? changed : undefined);
     this.near = new NearTracking({
       maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
       isReplica: (key) => this.topology.replicas(key).includes(self),
-      setChangeHook: (hook) => this.store.setChangeHook(hook),
+      activeChanged: listening,
     });
+    this.watchers = new Watchers(listening);
     this.admission = createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST);
     // A node configured with peers serves data only once it knows at least one of them:
     // alone, it would take its own empty store for the whole cluster (stale reads, and
@@ -232,6 +243,7 @@ export class CacheNode {
           undefined,
           new SampledCounter(this.hotKeys, HOT_KEYS.sampleEvery),
           this.near,
+          this.watchers,
         ),
         clusterService({
           selfId: cfg.NODE_ID,
@@ -436,6 +448,7 @@ export class CacheNode {
       clockFenced: this.membership.clocks.verdict.fenced,
       hotKeys: hottest(this.hotKeys, HOT_KEYS.shown),
       near: { ...this.near.stats(), messages: this.near.messages },
+      watchEvents: this.watchers.events,
     };
   }
 
@@ -489,6 +502,7 @@ export class CacheNode {
     await within(this.gate.close(), deadline - Date.now());
     // Near caches stop using this node (their streams never end by themselves).
     this.near.close();
+    this.watchers.close();
     const outcome = await leave(
       {
         stopAcceptingWrites: () => {

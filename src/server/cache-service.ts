@@ -46,6 +46,7 @@ import type { RequestGate } from './gate.js';
 import type { NearTracking } from './invalidations.js';
 import type { ServiceBinding } from './server.js';
 import { checkConsistency, checkKey, checkLeaseMs, checkTtl, checkValue } from './validate.js';
+import type { Watchers } from './watch.js';
 
 /** CacheService with the hand-written codecs of src/wire/codec.ts (both ends) on every method but MDelete. */
 export function cacheDefinition() {
@@ -98,6 +99,8 @@ export function cacheService(
   hot?: KeyCounter,
   /** Client near caches (src/server/invalidations.ts): Gets track their key for the caller's stream. */
   near?: NearTracking,
+  /** Watch streams (src/server/watch.ts). */
+  watch?: Watchers,
 ): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
@@ -269,15 +272,16 @@ export function cacheService(
       Delete: del,
       GetOrLease: getOrLease,
       ReleaseLease: releaseLease,
-      Invalidations: near?.handler ?? noInvalidations,
+      Invalidations: near?.handler ?? notHere,
+      Watch: watch?.handler ?? notHere,
       ...batchHandlers(coord, gate, limits, fail, observed, now, hot, near),
     },
   };
 }
 
-/** Invalidations on a node built without near-cache tracking (tests). */
-const noInvalidations: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
-  call.destroy(Object.assign(new Error('near-cache invalidations are off on this node'), { code: grpc.status.UNIMPLEMENTED }));
+/** Invalidations or Watch on a node built without them (tests). */
+const notHere: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
+  call.destroy(Object.assign(new Error('not served by this node'), { code: grpc.status.UNIMPLEMENTED }));
 
 function getAnswer(rec: EntryRecord, now: number): GetAnswer {
   return {

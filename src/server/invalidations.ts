@@ -22,8 +22,8 @@ export interface NearOptions {
   maxKeysPerClient: number;
   /** Whether this node replicates key (only then does it see every write of it). */
   isReplica: (key: string) => boolean;
-  /** Sets or removes the store's change hook. */
-  setChangeHook: (hook: ChangeHook | undefined) => void;
+  /** Called when the first stream opens and when the last one closes (the store's change hook is needed while one is open). */
+  activeChanged: () => void;
 }
 
 export class NearTracking {
@@ -51,8 +51,8 @@ export class NearTracking {
     return this.table.stats();
   }
 
-  /** The store's change hook while streams are open. */
-  private readonly changed: ChangeHook = (kind, key) => {
+  /** To be told of every change of the store's entries while streams are open (the store's change hook). */
+  readonly changed: ChangeHook = (kind, key) => {
     if (kind === CHANGE_FLUSH) this.table.changedPrefix(key);
     else this.table.changed(key);
   };
@@ -82,7 +82,7 @@ export class NearTracking {
     const c = this.table.open(randomBytes(12).toString('base64url'));
     const s = { call, seq: 1 };
     this.streams.set(c, s);
-    if (this.streams.size === 1) this.o.setChangeHook(this.changed);
+    if (this.streams.size === 1) this.o.activeChanged();
     const done = () => this.drop(c);
     call.on('cancelled', done);
     call.on('close', done);
@@ -102,7 +102,7 @@ export class NearTracking {
   private drop(c: TrackedClient): void {
     if (!this.streams.delete(c)) return;
     this.table.close(c);
-    if (this.streams.size === 0) this.o.setChangeHook(undefined);
+    if (this.streams.size === 0) this.o.activeChanged();
   }
 
   private send(): void {

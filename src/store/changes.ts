@@ -16,7 +16,7 @@ export const CHANGE_EVICT = 4;
 export const CHANGE_FLUSH = 5;
 export const CHANGE_DROP = 6;
 
-type ChangeKind =
+export type ChangeKind =
   | typeof CHANGE_SET
   | typeof CHANGE_DELETE
   | typeof CHANGE_EXPIRE
@@ -24,4 +24,5 @@ type ChangeKind =
   | typeof CHANGE_FLUSH
   | typeof CHANGE_DROP;
 
-export type ChangeHook = (kind: ChangeKind, key: string) => void;
+/** `wall` and `logical`: the version of the entry that changed (of the write, tombstone, expired or evicted entry, or flush mark). */
+export type ChangeHook = (kind: ChangeKind, key: string, wall: number, logical: number) => void;

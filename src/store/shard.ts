@@ -414,7 +414,7 @@ export class Shard {
       }
       const v = this.policy.victim(exclude);
       if (v === -1) return;
-      if (this.onChange !== undefined) this.onChange(CHANGE_EVICT, this.keyOf(v));
+      if (this.onChange !== undefined) this.onChange(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v]);
       this.remove(v);
       this.evictions++;
     }
@@ -492,7 +492,7 @@ export class Shard {
   expire(slot: number): void {
     if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) {
       this.expirations++;
-      if (this.onChange !== undefined) this.onChange(CHANGE_EXPIRE, this.keyOf(slot));
+      if (this.onChange !== undefined) this.onChange(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot]);
     }
     this.remove(slot);
   }

@@ -259,7 +259,7 @@ export class Store {
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
     const stored = sh.apply(key, h, kl, rec, tombstone, value, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
-    if (stored && this.hook !== undefined) this.hook(tombstone ? CHANGE_DELETE : CHANGE_SET, key);
+    if (stored && this.hook !== undefined) this.hook(tombstone ? CHANGE_DELETE : CHANGE_SET, key, rec.wall, logical);
     return stored;
   }
 
@@ -274,8 +274,8 @@ export class Store {
       sh.expire(slot);
       return false;
     }
+    if (this.hook !== undefined) this.hook(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot]);
     sh.remove(slot);
-    if (this.hook !== undefined) this.hook(CHANGE_DROP, key);
     return true;
   }
 
@@ -353,7 +353,7 @@ export class Store {
    */
   flush(marks: readonly FlushMark[]): boolean {
     if (!this.marks.mergeAll(marks)) return false;
-    if (this.hook !== undefined) for (const m of marks) this.hook(CHANGE_FLUSH, m.prefix);
+    if (this.hook !== undefined) for (const m of marks) this.hook(CHANGE_FLUSH, m.prefix, m.wall, m.logical);
     this.reclaimPending = true;
     this.reclaimShard = 0;
     this.reclaimSlot = 0;

@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { requestDenial, ruleOf } from '../../src/auth/access.ts';
+import type { Principal } from '../../src/auth/tokens.ts';
 import { NearCache } from '../../src/client/near.ts';
+import { Seen } from '../../src/client/watch.ts';
 import { CacheClient, CacheClientError } from '../../src/index.ts';
 import { CHANGE_DELETE, CHANGE_DROP, CHANGE_EVICT, CHANGE_EXPIRE, CHANGE_FLUSH, CHANGE_SET } from '../../src/store/changes.ts';
 import { Store } from '../../src/store/store.ts';
@@ -254,5 +257,28 @@ describe('CacheClient nearCache option', () => {
     const off = new CacheClient({ seeds: '127.0.0.1:1' });
     assert.equal(off.nearCacheStats(), undefined);
     off.close();
+  });
+});
+
+describe('Watch', () => {
+  test('Seen lets each (key, kind, version) through once, remembering the most recent max', () => {
+    const seen = new Seen(2);
+    assert.equal(seen.first('k', 1, '5'), true);
+    assert.equal(seen.first('k', 1, '5'), false, 'the same event from another replica');
+    assert.equal(seen.first('k', 2, '5'), true, 'another kind');
+    assert.equal(seen.first('k', 1, '6'), true, 'another version');
+    assert.equal(seen.first('k', 1, '5'), true, 'forgotten: only the last 2 are kept');
+  });
+
+  test('access: Invalidations and Watch need the read role; a watched prefix must lie within the token prefixes', () => {
+    const reader: Principal = { name: 'r', role: 'read', prefixes: ['user:'] };
+    const anyKey: Principal = { name: 'a', role: 'read' };
+    const watch = ruleOf('/cache.v1.CacheService/Watch');
+    assert.equal(watch.need, 'read');
+    assert.equal(ruleOf('/cache.v1.CacheService/Invalidations').need, 'read');
+    assert.equal(requestDenial(reader, watch, { prefix: 'user:1' }), undefined);
+    assert.equal(requestDenial(reader, watch, { prefix: 'admin:' })?.reason, 'prefix');
+    assert.equal(requestDenial(reader, watch, { prefix: '' })?.reason, 'prefix', 'every key is outside a limited token');
+    assert.equal(requestDenial(anyKey, watch, { prefix: '' }), undefined);
   });
 });
