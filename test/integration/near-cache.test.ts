@@ -204,11 +204,34 @@ describe('near cache', { timeout: 120_000 }, () => {
     }
   });
 
+  test('a graceful stop ends the near-cache and Watch streams and exits in time; the reader clears', async () => {
+    // node 2 of 3 (the one the kill test below does not need): hold a key read through it, watch it
+    const key = Array.from({ length: 200 }, (_, i) => `graceful:${i}`).find((k) => reader.route(k)[0]!.address === addrs[2])!;
+    await at[0]!.set(key, 'v');
+    await cache(reader, key);
+    const gaps: string[] = [];
+    const w = reader.watch('graceful:', (e) => {
+      if (e.type === 'gap') gaps.push(e.address);
+    });
+    const streams = (w as unknown as { streams: Map<string, unknown> }).streams;
+    await eventually(() => streams.has(addrs[2]!), 5_000, 20);
+    const clears = reader.nearCacheStats()!.clears;
+    const t0 = performance.now();
+    const exit = await nodes[2]!.stop('SIGTERM', 20_000);
+    const took = performance.now() - t0;
+    w.close();
+    assert.deepEqual(exit, { code: 0, signal: null }, 'exited by itself, not killed');
+    assert.ok(took < 15_000, `stopped in ${took.toFixed(0)} ms`);
+    assert.ok(reader.nearCacheStats()!.clears > clears, 'what was read through it is cleared');
+    assert.ok(gaps.includes(addrs[2]!), 'the watch reports the gap');
+  });
+
   test('killing the node a reader read through clears what it read there', async () => {
     const key = 'killed';
     await at[0]!.set(key, 'v');
     await cache(reader, key);
     const through = reader.route(key)[0]!.address;
+    assert.notEqual(through, addrs[2], 'node 2 is gone already');
     const clears = reader.nearCacheStats()!.clears;
     await nodes[addrs.indexOf(through)]!.stop('SIGKILL');
     await eventually(() => reader.nearCacheStats()!.clears > clears, 10_000, 20);
