@@ -381,9 +381,13 @@ export class CacheClient {
       }
       near.message(address, seq, m.keys, m.all);
     });
+    let gone = false;
     const ended = () => {
+      // once per stream ('error' / 'end' and then 'close'): a late event must not touch the next stream
+      if (gone) return;
+      gone = true;
       if (this.nearStreams.get(address) === stream) this.nearStreams.delete(address);
-      near.lost(address);
+      if (opened) near.lost(address);
     };
     stream.on('error', ended);
     stream.on('end', ended);

@@ -31,9 +31,8 @@ export class NearTracking {
   private readonly streams = new Map<TrackedClient, { call: Stream; seq: number }>();
   private dirty: TrackedClient[] = [];
   private closed = false;
-  /** Messages sent and streams ended for being too slow (metrics). */
+  /** Messages sent (metrics). */
   messages = 0;
-  slowEnded = 0;
 
   constructor(private readonly o: NearOptions) {
     this.table = new TrackingTable(o.maxKeysPerClient, (c) => {
@@ -117,7 +116,6 @@ export class NearTracking {
       this.messages++;
       s.call.write({ seq: s.seq, keys, all });
       if (s.call.writableLength > MAX_BUFFERED_MESSAGES) {
-        this.slowEnded++;
         this.drop(c);
         s.call.destroy(Object.assign(new Error('invalidations not read fast enough'), { code: grpc.status.RESOURCE_EXHAUSTED }));
       }
