@@ -59,6 +59,10 @@ const table: [string, Omit<Rule, 'method'>][] = [
   // a lease is a right to write the key
   ['/cache.v1.CacheService/GetOrLease', { need: 'write', key: keyOf }],
   ['/cache.v1.CacheService/ReleaseLease', { need: 'write', key: keyOf }],
+  // the keys it pushes are ones the caller read (each Get checked on its own)
+  ['/cache.v1.CacheService/Invalidations', { need: 'read' }],
+  // the prefix watched must lie within the token's prefixes (the empty prefix, every key, never does)
+  ['/cache.v1.CacheService/Watch', { need: 'read', prefix: prefixOf }],
   ['/cache.v1.ClusterService/Members', { need: 'read' }],
   ['/cache.v1.ClusterService/Stats', { need: 'read' }],
   ['/cache.v1.ClusterService/Leave', { need: 'admin' }],

@@ -13,6 +13,7 @@ import type { FlushResponse__Output } from '../protos/generated/public/cache/v1/
 import type { GetOrLeaseResponse__Output } from '../protos/generated/public/cache/v1/GetOrLeaseResponse.js';
 import type { GetRequest } from '../protos/generated/public/cache/v1/GetRequest.js';
 import type { GetResponse__Output } from '../protos/generated/public/cache/v1/GetResponse.js';
+import type { Invalidation__Output } from '../protos/generated/public/cache/v1/Invalidation.js';
 import type { KeyError__Output } from '../protos/generated/public/cache/v1/KeyError.js';
 import type { LeaveResponse__Output } from '../protos/generated/public/cache/v1/LeaveResponse.js';
 import type { MDeleteResponse__Output } from '../protos/generated/public/cache/v1/MDeleteResponse.js';
@@ -27,8 +28,10 @@ import type { SetRequest } from '../protos/generated/public/cache/v1/SetRequest.
 import type { SetResponse__Output } from '../protos/generated/public/cache/v1/SetResponse.js';
 import type { StatsResponse__Output } from '../protos/generated/public/cache/v1/StatsResponse.js';
 import { DEADLINE_HEADER } from '../server/deadline.js';
+import { NEAR_STREAM_HEADER } from '../tracking/table.js';
 import { type Connection, Connections } from './connections.js';
 import { CacheClientError, invalidArgument } from './errors.js';
+import { NearCache, type NearCacheStats } from './near.js';
 import {
   type CallOptions,
   type ClientOptions,
@@ -46,6 +49,7 @@ import {
 } from './options.js';
 import { backoffDelay, isRetryable } from './retry.js';
 import { type Candidate, candidates, MEMBER_STATES, type MemberStateName, type Rank, RingView } from './routing.js';
+import { type Watch, type WatchEvent, WatchSession } from './watch.js';
 
 /** A value read from the cache. `value` is a string if it was written as text, a Buffer if as bytes. */
 export interface GetResult {
@@ -208,7 +212,15 @@ const AUTO_BATCH_MAX_KEYS = 500;
 
 /** A single-key call waiting for the end of its event-loop turn (auto-batching). */
 type Queued =
-  | { kind: 'get'; key: string; level: Consistency__Output; resolve: (r: GetResult | undefined) => void; reject: (e: unknown) => void }
+  | {
+      kind: 'get';
+      key: string;
+      level: Consistency__Output;
+      resolve: (r: GetResult | undefined) => void;
+      reject: (e: unknown) => void;
+      /** A near-cache miss: reserved with this token, to be read from `address` naming stream `nearId`. */
+      near?: { token: number; address: string; nearId: string };
+    }
   | {
       kind: 'set';
       key: string;
@@ -223,6 +235,9 @@ type QueuedOf<K extends Queued['kind']> = Extract<Queued, { kind: K }>;
 /** getOrLoad's waiters poll GetOrLease with this backoff (each wait also at most the lease's time left). */
 const LEASE_POLL = { initialMs: 25, maxMs: 1_000, multiplier: 2, jitter: 0.5 };
 const DEFAULT_LEASE_MS = 10_000;
+
+/** Least time between two attempts to open the Invalidations stream to one node. */
+const NEAR_REOPEN_GAP_MS = 500;
 
 /** Least time between two refreshes of the ring caused by errors. */
 const MIN_REFRESH_GAP_MS = 250;
@@ -241,10 +256,19 @@ export class CacheClient {
   private queued: Queued[] = [];
   /** getOrLoad calls in flight, by key (singleflight: one per key in this process). */
   private readonly loading = new Map<string, Promise<GetOrLoadResult>>();
+  /** The near cache (ClientOptions.nearCache), its streams by node address and when each was last opened. */
+  private readonly near: NearCache<GetResult> | undefined;
+  private readonly nearStreams = new Map<string, grpc.ClientReadableStream<Invalidation__Output>>();
+  private readonly nearOpenedAt = new Map<string, number>();
+  /** Near-cache reads in flight, by key: a miss of the same key meanwhile waits for it (see nearMiss). */
+  private readonly nearReads = new Map<string, Promise<GetResult | undefined | false>>();
+  /** Open watch() sessions (told when the view changes). */
+  private readonly watches = new Set<WatchSession>();
 
   constructor(options: ClientOptions) {
     this.o = resolveOptions(options);
     this.conns = new Connections(this.o.maxMessageBytes, this.o.tls, this.o.authorization);
+    if (this.o.nearCache) this.near = new NearCache(this.o.nearCache);
   }
 
   // ---- key/value ----
@@ -253,6 +277,28 @@ export class CacheClient {
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | undefined> {
     checkKey(key, 'Get');
     const level = consistencyNumber(opts.consistency, 'Get');
+    if (this.near !== undefined && level === 0 && !this.closed) {
+      const hit = this.near.lookup(key, Date.now());
+      if (hit !== undefined) return hit;
+      const pending = this.nearReads.get(key);
+      if (pending !== undefined) {
+        // the read in flight answers this call too, if it got installed: then no invalidation
+        // of the key arrived between its reservation (before this call began) and its answer
+        await pending.catch(() => undefined);
+        const now = this.near.peek(key, Date.now());
+        if (now !== undefined) return now;
+      }
+      const p = this.nearMiss(key, opts);
+      if (pending === undefined) {
+        this.nearReads.set(key, p);
+        const done = () => {
+          if (this.nearReads.get(key) === p) this.nearReads.delete(key);
+        };
+        p.then(done, done);
+      }
+      const r = await p;
+      if (r !== false) return r;
+    }
     if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'get', key, level, resolve, reject }));
     return this.getOne(key, level, opts);
   }
@@ -265,6 +311,144 @@ export class CacheClient {
   private enqueue(q: Queued): void {
     this.queued.push(q);
     if (this.queued.length === 1) process.nextTick(() => void this.sendQueued());
+  }
+
+  /**
+   * A near-cache miss: when the key's first choice is one of its replicas (in the client's ring)
+   * and the stream to it is usable, the read goes there only, reserved first and carrying the
+   * stream's id (the node then tracks the key for us), and its value is installed unless an
+   * invalidation came in between. false: read the usual way (no stream yet: one is opened).
+   */
+  private async nearMiss(key: string, opts: ReadOptions): Promise<GetResult | undefined | false> {
+    const near = this.near!;
+    if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
+    const first = this.route(key)[0];
+    if (first === undefined || !first.replica) return false;
+    const address = first.address;
+    const id = near.streamId(address);
+    if (id === undefined) {
+      this.openNearStream(address);
+      return false;
+    }
+    const token = near.reserve(key, address);
+    if (this.batching(opts)) {
+      return new Promise((resolve, reject) =>
+        this.enqueue({ kind: 'get', key, level: 0, resolve, reject, near: { token, address, nearId: id } }),
+      );
+    }
+    const req = keyRequest(key, 0);
+    let res: GetResponse__Output;
+    try {
+      res = await this.call<GetResponse__Output>(
+        {
+          method: 'Get',
+          key,
+          read: true,
+          address,
+          invoke: (c, md, o, cb) => {
+            md.set(NEAR_STREAM_HEADER, id);
+            c.cache.Get(req, md, o, cb);
+          },
+        },
+        { timeoutMs: opts.timeoutMs, retries: 0 },
+      );
+    } catch (e) {
+      near.abandon(key, token);
+      if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
+      return false;
+    }
+    const r = getResult(res);
+    near.install(key, token, r, r.ttlRemainingMs, Date.now());
+    return r;
+  }
+
+  /** Opens the Invalidations stream to a node (at most once per NEAR_REOPEN_GAP_MS). */
+  private openNearStream(address: string): void {
+    const near = this.near!;
+    if (this.closed || this.nearStreams.has(address)) return;
+    const now = Date.now();
+    if (now - (this.nearOpenedAt.get(address) ?? 0) < NEAR_REOPEN_GAP_MS) return;
+    this.nearOpenedAt.set(address, now);
+    const conn = this.conns.get(address);
+    const md = new grpc.Metadata();
+    if (conn.authorization) md.set('authorization', conn.authorization);
+    const stream = conn.cache.Invalidations({}, md);
+    this.nearStreams.set(address, stream);
+    let opened = false;
+    stream.on('data', (m: Invalidation__Output) => {
+      const seq = Number(m.seq);
+      if (!opened) {
+        opened = seq === 1 && m.stream_id !== '';
+        if (opened) near.open(address, m.stream_id);
+        else stream.cancel();
+        return;
+      }
+      near.message(address, seq, m.keys, m.all);
+    });
+    let gone = false;
+    const ended = () => {
+      // once per stream ('error' / 'end' and then 'close'): a late event must not touch the next stream
+      if (gone) return;
+      gone = true;
+      if (this.nearStreams.get(address) === stream) this.nearStreams.delete(address);
+      if (opened) near.lost(address);
+    };
+    stream.on('error', ended);
+    stream.on('end', ended);
+    stream.on('close', ended);
+  }
+
+  /**
+   * Calls `listener` with every change of a key starting with `prefix` ('' = every key) on the
+   * cluster: one CacheService/Watch stream per member, duplicates (the same key, kind and
+   * version from several replicas) dropped. When a stream to a node is lost the listener gets
+   * `{ type: 'gap', address }` (that node's events in between may be missing) and the stream is
+   * opened again by itself. Changes are reported as each replica applies them, so their order
+   * across keys is not the order of the writes. `close()` on the result ends it.
+   */
+  watch(prefix: string, listener: (e: WatchEvent) => void): Watch {
+    if (typeof prefix !== 'string') throw invalidArgument('prefix must be a string', 'Watch');
+    if (typeof listener !== 'function') throw invalidArgument('listener must be a function', 'Watch');
+    if (this.closed) throw closedError('Watch');
+    const session = new WatchSession(
+      {
+        open: (address) => {
+          const conn = this.conns.get(address);
+          const md = new grpc.Metadata();
+          if (conn.authorization) md.set('authorization', conn.authorization);
+          return conn.cache.Watch({ prefix }, md);
+        },
+        addresses: () => (this.view ? this.view.addresses() : this.o.seeds),
+      },
+      listener,
+      (w) => this.watches.delete(w),
+    );
+    this.watches.add(session);
+    this.startTimer();
+    if (this.view || !this.o.routing) session.sync();
+    else
+      void this.refresh().then(
+        () => session.sync(),
+        () => session.sync(),
+      );
+    return session;
+  }
+
+  /** Counters of the near cache (undefined when it is off). */
+  nearCacheStats(): NearCacheStats | undefined {
+    return this.near?.stats();
+  }
+
+  /** This client writes keys: its near cache drops them now and once the write is answered. */
+  private writing<T>(keys: readonly string[] | string, p: Promise<T>): Promise<T> {
+    const near = this.near;
+    if (near === undefined) return p;
+    const drop = () => {
+      if (typeof keys === 'string') near.invalidate(keys);
+      else for (const k of keys) near.invalidate(k);
+    };
+    drop();
+    return p.finally(drop);
   }
 
   /** One Get call (with retries and failover). */
@@ -280,11 +464,7 @@ export class CacheClient {
       if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
       throw e;
     }
-    return {
-      value: res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? ''),
-      version: BigInt(res.version),
-      ttlRemainingMs: Number(res.ttl_remaining_ms),
-    };
+    return getResult(res);
   }
 
   /**
@@ -302,8 +482,9 @@ export class CacheClient {
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
     const groups = new Map<string, { address: string; group: Queued[] }>();
     for (const q of queued) {
-      const address = this.route(q.key)[0]!.address;
-      const id = `${q.kind} ${q.level} ${address}`;
+      const nq = q.kind === 'get' ? q.near : undefined;
+      const address = nq ? nq.address : this.route(q.key)[0]!.address;
+      const id = nq ? `near ${address} ${nq.nearId}` : `${q.kind} ${q.level} ${address}`;
       const g = groups.get(id);
       if (g) g.group.push(q);
       else groups.set(id, { address, group: [q] });
@@ -312,7 +493,8 @@ export class CacheClient {
       for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) {
         const part = group.slice(i, i + AUTO_BATCH_MAX_KEYS);
         const kind = part[0]!.kind;
-        if (part.length === 1) this.sendOne(part[0]!);
+        if (kind === 'get' && part[0]!.near) void this.sendGets(address, part as QueuedOf<'get'>[]);
+        else if (part.length === 1) this.sendOne(part[0]!);
         else if (kind === 'get') void this.sendGets(address, part as QueuedOf<'get'>[]);
         else if (kind === 'set') void this.sendSets(address, part as QueuedOf<'set'>[]);
         else void this.sendDeletes(address, part as QueuedOf<'del'>[]);
@@ -322,8 +504,11 @@ export class CacheClient {
 
   /** A queued call made on its own (with the usual retries and failover). */
   private sendOne(q: Queued): void {
-    if (q.kind === 'get') this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
-    else if (q.kind === 'set') this.setOne(q.key, setRequest(q.entry, q.level), {}).then(q.resolve, q.reject);
+    if (q.kind === 'get') {
+      // a near-cache miss read another way is not cached (no node tracks it for us)
+      if (q.near) this.near?.abandon(q.key, q.near.token);
+      this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
+    } else if (q.kind === 'set') this.setOne(q.key, setRequest(q.entry, q.level), {}).then(q.resolve, q.reject);
     else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
   }
 
@@ -365,23 +550,33 @@ export class CacheClient {
     });
   }
 
+  /** An MGet of a group of gets; near-cache misses (one stream's) name it and install what they read. */
   private sendGets(address: string, group: QueuedOf<'get'>[]): Promise<void> {
     const req = { keys: group.map((q) => q.key), consistency: group[0]!.level };
+    const nearId = group[0]!.near?.nearId;
+    const near = this.near;
     return this.sendBatch<QueuedOf<'get'>, MGetResult__Output>(
       'MGet',
       address,
       group,
-      (c, md, o, cb) => c.cache.MGet(req, md, o, cb),
-      (q, r) =>
-        q.resolve(
-          r.found
-            ? {
-                value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
-                version: BigInt(r.version),
-                ttlRemainingMs: Number(r.ttl_remaining_ms),
-              }
-            : undefined,
-        ),
+      (c, md, o, cb) => {
+        if (nearId !== undefined) md.set(NEAR_STREAM_HEADER, nearId);
+        c.cache.MGet(req, md, o, cb);
+      },
+      (q, r) => {
+        const res = r.found
+          ? {
+              value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
+              version: BigInt(r.version),
+              ttlRemainingMs: Number(r.ttl_remaining_ms),
+            }
+          : undefined;
+        if (q.near && near) {
+          if (res) near.install(q.key, q.near.token, res, res.ttlRemainingMs, Date.now());
+          else near.abandon(q.key, q.near.token);
+        }
+        q.resolve(res);
+      },
     );
   }
 
@@ -432,8 +627,9 @@ export class CacheClient {
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
     const ttl = checkTtl(opts.ttlMs, 'Set');
     if (ttl > 0) entry.ttl_ms = String(ttl);
-    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject }));
-    return this.setOne(key, setRequest(entry, level), opts);
+    if (this.batching(opts))
+      return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject })));
+    return this.writing(key, this.setOne(key, setRequest(entry, level), opts));
   }
 
   /** One Set call (with retries and failover). */
@@ -506,7 +702,7 @@ export class CacheClient {
         const entry: MSetEntry = typeof value === 'string' ? { key, value } : { key, data: value };
         if (ttl > 0) entry.ttl_ms = String(ttl);
         try {
-          const set = await this.setOne(key, { ...setRequest(entry, level), lease_token: res.lease_token }, call);
+          const set = await this.writing(key, this.setOne(key, { ...setRequest(entry, level), lease_token: res.lease_token }, call));
           return { value, version: set.version, source: 'loader' };
         } catch (e) {
           if (e instanceof CacheClientError && e.code === 'FAILED_PRECONDITION') return { value, version: undefined, source: 'loader' };
@@ -534,8 +730,9 @@ export class CacheClient {
   async delete(key: string, opts: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Delete');
     const level = consistencyNumber(opts.consistency, 'Delete');
-    if (this.batching(opts)) return new Promise((resolve, reject) => this.enqueue({ kind: 'del', key, level, resolve, reject }));
-    return this.deleteOne(key, level, opts);
+    if (this.batching(opts))
+      return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'del', key, level, resolve, reject })));
+    return this.writing(key, this.deleteOne(key, level, opts));
   }
 
   /** One Delete call (with retries and failover). */
@@ -587,9 +784,9 @@ export class CacheClient {
       return w;
     });
     const req = { entries: wire, consistency: consistencyNumber(opts.consistency, 'MSet') };
-    const res = await this.call<MSetResponse__Output>(
-      { method: 'MSet', read: false, invoke: (c, md, o, cb) => c.cache.MSet(req, md, o, cb) },
-      opts,
+    const res = await this.writing(
+      entries.map((e) => e.key),
+      this.call<MSetResponse__Output>({ method: 'MSet', read: false, invoke: (c, md, o, cb) => c.cache.MSet(req, md, o, cb) }, opts),
     );
     return res.results.map((r) => ({
       key: r.key,
@@ -603,9 +800,12 @@ export class CacheClient {
   async mdelete(keys: readonly string[], opts: WriteOptions = {}): Promise<BatchDeleteResult[]> {
     checkKeys(keys, 'MDelete');
     const req = { keys: [...keys], consistency: consistencyNumber(opts.consistency, 'MDelete') };
-    const res = await this.call<MDeleteResponse__Output>(
-      { method: 'MDelete', read: false, invoke: (c, md, o, cb) => c.cache.MDelete(req, md, o, cb) },
-      opts,
+    const res = await this.writing(
+      keys,
+      this.call<MDeleteResponse__Output>(
+        { method: 'MDelete', read: false, invoke: (c, md, o, cb) => c.cache.MDelete(req, md, o, cb) },
+        opts,
+      ),
     );
     return res.results.map((r) => ({
       key: r.key,
@@ -695,6 +895,7 @@ export class CacheClient {
       { method: 'Flush', read: false, address: opts.address, invoke: (c, md, o, cb) => c.cluster.Flush({ prefix }, md, o, cb) },
       opts,
     );
+    this.near?.clear();
     return { version: BigInt(res.version), pending: res.pending };
   }
 
@@ -759,6 +960,9 @@ export class CacheClient {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    for (const st of this.nearStreams.values()) st.cancel();
+    for (const w of [...this.watches]) w.close();
+    this.nearStreams.clear();
     this.conns.close();
   }
 
@@ -850,7 +1054,11 @@ export class CacheClient {
   private applyMembers(res: MembersResponse__Output): void {
     if (this.closed) return;
     const v = RingView.from(res, this.view);
-    if (v) this.view = v;
+    if (!v) return;
+    // another ring: a key's replicas may have moved, and the old ones no longer see its writes
+    if (this.near !== undefined && this.view !== undefined && v.ring !== this.view.ring) this.near.clear();
+    this.view = v;
+    for (const w of this.watches) w.sync();
   }
 
   /** A refresh after an error, unless one is running or started very recently. */
@@ -892,6 +1100,14 @@ function unary<T>(conn: Connection, spec: Pick<CallSpec<T>, 'invoke'>, timeoutMs
     if (conn.authorization) md.set('authorization', conn.authorization);
     spec.invoke(conn, md, { deadline }, (err, res) => (err || res === undefined ? reject(err) : resolve(res)));
   });
+}
+
+function getResult(res: GetResponse__Output): GetResult {
+  return {
+    value: res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? ''),
+    version: BigInt(res.version),
+    ttlRemainingMs: Number(res.ttl_remaining_ms),
+  };
 }
 
 function asStatus(e: unknown): { code: number; details: string } {

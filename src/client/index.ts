@@ -17,6 +17,7 @@ export type {
 } from './client.js';
 export { CacheClient } from './client.js';
 export { CacheClientError, type CacheErrorCode } from './errors.js';
+export type { NearCacheOptions, NearCacheStats } from './near.js';
 export type {
   AttemptInfo,
   BackoffOptions,
@@ -30,3 +31,4 @@ export type {
   WriteOptions,
 } from './options.js';
 export type { Candidate, MemberStateName } from './routing.js';
+export type { Watch, WatchEvent, WatchKind } from './watch.js';

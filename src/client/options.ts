@@ -2,6 +2,7 @@
 import { ParseError, parseAddress, splitList } from '../config/parse.js';
 import { type Consistency__Output, Consistency as ConsistencyNumber } from '../protos/generated/public/cache/v1/Consistency.js';
 import { invalidArgument } from './errors.js';
+import type { NearCacheOptions } from './near.js';
 
 /** How many replicas must answer: one, a majority, all; undefined = the node's default. */
 export type Consistency = 'one' | 'quorum' | 'all';
@@ -56,6 +57,11 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** API token or JWT, sent with every call as `authorization: Bearer <token>` (nodes with AUTH_TOKENS_FILE or AUTH_JWT_KEY). */
   token?: string;
+  /**
+   * Keep values read in process memory and serve gets from there while the replica they were
+   * read from has not said they changed (see README, "Near cache"); absent = off.
+   */
+  nearCache?: NearCacheOptions;
 }
 
 /** PEM contents (not paths). */
@@ -115,6 +121,7 @@ export interface ResolvedOptions {
   tls: TlsOptions | undefined;
   /** The authorization header value, or undefined. */
   authorization: string | undefined;
+  nearCache: NearCacheOptions | undefined;
 }
 
 export const DEFAULTS = {
@@ -194,6 +201,17 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     onAttempt: o.onAttempt,
     tls: checkTls(o.tls),
     authorization: checkToken(o.token),
+    nearCache: checkNearCache(o.nearCache),
+  };
+}
+
+function checkNearCache(n: unknown): NearCacheOptions | undefined {
+  if (n === undefined) return undefined;
+  if (n === null || typeof n !== 'object') throw invalidArgument('nearCache must be an object { maxEntries, maxTtlMs }');
+  const { maxEntries, maxTtlMs } = n as Partial<NearCacheOptions>;
+  return {
+    maxEntries: number('nearCache.maxEntries', maxEntries, 1, 10_000_000, true),
+    maxTtlMs: number('nearCache.maxTtlMs', maxTtlMs, 1, 2 ** 31 - 1, false),
   };
 }
 

@@ -238,6 +238,11 @@ export const VARIABLES = {
     "When the log in DATA_DIR is flushed to disk: always (before each write is acknowledged), everysec (once a second) or no (the OS's choice).",
   ],
   SHUTDOWN_TIMEOUT: [duration(100, 600_000), '10s', 'Longest a graceful shutdown (handoff included) may take.'],
+  NEAR_CACHE_MAX_KEYS: [
+    int(1, 10_000_000),
+    '100000',
+    'Keys this node tracks for each client near cache (Invalidations stream); past it the oldest is invalidated.',
+  ],
   LOG_LEVEL: [z.enum(LEVELS), 'info', 'pino log level: trace, debug, info, warn, error, fatal, silent.'],
   METRICS_ADDR: [optionalBindAddress(), '', 'Serve Prometheus metrics on host:port (or :port) at /metrics; empty = off.'],
   TLS_CERT: [

@@ -55,6 +55,10 @@ export interface NodeCounters {
   clockFenced: boolean;
   /** The keys most requested of this node, at most 10 (src/hotkeys/topk.ts). */
   hotKeys: HotKey[];
+  /** Client near caches (src/server/invalidations.ts). */
+  near: { clients: number; trackedKeys: number; invalidations: number; boundEvictions: number; messages: number };
+  /** CacheService/Watch events sent (src/server/watch.ts). */
+  watchEvents: number;
 }
 
 export class Metrics implements RequestObserver {
@@ -126,6 +130,20 @@ export class Metrics implements RequestObserver {
     counter('cache_hints_dropped_total', 'Hints dropped over MAX_HINTS (left to anti-entropy).', (s) => s.hintsDropped);
     counter('cache_anti_entropy_rounds_total', 'Anti-entropy rounds completed.', (s) => s.antiEntropyRounds);
     counter('cache_anti_entropy_keys_repaired_total', 'Keys repaired by anti-entropy.', (s) => s.antiEntropyKeysRepaired);
+    gauge('cache_near_clients', 'Client near caches with an Invalidations stream open to this node.', (s) => s.near.clients);
+    gauge('cache_near_tracked_keys', 'Keys this node tracks for client near caches.', (s) => s.near.trackedKeys);
+    counter(
+      'cache_near_invalidations_total',
+      'Keys invalidated in client near caches (changes, bound evictions, drop-all).',
+      (s) => s.near.invalidations,
+    );
+    counter(
+      'cache_near_bound_evictions_total',
+      'Tracked keys invalidated because a client reached NEAR_CACHE_MAX_KEYS.',
+      (s) => s.near.boundEvictions,
+    );
+    counter('cache_near_messages_total', 'Invalidations messages sent to client near caches.', (s) => s.near.messages);
+    counter('cache_watch_events_total', 'Change events sent to Watch streams.', (s) => s.watchEvents);
     counter('cache_rebalance_keys_sent_total', 'Keys streamed to new owners after ring changes.', (s) => s.rebalanceKeysSent);
     new Gauge({
       name: 'cache_members',

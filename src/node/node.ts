@@ -31,7 +31,10 @@ import type { Security } from '../security/security.js';
 import { cacheService } from '../server/cache-service.js';
 import { clusterService } from '../server/cluster-service.js';
 import { RequestGate } from '../server/gate.js';
+import { NearTracking } from '../server/invalidations.js';
 import { bind, createServer, type ServerParts, setServing } from '../server/server.js';
+import { Watchers } from '../server/watch.js';
+import { changesTo } from '../store/changes.js';
 import { Store } from '../store/store.js';
 import { leave, within } from '../topology/leave.js';
 import { Topology, type TopologyAction } from '../topology/topology.js';
@@ -62,6 +65,10 @@ export class CacheNode {
   readonly metrics?: Metrics;
   /** DATA_DIR's snapshot and log, when DATA_DIR is set. */
   readonly persistence?: Persistence;
+  /** Client near caches: the keys each Invalidations stream was served, pushed when they change here. */
+  readonly near: NearTracking;
+  /** CacheService/Watch streams. */
+  readonly watchers: Watchers;
   /** The keys this node coordinates most client calls for (Stats, cachectl stats, cache_hot_key_requests). */
   readonly hotKeys = new TopK(HOT_KEYS, Date.now());
   private readonly gate: RequestGate;
@@ -194,6 +201,26 @@ export class CacheNode {
       (id) => table.get(id)?.state === 'alive',
       log,
     );
+    // The store is observed for near caches and Watch only while one of their streams is open.
+    const toClients = changesTo((kind, key, wall, logical) => {
+      if (this.near.active) this.near.changed(kind, key, wall, logical);
+      if (this.watchers.active) this.watchers.changed(kind, key, wall, logical);
+    });
+    let unobserve: (() => void) | undefined;
+    const listening = () => {
+      const wanted = this.near.active || this.watchers.active;
+      if (wanted && !unobserve) unobserve = this.store.observe(toClients);
+      else if (!wanted && unobserve) {
+        unobserve();
+        unobserve = undefined;
+      }
+    };
+    this.near = new NearTracking({
+      maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
+      isReplica: (key) => this.topology.replicas(key).includes(self),
+      activeChanged: listening,
+    });
+    this.watchers = new Watchers(listening);
     this.admission = createAdmission(cfg.RATE_LIMIT, cfg.RATE_LIMIT_BURST);
     // A node configured with peers serves data only once it knows at least one of them:
     // alone, it would take its own empty store for the whole cluster (stale reads, and
@@ -245,6 +272,8 @@ export class CacheNode {
           this.metrics,
           undefined,
           new SampledCounter(this.hotKeys, HOT_KEYS.sampleEvery),
+          this.near,
+          this.watchers,
         ),
         clusterService({
           selfId: cfg.NODE_ID,
@@ -331,6 +360,7 @@ export class CacheNode {
           a.restarted.length === 0 ? 'ring changed' : 'members restarted: pushing their share to them',
         );
         this.rebalancer.ringChanged(a.ring, a.restarted);
+        this.near.ringChanged();
         break;
       case 'deliver-hints':
         setImmediate(() => this.hintDelivery.deliver());
@@ -450,6 +480,8 @@ export class CacheNode {
       clockOffsetsMs: new Map(this.membership.clocks.estimates(Date.now()).map((e) => [e.peer, e.offsetMs])),
       clockFenced: this.membership.clocks.verdict.fenced,
       hotKeys: hottest(this.hotKeys, HOT_KEYS.shown),
+      near: { ...this.near.stats(), messages: this.near.messages },
+      watchEvents: this.watchers.events,
     };
   }
 
@@ -510,6 +542,9 @@ export class CacheNode {
       await within(this.persistence.snapshot(), deadline - Date.now());
       this.persistence.ignoreDrops();
     }
+    // Near caches stop using this node (their streams never end by themselves).
+    this.near.close();
+    this.watchers.close();
     const outcome = await leave(
       {
         stopAcceptingWrites: () => {

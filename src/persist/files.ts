@@ -36,8 +36,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { compareVersions, type HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
+import { CHANGE_DROP, type RemovalKind, type StoreObserver } from '../store/changes.js';
 import type { FlushMark } from '../store/flushes.js';
-import type { EntryRecord, Store, StoreObserver } from '../store/store.js';
+import type { EntryRecord, Store } from '../store/store.js';
 import {
   checkHeader,
   type DecodedRecord,
@@ -115,6 +116,7 @@ export class Persistence implements StoreObserver {
   private dropsIgnored = false;
   private writeFailed = false;
   private closed = false;
+  private unobserve: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -272,7 +274,7 @@ export class Persistence implements StoreObserver {
     } catch (e) {
       throw new PersistenceError(this.opts.dir, `cannot write the log: ${(e as Error).message}`);
     }
-    this.store.observe(this);
+    this.unobserve = this.store.observe(this);
     if (this.opts.fsync === 'everysec') this.every(1000, () => void this.sync());
     if (this.opts.snapshotIntervalMs > 0) this.every(this.opts.snapshotIntervalMs, () => void this.snapshot());
     // The staleness rule at load judges by the files' times; an idle node keeps its log's
@@ -294,8 +296,9 @@ export class Persistence implements StoreObserver {
     this.written();
   }
 
-  dropped(key: string): void {
-    if (this.dropsIgnored) return;
+  /** Expiries and evictions are not logged (a restart finds what expired gone anyway, and evicts again over capacity); drops are. */
+  removed(kind: RemovalKind, key: string): void {
+    if (kind !== CHANGE_DROP || this.dropsIgnored) return;
     this.enc.drop(key);
     this.written();
   }
@@ -499,7 +502,7 @@ export class Persistence implements StoreObserver {
     if (snapshot) await this.snapshot();
     else await this.snapshotting;
     this.closed = true;
-    this.store.observe(undefined);
+    this.unobserve?.();
     this.writeOut();
     await this.syncing;
     if (this.writeTimer) clearTimeout(this.writeTimer);

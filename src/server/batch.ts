@@ -29,6 +29,7 @@ import {
 } from '../wire/codec.js';
 import { absoluteDeadline } from './deadline.js';
 import type { RequestGate } from './gate.js';
+import type { NearTracking } from './invalidations.js';
 import { checkConsistency, checkKey, checkTtl, checkValue, type RequestLimits } from './validate.js';
 
 export interface BatchLimits extends RequestLimits {
@@ -96,6 +97,8 @@ export function batchHandlers(
   now: () => number = Date.now,
   /** Counts each key served (the hot keys). */
   hot?: KeyCounter,
+  /** Client near caches: an MGet naming a stream tracks its keys for it (src/server/invalidations.ts). */
+  near?: NearTracking,
 ) {
   /** Checks the call as a whole, then runs it counted as in flight (one slot for the whole batch). */
   const admit = <Req extends { consistency: number }>(
@@ -130,6 +133,7 @@ export function batchHandlers(
     const callback = observed(3, reply);
     const { keys, invalid: notUtf8 } = call.request;
     admit(call, callback, keys.length, (level, finished) => {
+      const tracked = near?.active ? near.clientOf(call.metadata) : undefined;
       // A key asked for twice is read once: every duplicate gets the same result. A key that is
       // not valid UTF-8 is never one (its decoded text may equal another key's): it fails alone.
       const first = new Map<string, number>();
@@ -155,6 +159,7 @@ export function batchHandlers(
           if (notUtf8?.includes(i)) throw invalid('key is not valid UTF-8');
           checkKey(key, limits.maxKeyBytes);
           hot?.hit(key);
+          if (tracked !== undefined) near!.track(tracked, key); // before the read, as Get
           coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => settle(i, err ? keyFailure(err) : (rec ?? null)));
         },
         (_i, err) => keyFailure(err),

@@ -43,8 +43,10 @@ import {
 import { type BatchLimits, batchHandlers } from './batch.js';
 import { absoluteDeadline } from './deadline.js';
 import type { RequestGate } from './gate.js';
+import type { NearTracking } from './invalidations.js';
 import type { ServiceBinding } from './server.js';
 import { checkConsistency, checkKey, checkLeaseMs, checkTtl, checkValue } from './validate.js';
+import type { Watchers } from './watch.js';
 
 /** CacheService with the hand-written codecs of src/wire/codec.ts (both ends) on every method but MDelete. */
 export function cacheDefinition() {
@@ -95,6 +97,10 @@ export function cacheService(
   now: () => number = Date.now,
   /** Counts each key of a client call (the hot keys, src/hotkeys/topk.ts). */
   hot?: KeyCounter,
+  /** Client near caches (src/server/invalidations.ts): Gets track their key for the caller's stream. */
+  near?: NearTracking,
+  /** Watch streams (src/server/watch.ts). */
+  watch?: Watchers,
 ): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
@@ -153,6 +159,11 @@ export function cacheService(
           }
           if (debug) log.debug({ method: name, key, level }, 'request');
           hot?.hit(key);
+          // tracked before the read starts: a write applied after it is always pushed
+          if (method === 0 && near !== undefined && near.active) {
+            const c = near.clientOf(call.metadata);
+            if (c !== undefined) near.track(c, key);
+          }
           guarded(reply, () => run(key, level, reply));
         },
         absoluteDeadline(call),
@@ -261,10 +272,16 @@ export function cacheService(
       Delete: del,
       GetOrLease: getOrLease,
       ReleaseLease: releaseLease,
-      ...batchHandlers(coord, gate, limits, fail, observed, now, hot),
+      Invalidations: near?.handler ?? notHere,
+      Watch: watch?.handler ?? notHere,
+      ...batchHandlers(coord, gate, limits, fail, observed, now, hot, near),
     },
   };
 }
+
+/** Invalidations or Watch on a node built without them (tests). */
+const notHere: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
+  call.destroy(Object.assign(new Error('not served by this node'), { code: grpc.status.UNIMPLEMENTED }));
 
 function getAnswer(rec: EntryRecord, now: number): GetAnswer {
   return {

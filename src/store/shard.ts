@@ -1,4 +1,5 @@
 import { compareVersions } from '../hlc/hlc.js';
+import { CHANGE_EVICT, CHANGE_EXPIRE, type RemovalKind } from './changes.js';
 import { plainLength, unpack } from './compress.js';
 import { FifoPolicy } from './fifo.js';
 import { ExpiryHeap } from './heap.js';
@@ -135,6 +136,8 @@ export class Shard {
   packedItems = 0;
   packedPlain = 0;
   packedStored = 0;
+  /** Told of each entry this shard expires or evicts (set by Store.observe; undefined = nobody observes). */
+  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number) => void) | undefined = undefined;
 
   constructor(
     policy: EvictionPolicyName,
@@ -464,6 +467,7 @@ export class Shard {
       }
       const v = this.policy.victim(exclude);
       if (v === -1) return;
+      if (this.onRemoved !== undefined) this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v]);
       this.remove(v);
       this.evictions++;
     }
@@ -539,7 +543,10 @@ export class Shard {
 
   /** Reclaims a dead entry; a TTL'd value counts as an expiration, a tombstone does not. */
   expire(slot: number): void {
-    if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) this.expirations++;
+    if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) {
+      this.expirations++;
+      if (this.onRemoved !== undefined) this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot]);
+    }
     this.remove(slot);
   }
 

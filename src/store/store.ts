@@ -1,6 +1,7 @@
 import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
+import { CHANGE_DROP, type RemovalKind, type StoreObserver } from './changes.js';
 import { pack } from './compress.js';
 import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
@@ -53,15 +54,6 @@ export interface EntryRecord extends EntryVersion {
  * was told holds every entry this one holds, maybe some this one evicted (expired ones are
  * dead either way), and never an older version of a key.
  */
-export interface StoreObserver {
-  /** rec was stored for key (the record is the caller's: copy what you keep) */
-  applied(key: string, rec: EntryRecord): void;
-  /** key was removed outright (drop) */
-  dropped(key: string): void;
-  /** flush marks that covered something new were merged */
-  flushed(marks: readonly FlushMark[]): void;
-}
-
 export interface StoreStats {
   items: number;
   tombstones: number;
@@ -167,7 +159,8 @@ export class Store {
   private reclaimPending = false;
   /** compress values of at least this many bytes; Infinity = off */
   private readonly packFrom: number;
-  private observer: StoreObserver | undefined;
+  /** See observe(). */
+  private observers: StoreObserver[] = [];
 
   constructor(opts: StoreOptions) {
     const { shards, capacity, maxMemoryBytes, policy, tombstoneGraceMs } = opts;
@@ -187,9 +180,29 @@ export class Store {
     for (let i = 0; i < shards; i++) this.shardList.push(new Shard(policy, perShardEntries, perShardBytes, this.nodes));
   }
 
-  /** Sets (or, with undefined, removes) the one observer of the changes this store applies. */
-  observe(observer: StoreObserver | undefined): void {
-    this.observer = observer;
+  /**
+   * Tells o of every change from now on (src/store/changes.ts: applied writes and deletes,
+   * expiries, evictions, drops, new flushes); returns the function that stops it.
+   */
+  observe(o: StoreObserver): () => void {
+    this.observers = [...this.observers, o];
+    this.observed();
+    return () => {
+      this.observers = this.observers.filter((x) => x !== o);
+      this.observed();
+    };
+  }
+
+  /** Shards report expiries and evictions only while someone observes (no key is decoded otherwise). */
+  private observed(): void {
+    const list = this.observers;
+    const removed =
+      list.length === 0
+        ? undefined
+        : (kind: RemovalKind, key: string, wall: number, logical: number) => {
+            for (const o of list) o.removed(kind, key, wall, logical);
+          };
+    for (const sh of this.shardList) sh.onRemoved = removed;
   }
 
   shardOf(key: string): number {
@@ -297,7 +310,7 @@ export class Store {
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
     const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
-    if (stored && this.observer !== undefined) this.observer.applied(key, rec);
+    if (stored && this.observers.length !== 0) for (const o of this.observers) o.applied(key, rec);
     return stored;
   }
 
@@ -312,8 +325,8 @@ export class Store {
       sh.expire(slot);
       return false;
     }
+    if (this.observers.length !== 0) for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot]);
     sh.remove(slot);
-    this.observer?.dropped(key);
     return true;
   }
 
@@ -391,7 +404,7 @@ export class Store {
    */
   flush(marks: readonly FlushMark[]): boolean {
     if (!this.marks.mergeAll(marks)) return false;
-    this.observer?.flushed(marks);
+    for (const o of this.observers) o.flushed(marks);
     this.reclaimPending = true;
     this.reclaimShard = 0;
     this.reclaimSlot = 0;

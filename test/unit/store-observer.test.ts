@@ -1,25 +1,31 @@
-/** Store.observe: the one hook persistence logs through is told of every change the store applies, and of nothing else. */
+/** Store.observe: observers (persistence, near caches, Watch) are told of every change the store applies, and of nothing else. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { StoreObserver } from '../../src/store/changes.ts';
+import { CHANGE_DROP, CHANGE_EVICT, CHANGE_EXPIRE } from '../../src/store/changes.ts';
 import type { FlushMark } from '../../src/store/flushes.ts';
-import { Store, type StoreObserver } from '../../src/store/store.ts';
+import { Store } from '../../src/store/store.ts';
 import { rec } from '../helpers/records.ts';
 
 function observed(store: Store) {
   const seen: string[] = [];
   const o: StoreObserver = {
     applied: (key, r) => seen.push(`applied ${key}@${r.wall}${r.tombstone ? ' tombstone' : ''}`),
-    dropped: (key) => seen.push(`dropped ${key}`),
+    removed: (kind, key, wall) =>
+      seen.push(
+        `${kind === CHANGE_DROP ? 'dropped' : kind === CHANGE_EVICT ? 'evicted' : kind === CHANGE_EXPIRE ? 'expired' : '?'} ${key}@${wall}`,
+      ),
     flushed: (marks: readonly FlushMark[]) => seen.push(`flushed ${marks.map((m) => `${m.prefix}@${m.wall}`).join(',')}`),
   };
-  store.observe(o);
-  return seen;
+  const stop = store.observe(o);
+  return { seen, stop };
 }
 
-test('applied writes, tombstones, drops and new flush marks are told; refused writes, evictions, expiries and no-op flushes are not', () => {
+test('applied writes, tombstones, evictions, drops, expiries and new flush marks are told; refused writes and no-op flushes are not', () => {
   let now = 1_000;
   const store = new Store({ shards: 1, capacity: 2, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 10, now: () => now });
-  const seen = observed(store);
+  const { seen, stop } = observed(store);
+  const second = observed(store);
   assert.ok(store.apply('a', rec(10)));
   assert.ok(!store.apply('a', rec(5)), 'older: refused');
   assert.ok(!store.apply('x', rec(11, 'v', { expiresAt: 900 })), 'already expired: refused');
@@ -33,8 +39,12 @@ test('applied writes, tombstones, drops and new flush marks are told; refused wr
   assert.ok(!store.apply('p1', rec(15)), 'covered by the flush: refused');
   now = 2_000;
   store.sweep(100); // expiries and reclaimed tombstones
-  assert.deepEqual(seen, ['applied a@10', 'applied b@12', 'applied c@13', 'applied c@14 tombstone', 'dropped b', 'flushed p@20']);
-  store.observe(undefined);
+  const all = ['applied a@10', 'applied b@12', 'evicted a@10', 'applied c@13', 'applied c@14 tombstone', 'dropped b@12', 'flushed p@20'];
+  assert.deepEqual(seen, all);
+  assert.deepEqual(second.seen, all, 'every observer is told');
+  stop();
   store.apply('d', rec(30));
-  assert.equal(seen.length, 6, 'no observer: nothing told');
+  assert.equal(seen.length, all.length, 'a stopped observer is told nothing more');
+  assert.equal(second.seen.length, all.length + 1, 'the others still are');
+  second.stop();
 });

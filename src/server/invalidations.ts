@@ -1,0 +1,124 @@
+/**
+ * CacheService/Invalidations: the node's side of client near caches (the adapter around
+ * src/tracking/table.ts). Each open stream is one tracked client; a Get carrying the stream's id
+ * in the `x-near-stream` header tracks its key for it (before the read, so that a write applied
+ * after the read began is always pushed). The store (src/store/changes.ts) is observed
+ * only while a stream is open, and each stream gets at most one message per event-loop turn
+ * with the keys that changed, numbered 1, 2, 3, ... (`seq`) so that the client sees a gap.
+ */
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Invalidation } from '../protos/generated/public/cache/v1/Invalidation.js';
+import type { InvalidationsRequest__Output } from '../protos/generated/public/cache/v1/InvalidationsRequest.js';
+import { CHANGE_FLUSH, type ChangeHook } from '../store/changes.js';
+import { NEAR_STREAM_HEADER, type TrackedClient, type TrackingStats, TrackingTable } from '../tracking/table.js';
+
+/** A stream with more unsent messages than this is ended (RESOURCE_EXHAUSTED): its client clears and reconnects. */
+const MAX_BUFFERED_MESSAGES = 10_000;
+
+type Stream = grpc.ServerWritableStream<InvalidationsRequest__Output, Invalidation>;
+
+export interface NearOptions {
+  maxKeysPerClient: number;
+  /** Whether this node replicates key (only then does it see every write of it). */
+  isReplica: (key: string) => boolean;
+  /** Called when the first stream opens and when the last one closes (the store is observed while one is open). */
+  activeChanged: () => void;
+}
+
+export class NearTracking {
+  private readonly table: TrackingTable;
+  private readonly streams = new Map<TrackedClient, { call: Stream; seq: number }>();
+  private dirty: TrackedClient[] = [];
+  private closed = false;
+  /** Messages sent (metrics). */
+  messages = 0;
+
+  constructor(private readonly o: NearOptions) {
+    this.table = new TrackingTable(o.maxKeysPerClient, (c) => {
+      this.dirty.push(c);
+      if (this.dirty.length === 1) setImmediate(() => this.send());
+    });
+  }
+
+  /** True while some client has a stream open (the Get handler tracks only then). */
+  get active(): boolean {
+    return this.table.active;
+  }
+
+  stats(): TrackingStats {
+    return this.table.stats();
+  }
+
+  /** To be told of every change of the store's entries while streams are open (the store observed). */
+  readonly changed: ChangeHook = (kind, key) => {
+    if (kind === CHANGE_FLUSH) this.table.changedPrefix(key);
+    else this.table.changed(key);
+  };
+
+  /** The open stream a call's header names, if any (Get, MGet). */
+  clientOf(md: grpc.Metadata): TrackedClient | undefined {
+    const v = md.get(NEAR_STREAM_HEADER);
+    return v.length === 0 ? undefined : this.table.client(String(v[0]));
+  }
+
+  /** Tracks key for the client before it is read (a key this node does not replicate is invalidated at once instead). */
+  track(c: TrackedClient, key: string): void {
+    if (this.o.isReplica(key)) this.table.track(c, key);
+    else this.table.refuse(c, key);
+  }
+
+  /** The node's ring changed: every client drops what it read here. */
+  ringChanged(): void {
+    this.table.invalidateAll();
+  }
+
+  readonly handler: grpc.handleServerStreamingCall<InvalidationsRequest__Output, Invalidation> = (call) => {
+    if (this.closed) {
+      call.destroy(Object.assign(new Error('node is shutting down'), { code: grpc.status.UNAVAILABLE }));
+      return;
+    }
+    const c = this.table.open(randomBytes(12).toString('base64url'));
+    const s = { call, seq: 1 };
+    this.streams.set(c, s);
+    if (this.streams.size === 1) this.o.activeChanged();
+    const done = () => this.drop(c);
+    call.on('cancelled', done);
+    call.on('close', done);
+    call.on('error', done);
+    call.write({ seq: 1, stream_id: c.id });
+  };
+
+  /** Ends every stream (graceful stop): their clients clear what they read here. */
+  close(): void {
+    this.closed = true;
+    for (const [c, s] of [...this.streams]) {
+      this.drop(c);
+      s.call.end();
+    }
+  }
+
+  private drop(c: TrackedClient): void {
+    if (!this.streams.delete(c)) return;
+    this.table.close(c);
+    if (this.streams.size === 0) this.o.activeChanged();
+  }
+
+  private send(): void {
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const c of dirty) {
+      const s = this.streams.get(c);
+      if (s === undefined) continue;
+      const { keys, all } = this.table.take(c);
+      if (keys.length === 0 && !all) continue;
+      s.seq++;
+      this.messages++;
+      s.call.write({ seq: s.seq, keys, all });
+      if (s.call.writableLength > MAX_BUFFERED_MESSAGES) {
+        this.drop(c);
+        s.call.destroy(Object.assign(new Error('invalidations not read fast enough'), { code: grpc.status.RESOURCE_EXHAUSTED }));
+      }
+    }
+  }
+}
