@@ -149,12 +149,12 @@ export class Rebalancer {
         );
       }
       await Promise.all(work);
+      this.stats.keysSent += sent - sentBefore; // as it goes, so that Stats shows a long pass's progress
       const wait = ctx.handoff ? 0 : this.pacer.take(sent - sentBefore, Date.now());
       if (wait > 0) await sleep(wait);
       else await new Promise((r) => setImmediate(r)); // let client calls through between chunks
     }
     this.stats.passes++;
-    this.stats.keysSent += sent;
     this.stats.failures += failed;
     this.stats.lastPassMs = Date.now() - started;
     if (sent > 0 || failed > 0) {
