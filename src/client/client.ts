@@ -228,6 +228,8 @@ type Queued =
       entry: MSetEntry;
       resolve: (r: SetResult) => void;
       reject: (e: unknown) => void;
+      /** A write the near cache keeps once answered: reserved with this token, sent to `address` naming stream `nearId`. */
+      near?: { token: number; address: string; nearId: string };
     }
   | { kind: 'del'; key: string; level: Consistency__Output; resolve: (deleted: boolean) => void; reject: (e: unknown) => void };
 type QueuedOf<K extends Queued['kind']> = Extract<Queued, { kind: K }>;
@@ -439,6 +441,33 @@ export class CacheClient {
     return this.near?.stats();
   }
 
+  /**
+   * A write the near cache may keep: when the key's first choice is one of its replicas and the
+   * stream to it is usable, the key is reserved and the write goes there only (in an MSet
+   * naming the stream: the node untracks the key for us while we write it and tracks it again
+   * if it still holds our write once it is acknowledged); the value is installed when the write
+   * is answered, unless an invalidation came in between. undefined: write the usual way (also
+   * before the client has its first view of the ring).
+   */
+  private nearWrite(key: string): { token: number; address: string; nearId: string } | undefined {
+    const near = this.near!;
+    if (this.o.routing && !this.view) return undefined;
+    const first = this.route(key)[0];
+    if (first === undefined || !first.replica) return undefined;
+    const nearId = near.streamId(first.address);
+    if (nearId === undefined) return undefined;
+    const token = near.reserve(key, first.address);
+    return token === 0 ? undefined : { token, address: first.address, nearId };
+  }
+
+  /** reject, after freeing the near-cache reservation of key (if still token's). */
+  private abandoning(key: string, token: number, reject: (e: unknown) => void): (e: unknown) => void {
+    return (e) => {
+      this.near?.abandon(key, token);
+      reject(e);
+    };
+  }
+
   /** This client writes keys: its near cache drops them now and once the write is answered. */
   private writing<T>(keys: readonly string[] | string, p: Promise<T>): Promise<T> {
     const near = this.near;
@@ -482,9 +511,9 @@ export class CacheClient {
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
     const groups = new Map<string, { address: string; group: Queued[] }>();
     for (const q of queued) {
-      const nq = q.kind === 'get' ? q.near : undefined;
+      const nq = q.kind === 'del' ? undefined : q.near;
       const address = nq ? nq.address : this.route(q.key)[0]!.address;
-      const id = nq ? `near ${address} ${nq.nearId}` : `${q.kind} ${q.level} ${address}`;
+      const id = nq ? `near ${q.kind} ${q.level} ${address} ${nq.nearId}` : `${q.kind} ${q.level} ${address}`;
       const g = groups.get(id);
       if (g) g.group.push(q);
       else groups.set(id, { address, group: [q] });
@@ -494,6 +523,7 @@ export class CacheClient {
         const part = group.slice(i, i + AUTO_BATCH_MAX_KEYS);
         const kind = part[0]!.kind;
         if (kind === 'get' && part[0]!.near) void this.sendGets(address, part as QueuedOf<'get'>[]);
+        else if (kind === 'set' && part[0]!.near) void this.sendSets(address, part as QueuedOf<'set'>[]);
         else if (part.length === 1) this.sendOne(part[0]!);
         else if (kind === 'get') void this.sendGets(address, part as QueuedOf<'get'>[]);
         else if (kind === 'set') void this.sendSets(address, part as QueuedOf<'set'>[]);
@@ -508,8 +538,12 @@ export class CacheClient {
       // a near-cache miss read another way is not cached (no node tracks it for us)
       if (q.near) this.near?.abandon(q.key, q.near.token);
       this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
-    } else if (q.kind === 'set') this.setOne(q.key, setRequest(q.entry, q.level), {}).then(q.resolve, q.reject);
-    else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
+    } else if (q.kind === 'set') {
+      // a near-cache write sent another way is not kept (no node tracks it for us)
+      const p = this.setOne(q.key, setRequest(q.entry, q.level), {});
+      if (q.near) this.near?.abandon(q.key, q.near.token);
+      (q.near ? this.writing(q.key, p) : p).then(q.resolve, q.reject);
+    } else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
   }
 
   /**
@@ -580,14 +614,28 @@ export class CacheClient {
     );
   }
 
+  /** An MSet of a group of sets; near-cache writes (one stream's) name it and install what they wrote. */
   private sendSets(address: string, group: QueuedOf<'set'>[]): Promise<void> {
     const req = { entries: group.map((q) => q.entry), consistency: group[0]!.level };
+    const nearId = group[0]!.near?.nearId;
+    const near = this.near;
     return this.sendBatch<QueuedOf<'set'>, MSetResult__Output>(
       'MSet',
       address,
       group,
-      (c, md, o, cb) => c.cache.MSet(req, md, o, cb),
-      (q, r) => q.resolve({ version: BigInt(r.version) }),
+      (c, md, o, cb) => {
+        if (nearId !== undefined) md.set(NEAR_STREAM_HEADER, nearId);
+        c.cache.MSet(req, md, o, cb);
+      },
+      (q, r) => {
+        const version = BigInt(r.version);
+        if (q.near && near) {
+          const ttl = Number(q.entry.ttl_ms ?? 0);
+          const value = q.entry.data !== undefined ? Buffer.from(q.entry.data) : (q.entry.value ?? '');
+          near.install(q.key, q.near.token, { value, version, ttlRemainingMs: ttl }, ttl, Date.now());
+        }
+        q.resolve({ version });
+      },
     );
   }
 
@@ -627,8 +675,15 @@ export class CacheClient {
     else throw invalidArgument(`value must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'Set');
     const ttl = checkTtl(opts.ttlMs, 'Set');
     if (ttl > 0) entry.ttl_ms = String(ttl);
-    if (this.batching(opts))
+    if (this.batching(opts)) {
+      const near = this.near !== undefined ? this.nearWrite(key) : undefined;
+      if (near !== undefined) {
+        return new Promise((resolve, reject) =>
+          this.enqueue({ kind: 'set', key, level, entry, resolve, reject: this.abandoning(key, near.token, reject), near }),
+        );
+      }
       return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject })));
+    }
     return this.writing(key, this.setOne(key, setRequest(entry, level), opts));
   }
 

@@ -218,6 +218,10 @@ export class CacheNode {
     this.near = new NearTracking({
       maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
       isReplica: (key) => this.topology.replicas(key).includes(self),
+      holds: (key, wall, logical) => {
+        const r = this.store.peek(key);
+        return r !== undefined && !r.tombstone && r.wall === wall && r.logical === logical && r.node === self;
+      },
       activeChanged: listening,
     });
     this.watchers = new Watchers(listening);

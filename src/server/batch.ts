@@ -97,7 +97,7 @@ export function batchHandlers(
   now: () => number = Date.now,
   /** Counts each key served (the hot keys). */
   hot?: KeyCounter,
-  /** Client near caches: an MGet naming a stream tracks its keys for it (src/server/invalidations.ts). */
+  /** Client near caches: an MGet naming a stream tracks its keys for it, an MSet the keys it wrote (src/server/invalidations.ts). */
   near?: NearTracking,
 ) {
   /** Checks the call as a whole, then runs it counted as in flight (one slot for the whole batch). */
@@ -180,6 +180,8 @@ export function batchHandlers(
       // whose key is not valid UTF-8 fails alone, whatever other key its decoded text equals.
       const last = new Map<string, number>();
       for (let i = 0; i < entries.length; i++) if (!entries[i]!.invalidKey) last.set(entries[i]!.key, i);
+      // A client near cache writing through its stream keeps what it wrote (src/server/invalidations.ts).
+      const tracked = near?.active ? near.clientOf(call.metadata) : undefined;
       runKeys<MSetWritten | KeyFailure>(
         entries.length,
         null,
@@ -193,7 +195,11 @@ export function batchHandlers(
           if (last.get(e.key) !== i) settle(i, SUPERSEDED);
           else {
             hot?.hit(e.key); // once per key and call, as MGet reads a repeated key once
-            coord.set(e.key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => settle(i, err ? keyFailure(err) : r!));
+            if (tracked !== undefined) near!.writing(tracked, e.key);
+            coord.set(e.key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => {
+              if (!err && tracked !== undefined) near!.written(tracked, e.key, r!.wall, r!.logical);
+              settle(i, err ? keyFailure(err) : r!);
+            });
           }
         },
         (_i, err) => keyFailure(err),

@@ -22,6 +22,8 @@ export interface NearOptions {
   maxKeysPerClient: number;
   /** Whether this node replicates key (only then does it see every write of it). */
   isReplica: (key: string) => boolean;
+  /** Whether this node's live entry of key is the write of version wall.logical it coordinated. */
+  holds: (key: string, wall: number, logical: number) => boolean;
   /** Called when the first stream opens and when the last one closes (the store is observed while one is open). */
   activeChanged: () => void;
 }
@@ -65,6 +67,25 @@ export class NearTracking {
   /** Tracks key for the client before it is read (a key this node does not replicate is invalidated at once instead). */
   track(c: TrackedClient, key: string): void {
     if (this.o.isReplica(key)) this.table.track(c, key);
+    else this.table.refuse(c, key);
+  }
+
+  /**
+   * The client is writing key through this node (MSet naming its stream) and will keep the
+   * value it wrote once the write is answered: its own write must not invalidate it, so the
+   * key is untracked for it now, and tracked again by written().
+   */
+  writing(c: TrackedClient, key: string): void {
+    this.table.untrack(c, key);
+  }
+
+  /**
+   * The client's write of key was acknowledged with version wall.logical: tracked for it if
+   * this node replicates the key and still holds that very write; otherwise (a newer write
+   * came in between, or the node does not replicate the key) invalidated at once.
+   */
+  written(c: TrackedClient, key: string, wall: number, logical: number): void {
+    if (this.o.isReplica(key) && this.o.holds(key, wall, logical)) this.table.track(c, key);
     else this.table.refuse(c, key);
   }
 

@@ -15,6 +15,9 @@
  *  - Queued invalidations wait in the client's outbox until take(client) hands them over (the
  *    adapter sends them, one message per client per event-loop turn); `onPending` is called
  *    once whenever a client's outbox goes from empty to not empty.
+ *  - untrack(client, key) forgets key for the client without an invalidation (the client is
+ *    writing the key itself and has dropped it; its own write must not invalidate what it will
+ *    hold once the write is answered, see NearTracking.written).
  *  - close(client) forgets the client and everything it tracked.
  *  - `active` is false while no client is open: the adapters then skip tracking altogether.
  *
@@ -104,6 +107,12 @@ export class TrackingTable {
     if (cur === undefined) this.byKey.set(key, c);
     else if (Array.isArray(cur)) cur.push(c);
     else this.byKey.set(key, [cur, c]);
+  }
+
+  untrack(c: TrackedClient, key: string): void {
+    if (!c.keys.delete(key)) return;
+    this.tracked--;
+    this.unlink(key, c);
   }
 
   /**

@@ -147,6 +147,27 @@ describe('near cache', { timeout: 120_000 }, () => {
     assert.equal((await reader.get(key))?.value, '150');
   });
 
+  test("a client's own write is kept in its near cache; another client's write drops it; racing writers never leave it stale", async () => {
+    const key = 'own:1';
+    await at[0]!.set(key, 'first');
+    await cache(reader, key); // the stream to the key's replica is open
+    await reader.set(key, 'mine');
+    const { hits, misses } = reader.nearCacheStats()!;
+    assert.equal((await reader.get(key))?.value, 'mine');
+    assert.deepEqual([reader.nearCacheStats()!.hits, reader.nearCacheStats()!.misses], [hits + 1, misses], 'read back from memory');
+    await at[nonReplica(reader, key)]!.set(key, 'theirs');
+    await eventually(async () => (await reader.get(key))?.value === 'theirs', 5_000, 1);
+
+    // Two writers race on one key; whichever wins, the near cache must end up with it (a kept
+    // write that lost would be served for maxTtlMs = 60 s).
+    const other = at[nonReplica(reader, key)]!;
+    for (let i = 0; i < 40; i++) {
+      await Promise.all([reader.set(key, `r${i}`), other.set(key, `w${i}`)]);
+      const truth = async () => (await at[0]!.get(key))?.value;
+      await eventually(async () => (await reader.get(key))?.value === (await truth()), 3_000, 5);
+    }
+  });
+
   test('an entry is never served past maxTtlMs', async () => {
     const short = new CacheClient({ seeds: addrs, nearCache: { maxEntries: 100, maxTtlMs: 300 } });
     try {

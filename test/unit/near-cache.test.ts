@@ -23,6 +23,21 @@ function table(max = 3) {
 }
 
 describe('TrackingTable', () => {
+  test('untrack forgets a key without an invalidation; changes of it then reach no one', () => {
+    const { t, pending } = table();
+    const c = t.open('c');
+    t.track(c, 'k');
+    t.untrack(c, 'k');
+    t.untrack(c, 'never tracked');
+    t.changed('k');
+    assert.deepEqual(pending, []);
+    assert.deepEqual(t.take(c), { keys: [], all: false });
+    assert.equal(t.stats().trackedKeys, 0);
+    t.track(c, 'k');
+    t.changed('k');
+    assert.deepEqual(t.take(c), { keys: ['k'], all: false }, 'tracked again, told again');
+  });
+
   test('inactive until a client opens; a change of a tracked key queues it once and forgets it', () => {
     const { t, pending } = table();
     assert.equal(t.active, false);
