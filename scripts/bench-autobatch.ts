@@ -10,14 +10,11 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { CacheClient } from '../src/index.ts';
+import { numberArg } from './bench/args.ts';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const CONCURRENCY = arg('concurrency', 64);
-const SECONDS = arg('seconds', 5);
-const ROUNDS = arg('rounds', 3);
+const CONCURRENCY = numberArg('concurrency', 64);
+const SECONDS = numberArg('seconds', 5);
+const ROUNDS = numberArg('rounds', 3);
 const KEYS = 1000;
 
 const port = await new Promise<number>((resolve) => {

@@ -100,15 +100,7 @@ if (opts.child !== undefined) {
   // 64 distinct documents, each made distinct per entry by its id prefix: building 200k
   // fresh 4 KB documents would take longer than the measurement itself
   const docs = Array.from({ length: 64 }, () => jsonValue(rand, 4096 - 12));
-  const store = new Store({
-    shards: 16,
-    capacity: 0,
-    maxMemoryBytes: 0,
-    policy: 'lru',
-    tombstoneGraceMs: 60_000,
-    now: () => 1_000,
-    compressionThreshold: threshold,
-  });
+  const store = benchStore(threshold);
   const before = settle();
   for (let i = 0; i < N; i++) store.apply(KEY(i), record(`${KEY(i)}${docs[i & 63] as string}`, i));
   const after = settle();
@@ -251,15 +243,7 @@ for (const bytes of [100, 4096]) {
   const values = Array.from({ length: TN }, (_, i) => `${KEY(i)}${docs[i & 63] as string}`);
   const keys = Array.from({ length: TN }, (_, i) => KEY(i));
   const stores = [0, 1024].map((threshold) => {
-    const s = new Store({
-      shards: 16,
-      capacity: 0,
-      maxMemoryBytes: 0,
-      policy: 'lru',
-      tombstoneGraceMs: 60_000,
-      now: () => 1_000,
-      compressionThreshold: threshold,
-    });
+    const s = benchStore(threshold);
     for (let i = 0; i < TN; i++) s.apply(keys[i] as string, record(values[i] as string, i));
     return s;
   });
@@ -380,4 +364,17 @@ if (opts.node) {
   console.log(
     `\non / off: fill ${((fill[1] as number) / (fill[0] as number)).toFixed(2)}, RSS per entry ${((grown[1] as number) / (grown[0] as number)).toFixed(2)}, Gets/s ${ratio(gets[1] as number[], gets[0] as number[]).toFixed(2)} (median of per-round ratios), Sets/s ${ratio(sets[1] as number[], sets[0] as number[]).toFixed(2)}; compression ratio ${onStats.compressionRatio.toFixed(2)}`,
   );
+}
+
+/** The store the measurements use: 16 shards, no limits, COMPRESSION_THRESHOLD = threshold (0 = off). */
+function benchStore(threshold: number): Store {
+  return new Store({
+    shards: 16,
+    capacity: 0,
+    maxMemoryBytes: 0,
+    policy: 'lru',
+    tombstoneGraceMs: 60_000,
+    now: () => 1_000,
+    compressionThreshold: threshold,
+  });
 }

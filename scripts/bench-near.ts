@@ -19,14 +19,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { CacheClient } from '../src/index.ts';
 import { seeded, zipf } from '../test/helpers/random.ts';
+import { numberArg } from './bench/args.ts';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const CONCURRENCY = arg('concurrency', 64);
-const SECONDS = arg('seconds', 5);
-const ROUNDS = arg('rounds', 3);
+const CONCURRENCY = numberArg('concurrency', 64);
+const SECONDS = numberArg('seconds', 5);
+const ROUNDS = numberArg('rounds', 3);
 const KEYS = 100_000;
 const HIT_KEYS = 1_000;
 const HIT_GETS = 3_000_000;

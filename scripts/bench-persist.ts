@@ -25,15 +25,12 @@ import { HybridClock } from '../src/hlc/hlc.ts';
 import { CacheClient } from '../src/index.ts';
 import { Persistence } from '../src/persist/files.ts';
 import { Store } from '../src/store/store.ts';
+import { numberArg } from './bench/args.ts';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const ENTRIES = arg('entries', 1_000_000);
-const CONCURRENCY = arg('concurrency', 64);
-const SECONDS = arg('seconds', 5);
-const ROUNDS = arg('rounds', 3);
+const ENTRIES = numberArg('entries', 1_000_000);
+const CONCURRENCY = numberArg('concurrency', 64);
+const SECONDS = numberArg('seconds', 5);
+const ROUNDS = numberArg('rounds', 3);
 
 const work = mkdtempSync(join(tmpdir(), 'tscache-bench-persist-'));
 const children: ChildProcess[] = [];

@@ -5,23 +5,11 @@ import { MAX_CHUNK } from '../../src/store/slab.ts';
 import type { EntryRecord, StoreOptions } from '../../src/store/store.ts';
 import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes, Store } from '../../src/store/store.ts';
 import { seeded } from '../helpers/random.ts';
+import { clockedStore } from '../helpers/records.ts';
 
 const T = 1024;
 
-function mk(over: Partial<StoreOptions> = {}) {
-  const clock = { t: 1_000 };
-  const store = new Store({
-    shards: 1,
-    capacity: 0,
-    maxMemoryBytes: 0,
-    policy: 'lru',
-    tombstoneGraceMs: 5_000,
-    now: () => clock.t,
-    compressionThreshold: T,
-    ...over,
-  });
-  return { store, clock };
-}
+const mk = (over: Partial<StoreOptions> = {}) => clockedStore({ compressionThreshold: T, ...over });
 
 function rec(value: string, wall: number, extra: Partial<EntryRecord> = {}): EntryRecord {
   return { value, binary: false, wall, logical: 0, node: 'n1', expiresAt: 0, tombstone: false, ...extra };

@@ -2,20 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EntryRecord, StoreOptions } from '../../src/store/store.ts';
 import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes, Store } from '../../src/store/store.ts';
+import { clockedStore } from '../helpers/records.ts';
 
-function mk(over: Partial<StoreOptions> = {}) {
-  const clock = { t: 1_000 };
-  const store = new Store({
-    shards: 1,
-    capacity: 0,
-    maxMemoryBytes: 0,
-    policy: 'lru',
-    tombstoneGraceMs: 5_000,
-    now: () => clock.t,
-    ...over,
-  });
-  return { store, clock };
-}
+const mk = clockedStore;
 
 function rec(value: string, wall: number, extra: Partial<EntryRecord> = {}): EntryRecord {
   return { value, binary: false, wall, logical: 0, node: 'n1', expiresAt: 0, tombstone: false, ...extra };
