@@ -262,7 +262,7 @@ export class CacheClient {
   private readonly near: NearCache<GetResult> | undefined;
   private readonly nearStreams = new Map<string, grpc.ClientReadableStream<Invalidation__Output>>();
   private readonly nearOpenedAt = new Map<string, number>();
-  /** Near-cache reads in flight, by key: a miss of the same key meanwhile waits for it (see nearMiss). */
+  /** Near-cache reads and kept writes in flight, by key: a miss of the same key meanwhile waits for it (see get). */
   private readonly nearReads = new Map<string, Promise<GetResult | undefined | false>>();
   /** Open watch() sessions (told when the view changes). */
   private readonly watches = new Set<WatchSession>();
@@ -284,8 +284,9 @@ export class CacheClient {
       if (hit !== undefined) return hit;
       const pending = this.nearReads.get(key);
       if (pending !== undefined) {
-        // the read in flight answers this call too, if it got installed: then no invalidation
-        // of the key arrived between its reservation (before this call began) and its answer
+        // the read (or this client's write) in flight answers this call too, if it got
+        // installed: then no invalidation of the key arrived between its reservation (before
+        // this call began) and its answer
         await pending.catch(() => undefined);
         const now = this.near.peek(key, Date.now());
         if (now !== undefined) return now;
@@ -678,9 +679,19 @@ export class CacheClient {
     if (this.batching(opts)) {
       const near = this.near !== undefined ? this.nearWrite(key) : undefined;
       if (near !== undefined) {
-        return new Promise((resolve, reject) =>
+        const w = new Promise<SetResult>((resolve, reject) =>
           this.enqueue({ kind: 'set', key, level, entry, resolve, reject: this.abandoning(key, near.token, reject), near }),
         );
+        // a get of the key meanwhile waits for this write and answers what it kept (see get)
+        const settled = w.then(
+          () => false as const,
+          () => false as const,
+        );
+        this.nearReads.set(key, settled);
+        void settled.then(() => {
+          if (this.nearReads.get(key) === settled) this.nearReads.delete(key);
+        });
+        return w;
       }
       return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject })));
     }
