@@ -4,6 +4,7 @@
  * Runs the real SWIM logic (src/membership/swim.ts over src/membership/table.ts), one Swim
  * per simulated member, in one process over a virtual clock and a simulated network (one-way
  * latency, independent message loss, partitions). Per cluster size it measures, in one run:
+ * With --lifecycle-loss message loss:
  *  - join: a new member joins through one seed; time until every member has it alive;
  *  - crash: a member stops answering; time until every other member has it dead;
  *  - leave: a member leaves gracefully (keeps running --leave-grace, then stops); time until
@@ -19,7 +20,7 @@
  *   --sizes 10,100,500,1000   --minutes 10   --loss-a 0.01   --loss-b 0.05
  *   --period 500   --probe-timeout 200   --k 3   --suspicion-mult 4   --retransmit-mult 4
  *   --max-gossip 8   --push-pull 30000   --latency 1,5 (ms, uniform)   --leave-grace 1500
- *   --partition 30   --seed 1
+ *   --partition 30   --lifecycle-loss 0.05   --seed 1
  */
 import { parseArgs } from 'node:util';
 import { type Envelope, Swim, type SwimMessage, type SwimOptions, type SwimStep } from '../src/membership/swim.ts';
@@ -41,6 +42,7 @@ const { values: flags } = parseArgs({
     latency: { type: 'string', default: '1,5' },
     'leave-grace': { type: 'string', default: '1500' },
     partition: { type: 'string', default: '30' },
+    'lifecycle-loss': { type: 'string', default: '0.05' },
     seed: { type: 'string', default: '1' },
   },
 });
@@ -153,6 +155,8 @@ interface SimNode {
   side: number;
   msgs: number;
   bytes: number;
+  /** of `bytes`, those of push-pull messages (full tables) */
+  ppBytes: number;
 }
 
 /** Wait for every up member (but the subject) to see `subject` in state `want`. */
@@ -182,7 +186,7 @@ class Sim {
     const address = `10.${(i >> 8) & 255}.${i & 255}.1:7000`;
     // created up to one period ago: each member has its own phase
     const swim = new Swim({ id, address, incarnation: 1 }, SWIM, this.now - this.random() * SWIM.periodMs, this.random);
-    const n: SimNode = { idx: i, id, swim, up: true, wake: Number.POSITIVE_INFINITY, side: i % 2, msgs: 0, bytes: 0 };
+    const n: SimNode = { idx: i, id, swim, up: true, wake: Number.POSITIVE_INFINITY, side: i % 2, msgs: 0, bytes: 0, ppBytes: 0 };
     this.nodes.push(n);
     this.byId.set(id, n);
     this.views.set(id, new Map());
@@ -223,7 +227,9 @@ class Sim {
   send(from: SimNode, e: Envelope) {
     if (this.counting) {
       from.msgs++;
-      from.bytes += wireSize(e.msg);
+      const b = wireSize(e.msg);
+      from.bytes += b;
+      if (e.msg.kind === 'push-pull') from.ppBytes += b;
     }
     const to = this.byId.get(e.to);
     if (to === undefined) return;
@@ -329,7 +335,7 @@ interface Row {
   crash?: number;
   leave?: number;
   heal?: number;
-  loss: { loss: number; declared: number; views: number; msgs: number; bytes: number }[];
+  loss: { loss: number; declared: number; views: number; msgs: number; bytes: number; ppBytes: number }[];
   suspicionS: number;
   wallS: number;
 }
@@ -337,6 +343,7 @@ interface Row {
 function lifecycle(size: number, seed: number, row: Row) {
   const sim = new Sim(seed);
   sim.bootstrap(size);
+  sim.loss = num('lifecycle-loss');
   sim.runUntil(10_000);
   row.suspicionS = (sim.nodes[0] as SimNode).swim.suspicionTimeoutMs() / 1000;
   // join through one seed
@@ -384,11 +391,20 @@ function steady(size: number, seed: number, loss: number, minutes: number) {
   const secs = (sim.now - t0) / 1000;
   let msgs = 0;
   let bytes = 0;
+  let pp = 0;
   for (const n of sim.nodes) {
     msgs += n.msgs;
     bytes += n.bytes;
+    pp += n.ppBytes;
   }
-  return { loss, declared: sim.falseDeclared, views: sim.falseViews, msgs: msgs / size / secs, bytes: bytes / size / secs };
+  return {
+    loss,
+    declared: sim.falseDeclared,
+    views: sim.falseViews,
+    msgs: msgs / size / secs,
+    bytes: bytes / size / secs,
+    ppBytes: pp / size / secs,
+  };
 }
 
 const minutes = num('minutes');
@@ -406,15 +422,15 @@ for (const n of SIZES) {
 
 const [la, lb] = [num('loss-a'), num('loss-b')].map((x) => `${+(x * 100).toFixed(2)} %`);
 console.log(
-  `SWIM: period ${SWIM.periodMs} ms, probe timeout ${SWIM.probeTimeoutMs} ms, k ${SWIM.indirectProbes}, suspicion ${SWIM.suspicionMult} × log10(n) periods, retransmit ${SWIM.retransmitMult} × ceil(log10(n+1)), ≤ ${SWIM.maxGossip} records per message, push-pull every ${SWIM.pushPullMs / 1000} s; latency ${LAT_MIN}–${LAT_MAX} ms; ${minutes} virtual minutes per loss rate; seed ${seed}\n`,
+  `SWIM: period ${SWIM.periodMs} ms, probe timeout ${SWIM.probeTimeoutMs} ms, k ${SWIM.indirectProbes}, suspicion ${SWIM.suspicionMult} × log10(n) periods, retransmit ${SWIM.retransmitMult} × ceil(log10(n+1)), ≤ ${SWIM.maxGossip} records per message, push-pull every ${SWIM.pushPullMs / 1000} s; latency ${LAT_MIN}–${LAT_MAX} ms; join, crash, leave and partition with ${+(num('lifecycle-loss') * 100).toFixed(2)} % loss; ${minutes} virtual minutes per loss rate; seed ${seed}\n`,
 );
 console.log(
-  `| members | suspicion timeout | join known to all | crash DEAD at all | leave known to all | partition heal (all alive again) | false DEAD, ${la} loss (declared / views) | false DEAD, ${lb} loss (declared / views) | msgs/node/s (${la} / ${lb}) | bytes/node/s (${la} / ${lb}) | sim wall time |`,
+  `| members | suspicion timeout | join known to all | crash DEAD at all | leave known to all | partition heal (all alive again) | false DEAD, ${la} loss (declared / views) | false DEAD, ${lb} loss (declared / views) | msgs/node/s (${la} / ${lb}) | bytes/node/s (${la} / ${lb}) | of which push-pull (${la} / ${lb}) | sim wall time |`,
 );
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const [a, b] = r.loss as [Row['loss'][0], Row['loss'][0]];
   console.log(
-    `| ${r.n} | ${r.suspicionS.toFixed(1)} s | ${fmt(r.join)} | ${fmt(r.crash)} | ${fmt(r.leave)} | ${fmt(r.heal)} | ${a.declared} / ${a.views} | ${b.declared} / ${b.views} | ${a.msgs.toFixed(2)} / ${b.msgs.toFixed(2)} | ${Math.round(a.bytes)} / ${Math.round(b.bytes)} | ${r.wallS.toFixed(0)} s |`,
+    `| ${r.n} | ${r.suspicionS.toFixed(1)} s | ${fmt(r.join)} | ${fmt(r.crash)} | ${fmt(r.leave)} | ${fmt(r.heal)} | ${a.declared} / ${a.views} | ${b.declared} / ${b.views} | ${a.msgs.toFixed(2)} / ${b.msgs.toFixed(2)} | ${Math.round(a.bytes)} / ${Math.round(b.bytes)} | ${Math.round(a.ppBytes)} / ${Math.round(b.ppBytes)} | ${r.wallS.toFixed(0)} s |`,
   );
 }
