@@ -312,6 +312,13 @@ export class Swim {
     return step;
   }
 
+  /** Direct evidence from outside the protocol (e.g. a reply on the replication stream): as any message from `id`. */
+  heard(id: string, now: number): SwimStep {
+    const step: SwimStep = { send: [], changes: [] };
+    if (id !== this.selfId) this.hear(id, step, now);
+    return step;
+  }
+
   /** Operator removes a member (typically dead): gossiped like any change. */
   markLeft(id: string, now: number): SwimStep {
     const step: SwimStep = { send: [], changes: [] };

@@ -373,3 +373,84 @@ test('messages per period do not grow with the cluster: one ping, plus k ping-re
     assert.equal(sent, 50, `n=${n}`);
   }
 });
+
+test('heard() from outside the protocol: a suspect member is alive again here and its timer stops', () => {
+  const s = swim('self', ['a', 'b']);
+  s.receive({ kind: 'ping', from: 'b', seq: 1, gossip: [rec('a', 'suspect')] }, 1);
+  assert.deepEqual(
+    s.heard('a', 2).changes.map((c) => [c.id, c.from, c.to]),
+    [['a', 'suspect', 'alive']],
+  );
+  assert.deepEqual(s.heard('a', 3).changes, []);
+  assert.deepEqual(s.heard('self', 3).changes, []);
+  for (let t = 100; t <= 5_000; t += 100) {
+    const st = s.tick(t);
+    assert.ok(!st.changes.some((c) => c.id === 'a' && c.to === 'dead'), 'no timeout fires');
+    for (const e of pings(st.send)) s.receive({ kind: 'ack', from: e.to, seq: (e.msg as { seq: number }).seq, gossip: [] }, t);
+  }
+});
+
+/** A tiny in-test network: every Swim delivers to the others after 1 ms; `down` ones drop everything; `lose` drops a message. */
+function network(n: number, seed: number) {
+  const random = rng(seed);
+  const names = ids(n);
+  const nodes = new Map(
+    names.map((id) => {
+      const s = new Swim({ id, address: `${id}:7000`, incarnation: 1 }, O, -random() * O.periodMs, random);
+      s.learn(
+        names.map((x) => rec(x)),
+        0,
+      );
+      return [id, s] as const;
+    }),
+  );
+  const down = new Set<string>();
+  let inFlight: { at: number; to: string; msg: SwimMessage }[] = [];
+  let lose = (_m: SwimMessage) => false;
+  let now = 0;
+  const post = (send: Envelope[]) => {
+    for (const e of send) if (!lose(e.msg)) inFlight.push({ at: now + 1, to: e.to, msg: e.msg });
+  };
+  const run = (until: number) => {
+    for (; now <= until; now++) {
+      const due = inFlight.filter((m) => m.at <= now);
+      inFlight = inFlight.filter((m) => m.at > now);
+      for (const m of due) if (!down.has(m.to)) post((nodes.get(m.to) as Swim).receive(m.msg, now).send);
+      for (const [id, s] of nodes) if (!down.has(id) && s.nextWake() <= now) post(s.tick(now).send);
+    }
+  };
+  return {
+    nodes,
+    down,
+    run,
+    setLoss: (f: (m: SwimMessage) => boolean) => {
+      lose = f;
+    },
+    now: () => now,
+  };
+}
+
+test('in a small network: a crashed member is dead everywhere, nobody else is', () => {
+  const net = network(12, 3);
+  net.run(1_000);
+  net.down.add('m005');
+  net.run(1_000 + 60 * O.periodMs);
+  for (const [id, s] of net.nodes) {
+    if (id === 'm005') continue;
+    for (const r of s.table.records()) assert.equal(r.state, r.id === 'm005' ? 'dead' : 'alive', `${id}'s view of ${r.id}`);
+  }
+});
+
+test('in a small network: a member whose acks are all lost for a while is suspected, refutes, and is never dead', () => {
+  const net = network(12, 4);
+  net.run(1_000);
+  // m003 cannot answer for 3 periods: at least one probe of it fails and it is suspected
+  const until = net.now() + 3 * O.periodMs;
+  net.setLoss((m) => m.from === 'm003' && net.now() < until);
+  net.run(until + 40 * O.periodMs);
+  const me = net.nodes.get('m003') as Swim;
+  assert.ok((me.table.get('m003')?.incarnation ?? 0) > 1, 'it refuted a suspicion');
+  for (const [id, s] of net.nodes) {
+    for (const r of s.table.records()) assert.equal(r.state, 'alive', `${id}'s view of ${r.id}`);
+  }
+});
