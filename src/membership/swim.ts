@@ -18,15 +18,18 @@
  *    it: suspicionMult × max(1, log10 n) × periodMs, n = members alive or suspect in our
  *    view (self included). A member refutes by raising its incarnation (table rule), which
  *    outranks the suspicion everywhere it spreads and cancels the timers.
- *  - Direct evidence. Any message from a member (ping, ack, ping-req, push-pull) is table
- *    heard(): a suspect/dead member we hear from is alive again in our view (not gossiped:
- *    at the same incarnation alive loses; its own refutation settles it elsewhere).
+ *  - Direct evidence. Any message from a member (ping, ack, ping-req, push-pull), and
+ *    heard() (evidence from outside, e.g. the replication stream), is table heard(): a
+ *    suspect/dead member we hear from is alive again in our view (not gossiped: at the same
+ *    incarnation alive loses) and the next message we send it carries the suspect/dead record
+ *    we had, so that it refutes and its refutation settles it everywhere (this is also how
+ *    the sides of a healed partition start to converge).
  *  - Dissemination. Every change of our view that came by gossip, by our own detector or by
  *    our refutation is queued and piggybacked on the next messages we send (ping, ack,
  *    ping-req): at most `maxGossip` records per message, those sent the fewest times first,
  *    each at most retransmitMult × ceil(log10(n + 1)) times, then dropped (a newer change
  *    about the same member replaces the queued one). A message to member X first carries
- *    what we hold about X when X is suspect or dead in our view, or queued (so X can refute).
+ *    what we hold about X when it is queued, or suspect or dead in our view (so X can refute).
  *  - Full exchange (push-pull). On join (`join(seedId)`) and every `pushPullMs` with one
  *    random member that is not left (dead ones included, so two sides of a healed partition
  *    find each other), both sides send their whole table. Records merged from a push-pull
