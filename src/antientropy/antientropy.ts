@@ -21,6 +21,14 @@ import { addAll, addShared, type PreferenceList, sharedInBuckets } from './trees
 export const TREE_DEPTH = 12;
 /** A tree built for a peer's round is reused for its follow-up requests for this long. */
 const TREE_TTL_MS = 10_000;
+/**
+ * Differing leaf buckets (of 2^TREE_DEPTH) a round repairs with one peer, drawn at random; the
+ * rest wait for later rounds. Two trees of a store taking writes are built moments apart, so
+ * writes in flight make many buckets differ that replication settles by itself; without a
+ * bound, a round during a load of a million keys fetched, compared and re-sent the whole store
+ * and stalled the node for seconds. 64 buckets of a million keys are ~16k entries.
+ */
+const MAX_REPAIR_BUCKETS = 64;
 
 export interface AntiEntropyStats {
   rounds: number;
@@ -154,8 +162,9 @@ export class AntiEntropy {
 
   private async syncWith(peer: string, ring: HashRing): Promise<number> {
     const local = await this.buildSharedTree(ring, peer);
-    const buckets = await diffBuckets(local, (level, indexes) => this.peers.treeHashes(peer, level, indexes));
-    if (buckets.length === 0) return 0;
+    const differing = await diffBuckets(local, (level, indexes) => this.peers.treeHashes(peer, level, indexes));
+    if (differing.length === 0) return 0;
+    const buckets = someOf(differing, MAX_REPAIR_BUCKETS);
     const theirs = new Map<string, EntryRecord>();
     for (const e of await this.peers.bucketEntries(peer, buckets)) theirs.set(e.key, entryFromWire(e));
     const ours = new Map(await this.ourBuckets(this.prefs(ring), peer, local, new Set(buckets)));
@@ -165,4 +174,15 @@ export class AntiEntropy {
     await Promise.all(give.map(([key, rec]) => new Promise<void>((resolve) => this.peers.write(peer, key, rec, () => resolve()))));
     return repaired + give.length;
   }
+}
+
+/** At most n of xs, drawn uniformly without replacement (all of them, in order, if there are no more than n). */
+function someOf<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  const a = xs.slice();
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(Math.random() * (a.length - i));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a.slice(0, n);
 }
