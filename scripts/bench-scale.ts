@@ -8,7 +8,8 @@
  *    cluster started the same way and measured the same way right after (the figure the issue
  *    compares with);
  *  - a join: --keys keys are written (RF 3, MSet through the client), one more node joins; once
- *    rebalancing is quiet, how many entries it holds against its fair share (RF x keys / (n + 1));
+ *    the nodes logged rebalance passes and then nothing for 3 s, how many entries it holds
+ *    against its fair share (RF x keys / (n + 1));
  *  - a graceful leave of that node (SIGTERM): every key is still read back at ALL from the rest.
  * Every node it starts is stopped by PID, also on error and on Ctrl-C.
  *
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { CacheClient } from '../src/client/index.ts';
 import { addresses, converged, stopAll } from '../test/helpers/cluster.ts';
 import { type NodeProc, spawnNode } from '../test/helpers/procs.ts';
+import { logMarks, rebalanced } from './bench/rebalance-log.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -95,26 +97,16 @@ try {
   }
   const [joinAddr] = await addresses(1);
   const all = [...big.addrs, joinAddr!];
+  const marks = logMarks(big.nodes);
   const t0 = performance.now();
   const joiner = spawnNode(env(joinAddr!, all));
   live.push(joiner);
   big.nodes.push(joiner);
+  marks.push(0);
   await joiner.waitFor(/listening on/, 60_000);
   await converged(all, all, 120_000);
-  const quiet = async () => {
-    let last = -1;
-    let stableSince = performance.now();
-    for (;;) {
-      const sent = (await Promise.all(all.map((a) => client.stats(a).then((s) => s.rebalanceKeysSent)))).reduce((a, b) => a + b, 0);
-      if (sent !== last) {
-        last = sent;
-        stableSince = performance.now();
-      } else if (performance.now() - stableSince > 2_000) return;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
-  await quiet();
-  const joinMs = performance.now() - t0;
+  const { lastAt } = await rebalanced(big.nodes, marks, [], 3_000);
+  const joinMs = lastAt - t0;
   const held = (await client.stats(joinAddr!)).items;
   const fair = (3 * KEYS) / all.length;
   process.stderr.write(`the ${all.length}th node holds ${held} entries (fair share ${fair.toFixed(0)})\n`);
