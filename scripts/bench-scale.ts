@@ -109,7 +109,7 @@ try {
   const joinMs = lastAt - t0;
   const held = (await client.stats(joinAddr!)).items;
   const fair = (3 * KEYS) / all.length;
-  process.stderr.write(`the ${all.length}th node holds ${held} entries (fair share ${fair.toFixed(0)})\n`);
+  process.stderr.write(`node ${all.length} holds ${held} entries (fair share ${fair.toFixed(0)})\n`);
 
   await joiner.stop('SIGTERM', 30_000);
   let missing = 0;

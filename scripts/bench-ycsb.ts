@@ -48,8 +48,9 @@ const WORK = mkdtempSync(join(tmpdir(), 'tscache-ycsb-'));
 const TICK = 100; // USER_HZ
 
 const children = new Set<ChildProcess>();
+/** SIGINT, so that a bench.ts child stops the nodes it started (by their PIDs) before it exits. */
 const stopChildren = () => {
-  for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, 'SIGKILL');
+  for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, 'SIGINT');
 };
 process.on('SIGINT', () => {
   stopChildren();
@@ -172,7 +173,7 @@ async function redisFigures(keys: number): Promise<Figure[]> {
       };
     });
   } finally {
-    if (server.exitCode === null) process.kill(server.pid!, 'SIGKILL');
+    if (server.exitCode === null) process.kill(server.pid!, 'SIGTERM');
     children.delete(server);
   }
 }
