@@ -25,6 +25,7 @@
 import { parseArgs } from 'node:util';
 import { type Envelope, Swim, type SwimMessage, type SwimOptions, type SwimStep } from '../src/membership/swim.ts';
 import type { MemberRecord, MemberState } from '../src/membership/table.ts';
+import { seeded } from '../test/helpers/random.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -62,18 +63,6 @@ const SWIM: SwimOptions = {
   maxGossip: num('max-gossip'),
   pushPullMs: num('push-pull'),
 };
-
-/** mulberry32: a small seeded PRNG, so runs are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- payload size, as protobuf would encode it ----
 const varint = (n: number) => (n < 128 ? 1 : Math.ceil(Math.log2(n + 1) / 7));
@@ -178,7 +167,7 @@ class Sim {
   counting = false;
 
   constructor(seed: number) {
-    this.random = rng(seed);
+    this.random = seeded(seed);
   }
 
   addNode(i: number): SimNode {

@@ -2,18 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { diffBuckets, type MerkleLeafItem, MerkleTree } from '../../src/merkle/merkle.ts';
 import { keyPosition } from '../../src/ring/ring.ts';
-
-/** Small deterministic PRNG (mulberry32) so failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../helpers/random.ts';
 
 function item(key: string, wall: number, logical = 0, node = 'n1', tombstone = false): MerkleLeafItem {
   return { key, wall, logical, node, tombstone };
@@ -66,7 +55,7 @@ test('constructor validates depth; bucketOf uses the top bits of keyPosition', (
 });
 
 test('same items in different insertion orders give equal roots', () => {
-  const rnd = prng(1);
+  const rnd = seeded(1);
   const items = Array.from({ length: 2_000 }, (_, i) => item(`k${i}`, 1_000 + i, i % 3, `n${i % 4}`, i % 7 === 0));
   const a = new Replica(new MerkleTree(10));
   const b = new Replica(new MerkleTree(10));
@@ -173,7 +162,7 @@ test('many random differences are found exactly (against a brute-force diff), on
     [9, 4, 200],
     [10, 16, 400],
   ] as const) {
-    const rnd = prng(seed);
+    const rnd = seeded(seed);
     const a = new Replica(new MerkleTree(depth));
     const b = new Replica(new MerkleTree(depth));
     const keys = Array.from({ length: 5_000 }, (_, i) => `user:${seed}:${i}`);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Envelope, Swim, type SwimMessage, type SwimOptions } from '../../src/membership/swim.ts';
 import type { MemberRecord, MemberState } from '../../src/membership/table.ts';
+import { seeded } from '../helpers/random.ts';
 
 const O: SwimOptions = {
   periodMs: 100,
@@ -13,25 +14,13 @@ const O: SwimOptions = {
   pushPullMs: 10_000,
 };
 
-/** A seeded PRNG, so that shuffles and picks are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function rec(id: string, state: MemberState = 'alive', incarnation = 1): MemberRecord {
   return { id, address: `${id}:7000`, state, incarnation };
 }
 
 /** `self` knowing `others` (all alive at incarnation 1), at time 0. */
 function swim(self: string, others: string[], opts: Partial<SwimOptions> = {}, seed = 1): Swim {
-  const s = new Swim({ id: self, address: `${self}:7000`, incarnation: 1 }, { ...O, ...opts }, 0, rng(seed));
+  const s = new Swim({ id: self, address: `${self}:7000`, incarnation: 1 }, { ...O, ...opts }, 0, seeded(seed));
   s.learn(
     others.map((id) => rec(id)),
     0,
@@ -259,7 +248,7 @@ test('heard from a member we had dead: it is alive here, and told it was dead', 
 
 test('push-pull: join sends the whole table, the seed answers with its own and gossips only the joiner', () => {
   const seed = swim('seed', ['a', 'b', 'c']);
-  const j = new Swim({ id: 'j', address: 'j:7000', incarnation: 5 }, O, 0, rng(2));
+  const j = new Swim({ id: 'j', address: 'j:7000', incarnation: 5 }, O, 0, seeded(2));
   const out = j.join('seed').send;
   assert.equal(out.length, 1);
   assert.equal((out[0] as Envelope).to, 'seed');
@@ -392,7 +381,7 @@ test('heard() from outside the protocol: a suspect member is alive again here an
 
 /** A tiny in-test network: every Swim delivers to the others after 1 ms; `down` ones drop everything; `lose` drops a message. */
 function network(n: number, seed: number) {
-  const random = rng(seed);
+  const random = seeded(seed);
   const names = ids(n);
   const nodes = new Map(
     names.map((id) => {
