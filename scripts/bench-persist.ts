@@ -15,7 +15,7 @@
  * and are stopped by their PIDs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { CacheClient } from '../src/index.ts';
 import { Persistence } from '../src/persist/files.ts';
 import { Store } from '../src/store/store.ts';
 import { numberArg } from './bench/args.ts';
+import { cpuSeconds } from './bench/proc.ts';
 
 const ENTRIES = numberArg('entries', 1_000_000);
 const CONCURRENCY = numberArg('concurrency', 64);
@@ -101,12 +102,6 @@ async function freePort(): Promise<number> {
 }
 
 /** CPU time (user + system, ms) the process `pid` has used so far (Linux /proc). */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 async function startNode(env: Record<string, string>): Promise<{ addr: string; pid: number }> {
   const addr = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, [new URL('../dist/main.js', import.meta.url).pathname], {
@@ -122,7 +117,7 @@ async function startNode(env: Record<string, string>): Promise<{ addr: string; p
 
 /** Sets through the node for SECONDS: sets/s, and the node's CPU ms per 1000 sets. */
 async function sets({ addr, pid }: { addr: string; pid: number }): Promise<{ rate: number; cpu: number }> {
-  const cpu0 = cpuMs(pid);
+  const cpu0 = cpuSeconds(pid) * 1000;
   const c = new CacheClient({ seeds: addr, autoBatch: false });
   const value = 'v'.repeat(100);
   let done = 0;
@@ -137,7 +132,7 @@ async function sets({ addr, pid }: { addr: string; pid: number }): Promise<{ rat
   await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => worker(w)));
   const rate = done / ((performance.now() - t0) / 1000);
   c.close();
-  return { rate, cpu: ((cpuMs(pid) - cpu0) / done) * 1000 };
+  return { rate, cpu: ((cpuSeconds(pid) * 1000 - cpu0) / done) * 1000 };
 }
 
 try {

@@ -1,25 +1,8 @@
-/**
- * A real run at scale: node --import tsx scripts/bench-scale.ts [flags]   (after npm run build)
- *
- * Starts --nodes node processes on loopback at once (each with every other as a seed, default
- * timings), and measures, in one run:
- *  - time to one ring: from the spawn until every node sees all of them ALIVE on one ring;
- *  - idle CPU per node over --idle seconds (user+system from /proc), against a --small-node
- *    cluster started the same way and measured the same way right after (the figure the issue
- *    compares with);
- *  - a join: --keys keys are written (RF 3, MSet through the client), one more node joins; once
- *    the nodes logged rebalance passes and then nothing for 3 s, how many entries it holds
- *    against its fair share (RF x keys / (n + 1));
- *  - a graceful leave of that node (SIGTERM): every key is still read back at ALL from the rest.
- * Every node it starts is stopped by PID, also on error and on Ctrl-C.
- *
- *   --nodes 20   --small-nodes 5   --idle 10   --keys 100000
- */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CacheClient } from '../src/client/index.ts';
 import { addresses, converged, stopAll } from '../test/helpers/cluster.ts';
 import { type NodeProc, spawnNode } from '../test/helpers/procs.ts';
+import { cpuSeconds } from './bench/proc.ts';
 import { logMarks, rebalanced } from './bench/rebalance-log.ts';
 
 const { values: flags } = parseArgs({
@@ -37,7 +20,6 @@ const KEYS = Number(flags.keys);
 for (const [k, v] of Object.entries({ nodes: N, 'small-nodes': SMALL, idle: IDLE_S, keys: KEYS })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k}: expected a whole number >= 1`);
 }
-const TICK = 100; // USER_HZ
 
 const live: NodeProc[] = [];
 process.on('SIGINT', () => void stopAll(live).then(() => process.exit(130)));
@@ -48,12 +30,6 @@ const env = (addr: string, all: string[]) => ({
   LOG_LEVEL: 'info',
   ANTI_ENTROPY_INTERVAL: '0',
 });
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / TICK;
-}
 
 async function idleCpu(nodes: NodeProc[]): Promise<number> {
   const before = nodes.map((n) => cpuSeconds(n.pid));

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/procs.ts';
+import { cpuSeconds } from './bench/proc.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: flags } = parseArgs({
@@ -45,7 +46,6 @@ const WORKLOADS = String(flags.workloads)
 const READS: Record<string, number> = { a: 0.5, b: 0.95, c: 1 };
 for (const w of WORKLOADS) if (!(w in READS)) throw new Error(`--workloads: ${w} is not a, b or c`);
 const WORK = mkdtempSync(join(tmpdir(), 'tscache-ycsb-'));
-const TICK = 100; // USER_HZ
 
 const children = new Set<ChildProcess>();
 /** SIGINT, so that a bench.ts child stops the nodes it started (by their PIDs) before it exits. */
@@ -68,6 +68,10 @@ function run(cmd: string, args: string[]): Promise<string> {
     });
     c.stderr.on('data', (d) => {
       err += d;
+    });
+    c.on('error', (e) => {
+      children.delete(c);
+      reject(new Error(`${cmd}: ${e.message}`));
     });
     c.on('exit', (code) => {
       children.delete(c);
@@ -122,37 +126,35 @@ async function ours(workload: string, nodes: number, keys: number): Promise<Figu
   };
 }
 
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
-}
-
 async function redisFigures(keys: number): Promise<Figure[]> {
   const port = await freePort();
   const server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });
   children.add(server);
+  let spawnError: Error | undefined;
+  server.on('error', (e) => {
+    spawnError = e; // redis-server missing: PING never answers, and the message says why
+  });
   try {
     const bench = (args: string[]) => run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), ...args]);
-    for (let i = 0; i < 50; i++) {
-      try {
-        await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING']);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    let up = false;
+    for (let i = 0; i < 50 && !up; i++) {
+      up = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING']).then(
+        () => true,
+        () => new Promise<boolean>((r) => setTimeout(() => r(false), 100)),
+      );
     }
+    if (!up) throw new Error(`redis-server on port ${port} did not answer PING within 5 s${spawnError ? `: ${spawnError.message}` : ''}`);
     // Fill: SETs over the random key space until (nearly) every key exists.
     await bench(['-t', 'set', '-r', String(keys), '-d', '100', '-n', String(keys * 3), '-c', '50', '-P', '32', '-q']);
     const rate = async (cmd: 'get' | 'set') => {
       const n = Math.max(100_000, Math.round(Number.parseFloat(String(flags.duration)) * 40_000));
       const t0 = performance.now();
-      const c0 = cpuTicks(server.pid!);
+      const c0 = cpuSeconds(server.pid!);
       const csv = await bench(['-t', cmd, '-r', String(keys), '-d', '100', '-n', String(n), '-c', String(CONC), '--csv']);
       const wall = (performance.now() - t0) / 1000;
-      const cores = (cpuTicks(server.pid!) - c0) / TICK / wall;
+      const cores = (cpuSeconds(server.pid!) - c0) / wall;
       const line = csv.split('\n').find((l) => l.toUpperCase().startsWith(`"${cmd.toUpperCase()}"`));
       if (!line) throw new Error(`redis-benchmark gave no ${cmd} line: ${csv}`);
       return { ops: Number(line.split(',')[1]!.replaceAll('"', '')), cores };

@@ -42,6 +42,7 @@ import { decodeGetResponse, encodeKeyRequest, encodeSetRequest } from '../src/wi
 import { frame, H2Channel } from './bench/h2client.ts';
 import { Histogram } from './bench/histogram.ts';
 import { type KeyChooser, uniform, zipf, zipfTopShare } from './bench/keys.ts';
+import { cpuSeconds } from './bench/proc.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MAIN = `${ROOT}dist/main.js`;
@@ -447,18 +448,8 @@ async function preload(conns: Conn[]): Promise<{ ms: number; errors: Map<string,
 }
 
 // ------------------------------------------------------------------ CPU accounting (servers we started, and us)
-function procTicks(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
-  } catch {
-    return 0;
-  }
-}
-const TICK = 100; // USER_HZ on Linux
 function cpuSnapshot() {
-  return { t: performance.now(), self: process.cpuUsage(), servers: procs.map((p) => procTicks(p.pid)) };
+  return { t: performance.now(), self: process.cpuUsage(), servers: procs.map((p) => cpuSeconds(p.pid)) };
 }
 
 // ------------------------------------------------------------------ report
@@ -607,7 +598,7 @@ async function main(): Promise<number> {
 
   const wall = (cpu1.t - cpu0.t) / 1000;
   const genCores = (cpu1.self.user - cpu0.self.user + (cpu1.self.system - cpu0.self.system)) / 1e6 / wall;
-  const srvCores = cpu1.servers.map((v, i) => Math.max(0, v - cpu0.servers[i]) / TICK / wall);
+  const srvCores = cpu1.servers.map((v, i) => Math.max(0, v - cpu0.servers[i]) / wall);
 
   stats = final;
   const rows: ReturnType<typeof summary>[] = [];

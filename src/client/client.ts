@@ -263,7 +263,7 @@ export class CacheClient {
   private readonly nearStreams = new Map<string, grpc.ClientReadableStream<Invalidation__Output>>();
   private readonly nearOpenedAt = new Map<string, number>();
   /** Near-cache reads and kept writes in flight, by key: a miss of the same key meanwhile waits for it (see get). */
-  private readonly nearReads = new Map<string, Promise<GetResult | undefined | false>>();
+  private readonly nearReads = new Map<string, Promise<false>>();
   /** Open watch() sessions (told when the view changes). */
   private readonly watches = new Set<WatchSession>();
 
@@ -292,13 +292,7 @@ export class CacheClient {
         if (now !== undefined) return now;
       }
       const p = this.nearMiss(key, opts);
-      if (pending === undefined) {
-        this.nearReads.set(key, p);
-        const done = () => {
-          if (this.nearReads.get(key) === p) this.nearReads.delete(key);
-        };
-        p.then(done, done);
-      }
+      if (pending === undefined) this.inFlight(key, p);
       const r = await p;
       if (r !== false) return r;
     }
@@ -358,6 +352,8 @@ export class CacheClient {
     } catch (e) {
       near.abandon(key, token);
       if (e instanceof CacheClientError && e.code === 'NOT_FOUND') return undefined;
+      // only what another node or a retry may not meet is read again the usual way
+      if (e instanceof CacheClientError && !isRetryable(grpc.status[e.code], true)) throw e;
       return false;
     }
     const r = getResult(res);
@@ -442,6 +438,18 @@ export class CacheClient {
     return this.near?.stats();
   }
 
+  /** A near-cache read or kept write of key in flight: a get of the key meanwhile waits for it (see get). */
+  private inFlight(key: string, p: Promise<unknown>): void {
+    const settled = p.then(
+      () => false as const,
+      () => false as const,
+    );
+    this.nearReads.set(key, settled);
+    void settled.then(() => {
+      if (this.nearReads.get(key) === settled) this.nearReads.delete(key);
+    });
+  }
+
   /**
    * A write the near cache may keep: when the key's first choice is one of its replicas and the
    * stream to it is usable, the key is reserved and the write goes there only (in an MSet
@@ -470,12 +478,12 @@ export class CacheClient {
   }
 
   /** This client writes keys: its near cache drops them now and once the write is answered. */
-  private writing<T>(keys: readonly string[] | string, p: Promise<T>): Promise<T> {
+  private writing<T>(keys: string | readonly (string | { key: string })[], p: Promise<T>): Promise<T> {
     const near = this.near;
     if (near === undefined) return p;
     const drop = () => {
       if (typeof keys === 'string') near.invalidate(keys);
-      else for (const k of keys) near.invalidate(k);
+      else for (const k of keys) near.invalidate(typeof k === 'string' ? k : k.key);
     };
     drop();
     return p.finally(drop);
@@ -599,13 +607,7 @@ export class CacheClient {
         c.cache.MGet(req, md, o, cb);
       },
       (q, r) => {
-        const res = r.found
-          ? {
-              value: r.payload === 'data' ? (r.data ?? Buffer.alloc(0)) : (r.value ?? ''),
-              version: BigInt(r.version),
-              ttlRemainingMs: Number(r.ttl_remaining_ms),
-            }
-          : undefined;
+        const res = r.found ? getResult(r) : undefined;
         if (q.near && near) {
           if (res) near.install(q.key, q.near.token, res, res.ttlRemainingMs, Date.now());
           else near.abandon(q.key, q.near.token);
@@ -683,14 +685,7 @@ export class CacheClient {
           this.enqueue({ kind: 'set', key, level, entry, resolve, reject: this.abandoning(key, near.token, reject), near }),
         );
         // a get of the key meanwhile waits for this write and answers what it kept (see get)
-        const settled = w.then(
-          () => false as const,
-          () => false as const,
-        );
-        this.nearReads.set(key, settled);
-        void settled.then(() => {
-          if (this.nearReads.get(key) === settled) this.nearReads.delete(key);
-        });
+        this.inFlight(key, w);
         return w;
       }
       return this.writing(key, new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, level, entry, resolve, reject })));
@@ -851,7 +846,7 @@ export class CacheClient {
     });
     const req = { entries: wire, consistency: consistencyNumber(opts.consistency, 'MSet') };
     const res = await this.writing(
-      entries.map((e) => e.key),
+      entries,
       this.call<MSetResponse__Output>({ method: 'MSet', read: false, invoke: (c, md, o, cb) => c.cache.MSet(req, md, o, cb) }, opts),
     );
     return res.results.map((r) => ({
@@ -1168,7 +1163,8 @@ function unary<T>(conn: Connection, spec: Pick<CallSpec<T>, 'invoke'>, timeoutMs
   });
 }
 
-function getResult(res: GetResponse__Output): GetResult {
+/** A Get answer, or an MGet result that was found, as the client hands it out. */
+function getResult(res: Pick<GetResponse__Output, 'payload' | 'data' | 'value' | 'version' | 'ttl_remaining_ms'>): GetResult {
   return {
     value: res.payload === 'data' ? (res.data ?? Buffer.alloc(0)) : (res.value ?? ''),
     version: BigInt(res.version),

@@ -218,9 +218,11 @@ export class CacheNode {
     this.near = new NearTracking({
       maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
       isReplica: (key) => this.topology.replicas(key).includes(self),
-      holds: (key, wall, logical) => {
+      holds: (key, wall, logical, ttlGiven) => {
         const r = this.store.peek(key);
-        return r !== undefined && !r.tombstone && r.wall === wall && r.logical === logical && r.node === self;
+        return (
+          r !== undefined && !r.tombstone && r.wall === wall && r.logical === logical && r.node === self && (ttlGiven || r.expiresAt === 0)
+        );
       },
       activeChanged: listening,
     });
@@ -590,7 +592,8 @@ export class CacheNode {
       });
     });
     this.peers.closeAll();
-    await this.persistence?.close(false);
+    // A snapshot still running past the deadline is left (its .tmp goes at the next start); the log is written out.
+    if (this.persistence) await within(this.persistence.close(false), Math.max(1_000, deadline - Date.now()));
     this.security.close();
     await this.metrics?.close();
     this.log.info('stopped');

@@ -378,12 +378,32 @@ export class Persistence implements StoreObserver {
     return this.snapshotting;
   }
 
+  /** A failed snapshot is logged and leaves the previous snapshot and its logs in place (the timer must not see a rejection). */
   private async writeSnapshot(): Promise<void> {
     const { dir } = this.opts;
     const started = performance.now();
-    await this.rotate();
-    const gen = this.gen;
-    const tmp = join(dir, `${SNAPSHOT}.${gen}.tmp`);
+    let tmp: string | undefined;
+    try {
+      await this.rotate();
+      const gen = this.gen;
+      tmp = join(dir, `${SNAPSHOT}.${gen}.tmp`);
+      const count = await this.writeSnapshotFile(tmp, gen);
+      await rename(tmp, join(dir, SNAPSHOT));
+      tmp = undefined;
+      await this.syncDirAsync();
+      for (const n of await readdir(dir)) {
+        const m = LOG_RE.exec(n);
+        if (m && Number(m[1]) < gen) await unlink(join(dir, n));
+      }
+      this.log.info({ dataDir: dir, records: count, ms: Math.round(performance.now() - started), gen }, 'snapshot written');
+    } catch (e) {
+      if (tmp !== undefined) await unlink(tmp).catch(() => {});
+      this.log.error({ dataDir: dir, err: e }, `snapshot to DATA_DIR ${dir} failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** The store as snapshot `gen` into file `tmp`, fsynced; returns the records written. */
+  private async writeSnapshotFile(tmp: string, gen: number): Promise<number> {
     const fh = await open(tmp, 'w', FILE_MODE);
     let count = 0;
     try {
@@ -417,20 +437,10 @@ export class Persistence implements StoreObserver {
       enc.end(count);
       await fh.write(enc.takeView());
       await fh.sync();
-    } catch (e) {
+    } finally {
       await fh.close();
-      unlinkSync(tmp);
-      this.log.error({ dataDir: dir, err: e }, `snapshot to DATA_DIR ${dir} failed: ${(e as Error).message}`);
-      return;
     }
-    await fh.close();
-    await rename(tmp, join(dir, SNAPSHOT));
-    await this.syncDirAsync();
-    for (const n of await readdir(dir)) {
-      const m = LOG_RE.exec(n);
-      if (m && Number(m[1]) < gen) await unlink(join(dir, n));
-    }
-    this.log.info({ dataDir: dir, records: count, ms: Math.round(performance.now() - started), gen }, 'snapshot written');
+    return count;
   }
 
   /**
@@ -444,15 +454,21 @@ export class Persistence implements StoreObserver {
     const gen = this.gen + 1;
     if (this.opts.fsync === 'always') this.openLog(gen);
     else {
-      this.fd = -1; // writeOut keeps changes buffered until the new log is open
+      // Changes meanwhile still go to the old log (the snapshot, which starts after the switch,
+      // holds them); if the new log cannot be made, the old one simply stays in use.
       const fh = await open(join(this.opts.dir, logName(gen)), 'w', FILE_MODE);
-      await fh.write(this.logHeader(gen));
-      await fh.sync();
-      await this.syncDirAsync();
+      try {
+        await fh.write(this.logHeader(gen));
+        await fh.sync();
+        await this.syncDirAsync();
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+      this.writeOut();
       this.handles.push(fh); // kept open (closed through it), written with writeSync on its fd
       this.fd = fh.fd;
       this.gen = gen;
-      this.writeOut();
     }
     await this.syncing;
     if (old !== -1) {
@@ -499,8 +515,8 @@ export class Persistence implements StoreObserver {
     if (this.closed) return;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // without a last snapshot, one still running is not waited for (its .tmp goes at the next start)
     if (snapshot) await this.snapshot();
-    else await this.snapshotting;
     this.closed = true;
     this.unobserve?.();
     this.writeOut();

@@ -96,9 +96,9 @@ export function batchHandlers(
   observed: <T>(method: MethodIndex, reply: grpc.sendUnaryData<T>) => (err: StatusError | null, value?: T) => void,
   now: () => number = Date.now,
   /** Counts each key served (the hot keys). */
-  hot?: KeyCounter,
+  hot: KeyCounter | undefined,
   /** Client near caches: an MGet naming a stream tracks its keys for it, an MSet the keys it wrote (src/server/invalidations.ts). */
-  near?: NearTracking,
+  near: NearTracking,
 ) {
   /** Checks the call as a whole, then runs it counted as in flight (one slot for the whole batch). */
   const admit = <Req extends { consistency: number }>(
@@ -133,7 +133,7 @@ export function batchHandlers(
     const callback = observed(3, reply);
     const { keys, invalid: notUtf8 } = call.request;
     admit(call, callback, keys.length, (level, finished) => {
-      const tracked = near?.active ? near.clientOf(call.metadata) : undefined;
+      const tracked = near.active ? near.clientOf(call.metadata) : undefined;
       // A key asked for twice is read once: every duplicate gets the same result. A key that is
       // not valid UTF-8 is never one (its decoded text may equal another key's): it fails alone.
       const first = new Map<string, number>();
@@ -159,7 +159,7 @@ export function batchHandlers(
           if (notUtf8?.includes(i)) throw invalid('key is not valid UTF-8');
           checkKey(key, limits.maxKeyBytes);
           hot?.hit(key);
-          if (tracked !== undefined) near!.track(tracked, key); // before the read, as Get
+          if (tracked !== undefined) near.track(tracked, key); // before the read, as Get
           coord.get(key, level, (err: CacheError | null, rec?: EntryRecord) => settle(i, err ? keyFailure(err) : (rec ?? null)));
         },
         (_i, err) => keyFailure(err),
@@ -181,7 +181,7 @@ export function batchHandlers(
       const last = new Map<string, number>();
       for (let i = 0; i < entries.length; i++) if (!entries[i]!.invalidKey) last.set(entries[i]!.key, i);
       // A client near cache writing through its stream keeps what it wrote (src/server/invalidations.ts).
-      const tracked = near?.active ? near.clientOf(call.metadata) : undefined;
+      const tracked = near.active ? near.clientOf(call.metadata) : undefined;
       runKeys<MSetWritten | KeyFailure>(
         entries.length,
         null,
@@ -195,9 +195,9 @@ export function batchHandlers(
           if (last.get(e.key) !== i) settle(i, SUPERSEDED);
           else {
             hot?.hit(e.key); // once per key and call, as MGet reads a repeated key once
-            if (tracked !== undefined) near!.writing(tracked, e.key);
+            if (tracked !== undefined) near.writing(tracked, e.key);
             coord.set(e.key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => {
-              if (!err && tracked !== undefined) near!.written(tracked, e.key, r!.wall, r!.logical);
+              if (!err && tracked !== undefined) near.written(tracked, e.key, r!.wall, r!.logical, ttl > 0);
               settle(i, err ? keyFailure(err) : r!);
             });
           }

@@ -96,11 +96,11 @@ export function cacheService(
   metrics: RequestObserver = NO_OBSERVER,
   now: () => number = Date.now,
   /** Counts each key of a client call (the hot keys, src/hotkeys/topk.ts). */
-  hot?: KeyCounter,
+  hot: KeyCounter | undefined,
   /** Client near caches (src/server/invalidations.ts): Gets track their key for the caller's stream. */
-  near?: NearTracking,
+  near: NearTracking,
   /** Watch streams (src/server/watch.ts). */
-  watch?: Watchers,
+  watch: Watchers,
 ): ServiceBinding {
   const debug = log.isLevelEnabled('debug');
 
@@ -160,7 +160,7 @@ export function cacheService(
           if (debug) log.debug({ method: name, key, level }, 'request');
           hot?.hit(key);
           // tracked before the read starts: a write applied after it is always pushed
-          if (method === 0 && near !== undefined && near.active) {
+          if (method === 0 && near.active) {
             const c = near.clientOf(call.metadata);
             if (c !== undefined) near.track(c, key);
           }
@@ -272,16 +272,12 @@ export function cacheService(
       Delete: del,
       GetOrLease: getOrLease,
       ReleaseLease: releaseLease,
-      Invalidations: near?.handler ?? notHere,
-      Watch: watch?.handler ?? notHere,
+      Invalidations: near.handler,
+      Watch: watch.handler,
       ...batchHandlers(coord, gate, limits, fail, observed, now, hot, near),
     },
   };
 }
-
-/** Invalidations or Watch on a node built without them (tests). */
-const notHere: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
-  call.destroy(Object.assign(new Error('not served by this node'), { code: grpc.status.UNIMPLEMENTED }));
 
 function getAnswer(rec: EntryRecord, now: number): GetAnswer {
   return {

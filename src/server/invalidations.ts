@@ -22,8 +22,11 @@ export interface NearOptions {
   maxKeysPerClient: number;
   /** Whether this node replicates key (only then does it see every write of it). */
   isReplica: (key: string) => boolean;
-  /** Whether this node's live entry of key is the write of version wall.logical it coordinated. */
-  holds: (key: string, wall: number, logical: number) => boolean;
+  /**
+   * Whether this node's live entry of key is the write of version wall.logical it coordinated,
+   * with an expiry the writer knows of (its own TTL, `ttlGiven`, or none: not the node's default TTL).
+   */
+  holds: (key: string, wall: number, logical: number, ttlGiven: boolean) => boolean;
   /** Called when the first stream opens and when the last one closes (the store is observed while one is open). */
   activeChanged: () => void;
 }
@@ -81,11 +84,13 @@ export class NearTracking {
 
   /**
    * The client's write of key was acknowledged with version wall.logical: tracked for it if
-   * this node replicates the key and still holds that very write; otherwise (a newer write
-   * came in between, or the node does not replicate the key) invalidated at once.
+   * this node replicates the key and still holds that very write with an expiry the client
+   * knows (`ttlGiven`: it sent a TTL; else the entry must not expire, as the node's default
+   * TTL would make it); otherwise (a newer write came in between, the node does not replicate
+   * the key, the node gave it its default TTL) invalidated at once.
    */
-  written(c: TrackedClient, key: string, wall: number, logical: number): void {
-    if (this.o.isReplica(key) && this.o.holds(key, wall, logical)) this.table.track(c, key);
+  written(c: TrackedClient, key: string, wall: number, logical: number, ttlGiven: boolean): void {
+    if (this.o.isReplica(key) && this.o.holds(key, wall, logical, ttlGiven)) this.table.track(c, key);
     else this.table.refuse(c, key);
   }
 

@@ -133,10 +133,6 @@ export class TrackingTable {
   }
 
   changedPrefix(prefix: string): void {
-    if (prefix === '') {
-      for (const k of [...this.byKey.keys()]) this.changed(k);
-      return;
-    }
     for (const k of [...this.byKey.keys()]) if (k.startsWith(prefix)) this.changed(k);
   }
 

@@ -266,3 +266,49 @@ describe('near cache', { timeout: 120_000 }, () => {
     assert.equal(reader.nearCacheStats()!.entries, 0, 'nothing read through the killed node is held');
   });
 });
+
+describe('near cache with a default TTL on the nodes', { timeout: 60_000 }, () => {
+  let nodes: NodeProc[] = [];
+  after(async () => {
+    await stopAll(nodes);
+  });
+
+  test('a write without a TTL of its own is dropped at once (the node gave it its default TTL, unknown to the client); one with a TTL is kept', async () => {
+    const cl = await startCluster(3, { REPLICATION_FACTOR: '2', TTL: '60s' });
+    nodes = cl.nodes;
+    const c = new CacheClient({ seeds: cl.addrs, nearCache: { maxEntries: 1_000, maxTtlMs: 60_000 }, timeoutMs: 5_000 });
+    try {
+      await c.members();
+      /** The stream to the key's replica is open once a read of it was answered from memory. */
+      const held = (key: string) =>
+        eventually(async () => {
+          await c.get(key);
+          const h = c.nearCacheStats()!.hits;
+          await c.get(key);
+          return c.nearCacheStats()!.hits === h + 1;
+        }, 10_000);
+      await c.set('ttl:own', 'first', { ttlMs: 30_000 });
+      await held('ttl:own');
+      await c.set('ttl:own', 'v', { ttlMs: 30_000 });
+      const misses = c.nearCacheStats()!.misses;
+      assert.equal((await c.get('ttl:own'))?.value, 'v');
+      assert.equal(c.nearCacheStats()!.misses, misses, 'a write with its own TTL is read back from memory');
+
+      await c.set('ttl:default', 'first', { ttlMs: 30_000 });
+      await held('ttl:default');
+      await c.set('ttl:default', 'v');
+      // the node gave it its default TTL, which the client does not know: it is invalidated at once
+      await eventually(
+        async () => {
+          const m = c.nearCacheStats()!.misses;
+          const r = await c.get('ttl:default');
+          return r?.value === 'v' && c.nearCacheStats()!.misses === m + 1;
+        },
+        5_000,
+        20,
+      );
+    } finally {
+      c.close();
+    }
+  });
+});

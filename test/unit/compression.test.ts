@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { HEADER_BYTES, pack, plainLength, unpack } from '../../src/store/compress.ts';
 import { MAX_CHUNK } from '../../src/store/slab.ts';
 import type { EntryRecord, StoreOptions } from '../../src/store/store.ts';
-import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes, Store } from '../../src/store/store.ts';
+import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes } from '../../src/store/store.ts';
 import { seeded } from '../helpers/random.ts';
 import { clockedStore } from '../helpers/records.ts';
 

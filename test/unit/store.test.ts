@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EntryRecord, StoreOptions } from '../../src/store/store.ts';
-import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes, Store } from '../../src/store/store.ts';
+import type { EntryRecord } from '../../src/store/store.ts';
+import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes } from '../../src/store/store.ts';
 import { clockedStore } from '../helpers/records.ts';
 
 const mk = clockedStore;
