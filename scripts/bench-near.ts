@@ -16,8 +16,9 @@
  * The nodes are stopped by their PIDs (also when the script fails).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheClient } from '../src/index.ts';
+import { freePort } from '../test/helpers/procs.ts';
 import { seeded, zipf } from '../test/helpers/random.ts';
 import { numberArg } from './bench/args.ts';
 
@@ -29,15 +30,6 @@ const HIT_KEYS = 1_000;
 const HIT_GETS = 3_000_000;
 const VALUE = 'v'.repeat(100);
 const near = { maxEntries: 200_000, maxTtlMs: 60_000 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 const addrs: string[] = [];
 for (let i = 0; i < 3; i++) addrs.push(`127.0.0.1:${await freePort()}`);
@@ -55,7 +47,6 @@ const stop = () => {
 };
 process.on('exit', stop);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const key = (i: number) => `near:${i}`;

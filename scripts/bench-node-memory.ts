@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { cacheDefinition } from '../src/server/cache-service.ts';
@@ -62,7 +63,6 @@ process.on('exit', kill);
 process.on('SIGINT', () => process.exit(130));
 
 const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const setMethod = cacheDefinition().Set;
 // separate connections: a distinct channel option keeps grpc-js from sharing one subchannel

@@ -14,9 +14,7 @@
  * Files go to a temporary directory (removed at the end); the nodes run on free loopback ports
  * and are stopped by their PIDs.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -25,6 +23,7 @@ import { HybridClock } from '../src/hlc/hlc.ts';
 import { CacheClient } from '../src/index.ts';
 import { Persistence } from '../src/persist/files.ts';
 import { Store } from '../src/store/store.ts';
+import { type NodeProc, startNode } from '../test/helpers/procs.ts';
 import { numberArg } from './bench/args.ts';
 import { cpuSeconds } from './bench/proc.ts';
 
@@ -34,9 +33,9 @@ const SECONDS = numberArg('seconds', 5);
 const ROUNDS = numberArg('rounds', 3);
 
 const work = mkdtempSync(join(tmpdir(), 'tscache-bench-persist-'));
-const children: ChildProcess[] = [];
+const children: NodeProc[] = [];
 const cleanup = () => {
-  for (const c of children) if (c.pid && c.exitCode === null) process.kill(c.pid, 'SIGKILL');
+  for (const c of children) if (c.proc.exitCode === null) process.kill(c.pid, 'SIGKILL');
   rmSync(work, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
@@ -92,27 +91,14 @@ const opts = (dir: string) => ({ dir, nodeId: 'bench', fsync: 'no' as const, sna
 }
 
 // ---- 2. Set throughput, everysec against no persistence ----
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-/** CPU time (user + system, ms) the process `pid` has used so far (Linux /proc). */
-async function startNode(env: Record<string, string>): Promise<{ addr: string; pid: number }> {
-  const addr = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [new URL('../dist/main.js', import.meta.url).pathname], {
-    env: { PATH: process.env.PATH ?? '', ADDR: addr, LOG_LEVEL: 'warn', ...env },
-    stdio: 'ignore',
-  });
-  children.push(child);
-  const c = new CacheClient({ seeds: addr, retries: 50 });
+/** A node on a free loopback port (stopped by PID at exit), warmed up with one set. */
+async function node(env: Record<string, string>): Promise<{ addr: string; pid: number }> {
+  const n = await startNode({ LOG_LEVEL: 'info', ...env });
+  children.push(n);
+  const c = new CacheClient({ seeds: n.addr, retries: 50 });
   await c.set('warm', 'up');
   c.close();
-  return { addr, pid: child.pid! };
+  return { addr: n.addr, pid: n.pid };
 }
 
 /** Sets through the node for SECONDS: sets/s, and the node's CPU ms per 1000 sets. */
@@ -136,8 +122,8 @@ async function sets({ addr, pid }: { addr: string; pid: number }): Promise<{ rat
 }
 
 try {
-  const plain = await startNode({});
-  const persisted = await startNode({ DATA_DIR: join(work, 'node'), APPEND_FSYNC: 'everysec' });
+  const plain = await node({});
+  const persisted = await node({ DATA_DIR: join(work, 'node'), APPEND_FSYNC: 'everysec' });
   await sets(plain); // warm-up
   await sets(persisted);
   const a: { rate: number; cpu: number }[] = [];

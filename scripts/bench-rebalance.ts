@@ -17,6 +17,7 @@
  *   --baseline 10s         --max-rebalance 180s  --json FILE
  */
 import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CacheClient } from '../src/client/index.ts';
 import { addresses, converged, nodeEnv, stopAll } from '../test/helpers/cluster.ts';
@@ -214,10 +215,6 @@ async function runRate(rate: number) {
     await stopAll(nodes);
     for (const n of nodes) live.splice(live.indexOf(n), 1);
   }
-}
-
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 const results = [];
