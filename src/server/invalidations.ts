@@ -7,11 +7,12 @@
  * with the keys that changed, numbered 1, 2, 3, ... (`seq`) so that the client sees a gap.
  */
 import { randomBytes } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Invalidation } from '../protos/generated/public/cache/v1/Invalidation.js';
 import type { InvalidationsRequest__Output } from '../protos/generated/public/cache/v1/InvalidationsRequest.js';
 import { CHANGE_FLUSH, type ChangeHook } from '../store/changes.js';
 import { NEAR_STREAM_HEADER, type TrackedClient, type TrackingStats, TrackingTable } from '../tracking/table.js';
+import { ServerStreams } from './streams.js';
 
 /** A stream with more unsent messages than this is ended (RESOURCE_EXHAUSTED): its client clears and reconnects. */
 const MAX_BUFFERED_MESSAGES = 10_000;
@@ -33,13 +34,18 @@ export interface NearOptions {
 
 export class NearTracking {
   private readonly table: TrackingTable;
-  private readonly streams = new Map<TrackedClient, { call: Stream; seq: number }>();
+  private readonly streams: ServerStreams<Stream, Invalidation, TrackedClient>;
+  /** Each tracked client's call and the seq of the last message sent on it. */
+  private readonly calls = new Map<TrackedClient, { call: Stream; seq: number }>();
   private dirty: TrackedClient[] = [];
-  private closed = false;
   /** Messages sent (metrics). */
   messages = 0;
 
   constructor(private readonly o: NearOptions) {
+    this.streams = new ServerStreams(MAX_BUFFERED_MESSAGES, 'invalidations not read fast enough', o.activeChanged, (c) => {
+      this.calls.delete(c);
+      this.table.close(c);
+    });
     this.table = new TrackingTable(o.maxKeysPerClient, (c) => {
       this.dirty.push(c);
       if (this.dirty.length === 1) setImmediate(() => this.send());
@@ -100,51 +106,31 @@ export class NearTracking {
   }
 
   readonly handler: grpc.handleServerStreamingCall<InvalidationsRequest__Output, Invalidation> = (call) => {
-    if (this.closed) {
-      call.destroy(Object.assign(new Error('node is shutting down'), { code: grpc.status.UNAVAILABLE }));
+    const c = this.table.open(randomBytes(12).toString('base64url'));
+    if (!this.streams.open(call, c)) {
+      this.table.close(c);
       return;
     }
-    const c = this.table.open(randomBytes(12).toString('base64url'));
-    const s = { call, seq: 1 };
-    this.streams.set(c, s);
-    if (this.streams.size === 1) this.o.activeChanged();
-    const done = () => this.drop(c);
-    call.on('cancelled', done);
-    call.on('close', done);
-    call.on('error', done);
+    this.calls.set(c, { call, seq: 1 });
     call.write({ seq: 1, stream_id: c.id });
   };
 
   /** Ends every stream (graceful stop): their clients clear what they read here. */
   close(): void {
-    this.closed = true;
-    for (const [c, s] of [...this.streams]) {
-      this.drop(c);
-      s.call.end();
-    }
-  }
-
-  private drop(c: TrackedClient): void {
-    if (!this.streams.delete(c)) return;
-    this.table.close(c);
-    if (this.streams.size === 0) this.o.activeChanged();
+    this.streams.close();
   }
 
   private send(): void {
     const dirty = this.dirty;
     this.dirty = [];
     for (const c of dirty) {
-      const s = this.streams.get(c);
+      const s = this.calls.get(c);
       if (s === undefined) continue;
       const { keys, all } = this.table.take(c);
       if (keys.length === 0 && !all) continue;
       s.seq++;
       this.messages++;
-      s.call.write({ seq: s.seq, keys, all });
-      if (s.call.writableLength > MAX_BUFFERED_MESSAGES) {
-        this.drop(c);
-        s.call.destroy(Object.assign(new Error('invalidations not read fast enough'), { code: grpc.status.RESOURCE_EXHAUSTED }));
-      }
+      this.streams.write(s.call, { seq: s.seq, keys, all });
     }
   }
 }
