@@ -18,12 +18,14 @@
  * Prints a markdown table. Deterministic for a given --seed.
  *
  *   --sizes 10,100,500,1000   --minutes 10   --loss-a 0.01   --loss-b 0.05
- *   --period 500   --probe-timeout 200   --k 3   --suspicion-mult 4   --retransmit-mult 4
+ *   --heartbeat 500 --suspect 1500 --dead 3500 (a node's HEARTBEAT_INTERVAL, SUSPECT_TIMEOUT,
+ *   DEAD_TIMEOUT, their defaults; turned into timings by swimTimings, as a node does)
+ *   --probe-timeout (40 % of --heartbeat)   --k 3   --suspicion-mult ((dead - suspect) / heartbeat)   --retransmit-mult 4
  *   --max-gossip 8   --push-pull 30000   --latency 1,5 (ms, uniform)   --leave-grace 1500
  *   --partition 30   --lifecycle-loss 0.05   --seed 1
  */
 import { parseArgs } from 'node:util';
-import { type Envelope, Swim, type SwimMessage, type SwimOptions, type SwimStep } from '../src/membership/swim.ts';
+import { type Envelope, Swim, type SwimMessage, type SwimOptions, type SwimStep, swimTimings } from '../src/membership/swim.ts';
 import type { MemberRecord, MemberState } from '../src/membership/table.ts';
 import { seeded } from '../test/helpers/random.ts';
 
@@ -33,10 +35,14 @@ const { values: flags } = parseArgs({
     minutes: { type: 'string', default: '10' },
     'loss-a': { type: 'string', default: '0.01' },
     'loss-b': { type: 'string', default: '0.05' },
-    period: { type: 'string', default: '500' },
-    'probe-timeout': { type: 'string', default: '200' },
+    // a node's HEARTBEAT_INTERVAL, SUSPECT_TIMEOUT and DEAD_TIMEOUT (defaults: the node's), turned
+    // into the protocol's timings as a node does (swimTimings); the flags after them override
+    heartbeat: { type: 'string', default: '500' },
+    suspect: { type: 'string', default: '1500' },
+    dead: { type: 'string', default: '3500' },
+    'probe-timeout': { type: 'string' },
     k: { type: 'string', default: '3' },
-    'suspicion-mult': { type: 'string', default: '4' },
+    'suspicion-mult': { type: 'string' },
     'retransmit-mult': { type: 'string', default: '4' },
     'max-gossip': { type: 'string', default: '8' },
     'push-pull': { type: 'string', default: '30000' },
@@ -54,11 +60,13 @@ const num = (name: keyof typeof flags): number => {
 };
 const SIZES = String(flags.sizes).split(',').map(Number);
 const [LAT_MIN, LAT_MAX] = String(flags.latency).split(',').map(Number) as [number, number];
+const NODE = swimTimings(num('heartbeat'), num('suspect'), num('dead'));
 const SWIM: SwimOptions = {
-  periodMs: num('period'),
-  probeTimeoutMs: num('probe-timeout'),
+  periodMs: NODE.periodMs!,
+  directWindowMs: NODE.directWindowMs!,
+  probeTimeoutMs: flags['probe-timeout'] === undefined ? NODE.probeTimeoutMs! : num('probe-timeout'),
   indirectProbes: num('k'),
-  suspicionMult: num('suspicion-mult'),
+  suspicionMult: flags['suspicion-mult'] === undefined ? NODE.suspicionMult! : num('suspicion-mult'),
   retransmitMult: num('retransmit-mult'),
   maxGossip: num('max-gossip'),
   pushPullMs: num('push-pull'),
@@ -411,7 +419,7 @@ for (const n of SIZES) {
 
 const [la, lb] = [num('loss-a'), num('loss-b')].map((x) => `${+(x * 100).toFixed(2)} %`);
 console.log(
-  `SWIM: period ${SWIM.periodMs} ms, probe timeout ${SWIM.probeTimeoutMs} ms, k ${SWIM.indirectProbes}, suspicion ${SWIM.suspicionMult} × log10(n) periods, retransmit ${SWIM.retransmitMult} × ceil(log10(n+1)), ≤ ${SWIM.maxGossip} records per message, push-pull every ${SWIM.pushPullMs / 1000} s; latency ${LAT_MIN}–${LAT_MAX} ms; join, crash, leave and partition with ${+(num('lifecycle-loss') * 100).toFixed(2)} % loss; ${minutes} virtual minutes per loss rate; seed ${seed}\n`,
+  `SWIM: period ${SWIM.periodMs} ms, probe timeout ${SWIM.probeTimeoutMs} ms, direct window ${SWIM.directWindowMs} ms, k ${SWIM.indirectProbes}, suspicion ${SWIM.suspicionMult} × log10(n) periods, retransmit ${SWIM.retransmitMult} × ceil(log10(n+1)), ≤ ${SWIM.maxGossip} records per message, push-pull every ${SWIM.pushPullMs / 1000} s; latency ${LAT_MIN}–${LAT_MAX} ms; join, crash, leave and partition with ${+(num('lifecycle-loss') * 100).toFixed(2)} % loss; ${minutes} virtual minutes per loss rate; seed ${seed}\n`,
 );
 console.log(
   `| members | suspicion timeout | join known to all | crash DEAD at all | leave known to all | partition heal (all alive again) | false DEAD, ${la} loss (declared / views) | false DEAD, ${lb} loss (declared / views) | msgs/node/s (${la} / ${lb}) | bytes/node/s (${la} / ${lb}) | of which push-pull (${la} / ${lb}) | sim wall time |`,

@@ -70,6 +70,7 @@ const table: [string, Omit<Rule, 'method'>][] = [
   ['/cache.v1.ClusterService/Join', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/Exchange', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/Ping', { need: 'peer' }],
+  ['/cache.peer.v1.PeerService/PingReq', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/TreeHashes', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/BucketEntries', { need: 'peer' }],
   ['/cache.peer.v1.PeerService/Flush', { need: 'peer' }],

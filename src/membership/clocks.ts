@@ -27,15 +27,19 @@
  * us nor keeps the verdict undecided for ever.
  *
  * Verdict (judge(live, now), `live` = the other members that are alive or suspect). Let
- * n = |live| + 1 (the cluster, this node included) and offenders = the live peers whose
- * |estimate| > maxOffsetMs. Peers without an estimate (nor a fresh unmeasurable answer) are
- * unknown.
+ * offenders = the live peers whose |estimate| > maxOffsetMs. Peers without an estimate (nor
+ * a fresh unmeasurable answer) are unknown. With at most `sampleSize` live peers the whole
+ * cluster is judged, n = |live| + 1 (this node included):
  *  - this node is fenced when 2 * offenders > n: it disagrees with more than half of the
  *    cluster, so it is its own clock that is off (3 nodes, one off: that one disagrees with
  *    2 of 3 and is fenced; the other two disagree with 1 of 3 and are not; 2 nodes: neither);
  *  - the verdict is decided when the unknown peers cannot change that: fenced as above, or
  *    not fenced even if every unknown peer turned out an offender
- *    (2 * (offenders + unknown) <= n). An undecided judge changes nothing: the last decided
+ *    (2 * (offenders + unknown) <= n).
+ * With more live peers than that, a node measures only some of them at a time (it probes one
+ * member per period), so the verdict is that of the measured peers, a sample: decided once at
+ * least `sampleSize` of them are measured (or answered unmeasurable), fenced when
+ * 2 * offenders > measured + 1. An undecided judge changes nothing: the last decided
  *    verdict stands (a new member does not unfence a fenced node, nor fence a good one, before
  *    it has been measured). Before the first decided judge, the node is not fenced.
  *  - maxOffsetMs = 0 turns the check off: always decided, never fenced, no offenders
@@ -84,6 +88,8 @@ export interface ClockOptions {
   samplesPerPeer: number;
   /** Samples older than this (by their arrival) do not count. */
   maxSampleAgeMs: number;
+  /** Beyond this many live peers the verdict is that of a sample of at least this many measured ones. */
+  sampleSize: number;
 }
 
 export interface ClockVerdict {
@@ -152,6 +158,7 @@ export class ClockOffsets {
     if (!Number.isSafeInteger(opts.samplesPerPeer) || opts.samplesPerPeer < 1)
       throw new RangeError('samplesPerPeer must be a whole number >= 1');
     if (!(opts.maxSampleAgeMs > 0)) throw new RangeError('maxSampleAgeMs must be > 0');
+    if (!Number.isSafeInteger(opts.sampleSize) || opts.sampleSize < 1) throw new RangeError('sampleSize must be a whole number >= 1');
     this.opts = { ...opts };
   }
 
@@ -222,7 +229,6 @@ export class ClockOffsets {
     for (const peer of new Set([...this.samples.keys(), ...this.unmeasurable.keys()])) if (!liveSet.has(peer)) this.forget(peer);
     for (const peer of [...this.reported]) if (!liveSet.has(peer)) this.reported.delete(peer);
 
-    const n = liveSet.size + 1;
     const bound = this.opts.maxOffsetMs;
     const measured: PeerOffset[] = [];
     let unknown = 0;
@@ -236,8 +242,11 @@ export class ClockOffsets {
       if (answered === undefined || now - answered > this.opts.maxSampleAgeMs) unknown++;
     }
     const offenders = bound > 0 ? measured.filter((e) => Math.abs(e.offsetMs) > bound) : [];
-    const fencedNow = 2 * offenders.length > n;
-    const decided = bound === 0 || fencedNow || 2 * (offenders.length + unknown) <= n;
+    const whole = liveSet.size <= this.opts.sampleSize;
+    // the cluster, or the sample (the peers measured or answered unmeasurable), this node included
+    const n = whole ? liveSet.size + 1 : liveSet.size - unknown + 1;
+    const fencedNow = (whole || n - 1 >= this.opts.sampleSize) && 2 * offenders.length > n;
+    const decided = bound === 0 || fencedNow || (whole ? 2 * (offenders.length + unknown) <= n : n - 1 >= this.opts.sampleSize);
     const offsetMs = -median([0, ...measured.map((e) => e.offsetMs)]) || 0; // || 0: no -0
     const maxAbsOffsetMs = measured.reduce((m, e) => Math.max(m, Math.abs(e.offsetMs)), 0);
 

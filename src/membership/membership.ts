@@ -1,14 +1,21 @@
 /**
- * Membership adapter around the pure MemberTable: joins the cluster through PEERS (Join on
- * each seed, retried with backoff; DNS names resolved to every address they have, again
- * every DNS_REFRESH_INTERVAL), sends a heartbeat Ping to every member each
- * HEARTBEAT_INTERVAL carrying this node's member records (gossip; the reply carries the
- * peer's; both also carry every flush mark), drives the table's failure detector, and
- * reports every change of view. Each Ping reply also carries the peer's clock on arrival and
- * on reply: the samples go to the clock check (src/membership/clocks.ts), judged again after
- * every reply, heartbeat and change of view, whose verdict changes are reported too.
- * Heartbeats are all-to-all (fine for the few dozen nodes a cluster has today); a member
- * seen for the first time is pinged at once (its clock is measured before it is relied on).
+ * Membership adapter around the pure SWIM protocol (src/membership/swim.ts, over the member
+ * table): joins the cluster through PEERS (Join on each seed, retried with backoff; DNS names
+ * resolved to every address they have, again every DNS_REFRESH_INTERVAL), runs the protocol's
+ * timer, carries its messages as peer RPCs and reports every change of view.
+ *
+ * Messages to RPCs (src/peer/):
+ *  - ping → PeerService/Ping with the piggybacked records; the reply is the ack (an incoming
+ *    Ping is answered with the ack the protocol gives for it, at once);
+ *  - ping-req → PeerService/PingReq; the receiver Pings the target and answers once the
+ *    protocol relays the target's ack (acked) or when the period is over (not acked);
+ *  - push-pull → Ping with `full` (both sides send every record); a joining node's push-pull
+ *    with its seed is ClusterService/Join.
+ * Every Ping and PingReq, both ways, also carries every flush mark. Every Ping reply carries
+ * the peer's clock on arrival and on reply: a sample for the clock check (clocks.ts), judged
+ * again after every reply and change of view. With one probe per period a node measures a
+ * few peers at a time; while its verdict is undecided (at start, after changes) it pings up
+ * to CLOCK_SAMPLE_PEERS unmeasured live members outside the protocol to measure them.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -16,9 +23,11 @@ import { formatAddress, parseAddress } from '../config/parse.js';
 import type { Logger } from '../log/logger.js';
 import type { PeerPool } from '../peer/client.js';
 import { marksFromWire, marksToWire, memberFromWire, memberToWire, recordsFromWire, recordToWire } from '../peer/service.js';
+import type { PingRequest } from '../protos/generated/peer/cache/peer/v1/PingRequest.js';
 import type { FlushMark } from '../store/flushes.js';
 import { type ClockChange, ClockOffsets, type ClockVerdict } from './clocks.js';
-import { type MemberChange, type MemberRecord, MemberTable } from './table.js';
+import { type Envelope, Swim, type SwimMessage, type SwimStep, swimTimings } from './swim.js';
+import type { MemberChange, MemberRecord, MemberTable } from './table.js';
 
 /**
  * How long a member that left is remembered (and gossiped as left) before it is forgotten.
@@ -31,6 +40,15 @@ const SEED_BACKOFF_MS = 200;
 const SEED_MAX_BACKOFF_MS = 5_000;
 /** Clock samples kept per peer (the estimate is the one with the smallest round trip). */
 const CLOCK_SAMPLES = 8;
+/** Beyond this many live peers the clock verdict is that of a sample of at least this many (clocks.ts). */
+const CLOCK_SAMPLE_PEERS = 8;
+/**
+ * The protocol's time: monotonic, so that a wall clock set back or forward (the very fault the
+ * clock check is there for) does not stop probes or fire suspicions. Clock samples use Date.now().
+ */
+const mono = (): number => performance.now();
+/** A leaving node tells up to this many members directly (the rest by gossip). */
+const LEAVE_DIRECT = 64;
 
 export interface MembershipOptions {
   selfId: string;
@@ -57,7 +75,7 @@ export interface MembershipEvents {
   clock(verdict: ClockVerdict, changes: ClockChange[]): void;
 }
 
-/** Flush marks travel with the heartbeat: every Ping and Ping reply carries them all. */
+/** Flush marks travel with the protocol: every Ping, PingReq and their replies carry them all. */
 export interface FlushGossip {
   /** The marks this node holds. */
   held(): readonly Readonly<FlushMark>[];
@@ -69,8 +87,19 @@ export class Membership {
   readonly table: MemberTable;
   /** Clock offsets to the live members and whether ours is off (judged here, decided there). */
   readonly clocks: ClockOffsets;
+  private readonly swim: Swim;
+  /** Messages sent, by kind: ping (probes, relayed ones included), ping-req, push-pull, other (clock measurements, leave). */
+  readonly sent = new Map<'ping' | 'ping-req' | 'push-pull' | 'other', number>();
   private clockDecided = false;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** The protocol's next wake-up (Swim.nextWake) and its timer. */
+  private wake: NodeJS.Timeout | undefined;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  /** Incoming PingReqs waiting for their target's ack, by the seq the protocol relays it under. */
+  private readonly relaying = new Map<number, (acked: boolean, gossip: MemberRecord[]) => void>();
+  private relaySeq = 0;
+  /** Members pinged outside the protocol to measure their clocks, answer pending. */
+  private readonly clockPings = new Set<string>();
   private readonly seedNextTry = new Map<string, { at: number; delay: number }>();
   /** Seeds that answered a Join: not called again while we have live peers (a seed may be a name or an IP of a known member). */
   private readonly answered = new Set<string>();
@@ -79,7 +108,6 @@ export class Membership {
   private aloneReported = false;
   private seeds: string[] = [];
   private stopped = false;
-  private readonly pingsInFlight = new Set<string>();
 
   constructor(
     private readonly opts: MembershipOptions,
@@ -88,15 +116,18 @@ export class Membership {
     private readonly events: MembershipEvents,
     private readonly flushes: FlushGossip,
   ) {
-    this.table = new MemberTable(
+    this.swim = new Swim(
       { id: opts.selfId, address: opts.address, incarnation: Date.now() },
-      { suspectAfterMs: opts.suspectMs, deadAfterMs: opts.deadMs },
-      Date.now(),
+      swimTimings(opts.heartbeatMs, opts.suspectMs, opts.deadMs),
+      mono(),
     );
+    this.table = this.swim.table;
     this.clocks = new ClockOffsets({
       maxOffsetMs: opts.maxClockOffsetMs,
       samplesPerPeer: CLOCK_SAMPLES,
-      maxSampleAgeMs: Math.max(opts.deadMs, CLOCK_SAMPLES * opts.heartbeatMs),
+      // long enough to measure a sample of CLOCK_SAMPLE_PEERS peers at one probe per period
+      maxSampleAgeMs: Math.max(opts.deadMs, 2 * CLOCK_SAMPLE_PEERS * opts.heartbeatMs),
+      sampleSize: CLOCK_SAMPLE_PEERS,
     });
   }
 
@@ -111,7 +142,8 @@ export class Membership {
 
   start(): void {
     this.judgeClocks(Date.now());
-    this.timers.push(setInterval(() => this.heartbeat(), this.opts.heartbeatMs));
+    this.schedule();
+    this.timers.push(setInterval(() => this.housekeeping(), this.opts.heartbeatMs));
     if (this.opts.peers.length > 0) {
       void this.resolveSeeds();
       this.timers.push(setInterval(() => void this.resolveSeeds(), this.opts.dnsRefreshMs));
@@ -123,58 +155,197 @@ export class Membership {
   stop(): void {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.wake);
+    for (const answer of this.relaying.values()) answer(false, []);
+    this.relaying.clear();
   }
 
   // ---- what other nodes tell us ----
 
-  /** ClusterService.Join: a node announces itself; answer with our whole view. */
+  /** ClusterService.Join: a node announces itself (a push-pull with us); answer with our whole view. */
   join(member: MemberRecord): MemberRecord[] {
-    const now = Date.now();
-    const changes: MemberChange[] = [];
-    if (member.id !== this.opts.selfId) {
-      const c = this.table.merge(member, now);
-      if (c) changes.push(c);
-      const h = this.table.heard(member.id, now);
-      if (h) changes.push(h);
-    }
-    this.emit(changes);
-    return this.table.records();
+    if (member.id === this.opts.selfId) return this.table.records();
+    const step = this.swim.receive({ kind: 'push-pull', from: member.id, reply: false, records: [member] }, mono());
+    const answer = this.take(step, member.id, 'push-pull');
+    this.after(step);
+    return answer?.msg.kind === 'push-pull' ? answer.msg.records : this.table.records();
   }
 
-  /** PeerService.Ping: merge the sender's view, count it as heard, answer with ours. */
-  ping(from: string, members: MemberRecord[]): MemberRecord[] {
-    const now = Date.now();
-    const changes = this.table.mergeAll(members, now);
-    if (from && from !== this.opts.selfId) {
-      const h = this.table.heard(from, now);
-      if (h) changes.push(h);
-    }
-    this.emit(changes);
-    return this.table.records();
+  /** PeerService.Ping: a probe (full: a push-pull); answer with the protocol's ack (or whole table). */
+  ping(from: string, members: MemberRecord[], full: boolean): MemberRecord[] {
+    const now = mono();
+    const step = full
+      ? this.swim.receive({ kind: 'push-pull', from, reply: false, records: members }, now)
+      : this.swim.receive({ kind: 'ping', from, seq: 0, gossip: members }, now);
+    const answer = this.take(step, from, full ? 'push-pull' : 'ack');
+    this.after(step);
+    if (answer === undefined) return [];
+    return answer.msg.kind === 'push-pull' ? answer.msg.records : answer.msg.kind === 'ack' ? answer.msg.gossip : [];
   }
 
-  /** Direct evidence from the replication stream. */
+  /** PeerService.PingReq: probe `target` for `from`; answers when the target acked or the period is over. */
+  pingReq(
+    from: string,
+    target: string,
+    targetAddress: string,
+    members: MemberRecord[],
+  ): Promise<{ acked: boolean; members: MemberRecord[] }> {
+    const seq = ++this.relaySeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(false, []), this.opts.heartbeatMs);
+      const answer = (acked: boolean, gossip: MemberRecord[]) => {
+        clearTimeout(timer);
+        this.relaying.delete(seq);
+        resolve({ acked, members: gossip });
+      };
+      this.relaying.set(seq, answer);
+      this.after(this.swim.receive({ kind: 'ping-req', from, seq, target, targetAddress, gossip: members }, mono()));
+    });
+  }
+
+  /** Direct evidence from the replication stream (called per reply: nothing allocated unless our view changes). */
   heard(id: string): void {
-    const c = this.table.heard(id, Date.now());
-    if (c) this.emit([c]);
+    const step = this.swim.heard(id, mono());
+    if (step !== undefined) this.after(step);
   }
 
-  /** This node leaves: mark self left and tell every member now (not only by gossip). */
+  /**
+   * This node leaves: mark self left and tell members now (not only by gossip): the protocol's
+   * few at once, and up to LEAVE_DIRECT live members directly; resolves once they answered.
+   */
   async announceLeave(): Promise<void> {
-    this.emit([this.table.leave(Date.now())]);
-    await Promise.all(
-      this.table.probeTargets().map((id) => this.sendPing(id, Math.min(this.opts.rpcTimeoutMs, 1_000)).catch(() => undefined)),
-    );
+    const now = mono();
+    this.after(this.swim.leave(now));
+    const self = this.table.get(this.opts.selfId)!;
+    const rec: MemberRecord = { id: self.id, address: self.address, state: self.state, incarnation: self.incarnation };
+    const live = this.liveIds().slice(0, LEAVE_DIRECT);
+    this.count('other', live.length);
+    await Promise.all(live.map((id) => this.callPing(id, [rec], false, Math.min(this.opts.rpcTimeoutMs, 1_000)).catch(() => undefined)));
   }
 
   /** Operator removes another (typically dead) node. */
   markLeft(id: string): boolean {
-    const c = this.table.markLeft(id, Date.now());
-    if (c) this.emit([c]);
-    return c !== undefined;
+    const step = this.swim.markLeft(id, mono());
+    this.after(step);
+    return step.changes.length > 0;
   }
 
   // ---- internals ----
+
+  /** Removes from step.send the message of `kind` to `to` (the answer to an incoming call) and returns it. */
+  private take(step: SwimStep, to: string, kind: 'ack' | 'push-pull'): Envelope | undefined {
+    const i = step.send.findIndex((e) => e.to === to && e.msg.kind === kind);
+    return i < 0 ? undefined : step.send.splice(i, 1)[0];
+  }
+
+  /** Sends what the protocol says to send, reports its changes, and sets the next wake-up. */
+  private after(step: SwimStep): void {
+    for (const e of step.send) this.send(e);
+    this.emit(step.changes);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const at = this.swim.nextWake();
+    if (this.wake !== undefined && at >= this.wakeAt) return;
+    clearTimeout(this.wake);
+    this.wakeAt = at;
+    this.wake = setTimeout(
+      () => {
+        this.wake = undefined;
+        this.wakeAt = Number.POSITIVE_INFINITY;
+        if (!this.stopped) this.after(this.swim.tick(mono()));
+      },
+      Math.max(0, at - mono()),
+    );
+    this.wake.unref();
+  }
+
+  private get pingDeadline(): number {
+    return Math.min(this.opts.rpcTimeoutMs, Math.max(this.opts.heartbeatMs * 2, 200));
+  }
+
+  /** One protocol message as an RPC. */
+  private send(e: Envelope): void {
+    if (this.stopped) return;
+    const m = e.msg;
+    if (m.kind !== 'ack') this.count(m.kind);
+    switch (m.kind) {
+      case 'ping':
+        this.callPing(e.to, m.gossip, false, this.pingDeadline).then(
+          (gossip) => this.answeredPing({ kind: 'ack', from: e.to, seq: m.seq, gossip }),
+          () => undefined,
+        );
+        return;
+      case 'push-pull':
+        // an answer to an incoming push-pull went back as its reply (take); this is ours
+        if (m.reply) return;
+        this.callPing(e.to, m.records, true, this.opts.rpcTimeoutMs).then(
+          (records) => this.answeredPing({ kind: 'push-pull', from: e.to, reply: true, records }),
+          () => undefined,
+        );
+        return;
+      case 'ping-req': {
+        const req = {
+          from: this.opts.selfId,
+          target: m.target,
+          target_address: m.targetAddress,
+          members: m.gossip.map(recordToWire),
+          flushes: marksToWire(this.flushes.held()),
+        };
+        this.peers.pingReq(e.to, req, this.opts.heartbeatMs + this.pingDeadline).then(
+          (res) => {
+            this.flushes.received(marksFromWire(res.flushes), e.to);
+            // not acked: the helper's records and its being up still count (seq 0 answers nothing)
+            const gossip = recordsFromWire(res.members);
+            this.after(this.swim.receive({ kind: 'ack', from: e.to, seq: res.acked ? m.seq : 0, gossip }, mono()));
+          },
+          () => undefined,
+        );
+        return;
+      }
+      case 'ack': {
+        // acks to incoming Pings went back as their replies (take); this one relays a target's ack
+        const answer = this.relaying.get(m.seq);
+        if (answer !== undefined) answer(true, m.gossip);
+        return;
+      }
+    }
+  }
+
+  private count(kind: 'ping' | 'ping-req' | 'push-pull' | 'other', n = 1): void {
+    this.sent.set(kind, (this.sent.get(kind) ?? 0) + n);
+  }
+
+  /** A peer answered our Ping: the protocol takes the answer in, then the clocks are judged with the new sample. */
+  private answeredPing(msg: SwimMessage): void {
+    this.after(this.swim.receive(msg, mono()));
+    this.judgeClocks(Date.now());
+  }
+
+  /**
+   * A Ping RPC: records out, the peer's records back (its flush marks merged, its clock
+   * sampled). Rejects when the peer does not answer in time.
+   */
+  private async callPing(id: string, records: MemberRecord[], full: boolean, timeoutMs: number): Promise<MemberRecord[]> {
+    const req: PingRequest = {
+      from: this.opts.selfId,
+      members: records.map(recordToWire),
+      flushes: marksToWire(this.flushes.held()),
+      full,
+    };
+    const t0 = Date.now();
+    const res = await this.peers.ping(id, req, timeoutMs);
+    const t = Date.now();
+    this.flushes.received(marksFromWire(res.flushes), id);
+    if (res.from === id) {
+      if (res.received_at_ms > 0 && res.replied_at_ms > 0)
+        this.clocks.record(id, { t0, t1: res.received_at_ms, t2: res.replied_at_ms, t3: t });
+      else this.clocks.recordUnmeasurable(id, t); // an older node: no clock in its reply
+    }
+    return recordsFromWire(res.members);
+  }
 
   private emit(changes: MemberChange[]): void {
     if (changes.length === 0) return;
@@ -188,67 +359,51 @@ export class Membership {
     // the live set changed: judge the clocks against it before anyone acts on the change
     this.judgeClocks(Date.now());
     this.events.changed(changes);
-    for (const c of changes) if (c.from === undefined && c.to !== 'left' && c.id !== this.opts.selfId) this.probe(c.id);
   }
 
-  /** Judges our clock against the live members; reports the verdict when it changed. */
-  private judgeClocks(now: number): void {
-    const live = this.table
+  /** The other members alive or suspect in our view. */
+  private liveIds(): string[] {
+    return this.table
       .list()
       .filter((m) => m.id !== this.opts.selfId && (m.state === 'alive' || m.state === 'suspect'))
       .map((m) => m.id);
+  }
+
+  /** Judges our clock against the live members; reports the verdict when it changed; measures more peers while undecided. */
+  private judgeClocks(now: number): void {
+    const live = this.liveIds();
     const changes = this.clocks.judge(live, now);
     const v = this.clocks.verdict;
+    if (!v.decided) this.measureClocks(live, now);
     if (changes.length === 0 && v.decided === this.clockDecided) return;
     this.clockDecided = v.decided;
     this.events.clock(v, changes);
   }
 
-  private get pingDeadline(): number {
-    return Math.min(this.opts.rpcTimeoutMs, Math.max(this.opts.heartbeatMs * 2, 200));
-  }
-
-  /** One heartbeat Ping to a member: gossip both ways, direct evidence, a clock sample. */
-  private probe(id: string): void {
-    if (this.stopped || this.pingsInFlight.has(id)) return;
-    this.pingsInFlight.add(id);
-    const t0 = Date.now();
-    this.sendPing(id, this.pingDeadline)
-      .then(
-        (res) => {
-          const t = Date.now();
-          const changes = this.table.mergeAll(recordsFromWire(res.members), t);
-          this.flushes.received(marksFromWire(res.flushes), id);
-          if (res.from === id) {
-            const h = this.table.heard(id, t);
-            if (h) changes.push(h);
-            if (res.received_at_ms > 0 && res.replied_at_ms > 0)
-              this.clocks.record(id, { t0, t1: res.received_at_ms, t2: res.replied_at_ms, t3: t });
-            else this.clocks.recordUnmeasurable(id, t); // an older node: no clock in its reply
-          }
-          this.emit(changes);
-          this.judgeClocks(t);
-        },
-        () => undefined,
-      )
-      .finally(() => this.pingsInFlight.delete(id));
-  }
-
-  private heartbeat(): void {
+  /** Pings (outside the protocol) unmeasured live members, at most CLOCK_SAMPLE_PEERS at a time. */
+  private measureClocks(live: string[], now: number): void {
     if (this.stopped) return;
-    const now = Date.now();
-    for (const id of this.table.probeTargets()) this.probe(id);
-    this.emit(this.table.tick(now));
-    this.judgeClocks(now);
+    for (const id of live) {
+      if (this.clockPings.size >= CLOCK_SAMPLE_PEERS) return;
+      if (this.clockPings.has(id) || this.clocks.estimate(id, now) !== undefined) continue;
+      this.clockPings.add(id);
+      this.count('other');
+      this.callPing(id, [], false, this.pingDeadline)
+        .then(
+          (gossip) => this.answeredPing({ kind: 'ack', from: id, seq: 0, gossip }),
+          () => undefined,
+        )
+        .finally(() => this.clockPings.delete(id));
+    }
+  }
+
+  private housekeeping(): void {
+    if (this.stopped) return;
+    this.judgeClocks(Date.now());
     // forget members that left long ago, so that a cluster whose node ids keep changing
     // (e.g. pods without stable names) does not gossip an ever longer member list
-    const forgotten = this.table.prune(now, LEFT_RETENTION_MS);
+    const forgotten = this.table.prune(mono(), LEFT_RETENTION_MS);
     if (forgotten.length > 0) this.events.forgotten(forgotten);
-  }
-
-  private sendPing(id: string, timeoutMs: number) {
-    const req = { from: this.opts.selfId, members: this.table.records().map(recordToWire), flushes: marksToWire(this.flushes.held()) };
-    return this.peers.ping(id, req, timeoutMs);
   }
 
   /** Resolves PEERS to host:port seeds; a name may stand for several addresses (headless service). */
@@ -280,7 +435,7 @@ export class Membership {
     // Alone (every peer gone or never reached): call every seed again, but seeds that are
     // this node itself only at their backoff pace.
     if (!members.some((m) => m.id !== this.opts.selfId && (m.state === 'alive' || m.state === 'suspect'))) this.answered.clear();
-    const now = Date.now();
+    const now = mono();
     for (const seed of this.seeds) {
       if (seed === this.opts.address || known.has(seed) || this.answered.has(seed)) continue;
       const next = this.seedNextTry.get(seed) ?? { at: 0, delay: SEED_BACKOFF_MS };
@@ -300,6 +455,7 @@ export class Membership {
     }
   }
 
+  /** A seed answered our Join with its whole view: the reply of a push-pull with it. */
   private joined(seed: string, recs: MemberRecord[]): void {
     if (recs.every((r) => r.id === this.opts.selfId)) {
       // The seed is this node (e.g. PEERS lists every node, this one included): keep its backoff.
@@ -313,14 +469,13 @@ export class Membership {
     this.seedNextTry.delete(seed);
     const first = !this.answered.has(seed);
     this.answered.add(seed);
-    const t = Date.now();
-    const changes = this.table.mergeAll(recs, t);
-    for (const r of recs)
-      if (r.id !== this.opts.selfId && r.address === seed) {
-        const h = this.table.heard(r.id, t);
-        if (h) changes.push(h);
-      }
-    if (changes.length > 0 || first) this.log.info({ seed, members: recs.length }, `joined the cluster through ${seed}`);
-    this.emit(changes);
+    const now = mono();
+    const seedId = recs.find((r) => r.id !== this.opts.selfId && r.address === seed)?.id;
+    const step =
+      seedId === undefined
+        ? this.swim.learn(recs, now) // a seed named by DNS: who answered is not known by its address
+        : this.swim.receive({ kind: 'push-pull', from: seedId, reply: true, records: recs }, now);
+    if (step.changes.length > 0 || first) this.log.info({ seed, members: recs.length }, `joined the cluster through ${seed}`);
+    this.after(step);
   }
 }

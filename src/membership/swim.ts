@@ -62,6 +62,11 @@ export interface SwimOptions {
   maxGossip: number;
   /** Full table exchange with one random member this often. */
   pushPullMs: number;
+  /**
+   * A member heard from directly less than this long ago is not made suspect at the
+   * incarnation we know, by our failed probe or by gossip (the table's suspectAfterMs).
+   */
+  directWindowMs: number;
 }
 
 const DEFAULT_SWIM: Readonly<SwimOptions> = {
@@ -72,7 +77,23 @@ const DEFAULT_SWIM: Readonly<SwimOptions> = {
   retransmitMult: 4,
   maxGossip: 8,
   pushPullMs: 30_000,
+  directWindowMs: 500,
 };
+
+/**
+ * The protocol's timings from a node's three variables (README): HEARTBEAT_INTERVAL is the
+ * period, the direct probe waits 40 % of it; SUSPECT_TIMEOUT is the direct window (a member
+ * is suspected only after that long without direct contact and a failed probe); a suspicion
+ * lasts DEAD_TIMEOUT - SUSPECT_TIMEOUT up to 10 members, times log10(n) beyond.
+ */
+export function swimTimings(heartbeatMs: number, suspectMs: number, deadMs: number): Partial<SwimOptions> {
+  return {
+    periodMs: heartbeatMs,
+    probeTimeoutMs: Math.max(1, Math.round(heartbeatMs * 0.4)),
+    suspicionMult: (deadMs - suspectMs) / heartbeatMs,
+    directWindowMs: suspectMs,
+  };
+}
 
 export type SwimMessage =
   /** A probe (direct, or on behalf of a ping-req); answered by an ack with the same seq. */
@@ -246,8 +267,8 @@ export class Swim {
     if (!(o.periodMs > 0) || !(o.probeTimeoutMs > 0) || !(o.probeTimeoutMs < o.periodMs)) {
       throw new RangeError('need 0 < probeTimeoutMs < periodMs');
     }
-    if (!(o.suspicionMult > 0) || !(o.retransmitMult > 0) || !(o.pushPullMs > 0)) {
-      throw new RangeError('suspicionMult, retransmitMult and pushPullMs must be > 0');
+    if (!(o.suspicionMult > 0) || !(o.retransmitMult > 0) || !(o.pushPullMs > 0) || !(o.directWindowMs > 0)) {
+      throw new RangeError('suspicionMult, retransmitMult, pushPullMs and directWindowMs must be > 0');
     }
     if (!Number.isInteger(o.indirectProbes) || o.indirectProbes < 0 || !Number.isInteger(o.maxGossip) || o.maxGossip < 1) {
       throw new RangeError('indirectProbes must be an integer >= 0, maxGossip an integer >= 1');
@@ -256,7 +277,7 @@ export class Swim {
     this.random = random;
     // The table's own timers (tick) are not used here; its suspectAfterMs is the window in
     // which direct contact outweighs a suspicion at the same incarnation.
-    this.table = new MemberTable(self, { suspectAfterMs: o.periodMs, deadAfterMs: 2 * o.periodMs }, now);
+    this.table = new MemberTable(self, { suspectAfterMs: o.directWindowMs, deadAfterMs: 2 * o.directWindowMs }, now);
     this.nextPeriod = now + o.periodMs;
     this.nextPushPull = now + o.pushPullMs * (0.5 + random());
   }
@@ -315,10 +336,17 @@ export class Swim {
     return step;
   }
 
-  /** Direct evidence from outside the protocol (e.g. a reply on the replication stream): as any message from `id`. */
-  heard(id: string, now: number): SwimStep {
+  /**
+   * Direct evidence from outside the protocol (e.g. a reply on the replication stream): as any
+   * message from `id`. Called per replication reply, so nothing is allocated when our view
+   * does not change: the answer is then undefined.
+   */
+  heard(id: string, now: number): SwimStep | undefined {
+    if (id === this.selfId) return undefined;
+    const c = this.table.heard(id, now);
+    if (c === undefined) return undefined;
     const step: SwimStep = { send: [], changes: [] };
-    if (id !== this.selfId) this.hear(id, step, now);
+    this.heardChange(c, step, now);
     return step;
   }
 
@@ -444,9 +472,12 @@ export class Swim {
    */
   private hear(from: string, step: SwimStep, now: number): void {
     const c = this.table.heard(from, now);
-    if (c === undefined) return;
+    if (c !== undefined) this.heardChange(c, step, now);
+  }
+
+  private heardChange(c: MemberChange, step: SwimStep, now: number): void {
     const r = c.record;
-    this.tell.set(from, { id: r.id, address: r.address, state: c.from as MemberState, incarnation: r.incarnation });
+    this.tell.set(c.id, { id: r.id, address: r.address, state: c.from as MemberState, incarnation: r.incarnation });
     this.apply(c, step, false, now);
   }
 

@@ -47,6 +47,8 @@ export interface NodeCounters {
   antiEntropyKeysRepaired: number;
   rebalanceKeysSent: number;
   membersByState: Record<string, number>;
+  /** Membership messages sent, by kind (src/membership/membership.ts). */
+  membershipMessages: ReadonlyMap<string, number>;
   /** Calls refused by the gatekeeper, by reason (src/auth/gatekeeper.ts). */
   authFailures: ReadonlyMap<string, number>;
   /** Estimated clock offset (ms) of each live peer: its clock minus ours (src/membership/clocks.ts). */
@@ -156,6 +158,16 @@ export class Metrics implements RequestObserver {
       },
     });
     new Counter({
+      name: 'cache_membership_messages_total',
+      help: 'Failure detection and gossip messages this node sent, by kind (ping, ping-req, push-pull, other).',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [kind, n] of fresh().membershipMessages) this.labels(kind).inc(n);
+      },
+    });
+    new Counter({
       name: 'cache_auth_failures_total',
       help: 'Calls refused UNAUTHENTICATED or PERMISSION_DENIED, by reason.',
       labelNames: ['reason'],
@@ -167,7 +179,7 @@ export class Metrics implements RequestObserver {
     });
     new Gauge({
       name: 'cache_clock_offset_seconds',
-      help: "Estimated clock offset of each live peer, measured on the heartbeats: the peer's clock minus this node's.",
+      help: "Estimated clock offset of each live peer, measured on the membership probes: the peer's clock minus this node's.",
       labelNames: ['peer'],
       registers: [r],
       collect() {

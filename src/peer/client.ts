@@ -4,7 +4,7 @@
  *  - Exchange, one long-lived stream: replica operations (the coordinator's writes and reads,
  *    hints, rebalancing, repairs) are queued and sent as one Batch per event-loop turn, or
  *    sooner when a batch is full; the peer answers each batch with one BatchReply, in order;
- *  - Ping (gossip), TreeHashes and BucketEntries (anti-entropy), Flush (a cluster flush's two
+ *  - Ping and PingReq (SWIM: probes, gossip, push-pull), TreeHashes and BucketEntries (anti-entropy), Flush (a cluster flush's two
  *    rounds), Join (to a seed address).
  * A peer that left or was forgotten has its channel closed (forget()).
  */
@@ -15,6 +15,8 @@ import type { HybridClock } from '../hlc/hlc.js';
 import type { Entry__Output } from '../protos/generated/peer/cache/peer/v1/Entry.js';
 import { OpKind } from '../protos/generated/peer/cache/peer/v1/OpKind.js';
 import type { PingReply__Output } from '../protos/generated/peer/cache/peer/v1/PingReply.js';
+import type { PingReqReply__Output } from '../protos/generated/peer/cache/peer/v1/PingReqReply.js';
+import type { PingReqRequest } from '../protos/generated/peer/cache/peer/v1/PingReqRequest.js';
 import type { PingRequest } from '../protos/generated/peer/cache/peer/v1/PingRequest.js';
 import type { JoinRequest } from '../protos/generated/public/cache/v1/JoinRequest.js';
 import type { JoinResponse__Output } from '../protos/generated/public/cache/v1/JoinResponse.js';
@@ -293,11 +295,18 @@ export class PeerPool implements PeerTransport {
     });
   }
 
-  /** Gossip: sends our member records, returns the peer's. */
+  /** A SWIM probe (or push-pull): sends member records, returns the peer's and its clock. */
   ping(node: string, req: PingRequest, timeoutMs: number): Promise<PingReply__Output> {
     const ch = this.member(node);
     if (!ch) return Promise.reject(peerUnavailable(node, 'unknown address'));
     return ch.unary(peerDefinition().Ping, req, timeoutMs);
+  }
+
+  /** SWIM's indirect probe: asks `node` to Ping req.target for us. */
+  pingReq(node: string, req: PingReqRequest, timeoutMs: number): Promise<PingReqReply__Output> {
+    const ch = this.member(node);
+    if (!ch) return Promise.reject(peerUnavailable(node, 'unknown address'));
+    return ch.unary(peerDefinition().PingReq, req, timeoutMs);
   }
 
   /**

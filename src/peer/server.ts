@@ -22,8 +22,15 @@ export interface PeerServerDeps {
   replica: Replica;
   /** A message arrived from this member (direct evidence that it is up). */
   heard(node: string): void;
-  /** Gossip: merges the sender's records, returns ours. */
-  ping(from: string, members: MemberRecord[]): MemberRecord[];
+  /** A SWIM probe (full: a push-pull) from `from`: merges its records, returns ours to answer with. */
+  ping(from: string, members: MemberRecord[], full: boolean): MemberRecord[];
+  /** SWIM's indirect probe: Pings `target` for `from`; whether it answered within the period, and records to answer with. */
+  pingReq(
+    from: string,
+    target: string,
+    targetAddress: string,
+    members: MemberRecord[],
+  ): Promise<{ acked: boolean; members: MemberRecord[] }>;
   /** Flush marks: merges a peer's (from a Ping or a Flush), and ours to gossip back. */
   flushes: FlushGossip;
   /** Anti-entropy, answering `requester`'s round. */
@@ -36,6 +43,7 @@ export interface PeerServerDeps {
 export interface PeerHandlers extends grpc.UntypedServiceImplementation {
   Exchange: grpc.handleBidiStreamingCall<PeerBatch, PeerBatchReply>;
   Ping: PeerServiceHandlers['Ping'];
+  PingReq: PeerServiceHandlers['PingReq'];
   TreeHashes: PeerServiceHandlers['TreeHashes'];
   BucketEntries: PeerServiceHandlers['BucketEntries'];
   Flush: PeerServiceHandlers['Flush'];
@@ -60,10 +68,21 @@ export function peerHandlers(d: PeerServerDeps): PeerHandlers {
     Ping(call, reply) {
       // Our clock on arrival and on reply: the sender estimates the offset between our clocks from them.
       const receivedAt = Date.now();
-      const members = d.ping(call.request.from, recordsFromWire(call.request.members));
-      d.flushes.received(marksFromWire(call.request.flushes), call.request.from);
+      const r = call.request;
+      d.flushes.received(marksFromWire(r.flushes), r.from);
+      const members = d.ping(r.from, recordsFromWire(r.members), r.full);
       const answer = { from: d.selfId, members: members.map(recordToWire), flushes: marksToWire(d.flushes.held()) };
       reply(null, { ...answer, received_at_ms: receivedAt, replied_at_ms: Date.now() });
+    },
+
+    PingReq(call, reply) {
+      const r = call.request;
+      d.flushes.received(marksFromWire(r.flushes), r.from);
+      d.pingReq(r.from, r.target, r.target_address, recordsFromWire(r.members)).then(
+        (a) =>
+          reply(null, { from: d.selfId, acked: a.acked, members: a.members.map(recordToWire), flushes: marksToWire(d.flushes.held()) }),
+        (err: unknown) => reply(toStatus(err)),
+      );
     },
 
     Flush(call, reply) {

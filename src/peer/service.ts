@@ -26,6 +26,7 @@ import { decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply, type Peer
 export interface PeerDefinition extends grpc.ServiceDefinition {
   Exchange: grpc.MethodDefinition<PeerBatch, PeerBatchReply>;
   Ping: PeerServiceDefinition['Ping'];
+  PingReq: PeerServiceDefinition['PingReq'];
   TreeHashes: PeerServiceDefinition['TreeHashes'];
   BucketEntries: PeerServiceDefinition['BucketEntries'];
   Flush: PeerServiceDefinition['Flush'];

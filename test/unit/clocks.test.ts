@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { type ClockChange, ClockOffsets, type ClockSample, formatOffset, measure, ROUNDING_MS } from '../../src/membership/clocks.ts';
 
 const T0 = 1_700_000_000_000;
-const OPTS = { maxOffsetMs: 500, samplesPerPeer: 4, maxSampleAgeMs: 10_000 };
+const OPTS = { maxOffsetMs: 500, samplesPerPeer: 4, maxSampleAgeMs: 10_000, sampleSize: 100 };
 
 /**
  * A heartbeat round trip sent at our time t0 to a peer whose clock is `offset` ahead of ours:
@@ -88,6 +88,8 @@ test('options are checked', () => {
   assert.throws(() => clocks({ samplesPerPeer: 0 }), RangeError);
   assert.throws(() => clocks({ samplesPerPeer: 1.5 }), RangeError);
   assert.throws(() => clocks({ maxSampleAgeMs: 0 }), RangeError);
+  assert.throws(() => clocks({ sampleSize: 0 }), RangeError);
+  assert.throws(() => clocks({ sampleSize: 2.5 }), RangeError);
   assert.ok(clocks({ maxOffsetMs: 0, samplesPerPeer: 1 }));
 });
 
@@ -372,4 +374,68 @@ test('a peer that answers without its clock (an older node) is not unknown for m
   d.judge(['c'], T0 + 1_001);
   d.judge(['b', 'c'], T0 + 1_002);
   assert.equal(d.verdict.decided, false, 'b was forgotten when it left the live set');
+});
+
+// ---- beyond sampleSize live peers: the verdict of a sample ----
+
+const many = (n: number) => Array.from({ length: n }, (_, i) => `p${String(i).padStart(3, '0')}`);
+
+test('beyond sampleSize live peers: undecided until sampleSize of them are measured, then their verdict', () => {
+  const live = many(100);
+  const c = clocks({ sampleSize: 8 });
+  // 7 measured peers of 100, all far off: not enough to decide (the whole-cluster rule would wait for 51)
+  feed(c, Object.fromEntries(live.slice(0, 7).map((p) => [p, 90_000])), T0);
+  assert.deepEqual(c.judge(live, T0), []);
+  assert.equal(c.verdict.decided, false);
+  assert.equal(c.verdict.fenced, false);
+  // the 8th: 8 of 8 measured disagree with us, and we are 1 of the 9 judged: fenced
+  feed(c, { [live[7]!]: 90_000 }, T0);
+  assert.deepEqual(kinds(c.judge(live, T0)), ['fenced']);
+  assert.equal(c.verdict.decided, true);
+  assert.equal(c.verdict.offsetMs, -90_000);
+});
+
+test('beyond sampleSize: fenced only when more than half of the sample (this node included) disagrees', () => {
+  const live = many(50);
+  const c = clocks({ sampleSize: 8 });
+  // 10 measured: 5 off, 5 within: 2 * 5 > 11 is false: not fenced, the 5 reported
+  feed(c, Object.fromEntries(live.slice(0, 10).map((p, i) => [p, i < 5 ? 90_000 : 0])), T0);
+  const ch = c.judge(live, T0);
+  assert.equal(c.verdict.decided, true);
+  assert.equal(c.verdict.fenced, false);
+  assert.deepEqual(
+    kinds(ch),
+    live.slice(0, 5).map((p) => `peer-off ${p}`),
+  );
+  // one more offender among 11 measured: 2 * 6 > 12 is false; a 7th of 12: 14 > 13: fenced
+  feed(c, { [live[10]!]: 90_000 }, T0 + 1);
+  c.judge(live, T0 + 1);
+  assert.equal(c.verdict.fenced, false);
+  feed(c, { [live[11]!]: 90_000 }, T0 + 2);
+  assert.deepEqual(kinds(c.judge(live, T0 + 2)), ['fenced']);
+});
+
+test('beyond sampleSize: samples that age out shrink the sample; below sampleSize the last verdict stands', () => {
+  const live = many(30);
+  const c = clocks({ sampleSize: 8, maxSampleAgeMs: 1_000 });
+  feed(c, Object.fromEntries(live.slice(0, 8).map((p) => [p, 90_000])), T0);
+  assert.deepEqual(kinds(c.judge(live, T0)), ['fenced']);
+  // all samples age out: undecided, still fenced
+  assert.deepEqual(c.judge(live, T0 + 2_000), []);
+  assert.equal(c.verdict.decided, false);
+  assert.equal(c.verdict.fenced, true);
+  // a fresh sample of 8 peers within the bound: unfenced
+  feed(c, Object.fromEntries(live.slice(8, 16).map((p) => [p, 10])), T0 + 2_000);
+  assert.deepEqual(kinds(c.judge(live, T0 + 2_000)), ['unfenced']);
+});
+
+test('at sampleSize live peers or fewer the whole cluster is judged, as before', () => {
+  const live = many(8);
+  const c = clocks({ sampleSize: 8 });
+  // 4 of 8 measured and off: 2 * 4 > 9 is false, and the 4 unknown could make it 8: undecided
+  feed(c, Object.fromEntries(live.slice(0, 4).map((p) => [p, 90_000])), T0);
+  c.judge(live, T0);
+  assert.equal(c.verdict.decided, false);
+  feed(c, { [live[4]!]: 90_000 }, T0);
+  assert.deepEqual(kinds(c.judge(live, T0)), ['fenced']);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type Envelope, Swim, type SwimMessage, type SwimOptions } from '../../src/membership/swim.ts';
+import { type Envelope, Swim, type SwimMessage, type SwimOptions, swimTimings } from '../../src/membership/swim.ts';
 import type { MemberRecord, MemberState } from '../../src/membership/table.ts';
 import { seeded } from '../helpers/random.ts';
 
@@ -12,6 +12,7 @@ const O: SwimOptions = {
   retransmitMult: 2,
   maxGossip: 4,
   pushPullMs: 10_000,
+  directWindowMs: 100,
 };
 
 function rec(id: string, state: MemberState = 'alive', incarnation = 1): MemberRecord {
@@ -366,11 +367,11 @@ test('heard() from outside the protocol: a suspect member is alive again here an
   const s = swim('self', ['a', 'b']);
   s.receive({ kind: 'ping', from: 'b', seq: 1, gossip: [rec('a', 'suspect')] }, 1);
   assert.deepEqual(
-    s.heard('a', 2).changes.map((c) => [c.id, c.from, c.to]),
+    s.heard('a', 2)?.changes.map((c) => [c.id, c.from, c.to]),
     [['a', 'suspect', 'alive']],
   );
-  assert.deepEqual(s.heard('a', 3).changes, []);
-  assert.deepEqual(s.heard('self', 3).changes, []);
+  assert.equal(s.heard('a', 3), undefined, 'nothing changed: nothing allocated');
+  assert.equal(s.heard('self', 3), undefined);
   for (let t = 100; t <= 5_000; t += 100) {
     const st = s.tick(t);
     assert.ok(!st.changes.some((c) => c.id === 'a' && c.to === 'dead'), 'no timeout fires');
@@ -441,4 +442,30 @@ test('in a small network: a member whose acks are all lost for a while is suspec
   for (const [id, s] of net.nodes) {
     for (const r of s.table.records()) assert.equal(r.state, 'alive', `${id}'s view of ${r.id}`);
   }
+});
+
+test('a member heard from directly within directWindowMs is not suspected by a failed probe; later it is', () => {
+  const s = swim('self', ['a'], { directWindowMs: 450 });
+  s.heard('a', 50); // e.g. a reply on the replication stream
+  // the probes of a go unanswered; the period ends at 100, 200, ...
+  const suspectedAt: number[] = [];
+  for (let t = 10; t <= 1_000; t += 10) {
+    for (const c of s.tick(t).changes) if (c.id === 'a' && c.to === 'suspect') suspectedAt.push(t);
+  }
+  assert.equal(suspectedAt.length, 1);
+  assert.ok(suspectedAt[0]! >= 500, `suspected at ${suspectedAt[0]}, before 50 + 450`);
+  assert.ok(suspectedAt[0]! <= 600, `suspected at ${suspectedAt[0]}, a period later than due`);
+});
+
+test('swimTimings: the node variables as protocol timings', () => {
+  assert.deepEqual(swimTimings(500, 1_500, 3_500), { periodMs: 500, probeTimeoutMs: 200, suspicionMult: 4, directWindowMs: 1_500 });
+  assert.deepEqual(swimTimings(200, 600, 1_500), { periodMs: 200, probeTimeoutMs: 80, suspicionMult: 4.5, directWindowMs: 600 });
+  // the suspicion timeout they give: (DEAD_TIMEOUT - SUSPECT_TIMEOUT) up to 10 members, x log10 n above
+  const s = new Swim({ id: 'a', address: 'a:1', incarnation: 1 }, { ...O, ...swimTimings(500, 1_500, 3_500) }, 0);
+  assert.equal(s.suspicionTimeoutMs(), 2_000);
+  s.learn(
+    Array.from({ length: 99 }, (_, i) => rec(`m${i}`)),
+    0,
+  );
+  assert.equal(s.suspicionTimeoutMs(), 4_000);
 });
