@@ -21,7 +21,7 @@
  *   --heartbeat 500 --suspect 1500 --dead 3500 (a node's HEARTBEAT_INTERVAL, SUSPECT_TIMEOUT,
  *   DEAD_TIMEOUT, their defaults; turned into timings by swimTimings, as a node does)
  *   --probe-timeout (40 % of --heartbeat)   --k 3   --suspicion-mult ((dead - suspect) / heartbeat)   --retransmit-mult 4
- *   --max-gossip 8   --push-pull 30000   --latency 1,5 (ms, uniform)   --leave-grace 1500
+ *   --max-gossip 8   --push-pull 30000   --dead-probe 60000 (0: recently dead members not pinged)   --latency 1,5 (ms, uniform)   --leave-grace 1500
  *   --partition 30   --lifecycle-loss 0.05   --seed 1
  */
 import { parseArgs } from 'node:util';
@@ -46,6 +46,7 @@ const { values: flags } = parseArgs({
     'retransmit-mult': { type: 'string', default: '4' },
     'max-gossip': { type: 'string', default: '8' },
     'push-pull': { type: 'string', default: '30000' },
+    'dead-probe': { type: 'string', default: '60000' },
     latency: { type: 'string', default: '1,5' },
     'leave-grace': { type: 'string', default: '1500' },
     partition: { type: 'string', default: '30' },
@@ -70,6 +71,7 @@ const SWIM: SwimOptions = {
   retransmitMult: num('retransmit-mult'),
   maxGossip: num('max-gossip'),
   pushPullMs: num('push-pull'),
+  deadProbeMs: num('dead-probe'),
 };
 
 // ---- payload size, as protobuf would encode it ----
@@ -419,7 +421,7 @@ for (const n of SIZES) {
 
 const [la, lb] = [num('loss-a'), num('loss-b')].map((x) => `${+(x * 100).toFixed(2)} %`);
 console.log(
-  `SWIM: period ${SWIM.periodMs} ms, probe timeout ${SWIM.probeTimeoutMs} ms, direct window ${SWIM.directWindowMs} ms, k ${SWIM.indirectProbes}, suspicion ${SWIM.suspicionMult} × log10(n) periods, retransmit ${SWIM.retransmitMult} × ceil(log10(n+1)), ≤ ${SWIM.maxGossip} records per message, push-pull every ${SWIM.pushPullMs / 1000} s; latency ${LAT_MIN}–${LAT_MAX} ms; join, crash, leave and partition with ${+(num('lifecycle-loss') * 100).toFixed(2)} % loss; ${minutes} virtual minutes per loss rate; seed ${seed}\n`,
+  `SWIM: period ${SWIM.periodMs} ms, probe timeout ${SWIM.probeTimeoutMs} ms, direct window ${SWIM.directWindowMs} ms, k ${SWIM.indirectProbes}, suspicion ${SWIM.suspicionMult} × log10(n) periods, retransmit ${SWIM.retransmitMult} × ceil(log10(n+1)), ≤ ${SWIM.maxGossip} records per message, push-pull every ${SWIM.pushPullMs / 1000} s, recently dead pinged for ${SWIM.deadProbeMs / 1000} s; latency ${LAT_MIN}–${LAT_MAX} ms; join, crash, leave and partition with ${+(num('lifecycle-loss') * 100).toFixed(2)} % loss; ${minutes} virtual minutes per loss rate; seed ${seed}\n`,
 );
 console.log(
   `| members | suspicion timeout | join known to all | crash DEAD at all | leave known to all | partition heal (all alive again) | false DEAD, ${la} loss (declared / views) | false DEAD, ${lb} loss (declared / views) | msgs/node/s (${la} / ${lb}) | bytes/node/s (${la} / ${lb}) | of which push-pull (${la} / ${lb}) | sim wall time |`,

@@ -36,6 +36,12 @@
  *    are not re-gossiped, except the sender's own record (a join spreads from its seed) and
  *    our refutations; a record saying dead is merged as suspect (the member gets a
  *    suspicion timeout in which to refute), and that suspicion is gossiped.
+ *  - The recently dead. Every second period, while some member has been DEAD in our view for
+ *    less than `deadProbeMs`, the node also pings one of them at random (no probe: no answer
+ *    changes nothing; an answer is direct evidence, as above, and the ping carries the dead
+ *    record, so it refutes). A cluster split in two finds itself again within a few periods
+ *    of the heal instead of waiting for push-pulls; a crashed member costs each node one more
+ *    message every two periods for deadProbeMs.
  *  - Leave. leave() marks self left, queues it, and sends it at once to `indirectProbes`
  *    random live members; the caller keeps the node running a few periods (it still probes,
  *    so the record spreads) before it stops answering.
@@ -67,6 +73,8 @@ export interface SwimOptions {
    * incarnation we know, by our failed probe or by gossip (the table's suspectAfterMs).
    */
   directWindowMs: number;
+  /** Members dead in our view for less than this are pinged now and then (see the contract). */
+  deadProbeMs: number;
 }
 
 const DEFAULT_SWIM: Readonly<SwimOptions> = {
@@ -78,6 +86,7 @@ const DEFAULT_SWIM: Readonly<SwimOptions> = {
   maxGossip: 8,
   pushPullMs: 30_000,
   directWindowMs: 500,
+  deadProbeMs: 60_000,
 };
 
 /**
@@ -242,6 +251,10 @@ export class Swim {
   private readonly live = new IdSet();
   /** Not left, not self (dead included): push-pull candidates. */
   private readonly known = new IdSet();
+  /** Dead in our view, and since when (pinged every second period for deadProbeMs). */
+  private readonly dead = new IdSet();
+  private readonly deadSince = new Map<string, number>();
+  private periods = 0;
   private order: string[] = [];
   private orderIdx = 0;
   private readonly queue = new GossipQueue();
@@ -267,8 +280,8 @@ export class Swim {
     if (!(o.periodMs > 0) || !(o.probeTimeoutMs > 0) || !(o.probeTimeoutMs < o.periodMs)) {
       throw new RangeError('need 0 < probeTimeoutMs < periodMs');
     }
-    if (!(o.suspicionMult > 0) || !(o.retransmitMult > 0) || !(o.pushPullMs > 0) || !(o.directWindowMs > 0)) {
-      throw new RangeError('suspicionMult, retransmitMult, pushPullMs and directWindowMs must be > 0');
+    if (!(o.suspicionMult > 0) || !(o.retransmitMult > 0) || !(o.pushPullMs > 0) || !(o.directWindowMs > 0) || !(o.deadProbeMs >= 0)) {
+      throw new RangeError('suspicionMult, retransmitMult, pushPullMs and directWindowMs must be > 0, deadProbeMs >= 0');
     }
     if (!Number.isInteger(o.indirectProbes) || o.indirectProbes < 0 || !Number.isInteger(o.maxGossip) || o.maxGossip < 1) {
       throw new RangeError('indirectProbes must be an integer >= 0, maxGossip an integer >= 1');
@@ -395,6 +408,7 @@ export class Swim {
         this.sendGossip(step, target, { kind: 'ping', from: this.selfId, seq, gossip: [] });
       }
       for (const [s, r] of this.relays) if (r.expires <= now) this.relays.delete(s);
+      if (++this.periods % 2 === 0) this.pingDead(step, now);
     }
     if (now >= this.suspicionWake) this.expireSuspicions(step, now);
     if (now >= this.nextPushPull) {
@@ -517,6 +531,15 @@ export class Swim {
         this.order.splice(at, 0, id);
       }
     } else this.live.delete(id);
+    if (st === 'dead') {
+      if (!this.dead.has(id)) {
+        this.dead.add(id);
+        this.deadSince.set(id, now);
+      }
+    } else if (this.dead.has(id)) {
+      this.dead.delete(id);
+      this.deadSince.delete(id);
+    }
     if (st === 'left') this.known.delete(id);
     else this.known.add(id);
     if (st === 'suspect') {
@@ -532,6 +555,20 @@ export class Swim {
 
   private enqueue(rec: MemberRecord): void {
     this.queue.put(rec);
+  }
+
+  /** Pings one member dead in our view for less than deadProbeMs, if any (those dead longer are let be). */
+  private pingDead(step: SwimStep, now: number): void {
+    while (this.dead.size > 0) {
+      const id = this.dead.ids[Math.floor(this.random() * this.dead.size)] as string;
+      if (now - (this.deadSince.get(id) ?? now) >= this.o.deadProbeMs) {
+        this.dead.delete(id);
+        this.deadSince.delete(id);
+        continue;
+      }
+      this.sendGossip(step, id, { kind: 'ping', from: this.selfId, seq: ++this.seq, gossip: [] });
+      return;
+    }
   }
 
   /** Next probe target: the shuffled round-robin, skipping members no longer live. */

@@ -13,6 +13,7 @@ const O: SwimOptions = {
   maxGossip: 4,
   pushPullMs: 10_000,
   directWindowMs: 100,
+  deadProbeMs: 0, // off, but in the tests of it
 };
 
 function rec(id: string, state: MemberState = 'alive', incarnation = 1): MemberRecord {
@@ -468,4 +469,38 @@ test('swimTimings: the node variables as protocol timings', () => {
     0,
   );
   assert.equal(s.suspicionTimeoutMs(), 4_000);
+});
+
+test('a member dead in our view is pinged every second period for deadProbeMs, carrying its dead record; an answer revives it; later it is let be', () => {
+  const s = swim('self', ['a', 'b'], { deadProbeMs: 1_000 });
+  s.receive({ kind: 'ping', from: 'b', seq: 1, gossip: [rec('a', 'dead')] }, 1);
+  const toA: { t: number; msg: SwimMessage }[] = [];
+  for (let t = 100; t <= 2_000; t += 100) {
+    for (const e of s.tick(t).send) {
+      if (e.to === 'a') toA.push({ t, msg: e.msg });
+      else if (e.msg.kind === 'ping') s.receive({ kind: 'ack', from: e.to, seq: e.msg.seq, gossip: [] }, t);
+    }
+  }
+  // periods end at 100, 200, ...: every second one, while dead for less than 1,000 ms
+  assert.deepEqual(
+    toA.map((x) => x.t),
+    [200, 400, 600, 800, 1_000],
+  );
+  for (const x of toA) {
+    assert.equal(x.msg.kind, 'ping');
+    assert.deepEqual(gossipOf(x.msg)[0], rec('a', 'dead'), 'it learns it is thought dead, so it refutes');
+  }
+  // the refutation (a higher incarnation) brings it back here
+  const again = swim('self', ['a', 'b'], { deadProbeMs: 1_000 });
+  again.receive({ kind: 'ping', from: 'b', seq: 1, gossip: [rec('a', 'dead')] }, 1);
+  let answered = false;
+  for (let t = 100; t <= 400 && !answered; t += 100) {
+    for (const e of again.tick(t).send) {
+      if (e.to !== 'a' || e.msg.kind !== 'ping') continue;
+      again.receive({ kind: 'ack', from: 'a', seq: e.msg.seq, gossip: [rec('a', 'alive', 2)] }, t);
+      answered = true;
+    }
+  }
+  assert.ok(answered);
+  assert.equal(state(again, 'a'), 'alive');
 });
