@@ -251,15 +251,21 @@ export class Membership {
     if (this.wake !== undefined && at >= this.wakeAt) return;
     clearTimeout(this.wake);
     this.wakeAt = at;
-    this.wake = setTimeout(
+    const timer = setTimeout(
       () => {
-        this.wake = undefined;
-        this.wakeAt = Number.POSITIVE_INFINITY;
-        if (!this.stopped) this.after(this.swim.tick(mono()));
+        // after this turn's I/O (setImmediate runs after the poll phase): an ack that arrived
+        // while the event loop was held up is read before the period's end is judged
+        setImmediate(() => {
+          if (this.wake !== timer) return; // replaced by an earlier wake-up meanwhile
+          this.wake = undefined;
+          this.wakeAt = Number.POSITIVE_INFINITY;
+          if (!this.stopped) this.after(this.swim.tick(mono()));
+        });
       },
       Math.max(0, at - mono()),
     );
-    this.wake.unref();
+    timer.unref();
+    this.wake = timer;
   }
 
   private get pingDeadline(): number {

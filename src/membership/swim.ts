@@ -12,7 +12,11 @@
  *    `indirectProbes` other random live members with a `ping-req`; each pings the target and
  *    relays the target's ack back. No ack (direct or relayed) by the end of the period: the
  *    target becomes SUSPECT at the incarnation we know (a table merge, so a member heard from
- *    directly less than the table's suspectAfterMs ago is not suspected; see the table).
+ *    directly less than directWindowMs ago is not suspected; see the table). Only if this node
+ *    kept time itself: when the period's end is handled more than probeTimeoutMs late, or the
+ *    indirect probes went out less than probeTimeoutMs before it (a stalled event loop: acks
+ *    may be waiting unread), the probe proves nothing, and the next period starts then
+ *    (Lifeguard's point: a slow detector must not accuse others).
  *  - Suspicion. A member that is suspect in our view (by our probe or by gossip) becomes DEAD
  *    at the same incarnation when it is still suspect `suspicionTimeout(n)` after we learned
  *    it: suspicionMult × max(1, log10 n) × periodMs, n = members alive or suspect in our
@@ -234,6 +238,8 @@ interface Probe {
   seq: number;
   /** When to ask others (indirect), or Infinity once done. */
   indirectAt: number;
+  /** When others were asked (or would have been, with none to ask). */
+  indirectSent: number | undefined;
   acked: boolean;
 }
 
@@ -376,6 +382,7 @@ export class Swim {
     const p = this.probe;
     if (p && !p.acked && now >= p.indirectAt) {
       p.indirectAt = Number.POSITIVE_INFINITY;
+      p.indirectSent = now;
       for (const via of this.pick(this.o.indirectProbes, p.target)) {
         this.sendGossip(step, via, {
           kind: 'ping-req',
@@ -388,7 +395,11 @@ export class Swim {
       }
     }
     if (now >= this.nextPeriod) {
-      if (p && !p.acked) {
+      // our own timing counts: a period end handled late, or indirect probes asked too late to
+      // be answered, say more about this node's event loop than about the target
+      const late = now - this.nextPeriod > this.o.probeTimeoutMs;
+      const conclusive = !late && p?.indirectSent !== undefined && now - p.indirectSent >= this.o.probeTimeoutMs;
+      if (p && !p.acked && conclusive) {
         const m = this.table.get(p.target);
         if (m && m.state === 'alive') {
           this.apply(
@@ -400,11 +411,13 @@ export class Swim {
         }
       }
       this.probe = undefined;
-      while (this.nextPeriod <= now) this.nextPeriod += this.o.periodMs;
+      // late: the next period starts now, so that its probe has a whole period
+      if (late) this.nextPeriod = now + this.o.periodMs;
+      else while (this.nextPeriod <= now) this.nextPeriod += this.o.periodMs;
       const target = this.nextTarget();
       if (target !== undefined) {
         const seq = ++this.seq;
-        this.probe = { target, seq, indirectAt: now + this.o.probeTimeoutMs, acked: false };
+        this.probe = { target, seq, indirectAt: now + this.o.probeTimeoutMs, indirectSent: undefined, acked: false };
         this.sendGossip(step, target, { kind: 'ping', from: this.selfId, seq, gossip: [] });
       }
       for (const [s, r] of this.relays) if (r.expires <= now) this.relays.delete(s);

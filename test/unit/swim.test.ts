@@ -504,3 +504,38 @@ test('a member dead in our view is pinged every second period for deadProbeMs, c
   assert.ok(answered);
   assert.equal(state(again, 'a'), 'alive');
 });
+
+test('a probe is inconclusive when this node kept no time: the period end handled late, or the indirect probes sent too late', () => {
+  // on time: the unanswered probe of 'a' (the only member) ends in suspicion
+  const onTime = swim('self', ['a']);
+  onTime.tick(100); // probe a
+  onTime.tick(140); // indirect (nobody to ask)
+  assert.deepEqual(
+    onTime.tick(200).changes.map((c) => [c.id, c.to]),
+    [['a', 'suspect']],
+  );
+
+  // the period end handled 150 ms late (> probeTimeoutMs 40): no suspicion, and the next
+  // period starts then, so its probe gets a whole period
+  const late = swim('self', ['a']);
+  late.tick(100);
+  late.tick(140);
+  const st = late.tick(350);
+  assert.deepEqual(st.changes, []);
+  assert.equal(pings(st.send).length, 1, 'the next probe goes out');
+  assert.equal(late.nextWake(), 390, 'its indirect step');
+  late.tick(390);
+  assert.equal(late.nextWake(), 450, 'its period ends a whole period after the late tick');
+  assert.deepEqual(
+    late.tick(450).changes.map((c) => [c.id, c.to]),
+    [['a', 'suspect']],
+    'on time again: conclusive',
+  );
+
+  // the indirect step ran late (its timer held up), 10 ms before the period's end: no suspicion
+  const lateIndirect = swim('self', ['a', 'b']);
+  let target = '';
+  for (const e of pings(lateIndirect.tick(100).send)) target = e.to;
+  lateIndirect.tick(190);
+  assert.ok(!lateIndirect.tick(200).changes.some((c) => c.id === target));
+});
