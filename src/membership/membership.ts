@@ -218,7 +218,7 @@ export class Membership {
     this.after(this.swim.leave(now));
     const self = this.table.get(this.opts.selfId)!;
     const rec: MemberRecord = { id: self.id, address: self.address, state: self.state, incarnation: self.incarnation };
-    const live = this.liveIds().slice(0, LEAVE_DIRECT);
+    const live = this.swim.liveIds.slice(0, LEAVE_DIRECT);
     this.count('other', live.length);
     await Promise.all(live.map((id) => this.callPing(id, [rec], false, Math.min(this.opts.rpcTimeoutMs, 1_000)).catch(() => undefined)));
   }
@@ -367,17 +367,9 @@ export class Membership {
     this.events.changed(changes);
   }
 
-  /** The other members alive or suspect in our view. */
-  private liveIds(): string[] {
-    return this.table
-      .list()
-      .filter((m) => m.id !== this.opts.selfId && (m.state === 'alive' || m.state === 'suspect'))
-      .map((m) => m.id);
-  }
-
   /** Judges our clock against the live members; reports the verdict when it changed; measures more peers while undecided. */
   private judgeClocks(now: number): void {
-    const live = this.liveIds();
+    const live = this.swim.liveIds;
     const changes = this.clocks.judge(live, now);
     const v = this.clocks.verdict;
     if (!v.decided) this.measureClocks(live, now);
@@ -387,7 +379,7 @@ export class Membership {
   }
 
   /** Pings (outside the protocol) unmeasured live members, at most CLOCK_SAMPLE_PEERS at a time. */
-  private measureClocks(live: string[], now: number): void {
+  private measureClocks(live: readonly string[], now: number): void {
     if (this.stopped) return;
     for (const id of live) {
       if (this.clockPings.size >= CLOCK_SAMPLE_PEERS) return;

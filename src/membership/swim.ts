@@ -305,6 +305,11 @@ export class Swim {
     return this.table.selfId;
   }
 
+  /** The other members alive or suspect in our view (no copy: read it, do not keep it). */
+  get liveIds(): readonly string[] {
+    return this.live.ids;
+  }
+
   /** Members alive or suspect in our view, self included. */
   get size(): number {
     return this.live.size + 1;
