@@ -357,7 +357,7 @@ export class CacheClient {
       return false;
     }
     const r = getResult(res);
-    near.install(key, token, r, r.ttlRemainingMs, Date.now());
+    near.install(key, token, r, r.version, r.ttlRemainingMs, Date.now());
     return r;
   }
 
@@ -469,10 +469,10 @@ export class CacheClient {
     return token === 0 ? undefined : { token, address: first.address, nearId };
   }
 
-  /** reject, after freeing the near-cache reservation of key (if still token's). */
-  private abandoning(key: string, token: number, reject: (e: unknown) => void): (e: unknown) => void {
+  /** reject, after dropping key from the near cache (a kept write failed: it may or may not have been applied). */
+  private dropping(key: string, reject: (e: unknown) => void): (e: unknown) => void {
     return (e) => {
-      this.near?.abandon(key, token);
+      this.near?.invalidate(key);
       reject(e);
     };
   }
@@ -548,9 +548,8 @@ export class CacheClient {
       if (q.near) this.near?.abandon(q.key, q.near.token);
       this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
     } else if (q.kind === 'set') {
-      // a near-cache write sent another way is not kept (no node tracks it for us)
+      // a near-cache write sent another way is not kept (no node tracks it for us): writing() drops the key
       const p = this.setOne(q.key, setRequest(q.entry, q.level), {});
-      if (q.near) this.near?.abandon(q.key, q.near.token);
       (q.near ? this.writing(q.key, p) : p).then(q.resolve, q.reject);
     } else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
   }
@@ -609,7 +608,7 @@ export class CacheClient {
       (q, r) => {
         const res = r.found ? getResult(r) : undefined;
         if (q.near && near) {
-          if (res) near.install(q.key, q.near.token, res, res.ttlRemainingMs, Date.now());
+          if (res) near.install(q.key, q.near.token, res, res.version, res.ttlRemainingMs, Date.now());
           else near.abandon(q.key, q.near.token);
         }
         q.resolve(res);
@@ -632,10 +631,11 @@ export class CacheClient {
       },
       (q, r) => {
         const version = BigInt(r.version);
-        if (q.near && near) {
+        // a superseded entry's value was not written (a later one of the call, with this version, was)
+        if (q.near && near && !r.superseded) {
           const ttl = Number(q.entry.ttl_ms ?? 0);
           const value = q.entry.data !== undefined ? Buffer.from(q.entry.data) : (q.entry.value ?? '');
-          near.install(q.key, q.near.token, { value, version, ttlRemainingMs: ttl }, ttl, Date.now());
+          near.written(q.key, q.near.token, { value, version, ttlRemainingMs: ttl }, version, ttl, Date.now());
         }
         q.resolve({ version });
       },
@@ -682,7 +682,7 @@ export class CacheClient {
       const near = this.near !== undefined ? this.nearWrite(key) : undefined;
       if (near !== undefined) {
         const w = new Promise<SetResult>((resolve, reject) =>
-          this.enqueue({ kind: 'set', key, level, entry, resolve, reject: this.abandoning(key, near.token, reject), near }),
+          this.enqueue({ kind: 'set', key, level, entry, resolve, reject: this.dropping(key, reject), near }),
         );
         // a get of the key meanwhile waits for this write and answers what it kept (see get)
         this.inFlight(key, w);

@@ -8,13 +8,25 @@
  *    later message must carry the next seq; a gap clears every entry read through that node
  *    (a lost message may have named any of them), as does lost() (the stream ended or failed:
  *    the node no longer tracks anything for us) and ringChanged() (clears everything).
- *  - A read is cached only if it was reserved before it was sent: reserve(key, address) returns
- *    a token (0: the node's stream is not usable, do not cache). Any invalidation of the key, a
- *    clear of its node, or a later reservation voids the token, and install() with a void token
- *    does nothing: a read that raced with an invalidation never installs the value it read.
+ *  - A read, or a write of this client, is cached only if the key was reserved before it was
+ *    sent: reserve(key, address) returns a token (0: the node's stream is not usable, do not
+ *    cache). Calls of one key through one node that are in flight together share the token
+ *    (reserving again neither voids it nor drops a value held: while this client writes a key,
+ *    its gets are answered the value held before, as for any concurrent calls). Any
+ *    invalidation of the key, a clear of its node, or a reservation through another node voids
+ *    the token; install() with a void token does nothing: a read that raced with an
+ *    invalidation never installs the value it read.
+ *  - install() keeps the newest version: an answer older than the value held (a read that
+ *    overlapped a write of this client, an earlier write answered late) does not replace it.
+ *  - written(): this client's own write was answered. With a void token the key is dropped,
+ *    whatever is held: the node tracks the key again once this client's writes of it through
+ *    that node are all answered, if it holds the newest of them, and a write whose install was
+ *    voided may be that newest one. A failed write drops the key too (invalidate()).
+ *  - abandon(): a read that failed or found nothing frees its reservation, unless a value was
+ *    installed under it meanwhile.
  *  - lookup() answers an installed entry until min(maxTtlMs, the value's own TTL) after it was
  *    installed, never later. At most maxEntries keys (reservations included) are kept; past
- *    that, the oldest reserved key goes (no reordering on hits, to keep lookup cheap).
+ *    that, the least recently reserved key goes (no reordering on hits, to keep lookup cheap).
  */
 
 export interface NearCacheOptions {
@@ -42,6 +54,8 @@ interface Slot<V> {
   address: string;
   /** undefined while reserved. */
   value: V | undefined;
+  /** The installed value's version. */
+  version: bigint;
   expiresAt: number;
 }
 
@@ -84,28 +98,47 @@ export class NearCache<V> {
     return this.streams.get(address)?.id;
   }
 
-  /** Reserves key for a read about to be sent to address; 0 if that node's stream is not usable. */
+  /** Reserves key for a read or a write about to be sent to address; 0 if that node's stream is not usable. */
   reserve(key: string, address: string): number {
     if (!this.streams.has(address)) return 0;
+    const s = this.slots.get(key);
+    if (s !== undefined) {
+      this.slots.delete(key); // the most recently reserved goes last
+      if (s.address === address) {
+        this.slots.set(key, s);
+        return s.token;
+      }
+    }
     const token = ++this.lastToken;
-    this.slots.delete(key);
-    this.slots.set(key, { token, address, value: undefined, expiresAt: 0 });
+    this.slots.set(key, { token, address, value: undefined, version: 0n, expiresAt: 0 });
     if (this.slots.size > this.o.maxEntries) this.slots.delete(this.slots.keys().next().value as string);
     return token;
   }
 
-  /** Installs a read's value if its reservation still holds; ttlMs: the value's own (0 = none). */
-  install(key: string, token: number, value: V, ttlMs: number, now: number): boolean {
+  /**
+   * Installs a read's (or this client's write's) value if its reservation still holds and no
+   * newer version is held; ttlMs: the value's own (0 = none).
+   */
+  install(key: string, token: number, value: V, version: bigint, ttlMs: number, now: number): boolean {
     const s = this.slots.get(key);
-    if (s === undefined || s.token !== token || s.value !== undefined) return false;
+    if (s === undefined || s.token !== token || (s.value !== undefined && s.version >= version)) return false;
     s.value = value;
+    s.version = version;
     s.expiresAt = now + (ttlMs > 0 ? Math.min(ttlMs, this.o.maxTtlMs) : this.o.maxTtlMs);
     return true;
   }
 
-  /** A reserved read that failed or found nothing: frees its slot. */
+  /** This client's write of key, reserved with token, was acknowledged with version: installed, or the key dropped if the token is void. */
+  written(key: string, token: number, value: V, version: bigint, ttlMs: number, now: number): void {
+    const s = this.slots.get(key);
+    if (s === undefined || s.token !== token) this.invalidate(key);
+    else this.install(key, token, value, version, ttlMs, now);
+  }
+
+  /** A reserved read that failed or found nothing: frees its reservation (not a value installed under it meanwhile). */
   abandon(key: string, token: number): void {
-    if (this.slots.get(key)?.token === token) this.slots.delete(key);
+    const s = this.slots.get(key);
+    if (s !== undefined && s.token === token && s.value === undefined) this.slots.delete(key);
   }
 
   /** Drops key (an invalidation, or this client wrote it). */

@@ -195,11 +195,21 @@ export function batchHandlers(
           if (last.get(e.key) !== i) settle(i, SUPERSEDED);
           else {
             hot?.hit(e.key); // once per key and call, as MGet reads a repeated key once
-            if (tracked !== undefined) near.writing(tracked, e.key);
-            coord.set(e.key, value, binary, ttl, level, (err: CacheError | null, r?: WriteResult) => {
-              if (!err && tracked !== undefined) near.written(tracked, e.key, r!.wall, r!.logical, ttl > 0);
+            const done = (err: CacheError | null, r?: WriteResult) => {
+              if (tracked !== undefined)
+                near.written(tracked, e.key, err ? undefined : { wall: r!.wall, logical: r!.logical, ttlGiven: ttl > 0 });
               settle(i, err ? keyFailure(err) : r!);
-            });
+            };
+            if (tracked === undefined) coord.set(e.key, value, binary, ttl, level, done);
+            else {
+              near.writing(tracked, e.key);
+              try {
+                coord.set(e.key, value, binary, ttl, level, done);
+              } catch (err) {
+                near.written(tracked, e.key, undefined); // counted done, so that the key can be tracked again
+                throw err;
+              }
+            }
           }
         },
         (_i, err) => keyFailure(err),

@@ -11,7 +11,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Invalidation } from '../protos/generated/public/cache/v1/Invalidation.js';
 import type { InvalidationsRequest__Output } from '../protos/generated/public/cache/v1/InvalidationsRequest.js';
 import { CHANGE_FLUSH, type ChangeHook } from '../store/changes.js';
-import { NEAR_STREAM_HEADER, type TrackedClient, type TrackingStats, TrackingTable } from '../tracking/table.js';
+import { NEAR_STREAM_HEADER, type TrackedClient, type TrackingStats, TrackingTable, type WriteOutcome } from '../tracking/table.js';
 import { ServerStreams } from './streams.js';
 
 /** A stream with more unsent messages than this is ended (RESOURCE_EXHAUSTED): its client clears and reconnects. */
@@ -82,21 +82,25 @@ export class NearTracking {
   /**
    * The client is writing key through this node (MSet naming its stream) and will keep the
    * value it wrote once the write is answered: its own write must not invalidate it, so the
-   * key is untracked for it now, and tracked again by written().
+   * key is untracked for it now, and tracked again by written() when its writes of the key
+   * through this node are all answered.
    */
   writing(c: TrackedClient, key: string): void {
-    this.table.untrack(c, key);
+    this.table.writing(c, key);
   }
 
   /**
-   * The client's write of key was acknowledged with version wall.logical: tracked for it if
-   * this node replicates the key and still holds that very write with an expiry the client
-   * knows (`ttlGiven`: it sent a TTL; else the entry must not expire, as the node's default
-   * TTL would make it); otherwise (a newer write came in between, the node does not replicate
-   * the key, the node gave it its default TTL) invalidated at once.
+   * One of the client's writes of key is done: acknowledged (`outcome`, its version and whether
+   * the client gave a TTL) or failed (undefined). Once none of its writes of the key is in
+   * flight, the key is tracked for it if this node replicates it and still holds the newest of
+   * those writes with an expiry the client knows (its own TTL, or none: not the node's default
+   * TTL, which the client does not know); otherwise (one failed, a newer write came in between,
+   * the node does not replicate the key, the node gave it its default TTL) invalidated at once.
    */
-  written(c: TrackedClient, key: string, wall: number, logical: number, ttlGiven: boolean): void {
-    if (this.o.isReplica(key) && this.o.holds(key, wall, logical, ttlGiven)) this.table.track(c, key);
+  written(c: TrackedClient, key: string, outcome: WriteOutcome | undefined): void {
+    const w = this.table.written(c, key, outcome);
+    if (w === undefined) return;
+    if (w !== null && this.o.isReplica(key) && this.o.holds(key, w.wall, w.logical, w.ttlGiven)) this.table.track(c, key);
     else this.table.refuse(c, key);
   }
 

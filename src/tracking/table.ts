@@ -15,9 +15,14 @@
  *  - Queued invalidations wait in the client's outbox until take(client) hands them over (the
  *    adapter sends them, one message per client per event-loop turn); `onPending` is called
  *    once whenever a client's outbox goes from empty to not empty.
- *  - untrack(client, key) forgets key for the client without an invalidation (the client is
- *    writing the key itself and has dropped it; its own write must not invalidate what it will
- *    hold once the write is answered, see NearTracking.written).
+ *  - writing(client, key) forgets key for the client without an invalidation (the client is
+ *    writing the key itself: its own write must not invalidate what it will hold once the write
+ *    is answered) and counts the write in flight; written(client, key, outcome) counts it done.
+ *    While other writes of the key by the client are in flight it answers `undefined` (the last
+ *    one to finish decides); then the newest acknowledged of those writes (the client keeps the
+ *    newest it wrote), or `null` if one of them failed (it may have been applied in part: the
+ *    client drops the key). The adapter tracks the key again if the node still holds that write,
+ *    else it refuses it (NearTracking.written).
  *  - close(client) forgets the client and everything it tracked.
  *  - `active` is false while no client is open: the adapters then skip tracking altogether.
  *
@@ -31,10 +36,26 @@ export interface TrackedClient {
   readonly id: string;
   /** The keys the client may hold, oldest first (Set order: re-tracking moves a key last). */
   readonly keys: Set<string>;
+  /** The client's own writes in flight through this node, by key (see writing / written). */
+  readonly writes: Map<string, OwnWrites>;
   /** Keys to invalidate, in order; `all`: drop everything (then `outbox` is empty). */
   outbox: string[];
   all: boolean;
   open: boolean;
+}
+
+/** An acknowledged write: its version and whether the writer gave it a TTL. */
+export interface WriteOutcome {
+  wall: number;
+  logical: number;
+  ttlGiven: boolean;
+}
+
+/** A client's writes of one key in flight: how many, the newest acknowledged so far, whether one failed. */
+interface OwnWrites {
+  inFlight: number;
+  newest: WriteOutcome | undefined;
+  failed: boolean;
 }
 
 export interface TrackingStats {
@@ -67,7 +88,7 @@ export class TrackingTable {
 
   open(id: string): TrackedClient {
     if (this.clients.has(id)) throw new Error(`tracking: client ${id} is open already`);
-    const c: TrackedClient = { id, keys: new Set(), outbox: [], all: false, open: true };
+    const c: TrackedClient = { id, keys: new Set(), writes: new Map(), outbox: [], all: false, open: true };
     this.clients.set(id, c);
     return c;
   }
@@ -83,6 +104,7 @@ export class TrackingTable {
     for (const k of c.keys) this.unlink(k, c);
     this.tracked -= c.keys.size;
     c.keys.clear();
+    c.writes.clear();
     c.outbox = [];
   }
 
@@ -109,10 +131,35 @@ export class TrackingTable {
     else this.byKey.set(key, [cur, c]);
   }
 
-  untrack(c: TrackedClient, key: string): void {
-    if (!c.keys.delete(key)) return;
-    this.tracked--;
-    this.unlink(key, c);
+  /** The client writes key through this node: untracked (no invalidation), the write counted in flight. */
+  writing(c: TrackedClient, key: string): void {
+    if (!c.open) return;
+    if (c.keys.delete(key)) {
+      this.tracked--;
+      this.unlink(key, c);
+    }
+    const w = c.writes.get(key);
+    if (w === undefined) c.writes.set(key, { inFlight: 1, newest: undefined, failed: false });
+    else w.inFlight++;
+  }
+
+  /**
+   * One of the client's writes of key is done (`outcome`: acknowledged; undefined: failed).
+   * undefined while others are in flight; then the newest acknowledged of them, or null if one failed.
+   */
+  written(c: TrackedClient, key: string, outcome: WriteOutcome | undefined): WriteOutcome | null | undefined {
+    const w = c.writes.get(key);
+    if (w === undefined) return outcome ?? null; // not counted (the client closed meanwhile)
+    if (outcome === undefined) w.failed = true;
+    else if (
+      w.newest === undefined ||
+      outcome.wall > w.newest.wall ||
+      (outcome.wall === w.newest.wall && outcome.logical > w.newest.logical)
+    )
+      w.newest = outcome;
+    if (--w.inFlight > 0) return undefined;
+    c.writes.delete(key);
+    return w.failed ? null : (w.newest ?? null);
   }
 
   /**

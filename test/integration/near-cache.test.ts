@@ -168,6 +168,33 @@ describe('near cache', { timeout: 120_000 }, () => {
     }
   });
 
+  test("a client's overlapping writes of one key keep the newest in its near cache, and its gets meanwhile are answered from memory", async () => {
+    const key = 'own:hot';
+    await at[0]!.set(key, 'start');
+    await cache(reader, key);
+    for (let round = 0; round < 10; round++) {
+      // writes of the key in flight together, each in its own MSet (one per event-loop turn)
+      const writes: Promise<unknown>[] = [];
+      const s0 = reader.nearCacheStats()!;
+      for (let i = 0; i < 8; i++) {
+        writes.push(reader.set(key, `${round}.${i}`));
+        await new Promise((r) => setImmediate(r));
+        // the value held before (or one of these writes, once answered) is served meanwhile
+        assert.notEqual(await reader.get(key), undefined);
+      }
+      await Promise.all(writes);
+      const s1 = reader.nearCacheStats()!;
+      assert.equal(s1.misses, s0.misses, `round ${round}: no get went to a node (${JSON.stringify(s1)})`);
+      // the node holds the newest of them and tracks it for the reader: the near cache has it
+      const truth = (await at[0]!.get(key))?.value;
+      assert.equal((await reader.get(key))?.value, truth, `round ${round}`);
+      assert.equal(reader.nearCacheStats()!.hits, s1.hits + 1, `round ${round}: still held after every write was answered`);
+    }
+    // and the node still tracks it: another client's write reaches the reader
+    await at[nonReplica(reader, key)]!.set(key, 'theirs');
+    await eventually(async () => (await reader.get(key))?.value === 'theirs', 5_000, 1);
+  });
+
   test('an entry is never served past maxTtlMs', async () => {
     const short = new CacheClient({ seeds: addrs, nearCache: { maxEntries: 100, maxTtlMs: 300 } });
     try {

@@ -23,12 +23,12 @@ function table(max = 3) {
 }
 
 describe('TrackingTable', () => {
-  test('untrack forgets a key without an invalidation; changes of it then reach no one', () => {
+  test('writing forgets a key without an invalidation; changes of it then reach no one', () => {
     const { t, pending } = table();
     const c = t.open('c');
     t.track(c, 'k');
-    t.untrack(c, 'k');
-    t.untrack(c, 'never tracked');
+    t.writing(c, 'k');
+    t.writing(c, 'never tracked');
     t.changed('k');
     assert.deepEqual(pending, []);
     assert.deepEqual(t.take(c), { keys: [], all: false });
@@ -36,6 +36,31 @@ describe('TrackingTable', () => {
     t.track(c, 'k');
     t.changed('k');
     assert.deepEqual(t.take(c), { keys: ['k'], all: false }, 'tracked again, told again');
+  });
+
+  test("a client's writes of a key in flight together: the last one done answers the newest acknowledged, or null if one failed", () => {
+    const { t } = table();
+    const c = t.open('c');
+    const v = (wall: number, logical = 0) => ({ wall, logical, ttlGiven: false });
+    t.writing(c, 'k');
+    assert.deepEqual(t.written(c, 'k', v(5)), v(5), 'alone: its own outcome');
+    t.writing(c, 'k');
+    t.writing(c, 'k');
+    t.writing(c, 'k');
+    assert.equal(t.written(c, 'k', v(7, 2)), undefined, 'two more in flight');
+    assert.equal(t.written(c, 'k', v(9)), undefined, 'one more in flight');
+    assert.deepEqual(t.written(c, 'k', v(7, 3)), v(9), 'the newest, whichever finished last');
+    t.writing(c, 'k');
+    t.writing(c, 'k');
+    assert.equal(t.written(c, 'k', undefined), undefined);
+    assert.equal(t.written(c, 'k', v(11)), null, 'one of them failed');
+    t.writing(c, 'k');
+    assert.equal(t.written(c, 'k', undefined), null);
+    assert.equal(c.writes.size, 0, 'nothing left once done');
+    t.writing(c, 'j');
+    t.close(c);
+    assert.equal(c.writes.size, 0);
+    assert.deepEqual(t.written(c, 'j', v(1)), v(1), 'a write done after its client closed is not counted');
   });
 
   test('inactive until a client opens; a change of a tracked key queues it once and forgets it', () => {
@@ -132,12 +157,12 @@ describe('NearCache (client)', () => {
     const t = n.reserve('k', 'A');
     assert.ok(t > 0);
     assert.equal(n.lookup('k', 0), undefined, 'a reservation is not a value');
-    assert.equal(n.install('k', t, 'v', 0, 100), true);
-    assert.equal(n.install('k', t, 'again', 0, 100), false);
+    assert.equal(n.install('k', t, 'v', 1n, 0, 100), true);
+    assert.equal(n.install('k', t, 'again', 1n, 0, 100), false);
     assert.equal(n.lookup('k', 1_099), 'v');
     assert.equal(n.lookup('k', 1_100), undefined, 'maxTtlMs passed');
     const t2 = n.reserve('j', 'A');
-    n.install('j', t2, 'w', 50, 0);
+    n.install('j', t2, 'w', 1n, 50, 0);
     assert.equal(n.lookup('j', 49), 'w');
     assert.equal(n.lookup('j', 50), undefined, 'its own TTL passed');
     const s = n.stats();
@@ -150,35 +175,80 @@ describe('NearCache (client)', () => {
     n.open('A', 'sid');
     const t = n.reserve('k', 'A');
     n.message('A', 2, ['k'], false);
-    assert.equal(n.install('k', t, 'stale', 0, 0), false);
+    assert.equal(n.install('k', t, 'stale', 1n, 0, 0), false);
     assert.equal(n.lookup('k', 0), undefined);
-    // a later reservation voids an earlier one too
+    // a reservation through another node voids one through the first
+    n.open('B', 'sid-b');
     const t1 = n.reserve('k', 'A');
-    const t2 = n.reserve('k', 'A');
-    assert.equal(n.install('k', t1, 'old', 0, 0), false);
-    assert.equal(n.install('k', t2, 'new', 0, 0), true);
+    const t2 = n.reserve('k', 'B');
+    assert.equal(n.install('k', t1, 'via A', 1n, 0, 0), false);
+    assert.equal(n.install('k', t2, 'via B', 1n, 0, 0), true);
     n.invalidate('k');
     assert.equal(n.lookup('k', 0), undefined);
     assert.equal(n.stats().invalidations, 2);
+  });
+
+  test('calls of a key in flight together share the reservation; the newest version stays; a value held is served meanwhile', () => {
+    const n = new NearCache<string>({ maxEntries: 10, maxTtlMs: 1_000 });
+    n.open('A', 'sid');
+    const t = n.reserve('k', 'A');
+    assert.equal(n.reserve('k', 'A'), t, 'shared');
+    assert.equal(n.install('k', t, 'v5', 5n, 0, 0), true);
+    assert.equal(n.install('k', t, 'v3', 3n, 0, 0), false, 'an older answer does not replace a newer one');
+    assert.equal(n.lookup('k', 0), 'v5');
+    // this client writes k: the value held is served until the write is answered
+    const w = n.reserve('k', 'A');
+    assert.equal(w, t);
+    assert.equal(n.lookup('k', 0), 'v5');
+    n.written('k', w, 'v8', 8n, 0, 0);
+    assert.equal(n.lookup('k', 0), 'v8');
+    // two writes in flight, answered out of order: the newer stays
+    const w2 = n.reserve('k', 'A');
+    n.reserve('k', 'A');
+    n.written('k', w2, 'v10', 10n, 0, 0);
+    n.written('k', w2, 'v9', 9n, 0, 0);
+    assert.equal(n.lookup('k', 0), 'v10');
+    // a read that found nothing does not free a reservation holding a value
+    n.abandon('k', w2);
+    assert.equal(n.lookup('k', 0), 'v10');
+    const r = n.reserve('r', 'A');
+    n.abandon('r', r);
+    assert.equal(n.stats().entries, 1, 'an empty reservation is freed');
+  });
+
+  test("this client's write answered after an invalidation voided its reservation drops the key, whatever is held", () => {
+    const n = new NearCache<string>({ maxEntries: 10, maxTtlMs: 1_000 });
+    n.open('A', 'sid');
+    const w1 = n.reserve('k', 'A');
+    n.message('A', 2, ['k'], false);
+    const w2 = n.reserve('k', 'A');
+    assert.notEqual(w2, w1, 'a new reservation after the invalidation');
+    n.written('k', w2, 'second', 2n, 0, 0);
+    assert.equal(n.lookup('k', 0), 'second');
+    // the first write may be the newest on the node (which tracks the key again only if it
+    // holds the newest of this client's writes): the second must not stay
+    n.written('k', w1, 'first', 1n, 0, 0);
+    assert.equal(n.lookup('k', 0), undefined);
+    assert.equal(n.install('k', w2, 'late', 3n, 0, 0), false, 'the reservation is gone with it');
   });
 
   test('a sequence gap clears every entry read through that node, and only those', () => {
     const n = new NearCache<string>({ maxEntries: 10, maxTtlMs: 1_000 });
     n.open('A', 'a');
     n.open('B', 'b');
-    n.install('a1', n.reserve('a1', 'A'), 'x', 0, 0);
-    n.install('a2', n.reserve('a2', 'A'), 'x', 0, 0);
+    n.install('a1', n.reserve('a1', 'A'), 'x', 1n, 0, 0);
+    n.install('a2', n.reserve('a2', 'A'), 'x', 1n, 0, 0);
     const pending = n.reserve('a3', 'A');
-    n.install('b1', n.reserve('b1', 'B'), 'x', 0, 0);
+    n.install('b1', n.reserve('b1', 'B'), 'x', 1n, 0, 0);
     n.message('A', 2, [], false);
     assert.equal(n.lookup('a1', 0), 'x', 'seq 2 follows 1: nothing lost');
     n.message('A', 4, [], false); // 3 is missing
     assert.equal(n.lookup('a1', 0), undefined);
     assert.equal(n.lookup('a2', 0), undefined);
-    assert.equal(n.install('a3', pending, 'x', 0, 0), false, 'a read in flight through A is void too');
+    assert.equal(n.install('a3', pending, 'x', 1n, 0, 0), false, 'a read in flight through A is void too');
     assert.equal(n.lookup('b1', 0), 'x');
     assert.equal(n.stats().clears, 1);
-    n.install('a1', n.reserve('a1', 'A'), 'y', 0, 0);
+    n.install('a1', n.reserve('a1', 'A'), 'y', 1n, 0, 0);
     n.message('A', 5, [], false);
     assert.equal(n.lookup('a1', 0), 'y', 'numbering continues after the gap');
   });
@@ -187,19 +257,19 @@ describe('NearCache (client)', () => {
     const n = new NearCache<string>({ maxEntries: 10, maxTtlMs: 1_000 });
     n.open('A', 'a');
     n.open('B', 'b');
-    n.install('a1', n.reserve('a1', 'A'), 'x', 0, 0);
-    n.install('b1', n.reserve('b1', 'B'), 'x', 0, 0);
+    n.install('a1', n.reserve('a1', 'A'), 'x', 1n, 0, 0);
+    n.install('b1', n.reserve('b1', 'B'), 'x', 1n, 0, 0);
     n.message('A', 2, [], true);
     assert.equal(n.lookup('a1', 0), undefined);
     assert.equal(n.lookup('b1', 0), 'x');
     const t = n.reserve('b2', 'B');
     n.lost('B');
     assert.equal(n.lookup('b1', 0), undefined);
-    assert.equal(n.install('b2', t, 'x', 0, 0), false);
+    assert.equal(n.install('b2', t, 'x', 1n, 0, 0), false);
     assert.equal(n.reserve('b3', 'B'), 0, 'no stream: no caching until it is open again');
     assert.equal(n.streamId('B'), undefined);
     n.message('B', 2, ['b1'], false); // a message of a lost stream changes nothing
-    n.install('a1', n.reserve('a1', 'A'), 'x', 0, 0);
+    n.install('a1', n.reserve('a1', 'A'), 'x', 1n, 0, 0);
     n.clear();
     assert.equal(n.lookup('a1', 0), undefined);
     assert.equal(n.stats().clears, 3);
@@ -208,7 +278,7 @@ describe('NearCache (client)', () => {
   test('at most maxEntries keys, the oldest reserved goes first', () => {
     const n = new NearCache<string>(opts);
     n.open('A', 'a');
-    for (const k of ['k1', 'k2', 'k3', 'k4']) n.install(k, n.reserve(k, 'A'), k, 0, 0);
+    for (const k of ['k1', 'k2', 'k3', 'k4']) n.install(k, n.reserve(k, 'A'), k, 1n, 0, 0);
     assert.equal(n.stats().entries, 3);
     assert.equal(n.lookup('k1', 0), undefined);
     assert.equal(n.lookup('k4', 0), 'k4');
