@@ -55,17 +55,45 @@ function mix(h: number, k: number): number {
  * SEED_LO, hash32(key, SEED_LO) and hash32(node, SEED_LO). This is part of the
  * replica-to-replica protocol: every process must compute it identically.
  */
-function lane(seed: number, keyHash: number, nodeHash: number, item: MerkleLeafItem): number {
+function lane(seed: number, keyHash: number, nodeHash: number, wall: number, logical: number, tombstone: boolean): number {
   let h = mix(seed, keyHash);
   h = mix(h, nodeHash);
-  scratch.setFloat64(0, item.wall + 0); // + 0 turns -0 into 0
+  scratch.setFloat64(0, wall + 0); // + 0 turns -0 into 0
   h = mix(h, scratch.getUint32(0));
   h = mix(h, scratch.getUint32(4));
-  scratch.setFloat64(0, item.logical + 0);
+  scratch.setFloat64(0, logical + 0);
   h = mix(h, scratch.getUint32(0));
   h = mix(h, scratch.getUint32(4));
-  h = mix(h, item.tombstone ? 1 : 0);
+  h = mix(h, tombstone ? 1 : 0);
   return fmix32(h ^ 28);
+}
+
+/** The low lane's hash of a key (the high lane's is keyPosition(key)). */
+export function keyLaneLo(key: string): number {
+  return hash32(key, SEED_LO);
+}
+
+/** The two lanes' hashes of a writer node id, [high, low] (worth memoising: a cluster has few). */
+export function nodeLanes(node: string): readonly [number, number] {
+  return [hash32(node, SEED_HI), hash32(node, SEED_LO)];
+}
+
+/**
+ * XORs an item's digest into out[0] (high lane) and out[1] (low lane), from its key's hashes
+ * (keyPosition, keyLaneLo), its writer's (nodeLanes) and its version: the same digest
+ * MerkleTree.update uses, for callers that put one item into several trees (computed once).
+ */
+export function xorDigest(
+  out: Uint32Array,
+  position: number,
+  keyLo: number,
+  node: readonly [number, number],
+  wall: number,
+  logical: number,
+  tombstone: boolean,
+): void {
+  out[0] ^= lane(SEED_HI, position, node[0], wall, logical, tombstone);
+  out[1] ^= lane(SEED_LO, keyLo, node[1], wall, logical, tombstone);
 }
 
 function hex8(x: number): string {
@@ -117,15 +145,20 @@ export class MerkleTree {
     if (prev !== undefined) {
       if (prev.key !== key) throw new RangeError(`prev.key ${prev.key} differs from key ${key}`);
       const n = this.nodeHashes(prev.node);
-      dHi ^= lane(SEED_HI, position, n[0], prev);
-      dLo ^= lane(SEED_LO, kLo, n[1], prev);
+      dHi ^= lane(SEED_HI, position, n[0], prev.wall, prev.logical, prev.tombstone);
+      dLo ^= lane(SEED_LO, kLo, n[1], prev.wall, prev.logical, prev.tombstone);
     }
     if (next !== undefined) {
       if (next.key !== key) throw new RangeError(`next.key ${next.key} differs from key ${key}`);
       const n = this.nodeHashes(next.node);
-      dHi ^= lane(SEED_HI, position, n[0], next);
-      dLo ^= lane(SEED_LO, kLo, n[1], next);
+      dHi ^= lane(SEED_HI, position, n[0], next.wall, next.logical, next.tombstone);
+      dLo ^= lane(SEED_LO, kLo, n[1], next.wall, next.logical, next.tombstone);
     }
+    this.xorAt(position, dHi, dLo);
+  }
+
+  /** XORs a digest (xorDigest's two lanes) into the depth + 1 nodes on the path of a key at `position`. O(depth). */
+  xorAt(position: number, dHi: number, dLo: number): void {
     if (dHi === 0 && dLo === 0) return;
     const hi = this.hi;
     const lo = this.lo;
@@ -133,6 +166,14 @@ export class MerkleTree {
       hi[i] ^= dHi;
       lo[i] ^= dLo;
     }
+  }
+
+  /** An independent copy (a tree kept up to date, frozen for one round). */
+  clone(): MerkleTree {
+    const t = new MerkleTree(this.depth);
+    t.hi.set(this.hi);
+    t.lo.set(this.lo);
+    return t;
   }
 
   /** Root hash: 16 hex digits (see the module comment). */
@@ -161,7 +202,7 @@ export class MerkleTree {
     let h = this.nodeMemo.get(node);
     if (h === undefined) {
       if (this.nodeMemo.size >= 1024) this.nodeMemo.clear();
-      h = [hash32(node, SEED_HI), hash32(node, SEED_LO)];
+      h = nodeLanes(node);
       this.nodeMemo.set(node, h);
     }
     return h;

@@ -136,8 +136,18 @@ export class Shard {
   packedItems = 0;
   packedPlain = 0;
   packedStored = 0;
-  /** Told of each entry this shard expires or evicts (set by Store.observe; undefined = nobody observes). */
-  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number) => void) | undefined = undefined;
+  /**
+   * Told of each entry this shard expires (a tombstone's grace ending included) or evicts, with
+   * its version (set by Store.observe; undefined = nobody observes).
+   */
+  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => void) | undefined =
+    undefined;
+  /**
+   * While someone observes (onRemoved set): the version the last apply() that stored replaced
+   * (`replaced` false: none, or a dead one). One object, rewritten by every apply().
+   */
+  replaced = false;
+  readonly prev: EntryVersion = { wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false };
 
   constructor(
     policy: EvictionPolicyName,
@@ -291,6 +301,16 @@ export class Shard {
     )
       return false;
 
+    this.replaced = false;
+    if (slot !== -1 && this.onRemoved !== undefined) {
+      const p = this.prev;
+      p.wall = this.wall[slot];
+      p.logical = this.logical[slot];
+      p.node = this.nodes.name(this.node[slot]);
+      p.expiresAt = this.ttl.exp[slot];
+      p.tombstone = (this.flags[slot] & FLAG_TOMBSTONE) !== 0;
+      this.replaced = true;
+    }
     if (deadOnArrival) {
       if (slot !== -1) this.remove(slot);
       return true;
@@ -467,7 +487,8 @@ export class Shard {
       }
       const v = this.policy.victim(exclude);
       if (v === -1) return;
-      if (this.onRemoved !== undefined) this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v]);
+      if (this.onRemoved !== undefined)
+        this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v], this.nodeOf(v), this.isTombstone(v));
       this.remove(v);
       this.evictions++;
     }
@@ -543,11 +564,20 @@ export class Shard {
 
   /** Reclaims a dead entry; a TTL'd value counts as an expiration, a tombstone does not. */
   expire(slot: number): void {
-    if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) {
-      this.expirations++;
-      if (this.onRemoved !== undefined) this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot]);
-    }
+    const tombstone = this.isTombstone(slot);
+    if (!tombstone) this.expirations++;
+    if (this.onRemoved !== undefined)
+      this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot], this.nodeOf(slot), tombstone);
     this.remove(slot);
+  }
+
+  /** The writer node id of a used slot's version. */
+  nodeOf(slot: number): string {
+    return this.nodes.name(this.node[slot]);
+  }
+
+  isTombstone(slot: number): boolean {
+    return (this.flags[slot] & FLAG_TOMBSTONE) !== 0;
   }
 
   /** Removes a slot's entry outright and frees the slot. */

@@ -199,8 +199,8 @@ export class Store {
     const removed =
       list.length === 0
         ? undefined
-        : (kind: RemovalKind, key: string, wall: number, logical: number) => {
-            for (const o of list) o.removed(kind, key, wall, logical);
+        : (kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => {
+            for (const o of list) o.removed(kind, key, wall, logical, node, tombstone);
           };
     for (const sh of this.shardList) sh.onRemoved = removed;
   }
@@ -310,7 +310,10 @@ export class Store {
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
     const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
-    if (stored && this.observers.length !== 0) for (const o of this.observers) o.applied(key, rec);
+    if (stored && this.observers.length !== 0) {
+      const prev = sh.replaced ? sh.prev : undefined;
+      for (const o of this.observers) o.applied(key, rec, prev);
+    }
     return stored;
   }
 
@@ -325,7 +328,9 @@ export class Store {
       sh.expire(slot);
       return false;
     }
-    if (this.observers.length !== 0) for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot]);
+    if (this.observers.length !== 0) {
+      for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot], sh.nodeOf(slot), sh.isTombstone(slot));
+    }
     sh.remove(slot);
     return true;
   }
@@ -377,6 +382,53 @@ export class Store {
   /** The keys entries() would visit, in the same order. */
   *keys(): IterableIterator<string> {
     for (const [sh, slot] of this.slots()) yield sh.keyOf(slot);
+  }
+
+  /** How long a tombstone is kept (0: a delete removes the older entry and keeps nothing). */
+  get tombstoneGraceMs(): number {
+    return this.grace;
+  }
+
+  // ---- scans in parts (a scan that must tell, for any key, whether it has visited it) ----
+  // Part i (0 .. shards * 2^bits - 1) holds the keys of shard i >> bits whose hash32(key,
+  // SHARD_SEED) has i & (2^bits - 1) as its top `bits` bits: a key's part follows from the
+  // key alone, and a part is scanned synchronously, so a scan in part order has visited a key
+  // iff its part is below the scan's.
+
+  /** The fewest bits (0..16) that cut every shard into parts of about `perPart` slots or fewer. */
+  partBits(perPart: number): number {
+    let most = 0;
+    for (const sh of this.shardList) if (sh.used > most) most = sh.used;
+    let bits = 0;
+    while (bits < 16 && most > perPart << bits) bits++;
+    return bits;
+  }
+
+  /** Number of parts with `bits`. */
+  partCount(bits: number): number {
+    return this.nshards * 2 ** bits;
+  }
+
+  /** The part of key with `bits`. */
+  partOf(key: string, bits: number): number {
+    const h = hash32(key, SHARD_SEED);
+    return (h % this.nshards) * 2 ** bits + (bits === 0 ? 0 : h >>> (32 - bits));
+  }
+
+  /**
+   * The entries of one part, tombstones included and dead ones too (an entry past its expiry
+   * is held, and told to observers when reclaimed), but none a flush covers.
+   */
+  *heldInPart(part: number, bits: number): IterableIterator<[string, EntryVersion]> {
+    const sh = this.shardList[Math.floor(part / 2 ** bits)];
+    const sub = part % 2 ** bits;
+    const shift = 32 - bits;
+    for (let slot = 0; slot < sh.used; slot++) {
+      if ((sh.flags[slot] & FLAG_USED) === 0) continue;
+      if (bits !== 0 && sh.hashes[slot] >>> shift !== sub) continue;
+      if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
+      yield [sh.keyOf(slot), sh.version(slot)];
+    }
   }
 
   /** Used, not dead slots (see entries() for the iteration guarantees); the pair is reused. */
