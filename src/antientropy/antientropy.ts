@@ -14,7 +14,8 @@
  * meanwhile this node's rounds skip, and peers' rounds and Stats are answered from trees
  * built by scanning, as before. Every due entry is reclaimed (Store.sweep) before a tree is
  * read, so that the trees hold what a scan would see. The entries of differing buckets are
- * still found by scanning.
+ * found by a scan of the store's key positions (Store.versionsInBuckets), which decodes only
+ * the keys in those buckets.
  */
 
 import type { Logger } from '../log/logger.js';
@@ -249,10 +250,15 @@ export class AntiEntropy {
     return t;
   }
 
-  /** Our entries shared with `peer` in the given buckets; values are decoded for these only. */
+  /**
+   * Our entries shared with `peer` in the given buckets; keys and values are decoded for
+   * these only (the store keeps each key's position: the scan reads a typed array).
+   */
   private async ourBuckets(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): Promise<[string, EntryRecord][]> {
     const out: [string, EntryRecord][] = [];
-    for await (const part of inSlices(this.store.versions())) {
+    const wanted = new Uint8Array(tree.buckets);
+    for (const b of buckets) if (b >= 0 && b < wanted.length) wanted[b] = 1;
+    for await (const part of inSlices(this.store.versionsInBuckets(tree.depth, wanted))) {
       for (const [key] of sharedInBuckets(part, prefs, this.selfId, peer, tree, buckets)) {
         const rec = this.store.peek(key);
         if (rec) out.push([key, rec]);

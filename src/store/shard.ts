@@ -1,3 +1,4 @@
+import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
 import { CHANGE_EVICT, CHANGE_EXPIRE, type RemovalKind } from './changes.js';
 import { plainLength, unpack } from './compress.js';
@@ -78,6 +79,8 @@ function createPolicy(name: EvictionPolicyName, slots: number, ttl: ExpiryHeap):
  *
  *   table    Int32Array            open-addressing index (linear probing): slot + 1, 0 = empty
  *   hashes   Uint32Array           the key's hash32 (placed by its top bits, see GOLDEN)
+ *   pos      Uint32Array           the key's ring position (keyPosition = hash32(key)): scans
+ *                                  of Merkle buckets (Store.heldInBuckets) decode no other key
  *   ref      Uint32Array           chunk in the slab holding key bytes then value bytes
  *   klen     Uint32Array           key bytes (UTF-8)
  *   vlen     Uint32Array           value bytes stored (UTF-8 text, or the raw bytes when binary;
@@ -110,6 +113,7 @@ export class Shard {
   private readonly slab = new Slab();
   private outsideMap: Map<number, Outside> | undefined;
   hashes: Uint32Array;
+  pos: Uint32Array;
   ref: Uint32Array;
   klen: Uint32Array;
   vlen: Uint32Array;
@@ -160,6 +164,7 @@ export class Shard {
     const n = maxEntries > 0 ? Math.min(INITIAL_SLOTS, maxEntries) : INITIAL_SLOTS;
     this.slots = n;
     this.hashes = new Uint32Array(n);
+    this.pos = new Uint32Array(n);
     this.ref = new Uint32Array(n);
     this.klen = new Uint32Array(n);
     this.vlen = new Uint32Array(n);
@@ -336,6 +341,7 @@ export class Shard {
     this.makeRoom(1, size, -1, now);
     const s = this.alloc();
     this.hashes[s] = h;
+    this.pos[s] = hash32(key);
     this.klen[s] = kl;
     this.place(s, key, kl, value, packed, vbytes, binary);
     this.index(s, h);
@@ -508,6 +514,9 @@ export class Shard {
     const hashes = new Uint32Array(n);
     hashes.set(this.hashes);
     this.hashes = hashes;
+    const pos = new Uint32Array(n);
+    pos.set(this.pos);
+    this.pos = pos;
     const ref = new Uint32Array(n);
     ref.set(this.ref);
     this.ref = ref;

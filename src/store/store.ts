@@ -79,9 +79,9 @@ const SHARD_SEED = 0x5eed;
  * Fixed per-entry memory overhead, in bytes, charged on top of the key and value bytes
  * (derived with scripts/bench-memory.ts; figures in docs/benchmarks/2026-11-23.md).
  * Per entry there is nothing on the V8 heap; the cost is all typed arrays:
- *   - columns: hash 4, chunk ref 4, key length 4, value length 4, wall 8, logical 2, node 2,
- *     flags 1, size 4, expiresAt 8, heap position 4, policy links 8 (LFU +4): 53 bytes a
- *     slot; they double, so 53-106 per entry
+ *   - columns: hash 4, ring position 4, chunk ref 4, key length 4, value length 4, wall 8,
+ *     logical 2, node 2, flags 1, size 4, expiresAt 8, heap position 4, policy links 8 (LFU
+ *     +4): 57 bytes a slot; they double, so 57-114 per entry
  *   - open-addressing index: 4 bytes a cell, kept at most 3/4 full: 5.3-10.7
  *   - slab: the key + value bytes rounded up to the chunk size (<= 7 bytes up to 128, then
  *     < 12.5 %), plus the unused tail of each size class's current page
@@ -428,6 +428,24 @@ export class Store {
       if (bits !== 0 && sh.hashes[slot] >>> shift !== sub) continue;
       if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
       yield [sh.keyOf(slot), sh.version(slot)];
+    }
+  }
+
+  /**
+   * Like versions(), for the keys whose ring position (keyPosition) has its top `depth` bits
+   * b with wanted[b] !== 0 (a Merkle tree's leaf buckets): only those keys are decoded.
+   */
+  *versionsInBuckets(depth: number, wanted: Uint8Array): IterableIterator<[string, EntryVersion]> {
+    const now = this.now();
+    const shift = 32 - depth;
+    for (const sh of this.shardList) {
+      for (let slot = 0; slot < sh.used; slot++) {
+        if ((sh.flags[slot] & FLAG_USED) === 0 || wanted[sh.pos[slot] >>> shift] === 0) continue;
+        const e = sh.ttl.exp[slot];
+        if (e !== 0 && e <= now) continue;
+        if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
+        yield [sh.keyOf(slot), sh.version(slot)];
+      }
     }
   }
 

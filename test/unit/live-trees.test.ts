@@ -215,3 +215,30 @@ test('a change of a key in a part not yet scanned is left to the scan; one in a 
   }
   assertAgrees(w, ring, 2, 'a', 'after the rebuild');
 });
+
+test('store scans: every held key is in exactly the part partOf names; versionsInBuckets gives exactly the keys of the wanted buckets', () => {
+  const w = world({ shards: 3 });
+  for (let i = 0; i < 2000; i++) {
+    w.store.apply(`key/${i}`, { value: 'x', binary: false, wall: 10, logical: 0, node: 'a', expiresAt: 0, tombstone: i % 7 === 0 });
+  }
+  const all = [...w.store.versions()].map(([k]) => k).sort();
+  for (const bits of [0, 2, 5]) {
+    const seen: string[] = [];
+    for (let part = 0; part < w.store.partCount(bits); part++) {
+      for (const [key] of w.store.heldInPart(part, bits)) {
+        assert.equal(w.store.partOf(key, bits), part, key);
+        seen.push(key);
+      }
+    }
+    assert.deepEqual(seen.sort(), all, `bits ${bits}`);
+  }
+  assert.equal(w.store.partBits(2000), 0);
+  assert.equal(w.store.partBits(100), 3, '~667 slots a shard in parts of at most 100');
+  const depth = 6;
+  const wanted = new Uint8Array(1 << depth);
+  for (const b of [0, 5, 17, 63]) wanted[b] = 1;
+  const got = [...w.store.versionsInBuckets(depth, wanted)].map(([k]) => k).sort();
+  const want = all.filter((k) => wanted[keyPosition(k) >>> (32 - depth)] === 1);
+  assert.ok(want.length > 50);
+  assert.deepEqual(got, want);
+});
