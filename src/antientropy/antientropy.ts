@@ -8,7 +8,7 @@
  *
  * The trees are kept up to date on every change the store applies (it is observed from
  * construction on, so what persistence loads goes in too; src/antientropy/live.ts), so a
- * round costs a copy of a tree, not a scan of the store. A new ring (its object changes with
+ * round costs making a tree from kept leaf buckets (2^12 XORs), not a scan of the store. A new ring (its object changes with
  * every membership change) or a new flush rebuilds them by scanning the store in parts
  * (Store.heldInPart, about SCAN_SLICE entries each, the event loop running in between);
  * meanwhile this node's rounds skip, and peers' rounds and Stats are answered from trees
@@ -171,7 +171,7 @@ export class AntiEntropy {
     const set = await this.keptTrees(ring);
     if (set === undefined) return undefined;
     const i = set.placement.indexOf(peer);
-    return i === -1 ? new MerkleTree(TREE_DEPTH) : set.peers[i]!.clone();
+    return i === -1 ? new MerkleTree(TREE_DEPTH) : set.peers[i]!.tree();
   }
 
   /** Runs a round shortly (a member came back). Coalesces repeated triggers. */
@@ -213,7 +213,7 @@ export class AntiEntropy {
   /** Root of a tree over every entry this node holds (Stats.merkle_root): the kept one, or by scanning while it is rebuilt. */
   async wholeRoot(): Promise<string> {
     const kept = await this.keptTrees(this.ring());
-    if (kept !== undefined) return kept.whole.root();
+    if (kept !== undefined) return kept.whole.tree().root();
     const t = new MerkleTree(TREE_DEPTH);
     for await (const part of inSlices(this.store.versions())) addAll(t, part);
     return t.root();

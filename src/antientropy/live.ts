@@ -11,7 +11,9 @@
  *  An entry past its expiry stays in until the store reclaims it (and says so), so the trees
  *  equal the scanned ones (which skip dead entries) once every due entry is reclaimed: the
  *  caller sweeps the store before it reads a tree.
- * Maintenance (each an O(depth) XOR per tree the key is in, the item's digest computed once):
+ * Only the trees' leaf buckets are kept (MerkleLeaves; the inner nodes are computed when a
+ * tree is read). Maintenance (one XOR into one bucket per tree the key is in, the item's
+ * digest computed once):
  *  - applied(key, rec, prev): prev out (unless a flush covers it: it is not in), rec in
  *    (unless it is a tombstone and tombstones are not kept: it only removed prev);
  *  - removed (expired, grace over, evicted, dropped): the item out, unless a flush covers it;
@@ -20,7 +22,7 @@
  *    part already scanned goes into the new trees, one in a part not yet scanned is left to
  *    the scan, which will see the key as it is then.
  */
-import { keyLaneLo, MerkleTree, nodeLanes, xorDigest } from '../merkle/merkle.js';
+import { keyLaneLo, MerkleLeaves, nodeLanes, xorDigest } from '../merkle/merkle.js';
 import { keyPosition } from '../ring/ring.js';
 import type { EntryVersion } from '../store/store.js';
 import type { SharedPlacement } from './placement.js';
@@ -28,9 +30,9 @@ import type { SharedPlacement } from './placement.js';
 /** The trees of one placement. */
 export interface TreeSet {
   readonly placement: SharedPlacement;
-  readonly whole: MerkleTree;
+  readonly whole: MerkleLeaves;
   /** peers[i]: the tree shared with placement.peers[i]. */
-  readonly peers: readonly MerkleTree[];
+  readonly peers: readonly MerkleLeaves[];
 }
 
 export interface LiveTreesOptions {
@@ -67,7 +69,7 @@ export class LiveTrees {
   /** Starts a rebuild for `placement` over `parts` parts cut with `bits` (the current trees are dropped); scanned() feeds it. */
   rebuild(placement: SharedPlacement, bits: number, parts: number): void {
     const depth = this.opts.depth;
-    const set = { placement, whole: new MerkleTree(depth), peers: placement.peers.map(() => new MerkleTree(depth)) };
+    const set = { placement, whole: new MerkleLeaves(depth), peers: placement.peers.map(() => new MerkleLeaves(depth)) };
     this.ready = undefined;
     this.building = { set, bits, parts, next: 0 };
     if (parts === 0) this.finish();

@@ -35,7 +35,11 @@ const SEED_HI = 0x6d65726b; // 'merk'
 const SEED_LO = 0x6c656166; // 'leaf'
 
 /** Scratch for reading a number's IEEE-754 bits in a fixed (big-endian) byte order. */
-const scratch = new DataView(new ArrayBuffer(8));
+const scratchF = new Float64Array(1);
+const scratchW = new Uint32Array(scratchF.buffer);
+/** Index in scratchW of the float's high (first big-endian) word: 1 on little-endian machines. */
+const HIGH = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0;
+const LOW = 1 - HIGH;
 
 /** murmur3 32-bit block step: folds the 32-bit word k into the state h. */
 function mix(h: number, k: number): number {
@@ -58,12 +62,18 @@ function mix(h: number, k: number): number {
 function lane(seed: number, keyHash: number, nodeHash: number, wall: number, logical: number, tombstone: boolean): number {
   let h = mix(seed, keyHash);
   h = mix(h, nodeHash);
-  scratch.setFloat64(0, wall + 0); // + 0 turns -0 into 0
-  h = mix(h, scratch.getUint32(0));
-  h = mix(h, scratch.getUint32(4));
-  scratch.setFloat64(0, logical + 0);
-  h = mix(h, scratch.getUint32(0));
-  h = mix(h, scratch.getUint32(4));
+  scratchF[0] = wall + 0; // + 0 turns -0 into 0
+  h = mix(h, scratchW[HIGH]!);
+  h = mix(h, scratchW[LOW]!);
+  if (logical === 0) {
+    // the bits of +0 (the common case)
+    h = mix(h, 0);
+    h = mix(h, 0);
+  } else {
+    scratchF[0] = logical;
+    h = mix(h, scratchW[HIGH]!);
+    h = mix(h, scratchW[LOW]!);
+  }
   h = mix(h, tombstone ? 1 : 0);
   return fmix32(h ^ 28);
 }
@@ -157,8 +167,8 @@ export class MerkleTree {
     this.xorAt(position, dHi, dLo);
   }
 
-  /** XORs a digest (xorDigest's two lanes) into the depth + 1 nodes on the path of a key at `position`. O(depth). */
-  xorAt(position: number, dHi: number, dLo: number): void {
+  /** XORs a digest into the depth + 1 nodes on the path of a key at `position`. O(depth). */
+  private xorAt(position: number, dHi: number, dLo: number): void {
     if (dHi === 0 && dLo === 0) return;
     const hi = this.hi;
     const lo = this.lo;
@@ -168,11 +178,19 @@ export class MerkleTree {
     }
   }
 
-  /** An independent copy (a tree kept up to date, frozen for one round). */
-  clone(): MerkleTree {
-    const t = new MerkleTree(this.depth);
-    t.hi.set(this.hi);
-    t.lo.set(this.lo);
+  /** The tree whose leaf buckets hold `leaves`' hashes (its inner nodes computed: O(2^depth)). */
+  static fromLeaves(leaves: MerkleLeaves): MerkleTree {
+    const t = new MerkleTree(leaves.depth);
+    const width = 1 << leaves.depth;
+    const h = leaves.hashes;
+    for (let b = 0; b < width; b++) {
+      t.hi[width + b] = h[2 * b]!;
+      t.lo[width + b] = h[2 * b + 1]!;
+    }
+    for (let i = width - 1; i >= 1; i--) {
+      t.hi[i] = t.hi[2 * i]! ^ t.hi[2 * i + 1]!;
+      t.lo[i] = t.lo[2 * i]! ^ t.lo[2 * i + 1]!;
+    }
     return t;
   }
 
@@ -206,6 +224,39 @@ export class MerkleTree {
       this.nodeMemo.set(node, h);
     }
     return h;
+  }
+}
+
+/**
+ * The leaf buckets of a tree only, for a tree kept up to date on every change: an update
+ * XORs a digest into one bucket (O(1), both lanes side by side in one array), and
+ * MerkleTree.fromLeaves makes the whole tree when it is read.
+ */
+export class MerkleLeaves {
+  readonly depth: number;
+  /** Bucket b's high lane at 2b, its low lane at 2b + 1. */
+  readonly hashes: Uint32Array;
+  private readonly shift: number;
+
+  /** depth 1..16, as MerkleTree. */
+  constructor(depth: number) {
+    if (!Number.isInteger(depth) || depth < 1 || depth > 16) {
+      throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
+    }
+    this.depth = depth;
+    this.shift = 32 - depth;
+    this.hashes = new Uint32Array(2 << depth);
+  }
+
+  /** XORs a digest (xorDigest's two lanes) into the bucket of a key at `position`. */
+  xorAt(position: number, dHi: number, dLo: number): void {
+    const b = (position >>> this.shift) << 1;
+    this.hashes[b] ^= dHi;
+    this.hashes[b + 1] ^= dLo;
+  }
+
+  tree(): MerkleTree {
+    return MerkleTree.fromLeaves(this);
   }
 }
 

@@ -77,14 +77,14 @@ function assertAgrees(w: World, ring: HashRing, rf: number, self: string, what: 
   w.store.sweep(Number.MAX_SAFE_INTEGER);
   const set = w.live.trees;
   assert.ok(set, `${what}: trees ready`);
-  assertSameTree(set.whole, wholeTree(w.store.versions(), DEPTH), `${what}: whole tree`);
+  assertSameTree(set.whole.tree(), wholeTree(w.store.versions(), DEPTH), `${what}: whole tree`);
   const prefs = (k: string) => ring.preferenceList(k, rf);
   for (const peer of ring.nodes()) {
     if (peer === self) continue;
     const i = set.placement.indexOf(peer);
     const scanned = sharedTree(w.store.versions(), prefs, self, peer, DEPTH);
     if (i === -1) assert.equal(scanned.root(), '0000000000000000', `${what}: ${peer} shares nothing`);
-    else assertSameTree(set.peers[i]!, scanned, `${what}: tree shared with ${peer}`);
+    else assertSameTree(set.peers[i]!.tree(), scanned, `${what}: tree shared with ${peer}`);
   }
 }
 
@@ -191,9 +191,9 @@ test('loaded entries (before any peer is known) enter the trees; a rebuild with 
   const set = w.live.trees!;
   assert.equal(set.peers.length, 2);
   // with rf = 3 on three nodes every key is shared with both peers
-  assert.equal(set.peers[0]!.root(), set.whole.root());
-  assert.equal(set.peers[1]!.root(), set.whole.root());
-  assert.notEqual(set.whole.root(), '0000000000000000');
+  assert.equal(set.peers[0]!.tree().root(), set.whole.tree().root());
+  assert.equal(set.peers[1]!.tree().root(), set.whole.tree().root());
+  assert.notEqual(set.whole.tree().root(), '0000000000000000');
 });
 
 test('a change of a key in a part not yet scanned is left to the scan; one in a scanned part goes in', () => {
