@@ -8,14 +8,14 @@
  *
  * The trees are kept up to date on every change the store applies (it is observed from
  * construction on, so what persistence loads goes in too; src/antientropy/live.ts), so a
- * round costs making a tree from kept leaf buckets (2^12 XORs), not a scan of the store. A new ring (its object changes with
- * every membership change) or a new flush rebuilds them by scanning the store in parts
- * (Store.heldInPart, about SCAN_SLICE entries each, the event loop running in between);
- * meanwhile this node's rounds skip, and peers' rounds and Stats are answered from trees
- * built by scanning, as before. Every due entry is reclaimed (Store.sweep) before a tree is
- * read, so that the trees hold what a scan would see. The entries of differing buckets are
- * found by a scan of the store's key positions (Store.versionsInBuckets), which decodes only
- * the keys in those buckets.
+ * round costs making a tree from kept leaf buckets (2^12 XORs), not a scan of the store. A
+ * new ring (the topology makes a new ring object when the members change) or a new flush
+ * rebuilds them by scanning the store in parts (Store.heldInPart, about SCAN_SLICE entries
+ * each, one part per event-loop turn); meanwhile this node's rounds skip, and peers' rounds
+ * and Stats are answered from trees built by scanning, as before. Every due entry is
+ * reclaimed (Store.sweep) before a tree is read, so that the trees hold what a scan would
+ * see. The entries of differing buckets are found by a scan of the store's key positions
+ * (Store.versionsInBuckets), which decodes only the keys in those buckets.
  */
 
 import type { Logger } from '../log/logger.js';
@@ -145,6 +145,9 @@ export class AntiEntropy {
   private async scan(): Promise<void> {
     try {
       while (!this.stopped && this.live.nextPart !== -1) {
+        // nothing scanned yet and the store grew since the rebuild was cut (a warm restart
+        // loads after construction): cut it again, into parts of about SCAN_SLICE
+        if (this.live.nextPart === 0 && this.store.partBits(SCAN_SLICE) !== this.live.partBits) this.rebuild();
         this.live.scanned(this.live.nextPart, this.store.heldInPart(this.live.nextPart, this.live.partBits));
         if (this.live.nextPart === -1) this.stats.rebuilds++;
         else await new Promise<void>((resolve) => setImmediate(resolve));
