@@ -3,9 +3,9 @@
  * DATA_DIR is set, client near caches and Watch streams while one is open) are told of every
  * change of an entry it holds or is handed:
  *  - applied: a write or delete stored, from any coordinator, a hint, read repair,
- *    anti-entropy or rebalancing (never a refused one);
- *  - applied: also says which version the write replaced (live or tombstone; not a dead one),
- *    which keeps anti-entropy's Merkle trees up to date (src/antientropy/live.ts);
+ *    anti-entropy or rebalancing (never a refused one), with the version it replaced (live
+ *    or tombstone; not a dead one), which keeps anti-entropy's Merkle trees up to date
+ *    (src/antientropy/live.ts);
  *  - removed: an entry gone without a write: an expired value reclaimed (EXPIRE; a tombstone
  *    whose grace ended is reported as an EXPIRE with `tombstone` true), an entry evicted,
  *    one dropped after a hand-off (with the version it had);

@@ -80,7 +80,7 @@ function createPolicy(name: EvictionPolicyName, slots: number, ttl: ExpiryHeap):
  *   table    Int32Array            open-addressing index (linear probing): slot + 1, 0 = empty
  *   hashes   Uint32Array           the key's hash32 (placed by its top bits, see GOLDEN)
  *   pos      Uint32Array           the key's ring position (keyPosition = hash32(key)): scans
- *                                  of Merkle buckets (Store.heldInBuckets) decode no other key
+ *                                  of Merkle buckets (Store.versionsInBuckets) decode no other key
  *   ref      Uint32Array           chunk in the slab holding key bytes then value bytes
  *   klen     Uint32Array           key bytes (UTF-8)
  *   vlen     Uint32Array           value bytes stored (UTF-8 text, or the raw bytes when binary;
