@@ -6,12 +6,15 @@
  * Fills a Store (32 shards, 12-byte keys, 100-byte values), then builds the Merkle tree over
  * every entry twice, measuring the longest event-loop delay (perf_hooks.monitorEventLoopDelay)
  * while each runs: in one piece (trees.ts wholeTree, what anti-entropy did before) and in
- * slices (AntiEntropy.wholeRoot, src/scan/slices.ts). Also times listing every key (a
+ * slices (src/scan/slices.ts, how anti-entropy builds a tree while its kept trees are
+ * rebuilt). Also times listing every key (a
  * rebalance pass) in one piece. In-process, no gRPC.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { AntiEntropy, TREE_DEPTH } from '../src/antientropy/antientropy.ts';
-import { wholeTree } from '../src/antientropy/trees.ts';
+import { TREE_DEPTH } from '../src/antientropy/antientropy.ts';
+import { addAll, wholeTree } from '../src/antientropy/trees.ts';
+import { MerkleTree } from '../src/merkle/merkle.ts';
+import { inSlices } from '../src/scan/slices.ts';
 import { Store } from '../src/store/store.ts';
 
 const i = process.argv.indexOf('--entries');
@@ -29,18 +32,11 @@ for (let k = 0; k < N; k++) {
     tombstone: false,
   });
 }
-// wholeRoot only reads the store; the other collaborators are not used by it
-const ae = new AntiEntropy(
-  store,
-  'n',
-  3,
-  () => {
-    throw new Error('unused');
-  },
-  undefined as never,
-  () => true,
-  undefined as never,
-);
+async function inParts(): Promise<string> {
+  const t = new MerkleTree(TREE_DEPTH);
+  for await (const part of inSlices(store.versions())) addAll(t, part);
+  return t.root();
+}
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 async function measure(name: string, run: () => Promise<string> | string): Promise<void> {
@@ -57,5 +53,5 @@ async function measure(name: string, run: () => Promise<string> | string): Promi
 
 console.log(`entries=${N}`);
 await measure('Merkle tree in one piece', () => `root ${wholeTree(store.versions(), TREE_DEPTH).root()}`);
-await measure('Merkle tree in slices   ', async () => `root ${await ae.wholeRoot()}`);
+await measure('Merkle tree in slices   ', async () => `root ${await inParts()}`);
 await measure('key list in one piece   ', () => `${[...store.keys()].length} keys`);

@@ -4,8 +4,18 @@
  * the leaf buckets that differ and moves the newer version each way (src/antientropy/
  * reconcile.ts decides). Repairs whatever hints and read repair missed: writes during a
  * partition, hints dropped over MAX_HINTS, a node that restarted empty. Also answers the
- * peers' rounds (TreeHashes, BucketEntries). Trees are built by scanning the store in
- * slices, so requests keep being served meanwhile.
+ * peers' rounds (TreeHashes, BucketEntries).
+ *
+ * The trees are kept up to date on every change the store applies (it is observed from
+ * construction on, so what persistence loads goes in too; src/antientropy/live.ts), so a
+ * round costs making a tree from kept leaf buckets (2^12 XORs), not a scan of the store. A
+ * new ring (the topology makes a new ring object when the members change) or a new flush
+ * rebuilds them by scanning the store in parts (Store.heldInPart, about SCAN_SLICE entries
+ * each, one part per event-loop turn); meanwhile this node's rounds skip, and peers' rounds
+ * and Stats are answered from trees built by scanning, as before. Every due entry is
+ * reclaimed (Store.sweep) before a tree is read, so that the trees hold what a scan would
+ * see. The entries of differing buckets are found by a scan of the store's key positions
+ * (Store.versionsInBuckets), which decodes only the keys in those buckets.
  */
 
 import type { Logger } from '../log/logger.js';
@@ -13,8 +23,10 @@ import { diffBuckets, MerkleTree } from '../merkle/merkle.js';
 import type { PeerPool } from '../peer/client.js';
 import { entryFromWire } from '../peer/service.js';
 import type { HashRing } from '../ring/ring.js';
-import { inSlices } from '../scan/slices.js';
+import { inSlices, SCAN_SLICE } from '../scan/slices.js';
 import type { EntryRecord, Store } from '../store/store.js';
+import { LiveTrees, type TreeSet } from './live.js';
+import { SharedPlacement } from './placement.js';
 import { reconcile, ServedTrees } from './reconcile.js';
 import { addAll, addShared, type PreferenceList, sharedInBuckets } from './trees.js';
 
@@ -30,19 +42,33 @@ const TREE_TTL_MS = 10_000;
  */
 const MAX_REPAIR_BUCKETS = 64;
 
+/** Due entries reclaimed at a time before a tree is read, the event loop running in between. */
+const SWEEP_SLICE = 10_000;
+
 export interface AntiEntropyStats {
   rounds: number;
   lastRoundAt: number;
   keysRepaired: number;
   errors: number;
+  /** Rebuilds of the kept trees finished (a new ring or flush starts one). */
+  rebuilds: number;
+  /** Rounds with a peer skipped because the trees were being rebuilt. */
+  skipped: number;
 }
 
 export class AntiEntropy {
-  readonly stats: AntiEntropyStats = { rounds: 0, lastRoundAt: 0, keysRepaired: 0, errors: 0 };
+  readonly stats: AntiEntropyStats = { rounds: 0, lastRoundAt: 0, keysRepaired: 0, errors: 0, rebuilds: 0, skipped: 0 };
   private timer?: NodeJS.Timeout;
   private soon?: NodeJS.Timeout;
   private running = false;
   private readonly served = new ServedTrees(TREE_TTL_MS);
+  private readonly live: LiveTrees;
+  private readonly unobserve: () => void;
+  /** The ring the kept trees (or the rebuild under way) are for. */
+  private treesRing: HashRing | undefined;
+  /** A rebuild's scan loop is running. */
+  private scanning = false;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
@@ -52,7 +78,27 @@ export class AntiEntropy {
     private readonly peers: PeerPool,
     private readonly isAlive: (node: string) => boolean,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const marks = store.flushMarks();
+    this.live = new LiveTrees({
+      depth: TREE_DEPTH,
+      keepsTombstones: store.tombstoneGraceMs > 0,
+      covered: (key, wall, logical, node) => marks.size !== 0 && marks.covers(key, wall, logical, node),
+      partOf: (key, bits) => store.partOf(key, bits),
+    });
+    this.unobserve = store.observe({
+      applied: (key, rec, prev) => {
+        if (this.ring() !== this.treesRing) this.rebuild();
+        this.live.applied(key, rec, prev);
+      },
+      removed: (_kind, key, wall, logical, node, tombstone) => {
+        if (this.ring() !== this.treesRing) this.rebuild();
+        this.live.removed(key, wall, logical, node, tombstone);
+      },
+      flushed: () => this.rebuild(),
+    });
+    this.rebuild();
+  }
 
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
@@ -70,8 +116,65 @@ export class AntiEntropy {
   }
 
   stop(): void {
+    this.stopped = true;
+    this.unobserve();
     if (this.timer) clearTimeout(this.timer);
     if (this.soon) clearTimeout(this.soon);
+  }
+
+  // ---- the kept trees ----
+
+  /**
+   * Starts rebuilding the kept trees for the current ring (dropping them at once: a flush or a
+   * ring change made them wrong); the scan runs in the background. Called from inside store
+   * operations (observer): only reads the store.
+   */
+  private rebuild(): void {
+    if (this.stopped) return;
+    const ring = this.ring();
+    this.treesRing = ring;
+    const bits = this.store.partBits(SCAN_SLICE);
+    this.live.rebuild(new SharedPlacement(ring, this.rf, this.selfId), bits, this.store.partCount(bits));
+    if (!this.scanning) {
+      this.scanning = true;
+      setImmediate(() => void this.scan());
+    }
+  }
+
+  /** Scans the parts of the rebuild under way (a newer rebuild restarts from its first part), one per event-loop turn. */
+  private async scan(): Promise<void> {
+    try {
+      while (!this.stopped && this.live.nextPart !== -1) {
+        // nothing scanned yet and the store grew since the rebuild was cut (a warm restart
+        // loads after construction): cut it again, into parts of about SCAN_SLICE
+        if (this.live.nextPart === 0 && this.store.partBits(SCAN_SLICE) !== this.live.partBits) this.rebuild();
+        this.live.scanned(this.live.nextPart, this.store.heldInPart(this.live.nextPart, this.live.partBits));
+        if (this.live.nextPart === -1) this.stats.rebuilds++;
+        else await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  /**
+   * The kept trees, current for `ring`, with every due entry reclaimed (so that they hold what
+   * a scan would see); undefined while they are rebuilt. Read them before the next await.
+   */
+  private async keptTrees(ring: HashRing): Promise<TreeSet | undefined> {
+    if (this.ring() !== this.treesRing) this.rebuild();
+    if (this.live.trees === undefined) return undefined;
+    while (this.store.sweep(SWEEP_SLICE) === SWEEP_SLICE) await new Promise<void>((resolve) => setImmediate(resolve));
+    const set = this.live.trees;
+    return set !== undefined && this.treesRing === ring ? set : undefined;
+  }
+
+  /** A copy of the kept tree shared with peer (an empty tree if it shares nothing), or undefined while rebuilding. */
+  private async keptTree(ring: HashRing, peer: string): Promise<MerkleTree | undefined> {
+    const set = await this.keptTrees(ring);
+    if (set === undefined) return undefined;
+    const i = set.placement.indexOf(peer);
+    return i === -1 ? new MerkleTree(TREE_DEPTH) : set.peers[i]!.tree();
   }
 
   /** Runs a round shortly (a member came back). Coalesces repeated triggers. */
@@ -110,8 +213,10 @@ export class AntiEntropy {
     return repaired;
   }
 
-  /** Root of a tree over every entry this node holds (Stats.merkle_root). */
+  /** Root of a tree over every entry this node holds (Stats.merkle_root): the kept one, or by scanning while it is rebuilt. */
   async wholeRoot(): Promise<string> {
+    const kept = await this.keptTrees(this.ring());
+    if (kept !== undefined) return kept.whole.tree().root();
     const t = new MerkleTree(TREE_DEPTH);
     for await (const part of inSlices(this.store.versions())) addAll(t, part);
     return t.root();
@@ -123,7 +228,7 @@ export class AntiEntropy {
     const ring = this.ring();
     let tree = this.served.get(requester, level, ring.version, Date.now());
     if (!tree) {
-      tree = await this.buildSharedTree(ring, requester);
+      tree = (await this.keptTree(ring, requester)) ?? (await this.buildSharedTree(ring, requester));
       this.served.put(requester, tree, ring.version, Date.now());
     }
     return tree.hashes(level, indexes);
@@ -140,7 +245,7 @@ export class AntiEntropy {
     return (key: string) => ring.preferenceList(key, this.rf);
   }
 
-  /** The tree of the keys this node and `peer` both replicate, built in slices. */
+  /** The tree of the keys this node and `peer` both replicate, built by scanning in slices (while the kept trees are rebuilt). */
   private async buildSharedTree(ring: HashRing, peer: string): Promise<MerkleTree> {
     const t = new MerkleTree(TREE_DEPTH);
     const prefs = this.prefs(ring);
@@ -148,10 +253,15 @@ export class AntiEntropy {
     return t;
   }
 
-  /** Our entries shared with `peer` in the given buckets; values are decoded for these only. */
+  /**
+   * Our entries shared with `peer` in the given buckets; keys and values are decoded for
+   * these only (the store keeps each key's position: the scan reads a typed array).
+   */
   private async ourBuckets(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): Promise<[string, EntryRecord][]> {
     const out: [string, EntryRecord][] = [];
-    for await (const part of inSlices(this.store.versions())) {
+    const wanted = new Uint8Array(tree.buckets);
+    for (const b of buckets) if (b >= 0 && b < wanted.length) wanted[b] = 1;
+    for await (const part of inSlices(this.store.versionsInBuckets(tree.depth, wanted))) {
       for (const [key] of sharedInBuckets(part, prefs, this.selfId, peer, tree, buckets)) {
         const rec = this.store.peek(key);
         if (rec) out.push([key, rec]);
@@ -161,7 +271,11 @@ export class AntiEntropy {
   }
 
   private async syncWith(peer: string, ring: HashRing): Promise<number> {
-    const local = await this.buildSharedTree(ring, peer);
+    const local = await this.keptTree(ring, peer);
+    if (local === undefined) {
+      this.stats.skipped++;
+      return 0;
+    }
     const differing = await diffBuckets(local, (level, indexes) => this.peers.treeHashes(peer, level, indexes));
     if (differing.length === 0) return 0;
     const buckets = someOf(differing, MAX_REPAIR_BUCKETS);

@@ -35,7 +35,11 @@ const SEED_HI = 0x6d65726b; // 'merk'
 const SEED_LO = 0x6c656166; // 'leaf'
 
 /** Scratch for reading a number's IEEE-754 bits in a fixed (big-endian) byte order. */
-const scratch = new DataView(new ArrayBuffer(8));
+const scratchF = new Float64Array(1);
+const scratchW = new Uint32Array(scratchF.buffer);
+/** Index in scratchW of the float's high (first big-endian) word: 1 on little-endian machines. */
+const HIGH = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0;
+const LOW = 1 - HIGH;
 
 /** murmur3 32-bit block step: folds the 32-bit word k into the state h. */
 function mix(h: number, k: number): number {
@@ -55,17 +59,51 @@ function mix(h: number, k: number): number {
  * SEED_LO, hash32(key, SEED_LO) and hash32(node, SEED_LO). This is part of the
  * replica-to-replica protocol: every process must compute it identically.
  */
-function lane(seed: number, keyHash: number, nodeHash: number, item: MerkleLeafItem): number {
+function lane(seed: number, keyHash: number, nodeHash: number, wall: number, logical: number, tombstone: boolean): number {
   let h = mix(seed, keyHash);
   h = mix(h, nodeHash);
-  scratch.setFloat64(0, item.wall + 0); // + 0 turns -0 into 0
-  h = mix(h, scratch.getUint32(0));
-  h = mix(h, scratch.getUint32(4));
-  scratch.setFloat64(0, item.logical + 0);
-  h = mix(h, scratch.getUint32(0));
-  h = mix(h, scratch.getUint32(4));
-  h = mix(h, item.tombstone ? 1 : 0);
+  scratchF[0] = wall + 0; // + 0 turns -0 into 0
+  h = mix(h, scratchW[HIGH]!);
+  h = mix(h, scratchW[LOW]!);
+  if (logical === 0) {
+    // the bits of +0 (the common case)
+    h = mix(h, 0);
+    h = mix(h, 0);
+  } else {
+    scratchF[0] = logical;
+    h = mix(h, scratchW[HIGH]!);
+    h = mix(h, scratchW[LOW]!);
+  }
+  h = mix(h, tombstone ? 1 : 0);
   return fmix32(h ^ 28);
+}
+
+/** The low lane's hash of a key (the high lane's is keyPosition(key)). */
+export function keyLaneLo(key: string): number {
+  return hash32(key, SEED_LO);
+}
+
+/** The two lanes' hashes of a writer node id, [high, low] (worth memoising: a cluster has few). */
+export function nodeLanes(node: string): readonly [number, number] {
+  return [hash32(node, SEED_HI), hash32(node, SEED_LO)];
+}
+
+/**
+ * XORs an item's digest into out[0] (high lane) and out[1] (low lane), from its key's hashes
+ * (keyPosition, keyLaneLo), its writer's (nodeLanes) and its version: the same digest
+ * MerkleTree.update uses, for callers that put one item into several trees (computed once).
+ */
+export function xorDigest(
+  out: Uint32Array,
+  position: number,
+  keyLo: number,
+  node: readonly [number, number],
+  wall: number,
+  logical: number,
+  tombstone: boolean,
+): void {
+  out[0] ^= lane(SEED_HI, position, node[0], wall, logical, tombstone);
+  out[1] ^= lane(SEED_LO, keyLo, node[1], wall, logical, tombstone);
 }
 
 function hex8(x: number): string {
@@ -117,15 +155,20 @@ export class MerkleTree {
     if (prev !== undefined) {
       if (prev.key !== key) throw new RangeError(`prev.key ${prev.key} differs from key ${key}`);
       const n = this.nodeHashes(prev.node);
-      dHi ^= lane(SEED_HI, position, n[0], prev);
-      dLo ^= lane(SEED_LO, kLo, n[1], prev);
+      dHi ^= lane(SEED_HI, position, n[0], prev.wall, prev.logical, prev.tombstone);
+      dLo ^= lane(SEED_LO, kLo, n[1], prev.wall, prev.logical, prev.tombstone);
     }
     if (next !== undefined) {
       if (next.key !== key) throw new RangeError(`next.key ${next.key} differs from key ${key}`);
       const n = this.nodeHashes(next.node);
-      dHi ^= lane(SEED_HI, position, n[0], next);
-      dLo ^= lane(SEED_LO, kLo, n[1], next);
+      dHi ^= lane(SEED_HI, position, n[0], next.wall, next.logical, next.tombstone);
+      dLo ^= lane(SEED_LO, kLo, n[1], next.wall, next.logical, next.tombstone);
     }
+    this.xorAt(position, dHi, dLo);
+  }
+
+  /** XORs a digest into the depth + 1 nodes on the path of a key at `position`. O(depth). */
+  private xorAt(position: number, dHi: number, dLo: number): void {
     if (dHi === 0 && dLo === 0) return;
     const hi = this.hi;
     const lo = this.lo;
@@ -133,6 +176,22 @@ export class MerkleTree {
       hi[i] ^= dHi;
       lo[i] ^= dLo;
     }
+  }
+
+  /** The tree whose leaf buckets hold `leaves`' hashes (its inner nodes computed: O(2^depth)). */
+  static fromLeaves(leaves: MerkleLeaves): MerkleTree {
+    const t = new MerkleTree(leaves.depth);
+    const width = 1 << leaves.depth;
+    const h = leaves.hashes;
+    for (let b = 0; b < width; b++) {
+      t.hi[width + b] = h[2 * b]!;
+      t.lo[width + b] = h[2 * b + 1]!;
+    }
+    for (let i = width - 1; i >= 1; i--) {
+      t.hi[i] = t.hi[2 * i]! ^ t.hi[2 * i + 1]!;
+      t.lo[i] = t.lo[2 * i]! ^ t.lo[2 * i + 1]!;
+    }
+    return t;
   }
 
   /** Root hash: 16 hex digits (see the module comment). */
@@ -161,10 +220,43 @@ export class MerkleTree {
     let h = this.nodeMemo.get(node);
     if (h === undefined) {
       if (this.nodeMemo.size >= 1024) this.nodeMemo.clear();
-      h = [hash32(node, SEED_HI), hash32(node, SEED_LO)];
+      h = nodeLanes(node);
       this.nodeMemo.set(node, h);
     }
     return h;
+  }
+}
+
+/**
+ * The leaf buckets of a tree only, for a tree kept up to date on every change: an update
+ * XORs a digest into one bucket (O(1), both lanes side by side in one array), and
+ * MerkleTree.fromLeaves makes the whole tree when it is read.
+ */
+export class MerkleLeaves {
+  readonly depth: number;
+  /** Bucket b's high lane at 2b, its low lane at 2b + 1. */
+  readonly hashes: Uint32Array;
+  private readonly shift: number;
+
+  /** depth 1..16, as MerkleTree. */
+  constructor(depth: number) {
+    if (!Number.isInteger(depth) || depth < 1 || depth > 16) {
+      throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
+    }
+    this.depth = depth;
+    this.shift = 32 - depth;
+    this.hashes = new Uint32Array(2 << depth);
+  }
+
+  /** XORs a digest (xorDigest's two lanes) into the bucket of a key at `position`. */
+  xorAt(position: number, dHi: number, dLo: number): void {
+    const b = (position >>> this.shift) << 1;
+    this.hashes[b] ^= dHi;
+    this.hashes[b + 1] ^= dLo;
+  }
+
+  tree(): MerkleTree {
+    return MerkleTree.fromLeaves(this);
   }
 }
 

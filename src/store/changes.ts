@@ -3,8 +3,11 @@
  * DATA_DIR is set, client near caches and Watch streams while one is open) are told of every
  * change of an entry it holds or is handed:
  *  - applied: a write or delete stored, from any coordinator, a hint, read repair,
- *    anti-entropy or rebalancing (never a refused one);
- *  - removed: an entry gone without a write: an expired value reclaimed, an entry evicted,
+ *    anti-entropy or rebalancing (never a refused one), with the version it replaced (live
+ *    or tombstone; not a dead one), which keeps anti-entropy's Merkle trees up to date
+ *    (src/antientropy/live.ts);
+ *  - removed: an entry gone without a write: an expired value reclaimed (EXPIRE; a tombstone
+ *    whose grace ended is reported as an EXPIRE with `tombstone` true), an entry evicted,
  *    one dropped after a hand-off (with the version it had);
  *  - flushed: flush marks that covered something new (every key starting with a mark's
  *    prefix is gone).
@@ -12,7 +15,7 @@
  * Observers must not touch the store (they run inside its operations).
  */
 import type { FlushMark } from './flushes.js';
-import type { EntryRecord } from './store.js';
+import type { EntryRecord, EntryVersion } from './store.js';
 
 export const CHANGE_SET = 1;
 export const CHANGE_DELETE = 2;
@@ -36,10 +39,14 @@ export type ChangeHook = (kind: ChangeKind, key: string, wall: number, logical: 
 export type RemovalKind = typeof CHANGE_EXPIRE | typeof CHANGE_EVICT | typeof CHANGE_DROP;
 
 export interface StoreObserver {
-  /** rec was stored for key (a tombstone for a delete); the record is the caller's: copy what you keep */
-  applied(key: string, rec: EntryRecord): void;
-  /** key's entry (of version wall.logical) expired, was evicted or was dropped */
-  removed(kind: RemovalKind, key: string, wall: number, logical: number): void;
+  /**
+   * rec was stored for key (a tombstone for a delete; with no tombstone grace, a tombstone
+   * removes what it replaces and is not kept); `prev`, when given, is the entry it replaced
+   * (not a dead one; maybe one a flush covers). Both objects are the caller's: copy what you keep.
+   */
+  applied(key: string, rec: EntryRecord, prev: EntryVersion | undefined): void;
+  /** key's entry (of version wall.logical.node, a tombstone or not) expired, was evicted or was dropped */
+  removed(kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean): void;
   /** flush marks that covered something new were merged */
   flushed(marks: readonly FlushMark[]): void;
 }
@@ -48,7 +55,10 @@ export interface StoreObserver {
 export function changesTo(hook: ChangeHook): StoreObserver {
   return {
     applied: (key, rec) => hook(rec.tombstone ? CHANGE_DELETE : CHANGE_SET, key, rec.wall, rec.logical),
-    removed: (kind, key, wall, logical) => hook(kind, key, wall, logical),
+    removed: (kind, key, wall, logical, _node, tombstone) => {
+      // a tombstone's grace ending is no change of what clients can read
+      if (kind !== CHANGE_EXPIRE || !tombstone) hook(kind, key, wall, logical);
+    },
     flushed: (marks) => {
       for (const m of marks) hook(CHANGE_FLUSH, m.prefix, m.wall, m.logical);
     },

@@ -1,3 +1,4 @@
+import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
 import { CHANGE_EVICT, CHANGE_EXPIRE, type RemovalKind } from './changes.js';
 import { plainLength, unpack } from './compress.js';
@@ -78,6 +79,8 @@ function createPolicy(name: EvictionPolicyName, slots: number, ttl: ExpiryHeap):
  *
  *   table    Int32Array            open-addressing index (linear probing): slot + 1, 0 = empty
  *   hashes   Uint32Array           the key's hash32 (placed by its top bits, see GOLDEN)
+ *   pos      Uint32Array           the key's ring position (keyPosition = hash32(key)): scans
+ *                                  of Merkle buckets (Store.versionsInBuckets) decode no other key
  *   ref      Uint32Array           chunk in the slab holding key bytes then value bytes
  *   klen     Uint32Array           key bytes (UTF-8)
  *   vlen     Uint32Array           value bytes stored (UTF-8 text, or the raw bytes when binary;
@@ -110,6 +113,7 @@ export class Shard {
   private readonly slab = new Slab();
   private outsideMap: Map<number, Outside> | undefined;
   hashes: Uint32Array;
+  pos: Uint32Array;
   ref: Uint32Array;
   klen: Uint32Array;
   vlen: Uint32Array;
@@ -136,8 +140,18 @@ export class Shard {
   packedItems = 0;
   packedPlain = 0;
   packedStored = 0;
-  /** Told of each entry this shard expires or evicts (set by Store.observe; undefined = nobody observes). */
-  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number) => void) | undefined = undefined;
+  /**
+   * Told of each entry this shard expires (a tombstone's grace ending included) or evicts, with
+   * its version (set by Store.observe; undefined = nobody observes).
+   */
+  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => void) | undefined =
+    undefined;
+  /**
+   * While someone observes (onRemoved set): the version the last apply() that stored replaced
+   * (`replaced` false: none, or a dead one). One object, rewritten by every apply().
+   */
+  replaced = false;
+  readonly prev: EntryVersion = { wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false };
 
   constructor(
     policy: EvictionPolicyName,
@@ -150,6 +164,7 @@ export class Shard {
     const n = maxEntries > 0 ? Math.min(INITIAL_SLOTS, maxEntries) : INITIAL_SLOTS;
     this.slots = n;
     this.hashes = new Uint32Array(n);
+    this.pos = new Uint32Array(n);
     this.ref = new Uint32Array(n);
     this.klen = new Uint32Array(n);
     this.vlen = new Uint32Array(n);
@@ -291,6 +306,16 @@ export class Shard {
     )
       return false;
 
+    this.replaced = false;
+    if (slot !== -1 && this.onRemoved !== undefined) {
+      const p = this.prev;
+      p.wall = this.wall[slot];
+      p.logical = this.logical[slot];
+      p.node = this.nodes.name(this.node[slot]);
+      p.expiresAt = this.ttl.exp[slot];
+      p.tombstone = (this.flags[slot] & FLAG_TOMBSTONE) !== 0;
+      this.replaced = true;
+    }
     if (deadOnArrival) {
       if (slot !== -1) this.remove(slot);
       return true;
@@ -316,6 +341,7 @@ export class Shard {
     this.makeRoom(1, size, -1, now);
     const s = this.alloc();
     this.hashes[s] = h;
+    this.pos[s] = hash32(key);
     this.klen[s] = kl;
     this.place(s, key, kl, value, packed, vbytes, binary);
     this.index(s, h);
@@ -467,7 +493,8 @@ export class Shard {
       }
       const v = this.policy.victim(exclude);
       if (v === -1) return;
-      if (this.onRemoved !== undefined) this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v]);
+      if (this.onRemoved !== undefined)
+        this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v], this.nodeOf(v), this.isTombstone(v));
       this.remove(v);
       this.evictions++;
     }
@@ -487,6 +514,9 @@ export class Shard {
     const hashes = new Uint32Array(n);
     hashes.set(this.hashes);
     this.hashes = hashes;
+    const pos = new Uint32Array(n);
+    pos.set(this.pos);
+    this.pos = pos;
     const ref = new Uint32Array(n);
     ref.set(this.ref);
     this.ref = ref;
@@ -543,11 +573,20 @@ export class Shard {
 
   /** Reclaims a dead entry; a TTL'd value counts as an expiration, a tombstone does not. */
   expire(slot: number): void {
-    if ((this.flags[slot] & FLAG_TOMBSTONE) === 0) {
-      this.expirations++;
-      if (this.onRemoved !== undefined) this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot]);
-    }
+    const tombstone = this.isTombstone(slot);
+    if (!tombstone) this.expirations++;
+    if (this.onRemoved !== undefined)
+      this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot], this.nodeOf(slot), tombstone);
     this.remove(slot);
+  }
+
+  /** The writer node id of a used slot's version. */
+  nodeOf(slot: number): string {
+    return this.nodes.name(this.node[slot]);
+  }
+
+  isTombstone(slot: number): boolean {
+    return (this.flags[slot] & FLAG_TOMBSTONE) !== 0;
   }
 
   /** Removes a slot's entry outright and frees the slot. */

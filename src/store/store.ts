@@ -79,9 +79,9 @@ const SHARD_SEED = 0x5eed;
  * Fixed per-entry memory overhead, in bytes, charged on top of the key and value bytes
  * (derived with scripts/bench-memory.ts; figures in docs/benchmarks/2026-11-23.md).
  * Per entry there is nothing on the V8 heap; the cost is all typed arrays:
- *   - columns: hash 4, chunk ref 4, key length 4, value length 4, wall 8, logical 2, node 2,
- *     flags 1, size 4, expiresAt 8, heap position 4, policy links 8 (LFU +4): 53 bytes a
- *     slot; they double, so 53-106 per entry
+ *   - columns: hash 4, ring position 4, chunk ref 4, key length 4, value length 4, wall 8,
+ *     logical 2, node 2, flags 1, size 4, expiresAt 8, heap position 4, policy links 8 (LFU
+ *     +4): 57 bytes a slot; they double, so 57-114 per entry
  *   - open-addressing index: 4 bytes a cell, kept at most 3/4 full: 5.3-10.7
  *   - slab: the key + value bytes rounded up to the chunk size (<= 7 bytes up to 128, then
  *     < 12.5 %), plus the unused tail of each size class's current page
@@ -199,8 +199,8 @@ export class Store {
     const removed =
       list.length === 0
         ? undefined
-        : (kind: RemovalKind, key: string, wall: number, logical: number) => {
-            for (const o of list) o.removed(kind, key, wall, logical);
+        : (kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => {
+            for (const o of list) o.removed(kind, key, wall, logical, node, tombstone);
           };
     for (const sh of this.shardList) sh.onRemoved = removed;
   }
@@ -310,7 +310,10 @@ export class Store {
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
     const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
-    if (stored && this.observers.length !== 0) for (const o of this.observers) o.applied(key, rec);
+    if (stored && this.observers.length !== 0) {
+      const prev = sh.replaced ? sh.prev : undefined;
+      for (const o of this.observers) o.applied(key, rec, prev);
+    }
     return stored;
   }
 
@@ -325,7 +328,9 @@ export class Store {
       sh.expire(slot);
       return false;
     }
-    if (this.observers.length !== 0) for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot]);
+    if (this.observers.length !== 0) {
+      for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot], sh.nodeOf(slot), sh.isTombstone(slot));
+    }
     sh.remove(slot);
     return true;
   }
@@ -377,6 +382,71 @@ export class Store {
   /** The keys entries() would visit, in the same order. */
   *keys(): IterableIterator<string> {
     for (const [sh, slot] of this.slots()) yield sh.keyOf(slot);
+  }
+
+  /** How long a tombstone is kept (0: a delete removes the older entry and keeps nothing). */
+  get tombstoneGraceMs(): number {
+    return this.grace;
+  }
+
+  // ---- scans in parts (a scan that must tell, for any key, whether it has visited it) ----
+  // Part i (0 .. shards * 2^bits - 1) holds the keys of shard i >> bits whose hash32(key,
+  // SHARD_SEED) has i & (2^bits - 1) as its top `bits` bits: a key's part follows from the
+  // key alone, and a part is scanned synchronously, so a scan in part order has visited a key
+  // iff its part is below the scan's.
+
+  /** The fewest bits (0..16) that cut every shard into parts of about `perPart` slots or fewer. */
+  partBits(perPart: number): number {
+    let most = 0;
+    for (const sh of this.shardList) if (sh.used > most) most = sh.used;
+    let bits = 0;
+    while (bits < 16 && most > perPart << bits) bits++;
+    return bits;
+  }
+
+  /** Number of parts with `bits`. */
+  partCount(bits: number): number {
+    return this.nshards * 2 ** bits;
+  }
+
+  /** The part of key with `bits`. */
+  partOf(key: string, bits: number): number {
+    const h = hash32(key, SHARD_SEED);
+    return (h % this.nshards) * 2 ** bits + (bits === 0 ? 0 : h >>> (32 - bits));
+  }
+
+  /**
+   * The entries of one part, tombstones included and dead ones too (an entry past its expiry
+   * is held, and told to observers when reclaimed), but none a flush covers.
+   */
+  *heldInPart(part: number, bits: number): IterableIterator<[string, EntryVersion]> {
+    const sh = this.shardList[Math.floor(part / 2 ** bits)];
+    const sub = part % 2 ** bits;
+    const shift = 32 - bits;
+    for (let slot = 0; slot < sh.used; slot++) {
+      if ((sh.flags[slot] & FLAG_USED) === 0) continue;
+      if (bits !== 0 && sh.hashes[slot] >>> shift !== sub) continue;
+      if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
+      yield [sh.keyOf(slot), sh.version(slot)];
+    }
+  }
+
+  /**
+   * Like versions(), for the keys whose ring position (keyPosition) has its top `depth` bits
+   * b with wanted[b] !== 0 (a Merkle tree's leaf buckets): only those keys are decoded.
+   */
+  *versionsInBuckets(depth: number, wanted: Uint8Array): IterableIterator<[string, EntryVersion]> {
+    const now = this.now();
+    const shift = 32 - depth;
+    for (const sh of this.shardList) {
+      for (let slot = 0; slot < sh.used; slot++) {
+        if ((sh.flags[slot] & FLAG_USED) === 0 || wanted[sh.pos[slot] >>> shift] === 0) continue;
+        const e = sh.ttl.exp[slot];
+        if (e !== 0 && e <= now) continue;
+        if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
+        yield [sh.keyOf(slot), sh.version(slot)];
+      }
+    }
   }
 
   /** Used, not dead slots (see entries() for the iteration guarantees); the pair is reused. */

@@ -126,8 +126,13 @@ describe('persistence', { timeout: 120_000 }, () => {
     );
 
     // every node stopped gracefully, at once, then started again: each serves every key from its own disk
+    const roots = async () => Promise.all(at.map(async (c) => (await c.stats()).merkleRoot));
+    const before = await roots();
+    assert.equal(new Set(before).size, 1, 'the replicas hold the same data');
     await Promise.all(nodes.map((n) => n.stop('SIGTERM')));
     nodes = await startAll();
+    // what each node loaded is in its Merkle trees (Stats' root: the kept whole tree once rebuilt)
+    await eventually(async () => (await roots()).every((r) => r === before[0]), 10_000);
     for (const i of [0, 1, 2]) {
       assert.ok(
         nodes[i].lines.some((l) => /loaded 300 entries and \d+ tombstones from DATA_DIR/.test(l)),
@@ -161,6 +166,7 @@ describe('persistence', { timeout: 120_000 }, () => {
     );
     const rounds = (await at[0].stats()).antiEntropyRounds;
     await eventually(async () => (await at[0].stats()).antiEntropyRounds >= rounds + 3, 20_000);
+    await eventually(async () => new Set(await roots()).size === 1, 20_000);
     for (const i of [0, 1, 2]) {
       const got = await at[i].mget(deleted, { consistency: 'one' });
       assert.deepEqual(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { diffBuckets, type MerkleLeafItem, MerkleTree } from '../../src/merkle/merkle.ts';
+import { diffBuckets, keyLaneLo, type MerkleLeafItem, MerkleLeaves, MerkleTree, nodeLanes, xorDigest } from '../../src/merkle/merkle.ts';
 import { keyPosition } from '../../src/ring/ring.ts';
 import { seeded } from '../helpers/random.ts';
 
@@ -207,4 +207,36 @@ test('diffBuckets rejects a remote answer of the wrong length', async () => {
     diffBuckets(t, async () => []),
     /hashes for 1 nodes/,
   );
+});
+
+test('leaves kept by xorDigest + MerkleLeaves make the same tree as update(), inner levels included', () => {
+  const depth = 5;
+  const full = new MerkleTree(depth);
+  const leaves = new MerkleLeaves(depth);
+  const d = new Uint32Array(2);
+  const item = (i: number) => ({ key: `key${i}`, wall: 1000 + i, logical: i % 3, node: `n${i % 4}`, tombstone: i % 5 === 0 });
+  for (let i = 0; i < 500; i++) {
+    const it = item(i);
+    full.update(it.key, undefined, it);
+    d[0] = 0;
+    d[1] = 0;
+    xorDigest(d, keyPosition(it.key), keyLaneLo(it.key), nodeLanes(it.node), it.wall, it.logical, it.tombstone);
+    leaves.xorAt(keyPosition(it.key), d[0]!, d[1]!);
+  }
+  // take some out again, the same way
+  for (let i = 0; i < 500; i += 3) {
+    const it = item(i);
+    full.update(it.key, it, undefined);
+    d[0] = 0;
+    d[1] = 0;
+    xorDigest(d, keyPosition(it.key), keyLaneLo(it.key), nodeLanes(it.node), it.wall, it.logical, it.tombstone);
+    leaves.xorAt(keyPosition(it.key), d[0]!, d[1]!);
+  }
+  const t = leaves.tree();
+  for (let level = 0; level <= depth; level++) {
+    const idx = Array.from({ length: 1 << level }, (_, i) => i);
+    assert.deepEqual(t.hashes(level, idx), full.hashes(level, idx), `level ${level}`);
+  }
+  assert.notEqual(t.root(), '0000000000000000');
+  assert.throws(() => new MerkleLeaves(17), RangeError);
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StoreObserver } from '../../src/store/changes.ts';
-import { CHANGE_DROP, CHANGE_EVICT, CHANGE_EXPIRE } from '../../src/store/changes.ts';
+import { CHANGE_DELETE, CHANGE_DROP, CHANGE_EVICT, CHANGE_EXPIRE, CHANGE_SET, changesTo } from '../../src/store/changes.ts';
 import type { FlushMark } from '../../src/store/flushes.ts';
 import { Store } from '../../src/store/store.ts';
 import { rec } from '../helpers/records.ts';
@@ -11,9 +11,9 @@ function observed(store: Store) {
   const seen: string[] = [];
   const o: StoreObserver = {
     applied: (key, r) => seen.push(`applied ${key}@${r.wall}${r.tombstone ? ' tombstone' : ''}`),
-    removed: (kind, key, wall) =>
+    removed: (kind, key, wall, _logical, _node, tombstone) =>
       seen.push(
-        `${kind === CHANGE_DROP ? 'dropped' : kind === CHANGE_EVICT ? 'evicted' : kind === CHANGE_EXPIRE ? 'expired' : '?'} ${key}@${wall}`,
+        `${kind === CHANGE_DROP ? 'dropped' : kind === CHANGE_EVICT ? 'evicted' : kind === CHANGE_EXPIRE ? 'expired' : '?'} ${key}@${wall}${tombstone ? ' tombstone' : ''}`,
       ),
     flushed: (marks: readonly FlushMark[]) => seen.push(`flushed ${marks.map((m) => `${m.prefix}@${m.wall}`).join(',')}`),
   };
@@ -38,8 +38,17 @@ test('applied writes, tombstones, evictions, drops, expiries and new flush marks
   assert.ok(!store.flush([{ prefix: 'p', wall: 20, logical: 0, node: 'n' }]), 'the same mark again: nothing new');
   assert.ok(!store.apply('p1', rec(15)), 'covered by the flush: refused');
   now = 2_000;
-  store.sweep(100); // expiries and reclaimed tombstones
-  const all = ['applied a@10', 'applied b@12', 'evicted a@10', 'applied c@13', 'applied c@14 tombstone', 'dropped b@12', 'flushed p@20'];
+  store.sweep(100); // expiries and reclaimed tombstones (a tombstone's grace ending is told as an expiry of a tombstone)
+  const all = [
+    'applied a@10',
+    'applied b@12',
+    'evicted a@10',
+    'applied c@13',
+    'applied c@14 tombstone',
+    'dropped b@12',
+    'flushed p@20',
+    'expired c@14 tombstone',
+  ];
   assert.deepEqual(seen, all);
   assert.deepEqual(second.seen, all, 'every observer is told');
   stop();
@@ -47,4 +56,35 @@ test('applied writes, tombstones, evictions, drops, expiries and new flush marks
   assert.equal(seen.length, all.length, 'a stopped observer is told nothing more');
   assert.equal(second.seen.length, all.length + 1, 'the others still are');
   second.stop();
+});
+
+test('applied says which version a write replaced: none, a live one, a tombstone; not a dead one', () => {
+  let now = 1_000;
+  const store = new Store({ shards: 1, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 10, now: () => now });
+  const prevs: string[] = [];
+  store.observe({
+    applied: (key, r, prev) =>
+      prevs.push(`${key}@${r.wall}<${prev ? `${prev.wall}.${prev.logical}.${prev.node}${prev.tombstone ? ' tombstone' : ''}` : 'none'}`),
+    removed: () => {},
+    flushed: () => {},
+  });
+  store.apply('a', rec(10));
+  store.apply('a', rec(11, '', { tombstone: true }));
+  store.apply('a', rec(12));
+  store.apply('b', rec(13, 'v', { expiresAt: 1_005 }));
+  now = 1_010;
+  store.apply('b', rec(14)); // the held one is dead: reclaimed first, nothing replaced
+  assert.deepEqual(prevs, ['a@10<none', 'a@11<10.0.n', 'a@12<11.0.n tombstone', 'b@13<none', 'b@14<none']);
+});
+
+test('near caches and Watch (changesTo) are not told of a tombstone whose grace ended', () => {
+  let now = 1_000;
+  const store = new Store({ shards: 1, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 10, now: () => now });
+  const kinds: number[] = [];
+  store.observe(changesTo((kind) => kinds.push(kind)));
+  store.apply('a', rec(10, 'v', { expiresAt: 1_005 }));
+  store.apply('b', rec(11, '', { tombstone: true }));
+  now = 2_000;
+  store.sweep(100);
+  assert.deepEqual(kinds, [CHANGE_SET, CHANGE_DELETE, CHANGE_EXPIRE]);
 });

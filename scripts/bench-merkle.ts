@@ -1,0 +1,193 @@
+/**
+ * What keeping anti-entropy's Merkle trees up to date costs the write path, and what it saves.
+ *
+ *   node --import tsx scripts/bench-merkle.ts [--entries 1000000] [--writes 1000000]
+ *
+ * In one process, no gRPC. Fills two Stores (32 shards, 12-byte keys, 100-byte values), one
+ * observed by an AntiEntropy keeping its trees (3 nodes, rf 3: a whole tree and 2 peer
+ * trees), then compares, each pair alternated 3 times and the best of each kept:
+ *  - overwrites of random keys (Store.apply) without and with the kept trees;
+ *  - a key's sharing peers: SharedPlacement.peersAt against HashRing.preferenceList;
+ *  - Stats' merkle_root: by scanning in slices (before) against the kept tree;
+ *  - the local work of one round with a peer that differs in 64 buckets (its tree and the
+ *    entries of those buckets): before (tree and buckets by scanning the store in slices)
+ *    against now (kept tree, buckets through the position column), with the longest
+ *    event-loop delay meanwhile;
+ * and times one rebuild of the kept trees (a new ring).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { AntiEntropy, TREE_DEPTH } from '../src/antientropy/antientropy.ts';
+import { SharedPlacement } from '../src/antientropy/placement.ts';
+import { addAll, addShared, sharedInBuckets } from '../src/antientropy/trees.ts';
+import type { Logger } from '../src/log/logger.ts';
+import { MerkleTree } from '../src/merkle/merkle.ts';
+import type { PeerPool } from '../src/peer/client.ts';
+import { HashRing, keyPosition } from '../src/ring/ring.ts';
+import { inSlices } from '../src/scan/slices.ts';
+import type { EntryRecord } from '../src/store/store.ts';
+import { Store } from '../src/store/store.ts';
+import { seeded } from '../test/helpers/random.ts';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+const N = arg('--entries', 1_000_000);
+const W = arg('--writes', 1_000_000);
+const quiet = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
+const keyOf = (k: number) => `k${k.toString().padStart(11, '0')}`;
+const v = 'v'.repeat(100);
+const rec: EntryRecord = { value: v, binary: false, wall: 1, logical: 0, node: 'n1', expiresAt: 0, tombstone: false };
+
+function ringOf(n: number): HashRing {
+  const r = new HashRing(128);
+  for (let i = 1; i <= n; i++) r.add(`n${i}`);
+  return r;
+}
+
+function filled(): Store {
+  const store = new Store({ shards: 32, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
+  for (let k = 0; k < N; k++) store.apply(keyOf(k), rec);
+  return store;
+}
+
+const keys = Array.from({ length: 65_536 }, (_, i) => keyOf(Math.floor(seeded(i + 1)() * N)));
+const wall = { n: 1 };
+
+/** ns per overwrite of a random key (versions rising). */
+function writes(store: Store): number {
+  const t = performance.now();
+  for (let i = 0; i < W; i++) {
+    rec.wall = ++wall.n;
+    store.apply(keys[i & 65_535]!, rec);
+  }
+  return ((performance.now() - t) * 1e6) / W;
+}
+
+interface Timing {
+  ms: number;
+  delayMs: number;
+  out: string;
+}
+
+/** Runs fn, timing it and the longest event-loop delay meanwhile. */
+async function timed(fn: () => Promise<string> | string): Promise<Timing> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await new Promise((r) => setTimeout(r, 5));
+  const t = performance.now();
+  const out = await fn();
+  const ms = performance.now() - t;
+  await new Promise((r) => setTimeout(r, 5));
+  h.disable();
+  return { ms, delayMs: h.max / 1e6, out };
+}
+
+/** a and b alternated 3 times; the best time of each (and its event-loop delay). */
+async function pairOf(a: () => Promise<string> | string, b: () => Promise<string> | string): Promise<[Timing, Timing]> {
+  let ba: Timing | undefined;
+  let bb: Timing | undefined;
+  for (let run = 0; run < 3; run++) {
+    const x = await timed(a);
+    if (!ba || x.ms < ba.ms) ba = x;
+    const y = await timed(b);
+    if (!bb || y.ms < bb.ms) bb = y;
+  }
+  return [ba!, bb!];
+}
+
+const show = (t: Timing) => `${t.ms.toFixed(1)} ms (longest event-loop delay ${t.delayMs.toFixed(0)} ms)`;
+
+function untilRebuilt(ae: AntiEntropy, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (ae.stats.rebuilds >= count ? resolve() : setTimeout(check, 5));
+    check();
+  });
+}
+
+console.log(`entries=${N} writes=${W}; pairs alternated 3 times, best of each`);
+const plain = filled();
+const store = filled();
+let ring = ringOf(3);
+const ae = new AntiEntropy(
+  store,
+  'n1',
+  3,
+  () => ring,
+  undefined as unknown as PeerPool,
+  () => true,
+  quiet,
+);
+await untilRebuilt(ae, 1);
+
+const [w0, w1] = await pairOf(
+  () => `${writes(plain)}`,
+  () => `${writes(store)}`,
+);
+const ns0 = (w0.ms * 1e6) / W;
+const ns1 = (w1.ms * 1e6) / W;
+console.log(
+  `Store.apply: nobody observing ${ns0.toFixed(0)} ns, trees kept ${ns1.toFixed(0)} ns (${(ns1 / ns0).toFixed(2)}x; +${(ns1 - ns0).toFixed(0)} ns a write)`,
+);
+
+const placement = new SharedPlacement(ring, 3, 'n1');
+const [p0, p1] = await pairOf(
+  () => {
+    let n = 0;
+    for (let i = 0; i < W; i++) n += ring.preferenceList(keys[i & 65_535]!, 3).length;
+    return `${n}`;
+  },
+  () => {
+    let n = 0;
+    for (let i = 0; i < W; i++) n += placement.peersAt(keyPosition(keys[i & 65_535]!)).length;
+    return `${n}`;
+  },
+);
+console.log(
+  `a key's sharing peers: HashRing.preferenceList ${((p0.ms * 1e6) / W).toFixed(0)} ns, SharedPlacement ${((p1.ms * 1e6) / W).toFixed(0)} ns (position included)`,
+);
+
+const [r0, r1] = await pairOf(
+  async () => {
+    const t = new MerkleTree(TREE_DEPTH);
+    for await (const part of inSlices(store.versions())) addAll(t, part);
+    return t.root();
+  },
+  () => ae.wholeRoot(),
+);
+console.log(`merkle_root: scanned in slices ${show(r0)}, kept ${show(r1)} (${r0.out === r1.out ? 'equal' : 'DIFFERENT'})`);
+
+// one round's local work with peer n2, 64 differing buckets: before and now
+const buckets = Array.from({ length: 64 }, (_, i) => (i * 61) % (1 << TREE_DEPTH));
+const prefs = (key: string) => ring.preferenceList(key, 3);
+const [b0, b1] = await pairOf(
+  async () => {
+    const t = new MerkleTree(TREE_DEPTH);
+    for await (const part of inSlices(store.versions())) addShared(t, part, prefs, 'n1', 'n2');
+    const wanted = new Set(buckets);
+    let n = 0;
+    for await (const part of inSlices(store.versions())) {
+      for (const [key] of sharedInBuckets(part, prefs, 'n1', 'n2', t, wanted)) if (store.peek(key)) n++;
+    }
+    return `${t.root()}, ${n} entries`;
+  },
+  async () => {
+    const root = (await ae.treeHashes('n2', 0, [0]))[0];
+    const n = (await ae.bucketEntries('n2', buckets)).length;
+    return `${root}, ${n} entries`;
+  },
+);
+console.log(
+  `a round's local work, 64 differing buckets: scanned ${show(b0)}, kept ${show(b1)}: ${(b1.ms / b0.ms).toFixed(3)}x the time (${b0.out === b1.out ? 'same tree and entries' : `DIFFERENT: ${b0.out} / ${b1.out}`})`,
+);
+
+// a rebuild (new ring), alone
+const rebuilt = await timed(async () => {
+  const before = ae.stats.rebuilds;
+  ring = ringOf(4);
+  store.apply(keyOf(0), { ...rec, wall: ++wall.n }); // a change notices the new ring
+  await untilRebuilt(ae, before + 1);
+  return '';
+});
+console.log(`rebuild of the kept trees for a new ring: ${show(rebuilt)}`);
+ae.stop();
