@@ -74,7 +74,7 @@ export interface SwimOptions {
   pushPullMs: number;
   /**
    * A member heard from directly less than this long ago is not made suspect at the
-   * incarnation we know, by our failed probe or by gossip (the table's suspectAfterMs).
+   * incarnation we know, by our failed probe or by gossip (the table's directWindowMs).
    */
   directWindowMs: number;
   /** Members dead in our view for less than this are pinged now and then (see the contract). */
@@ -294,9 +294,7 @@ export class Swim {
     }
     this.o = o;
     this.random = random;
-    // The table's own timers (tick) are not used here; its suspectAfterMs is the window in
-    // which direct contact outweighs a suspicion at the same incarnation.
-    this.table = new MemberTable(self, { suspectAfterMs: o.directWindowMs, deadAfterMs: 2 * o.directWindowMs }, now);
+    this.table = new MemberTable(self, { directWindowMs: o.directWindowMs }, now);
     this.nextPeriod = now + o.periodMs;
     this.nextPushPull = now + o.pushPullMs * (0.5 + random());
   }

@@ -1,6 +1,6 @@
 /**
  * Cluster membership table with incarnation numbers (the record rules of SWIM; the probing
- * itself is all-to-all heartbeats, see src/membership/membership.ts).
+ * and dissemination are src/membership/swim.ts).
  *
  * Every node keeps one record per member: (id, address, state, incarnation). Records received
  * by gossip or in a Join are merged with a precedence that is a total order per member
@@ -47,10 +47,11 @@ export interface MemberChange {
 }
 
 export interface MemberTableOptions {
-  /** An alive member not heard from for this long becomes suspect. */
-  suspectAfterMs: number;
-  /** A suspect member not heard from for this long (measured from lastHeard) becomes dead. */
-  deadAfterMs: number;
+  /**
+   * A rumour that a member we heard from directly less than this long ago is suspect or dead
+   * (at the incarnation we know) is ignored (see merge).
+   */
+  directWindowMs: number;
 }
 
 const RANK: Readonly<Record<MemberState, number>> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -130,11 +131,9 @@ export class MemberTable {
     if (!Number.isSafeInteger(self.incarnation) || self.incarnation < 0) {
       throw new RangeError('self.incarnation must be a non-negative safe integer');
     }
-    if (!(opts.suspectAfterMs > 0) || !(opts.deadAfterMs > opts.suspectAfterMs)) {
-      throw new RangeError('need 0 < suspectAfterMs < deadAfterMs');
-    }
+    if (!(opts.directWindowMs > 0)) throw new RangeError('need directWindowMs > 0');
     this.selfId = self.id;
-    this.opts = { suspectAfterMs: opts.suspectAfterMs, deadAfterMs: opts.deadAfterMs };
+    this.opts = { directWindowMs: opts.directWindowMs };
     this.self = {
       id: self.id,
       address: self.address,
@@ -166,7 +165,7 @@ export class MemberTable {
     }
 
     if (compareRecords(rec, cur) <= 0) return undefined;
-    // A rumour that a member we heard from directly within suspectAfterMs is suspect or dead
+    // A rumour that a member we heard from directly within directWindowMs is suspect or dead
     // (at the incarnation we know) is stale: typically a node that was cut off repeating its
     // old view after the heal. Our own evidence wins; if the member really is in trouble our
     // own detector will say so, and if the rumour is right about a restart the member's higher
@@ -176,7 +175,7 @@ export class MemberTable {
       cur.state === 'alive' &&
       (rec.state === 'suspect' || rec.state === 'dead') &&
       cur.lastDirect !== undefined &&
-      now - cur.lastDirect < this.opts.suspectAfterMs
+      now - cur.lastDirect < this.opts.directWindowMs
     ) {
       return undefined;
     }
@@ -219,29 +218,6 @@ export class MemberTable {
     e.state = 'alive';
     e.stateSince = now;
     return { id, from, to: 'alive', record: toRecord(e) };
-  }
-
-  /**
-   * Failure detection: alive members silent for suspectAfterMs become suspect, suspect members
-   * silent for deadAfterMs (since lastHeard) become dead. At most one step per member per tick,
-   * so a member always spends at least one tick interval as suspect. Changes are sorted by id.
-   */
-  tick(now: number): MemberChange[] {
-    if (now > this.self.lastHeard) this.self.lastHeard = now;
-    const out: MemberChange[] = [];
-    for (const e of this.sortedEntries()) {
-      if (e === this.self) continue;
-      const silent = now - e.lastHeard;
-      let to: MemberState | undefined;
-      if (e.state === 'alive' && silent >= this.opts.suspectAfterMs) to = 'suspect';
-      else if (e.state === 'suspect' && silent >= this.opts.deadAfterMs) to = 'dead';
-      if (to === undefined) continue;
-      const from = e.state;
-      e.state = to;
-      e.stateSince = now;
-      out.push({ id: e.id, from, to, record: toRecord(e) });
-    }
-    return out;
   }
 
   /** Self -> left (incarnation unchanged). Calling it again returns a left -> left change. */
@@ -307,13 +283,6 @@ export class MemberTable {
   ringMembers(): string[] {
     return this.sortedEntries()
       .filter((e) => e.state !== 'left')
-      .map((e) => e.id);
-  }
-
-  /** Members to probe: not self, not 'left' (dead ones included), sorted by id. */
-  probeTargets(): string[] {
-    return this.sortedEntries()
-      .filter((e) => e !== this.self && e.state !== 'left')
       .map((e) => e.id);
   }
 
