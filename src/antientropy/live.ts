@@ -22,7 +22,7 @@
  *    part already scanned goes into the new trees, one in a part not yet scanned is left to
  *    the scan, which will see the key as it is then.
  */
-import { keyLaneLo, MerkleLeaves, nodeLanes, xorDigest } from '../merkle/merkle.js';
+import { keyLaneLo, MerkleLeaves, NodeLanes, xorDigest } from '../merkle/merkle.js';
 import { keyPosition } from '../ring/ring.js';
 import type { EntryVersion } from '../store/store.js';
 import type { SharedPlacement } from './placement.js';
@@ -57,7 +57,7 @@ export class LiveTrees {
   private ready: TreeSet | undefined;
   private building: Rebuild | undefined;
   private readonly d = new Uint32Array(2);
-  private readonly nodeMemo = new Map<string, readonly [number, number]>();
+  private readonly nodes = new NodeLanes();
 
   constructor(private readonly opts: LiveTreesOptions) {}
 
@@ -112,7 +112,7 @@ export class LiveTrees {
     d[0] = 0;
     d[1] = 0;
     const position = keyPosition(key);
-    xorDigest(d, position, keyLaneLo(key), this.nodeHashes(node), wall, logical, tombstone);
+    xorDigest(d, position, keyLaneLo(key), this.nodes.of(node), wall, logical, tombstone);
     this.xorInto(set, position);
   }
 
@@ -136,8 +136,8 @@ export class LiveTrees {
     d[1] = 0;
     const position = keyPosition(key);
     const kLo = keyLaneLo(key);
-    if (prev !== undefined) xorDigest(d, position, kLo, this.nodeHashes(prev.node), prev.wall, prev.logical, prev.tombstone);
-    if (next !== undefined) xorDigest(d, position, kLo, this.nodeHashes(next.node), next.wall, next.logical, next.tombstone);
+    if (prev !== undefined) xorDigest(d, position, kLo, this.nodes.of(prev.node), prev.wall, prev.logical, prev.tombstone);
+    if (next !== undefined) xorDigest(d, position, kLo, this.nodes.of(next.node), next.wall, next.logical, next.tombstone);
     this.xorInto(set, position);
   }
 
@@ -147,15 +147,5 @@ export class LiveTrees {
     set.whole.xorAt(position, hi, lo);
     const shared = set.placement.peersAt(position);
     for (let i = 0; i < shared.length; i++) set.peers[shared[i]!]!.xorAt(position, hi, lo);
-  }
-
-  private nodeHashes(node: string): readonly [number, number] {
-    let h = this.nodeMemo.get(node);
-    if (h === undefined) {
-      if (this.nodeMemo.size >= 1024) this.nodeMemo.clear();
-      h = nodeLanes(node);
-      this.nodeMemo.set(node, h);
-    }
-    return h;
   }
 }

@@ -84,8 +84,30 @@ export function keyLaneLo(key: string): number {
 }
 
 /** The two lanes' hashes of a writer node id, [high, low] (worth memoising: a cluster has few). */
-export function nodeLanes(node: string): readonly [number, number] {
+function nodeLanes(node: string): readonly [number, number] {
   return [hash32(node, SEED_HI), hash32(node, SEED_LO)];
+}
+
+/** nodeLanes memoised: a cluster has few node ids (past 1,024 different ones the memo starts over). */
+export class NodeLanes {
+  private readonly memo = new Map<string, readonly [number, number]>();
+
+  of(node: string): readonly [number, number] {
+    let h = this.memo.get(node);
+    if (h === undefined) {
+      if (this.memo.size >= 1024) this.memo.clear();
+      h = nodeLanes(node);
+      this.memo.set(node, h);
+    }
+    return h;
+  }
+}
+
+/** A tree depth in 1..16, or a RangeError. */
+function checkDepth(depth: number): void {
+  if (!Number.isInteger(depth) || depth < 1 || depth > 16) {
+    throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
+  }
 }
 
 /**
@@ -116,14 +138,11 @@ export class MerkleTree {
   private readonly hi: Uint32Array;
   private readonly lo: Uint32Array;
   private readonly shift: number;
-  /** Memo of [hash32(node, SEED_HI), hash32(node, SEED_LO)]: a cluster has few node ids. */
-  private readonly nodeMemo = new Map<string, readonly [number, number]>();
+  private readonly nodes = new NodeLanes();
 
   /** depth 1..16: 2^depth leaf buckets. */
   constructor(depth: number) {
-    if (!Number.isInteger(depth) || depth < 1 || depth > 16) {
-      throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
-    }
+    checkDepth(depth);
     this.depth = depth;
     this.shift = 32 - depth;
     this.hi = new Uint32Array(2 << depth);
@@ -154,13 +173,13 @@ export class MerkleTree {
     let dLo = 0;
     if (prev !== undefined) {
       if (prev.key !== key) throw new RangeError(`prev.key ${prev.key} differs from key ${key}`);
-      const n = this.nodeHashes(prev.node);
+      const n = this.nodes.of(prev.node);
       dHi ^= lane(SEED_HI, position, n[0], prev.wall, prev.logical, prev.tombstone);
       dLo ^= lane(SEED_LO, kLo, n[1], prev.wall, prev.logical, prev.tombstone);
     }
     if (next !== undefined) {
       if (next.key !== key) throw new RangeError(`next.key ${next.key} differs from key ${key}`);
-      const n = this.nodeHashes(next.node);
+      const n = this.nodes.of(next.node);
       dHi ^= lane(SEED_HI, position, n[0], next.wall, next.logical, next.tombstone);
       dLo ^= lane(SEED_LO, kLo, n[1], next.wall, next.logical, next.tombstone);
     }
@@ -215,16 +234,6 @@ export class MerkleTree {
     }
     return out;
   }
-
-  private nodeHashes(node: string): readonly [number, number] {
-    let h = this.nodeMemo.get(node);
-    if (h === undefined) {
-      if (this.nodeMemo.size >= 1024) this.nodeMemo.clear();
-      h = nodeLanes(node);
-      this.nodeMemo.set(node, h);
-    }
-    return h;
-  }
 }
 
 /**
@@ -240,9 +249,7 @@ export class MerkleLeaves {
 
   /** depth 1..16, as MerkleTree. */
   constructor(depth: number) {
-    if (!Number.isInteger(depth) || depth < 1 || depth > 16) {
-      throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
-    }
+    checkDepth(depth);
     this.depth = depth;
     this.shift = 32 - depth;
     this.hashes = new Uint32Array(2 << depth);

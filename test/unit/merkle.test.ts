@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { diffBuckets, keyLaneLo, type MerkleLeafItem, MerkleLeaves, MerkleTree, nodeLanes, xorDigest } from '../../src/merkle/merkle.ts';
+import { diffBuckets, keyLaneLo, type MerkleLeafItem, MerkleLeaves, MerkleTree, NodeLanes, xorDigest } from '../../src/merkle/merkle.ts';
 import { keyPosition } from '../../src/ring/ring.ts';
 import { seeded } from '../helpers/random.ts';
 
@@ -215,22 +215,24 @@ test('leaves kept by xorDigest + MerkleLeaves make the same tree as update(), in
   const leaves = new MerkleLeaves(depth);
   const d = new Uint32Array(2);
   const item = (i: number) => ({ key: `key${i}`, wall: 1000 + i, logical: i % 3, node: `n${i % 4}`, tombstone: i % 5 === 0 });
+  const nodes = new NodeLanes();
+  /** XORs the item's digest into its leaf (in or out: the same move). */
+  const toggle = (it: MerkleLeafItem) => {
+    d[0] = 0;
+    d[1] = 0;
+    xorDigest(d, keyPosition(it.key), keyLaneLo(it.key), nodes.of(it.node), it.wall, it.logical, it.tombstone);
+    leaves.xorAt(keyPosition(it.key), d[0]!, d[1]!);
+  };
   for (let i = 0; i < 500; i++) {
     const it = item(i);
     full.update(it.key, undefined, it);
-    d[0] = 0;
-    d[1] = 0;
-    xorDigest(d, keyPosition(it.key), keyLaneLo(it.key), nodeLanes(it.node), it.wall, it.logical, it.tombstone);
-    leaves.xorAt(keyPosition(it.key), d[0]!, d[1]!);
+    toggle(it);
   }
   // take some out again, the same way
   for (let i = 0; i < 500; i += 3) {
     const it = item(i);
     full.update(it.key, it, undefined);
-    d[0] = 0;
-    d[1] = 0;
-    xorDigest(d, keyPosition(it.key), keyLaneLo(it.key), nodeLanes(it.node), it.wall, it.logical, it.tombstone);
-    leaves.xorAt(keyPosition(it.key), d[0]!, d[1]!);
+    toggle(it);
   }
   const t = leaves.tree();
   for (let level = 0; level <= depth; level++) {
