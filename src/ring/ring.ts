@@ -139,6 +139,13 @@ export class HashRing {
     return this.cachedList(k, m).slice();
   }
 
+  /** Whether `node` is in key's preference list of n nodes (= preferenceList(key, n).includes(node)) without allocating. */
+  inPreferenceList(key: string, n: number, node: string): boolean {
+    this.ensure();
+    if (this.positions.length === 0 || !(n >= 1)) return false;
+    return this.cachedList(this.pointAt(hash32(key)), Math.min(Math.floor(n), this.ids.length)).includes(node);
+  }
+
   /** Primary owner of a key (= preferenceList(key, 1)[0]) without allocating; undefined if empty. */
   primary(key: string): string | undefined {
     return this.primaryAt(hash32(key));

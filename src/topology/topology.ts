@@ -73,6 +73,11 @@ export class Topology {
     return this.ring.preferenceList(key, this.rf);
   }
 
+  /** Whether `node` is one of the key's replicas on the current ring (allocates nothing: per tracked key of a near cache). */
+  isReplica(key: string, node: string): boolean {
+    return this.ring.inPreferenceList(key, this.rf, node);
+  }
+
   /**
    * During a transition (rule 2), the key's replicas on the previous ring; undefined
    * otherwise. The transition ends at the first call after its time is up with no rebalance

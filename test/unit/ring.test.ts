@@ -243,3 +243,16 @@ test('rangeContains handles plain and wrapping ranges', () => {
   assert.equal(rangeContains({ start: 0xfffffff0, end: 5 }, 5), false);
   assert.equal(rangeLength({ start: 0xfffffff0, end: 5 }), 21);
 });
+
+test('inPreferenceList agrees with preferenceList(key, n).includes(node); false on an empty ring or n < 1', () => {
+  const r = ringOf(ids(5));
+  for (const n of [1, 2, 3, 7]) {
+    for (const key of keys.slice(0, 2_000)) {
+      const list = r.preferenceList(key, n);
+      for (const node of [...ids(5), 'stranger'])
+        assert.equal(r.inPreferenceList(key, n, node), list.includes(node), `${key} n=${n} ${node}`);
+    }
+  }
+  assert.equal(r.inPreferenceList('k', 0, 'node-0'), false);
+  assert.equal(new HashRing(8).inPreferenceList('k', 3, 'node-0'), false);
+});
