@@ -45,6 +45,9 @@ export interface NodeCounters {
   hintsDropped: number;
   antiEntropyRounds: number;
   antiEntropyKeysRepaired: number;
+  /** Rebuilds of the kept Merkle trees (new ring or flush), and rounds skipped while one ran. */
+  antiEntropyRebuilds: number;
+  antiEntropySkipped: number;
   rebalanceKeysSent: number;
   membersByState: Record<string, number>;
   /** Membership messages sent, by kind (src/membership/membership.ts). */
@@ -132,6 +135,16 @@ export class Metrics implements RequestObserver {
     counter('cache_hints_dropped_total', 'Hints dropped over MAX_HINTS (left to anti-entropy).', (s) => s.hintsDropped);
     counter('cache_anti_entropy_rounds_total', 'Anti-entropy rounds completed.', (s) => s.antiEntropyRounds);
     counter('cache_anti_entropy_keys_repaired_total', 'Keys repaired by anti-entropy.', (s) => s.antiEntropyKeysRepaired);
+    counter(
+      'cache_anti_entropy_rebuilds_total',
+      'Rebuilds of the Merkle trees (after a ring change or a flush).',
+      (s) => s.antiEntropyRebuilds,
+    );
+    counter(
+      'cache_anti_entropy_rounds_skipped_total',
+      'Anti-entropy rounds with a peer skipped while the Merkle trees were being rebuilt.',
+      (s) => s.antiEntropySkipped,
+    );
     gauge('cache_near_clients', 'Client near caches with an Invalidations stream open to this node.', (s) => s.near.clients);
     gauge('cache_near_tracked_keys', 'Keys this node tracks for client near caches.', (s) => s.near.trackedKeys);
     counter(

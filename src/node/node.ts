@@ -217,7 +217,7 @@ export class CacheNode {
     };
     this.near = new NearTracking({
       maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
-      isReplica: (key) => this.topology.replicas(key).includes(self),
+      isReplica: (key) => this.topology.isReplica(key, self),
       holds: (key, wall, logical, ttlGiven) => {
         const r = this.store.peek(key);
         return (
@@ -481,6 +481,8 @@ export class CacheNode {
       hintsDropped: this.hints.dropped,
       antiEntropyRounds: this.antiEntropy.stats.rounds,
       antiEntropyKeysRepaired: this.antiEntropy.stats.keysRepaired,
+      antiEntropyRebuilds: this.antiEntropy.stats.rebuilds,
+      antiEntropySkipped: this.antiEntropy.stats.skipped,
       rebalanceKeysSent: this.rebalancer.stats.keysSent,
       membersByState,
       membershipMessages: this.membership.sent,

@@ -46,6 +46,9 @@ test('GET /metrics exposes request counts by status, latency histograms, store a
     'nodejs_heap_size_used_bytes',
     'cache_hints_pending',
     'cache_anti_entropy_keys_repaired_total',
+    'cache_anti_entropy_rebuilds_total',
+    'cache_anti_entropy_rounds_skipped_total',
+    'cache_membership_messages_total',
     'cache_quorum_failures_total',
   ]) {
     assert.match(body, new RegExp(`^# TYPE ${name} `, 'm'), name);
