@@ -85,7 +85,7 @@ function wireSize(m: SwimMessage): number {
   let n = str(m.from) + 2;
   const recs = m.kind === 'push-pull' ? m.records : m.gossip;
   for (const r of recs) n += recSize(r);
-  if (m.kind === 'ping-req') n += str(m.target) + str(m.targetAddress);
+  if (m.kind === 'ping-req') n += str(m.target);
   if (m.kind !== 'push-pull') n += 1 + varint(m.seq);
   return n;
 }

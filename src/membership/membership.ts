@@ -184,12 +184,7 @@ export class Membership {
   }
 
   /** PeerService.PingReq: probe `target` for `from`; answers when the target acked or the period is over. */
-  pingReq(
-    from: string,
-    target: string,
-    targetAddress: string,
-    members: MemberRecord[],
-  ): Promise<{ acked: boolean; members: MemberRecord[] }> {
+  pingReq(from: string, target: string, members: MemberRecord[]): Promise<{ acked: boolean; members: MemberRecord[] }> {
     const seq = ++this.relaySeq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => answer(false, []), this.opts.heartbeatMs);
@@ -199,7 +194,7 @@ export class Membership {
         resolve({ acked, members: gossip });
       };
       this.relaying.set(seq, answer);
-      this.after(this.swim.receive({ kind: 'ping-req', from, seq, target, targetAddress, gossip: members }, mono()));
+      this.after(this.swim.receive({ kind: 'ping-req', from, seq, target, gossip: members }, mono()));
     });
   }
 
@@ -214,10 +209,9 @@ export class Membership {
    * few at once, and up to LEAVE_DIRECT live members directly; resolves once they answered.
    */
   async announceLeave(): Promise<void> {
-    const now = mono();
-    this.after(this.swim.leave(now));
-    const self = this.table.get(this.opts.selfId)!;
-    const rec: MemberRecord = { id: self.id, address: self.address, state: self.state, incarnation: self.incarnation };
+    const step = this.swim.leave(mono());
+    this.after(step);
+    const rec = step.changes[0]!.record; // self, left
     const live = this.swim.liveIds.slice(0, LEAVE_DIRECT);
     this.count('other', live.length);
     await Promise.all(live.map((id) => this.callPing(id, [rec], false, Math.min(this.opts.rpcTimeoutMs, 1_000)).catch(() => undefined)));
@@ -296,7 +290,6 @@ export class Membership {
         const req = {
           from: this.opts.selfId,
           target: m.target,
-          target_address: m.targetAddress,
           members: m.gossip.map(recordToWire),
           flushes: marksToWire(this.flushes.held()),
         };
@@ -324,10 +317,11 @@ export class Membership {
     this.sent.set(kind, (this.sent.get(kind) ?? 0) + n);
   }
 
-  /** A peer answered our Ping: the protocol takes the answer in, then the clocks are judged with the new sample. */
+  /** A peer answered our Ping: the protocol takes the answer in, and the clocks are judged with the new sample (by emit when the view changed). */
   private answeredPing(msg: SwimMessage): void {
-    this.after(this.swim.receive(msg, mono()));
-    this.judgeClocks(Date.now());
+    const step = this.swim.receive(msg, mono());
+    this.after(step);
+    if (step.changes.length === 0) this.judgeClocks(Date.now());
   }
 
   /**

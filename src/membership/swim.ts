@@ -113,7 +113,7 @@ export type SwimMessage =
   | { kind: 'ping'; from: string; seq: number; gossip: MemberRecord[] }
   | { kind: 'ack'; from: string; seq: number; gossip: MemberRecord[] }
   /** Probe `target` for me; relay its ack as ack(seq). */
-  | { kind: 'ping-req'; from: string; seq: number; target: string; targetAddress: string; gossip: MemberRecord[] }
+  | { kind: 'ping-req'; from: string; seq: number; target: string; gossip: MemberRecord[] }
   /** A full table; `reply` false asks for the receiver's in return. */
   | { kind: 'push-pull'; from: string; reply: boolean; records: MemberRecord[] };
 
@@ -392,7 +392,6 @@ export class Swim {
           from: this.selfId,
           seq: p.seq,
           target: p.target,
-          targetAddress: this.table.addressOf(p.target) ?? '',
           gossip: [],
         });
       }

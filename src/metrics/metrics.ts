@@ -105,6 +105,18 @@ export class Metrics implements RequestObserver {
           this.inc(pick(fresh()));
         },
       });
+    /** A counter with one label, one series per entry of the map `pick` reads. */
+    const counterBy = (name: string, help: string, label: string, pick: (s: NodeCounters) => ReadonlyMap<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const [value, n] of pick(fresh())) this.labels(value).inc(n);
+        },
+      });
     const gauge = (name: string, help: string, pick: (s: NodeCounters) => number) =>
       new Gauge({
         name,
@@ -170,26 +182,18 @@ export class Metrics implements RequestObserver {
         for (const st of ['alive', 'suspect', 'dead', 'left']) this.labels(st).set(m[st] ?? 0);
       },
     });
-    new Counter({
-      name: 'cache_membership_messages_total',
-      help: 'Failure detection and gossip messages this node sent, by kind (ping, ping-req, push-pull, other).',
-      labelNames: ['kind'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [kind, n] of fresh().membershipMessages) this.labels(kind).inc(n);
-      },
-    });
-    new Counter({
-      name: 'cache_auth_failures_total',
-      help: 'Calls refused UNAUTHENTICATED or PERMISSION_DENIED, by reason.',
-      labelNames: ['reason'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [reason, n] of fresh().authFailures) this.labels(reason).inc(n);
-      },
-    });
+    counterBy(
+      'cache_membership_messages_total',
+      'Failure detection and gossip messages this node sent, by kind (ping, ping-req, push-pull, other).',
+      'kind',
+      (s) => s.membershipMessages,
+    );
+    counterBy(
+      'cache_auth_failures_total',
+      'Calls refused UNAUTHENTICATED or PERMISSION_DENIED, by reason.',
+      'reason',
+      (s) => s.authFailures,
+    );
     new Gauge({
       name: 'cache_clock_offset_seconds',
       help: "Estimated clock offset of each live peer, measured on the membership probes: the peer's clock minus this node's.",

@@ -311,7 +311,7 @@ export class CacheNode {
             replica: this.replica,
             heard: (id) => this.membership.heard(id),
             ping: (from, members, full) => this.membership.ping(from, members, full),
-            pingReq: (from, target, address, members) => this.membership.pingReq(from, target, address, members),
+            pingReq: (from, target, members) => this.membership.pingReq(from, target, members),
             flushes: this.flusher,
             treeHashes: (requester, level, indexes) => this.antiEntropy.treeHashes(requester, level, indexes),
             bucketEntries: (requester, buckets) => this.antiEntropy.bucketEntries(requester, buckets),

@@ -25,12 +25,7 @@ export interface PeerServerDeps {
   /** A SWIM probe (full: a push-pull) from `from`: merges its records, returns ours to answer with. */
   ping(from: string, members: MemberRecord[], full: boolean): MemberRecord[];
   /** SWIM's indirect probe: Pings `target` for `from`; whether it answered within the period, and records to answer with. */
-  pingReq(
-    from: string,
-    target: string,
-    targetAddress: string,
-    members: MemberRecord[],
-  ): Promise<{ acked: boolean; members: MemberRecord[] }>;
+  pingReq(from: string, target: string, members: MemberRecord[]): Promise<{ acked: boolean; members: MemberRecord[] }>;
   /** Flush marks: merges a peer's (from a Ping or a Flush), and ours to gossip back. */
   flushes: FlushGossip;
   /** Anti-entropy, answering `requester`'s round. */
@@ -78,7 +73,7 @@ export function peerHandlers(d: PeerServerDeps): PeerHandlers {
     PingReq(call, reply) {
       const r = call.request;
       d.flushes.received(marksFromWire(r.flushes), r.from);
-      d.pingReq(r.from, r.target, r.target_address, recordsFromWire(r.members)).then(
+      d.pingReq(r.from, r.target, recordsFromWire(r.members)).then(
         (a) =>
           reply(null, { from: d.selfId, acked: a.acked, members: a.members.map(recordToWire), flushes: marksToWire(d.flushes.held()) }),
         (err: unknown) => reply(toStatus(err)),
