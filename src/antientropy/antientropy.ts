@@ -23,7 +23,7 @@ import { diffBuckets, MerkleTree } from '../merkle/merkle.js';
 import type { PeerPool } from '../peer/client.js';
 import { entryFromWire } from '../peer/service.js';
 import type { HashRing } from '../ring/ring.js';
-import { inSlices, SCAN_SLICE } from '../scan/slices.js';
+import { inSlices, nextTurn, SCAN_SLICE } from '../scan/slices.js';
 import type { EntryRecord, Store } from '../store/store.js';
 import { LiveTrees, type TreeSet } from './live.js';
 import { SharedPlacement } from './placement.js';
@@ -41,9 +41,6 @@ const TREE_TTL_MS = 10_000;
  * and stalled the node for seconds. 64 buckets of a million keys are ~16k entries.
  */
 const MAX_REPAIR_BUCKETS = 64;
-
-/** Due entries reclaimed at a time before a tree is read, the event loop running in between. */
-const SWEEP_SLICE = 10_000;
 
 export interface AntiEntropyStats {
   rounds: number;
@@ -150,7 +147,7 @@ export class AntiEntropy {
         if (this.live.nextPart === 0 && this.store.partBits(SCAN_SLICE) !== this.live.partBits) this.rebuild();
         this.live.scanned(this.live.nextPart, this.store.heldInPart(this.live.nextPart, this.live.partBits));
         if (this.live.nextPart === -1) this.stats.rebuilds++;
-        else await new Promise<void>((resolve) => setImmediate(resolve));
+        else await nextTurn();
       }
     } finally {
       this.scanning = false;
@@ -164,7 +161,8 @@ export class AntiEntropy {
   private async keptTrees(ring: HashRing): Promise<TreeSet | undefined> {
     if (this.ring() !== this.treesRing) this.rebuild();
     if (this.live.trees === undefined) return undefined;
-    while (this.store.sweep(SWEEP_SLICE) === SWEEP_SLICE) await new Promise<void>((resolve) => setImmediate(resolve));
+    // due entries reclaimed a slice at a time, as scans go (a reclaim costs more than a scanned entry)
+    while (this.store.sweep(SCAN_SLICE) === SCAN_SLICE) await nextTurn();
     const set = this.live.trees;
     return set !== undefined && this.treesRing === ring ? set : undefined;
   }

@@ -18,8 +18,6 @@ import type { HashRing } from '../ring/ring.js';
 const NONE: readonly number[] = [];
 
 export class SharedPlacement {
-  /** The ring's version this table was built from. */
-  readonly ringVersion: string;
   /** Every node that shares at least one arc with self, sorted. */
   readonly peers: readonly string[];
   /** starts[i]: first position of arc i; ascending (the last arc may wrap past 2^32 to 0). */
@@ -28,7 +26,6 @@ export class SharedPlacement {
   private readonly shared: (readonly number[])[];
 
   constructor(ring: HashRing, rf: number, self: string) {
-    this.ringVersion = ring.version;
     const ranges = ring.ranges(rf);
     const peers = new Set<string>();
     for (const r of ranges) if (r.replicas.includes(self)) for (const n of r.replicas) if (n !== self) peers.add(n);

@@ -263,7 +263,7 @@ export class CacheClient {
   private readonly nearStreams = new Map<string, grpc.ClientReadableStream<Invalidation__Output>>();
   private readonly nearOpenedAt = new Map<string, number>();
   /** Near-cache reads and kept writes in flight, by key: a miss of the same key meanwhile waits for it (see get). */
-  private readonly nearReads = new Map<string, Promise<false>>();
+  private readonly nearReads = new Map<string, Promise<void>>();
   /** Open watch() sessions (told when the view changes). */
   private readonly watches = new Set<WatchSession>();
 
@@ -287,7 +287,7 @@ export class CacheClient {
         // the read (or this client's write) in flight answers this call too, if it got
         // installed: then no invalidation of the key arrived between its reservation (before
         // this call began) and its answer
-        await pending.catch(() => undefined);
+        await pending; // never rejects (inFlight)
         const now = this.near.peek(key, Date.now());
         if (now !== undefined) return now;
       }
@@ -441,8 +441,8 @@ export class CacheClient {
   /** A near-cache read or kept write of key in flight: a get of the key meanwhile waits for it (see get). */
   private inFlight(key: string, p: Promise<unknown>): void {
     const settled = p.then(
-      () => false as const,
-      () => false as const,
+      () => undefined,
+      () => undefined,
     );
     this.nearReads.set(key, settled);
     void settled.then(() => {

@@ -219,7 +219,7 @@ export class CacheNode {
       maxKeysPerClient: cfg.NEAR_CACHE_MAX_KEYS,
       isReplica: (key) => this.topology.isReplica(key, self),
       holds: (key, wall, logical, ttlGiven) => {
-        const r = this.store.peek(key);
+        const r = this.store.peekVersion(key);
         return (
           r !== undefined && !r.tombstone && r.wall === wall && r.logical === logical && r.node === self && (ttlGiven || r.expiresAt === 0)
         );

@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { compareVersions, type HybridClock } from '../hlc/hlc.js';
 import type { Logger } from '../log/logger.js';
+import { nextTurn } from '../scan/slices.js';
 import { CHANGE_DROP, type RemovalKind, type StoreObserver } from '../store/changes.js';
 import type { FlushMark } from '../store/flushes.js';
 import type { EntryRecord, Store } from '../store/store.js';
@@ -430,7 +431,7 @@ export class Persistence implements StoreObserver {
         count++;
         if ((count & 255) === 0 && (enc.size >= SLICE_BYTES || performance.now() - sliceStart >= SLICE_MS)) {
           await fh.write(enc.takeView()); // the event loop runs meanwhile
-          await new Promise<void>((r) => setImmediate(r));
+          await nextTurn();
           sliceStart = performance.now();
         }
       }

@@ -11,7 +11,7 @@
 
 import type { Logger } from '../log/logger.js';
 import type { HashRing } from '../ring/ring.js';
-import { inSlices } from '../scan/slices.js';
+import { inSlices, nextTurn } from '../scan/slices.js';
 import type { EntryRecord, Store } from '../store/store.js';
 import type { PeerTransport } from './coordinator.js';
 import { mayDrop, type PlanContext, planMove } from './moves.js';
@@ -152,7 +152,7 @@ export class Rebalancer {
       this.stats.keysSent += sent - sentBefore; // as it goes, so that Stats shows a long pass's progress
       const wait = ctx.handoff ? 0 : this.pacer.take(sent - sentBefore, Date.now());
       if (wait > 0) await sleep(wait);
-      else await new Promise((r) => setImmediate(r)); // let client calls through between chunks
+      else await nextTurn(); // let client calls through between chunks
     }
     this.stats.passes++;
     this.stats.failures += failed;

@@ -12,6 +12,9 @@
  */
 export const SCAN_SLICE = 1_000;
 
+/** Resolves on the next event-loop turn, after pending I/O: long work in slices yields with it. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Yields an iterable's items in arrays of up to SCAN_SLICE, letting the event loop run between them. */
 export async function* inSlices<T>(it: Iterable<T>): AsyncGenerator<T[]> {
   let part: T[] = [];
@@ -20,7 +23,7 @@ export async function* inSlices<T>(it: Iterable<T>): AsyncGenerator<T[]> {
     if (part.length === SCAN_SLICE) {
       yield part;
       part = [];
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
   }
   if (part.length > 0) yield part;

@@ -200,15 +200,12 @@ export function batchHandlers(
                 near.written(tracked, e.key, err ? undefined : { wall: r!.wall, logical: r!.logical, ttlGiven: ttl > 0 });
               settle(i, err ? keyFailure(err) : r!);
             };
-            if (tracked === undefined) coord.set(e.key, value, binary, ttl, level, done);
-            else {
-              near.writing(tracked, e.key);
-              try {
-                coord.set(e.key, value, binary, ttl, level, done);
-              } catch (err) {
-                near.written(tracked, e.key, undefined); // counted done, so that the key can be tracked again
-                throw err;
-              }
+            if (tracked !== undefined) near.writing(tracked, e.key);
+            try {
+              coord.set(e.key, value, binary, ttl, level, done);
+            } catch (err) {
+              if (tracked !== undefined) near.written(tracked, e.key, undefined); // counted done, so that the key can be tracked again
+              throw err;
             }
           }
         },

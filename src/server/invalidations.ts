@@ -99,7 +99,7 @@ export class NearTracking {
    */
   written(c: TrackedClient, key: string, outcome: WriteOutcome | undefined): void {
     const w = this.table.written(c, key, outcome);
-    if (w === undefined) return;
+    if (w === undefined || !c.open) return;
     if (w !== null && this.o.isReplica(key) && this.o.holds(key, w.wall, w.logical, w.ttlGiven)) this.table.track(c, key);
     else this.table.refuse(c, key);
   }

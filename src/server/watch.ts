@@ -39,7 +39,7 @@ export class Watchers {
   changed(kind: ChangeKind, key: string, wall: number, logical: number): void {
     if (kind === CHANGE_DROP) return;
     let event: ChangeEvent | undefined;
-    for (const [call, prefix] of [...this.streams.entries()]) {
+    for (const [call, prefix] of this.streams.entries()) {
       const covered = kind === CHANGE_FLUSH ? key.startsWith(prefix) || prefix.startsWith(key) : key.startsWith(prefix);
       if (!covered) continue;
       event ??= { key, kind, version: versionText(wall, logical) };

@@ -1,5 +1,5 @@
-import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
+import { keyPosition } from '../ring/ring.js';
 import { CHANGE_EVICT, CHANGE_EXPIRE, type RemovalKind } from './changes.js';
 import { plainLength, unpack } from './compress.js';
 import { FifoPolicy } from './fifo.js';
@@ -341,7 +341,7 @@ export class Shard {
     this.makeRoom(1, size, -1, now);
     const s = this.alloc();
     this.hashes[s] = h;
-    this.pos[s] = hash32(key);
+    this.pos[s] = keyPosition(key);
     this.klen[s] = kl;
     this.place(s, key, kl, value, packed, vbytes, binary);
     this.index(s, h);

@@ -48,12 +48,6 @@ export interface EntryRecord extends EntryVersion {
   binary: boolean;
 }
 
-/**
- * Told of every change this store applies, synchronously, as it is applied (src/persist/ logs
- * them). Not told of evictions, expiries or reclaimed tombstones: a store rebuilt from what it
- * was told holds every entry this one holds, maybe some this one evicted (expired ones are
- * dead either way), and never an older version of a key.
- */
 export interface StoreStats {
   items: number;
   tombstones: number;
@@ -242,12 +236,26 @@ export class Store {
   peek(key: string): EntryRecord | undefined {
     const h = hash32(key, SHARD_SEED);
     const sh = this.shardList[h % this.nshards];
+    const slot = this.held(sh, key, h);
+    return slot === -1 ? undefined : sh.record(slot);
+  }
+
+  /** peek's version fields only: the value is neither decoded nor decompressed. */
+  peekVersion(key: string): EntryVersion | undefined {
+    const h = hash32(key, SHARD_SEED);
+    const sh = this.shardList[h % this.nshards];
+    const slot = this.held(sh, key, h);
+    return slot === -1 ? undefined : sh.version(slot);
+  }
+
+  /** The slot of key's entry as peek sees it (tombstones included, dead and flushed entries not), or -1. */
+  private held(sh: Shard, key: string, h: number): number {
     const slot = sh.lookup(key, h, encodeKey(key));
-    if (slot === -1) return undefined;
+    if (slot === -1) return -1;
     const e = sh.ttl.exp[slot];
-    if (e !== 0 && e <= this.now()) return undefined;
-    if (this.marks.size !== 0 && this.flushed(sh, slot, key)) return undefined;
-    return sh.record(slot);
+    if (e !== 0 && e <= this.now()) return -1;
+    if (this.marks.size !== 0 && this.flushed(sh, slot, key)) return -1;
+    return slot;
   }
 
   /**

@@ -28,6 +28,7 @@
  *
  * Pure: no I/O, no timers.
  */
+import { compareVersions } from '../hlc/hlc.js';
 
 /** The request header in which a Get names the caller's Invalidations stream (src/server/invalidations.ts, src/client/near.ts). */
 export const NEAR_STREAM_HEADER = 'x-near-stream';
@@ -151,11 +152,7 @@ export class TrackingTable {
     const w = c.writes.get(key);
     if (w === undefined) return outcome ?? null; // not counted (the client closed meanwhile)
     if (outcome === undefined) w.failed = true;
-    else if (
-      w.newest === undefined ||
-      outcome.wall > w.newest.wall ||
-      (outcome.wall === w.newest.wall && outcome.logical > w.newest.logical)
-    )
+    else if (w.newest === undefined || compareVersions(outcome.wall, outcome.logical, '', w.newest.wall, w.newest.logical, '') > 0)
       w.newest = outcome;
     if (--w.inFlight > 0) return undefined;
     c.writes.delete(key);
