@@ -75,6 +75,11 @@ export class AntiEntropy {
     private readonly peers: PeerPool,
     private readonly isAlive: (node: string) => boolean,
     private readonly log: Logger,
+    /**
+     * Keep the trees up to date (when rounds run: ANTI_ENTROPY_INTERVAL > 0). Without, the store
+     * is not observed for them, and Stats' root and peers' rounds are answered by scanning.
+     */
+    private readonly keep = true,
   ) {
     const marks = store.flushMarks();
     this.live = new LiveTrees({
@@ -83,17 +88,19 @@ export class AntiEntropy {
       covered: (key, wall, logical, node) => marks.size !== 0 && marks.covers(key, wall, logical, node),
       partOf: (key, bits) => store.partOf(key, bits),
     });
-    this.unobserve = store.observe({
-      applied: (key, rec, prev) => {
-        if (this.ring() !== this.treesRing) this.rebuild();
-        this.live.applied(key, rec, prev);
-      },
-      removed: (_kind, key, wall, logical, node, tombstone) => {
-        if (this.ring() !== this.treesRing) this.rebuild();
-        this.live.removed(key, wall, logical, node, tombstone);
-      },
-      flushed: () => this.rebuild(),
-    });
+    this.unobserve = !keep
+      ? () => undefined
+      : store.observe({
+          applied: (key, rec, prev) => {
+            if (this.ring() !== this.treesRing) this.rebuild();
+            this.live.applied(key, rec, prev);
+          },
+          removed: (_kind, key, wall, logical, node, tombstone) => {
+            if (this.ring() !== this.treesRing) this.rebuild();
+            this.live.removed(key, wall, logical, node, tombstone);
+          },
+          flushed: () => this.rebuild(),
+        });
     this.rebuild();
   }
 
@@ -127,7 +134,7 @@ export class AntiEntropy {
    * operations (observer): only reads the store.
    */
   private rebuild(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.keep) return;
     const ring = this.ring();
     this.treesRing = ring;
     const bits = this.store.partBits(SCAN_SLICE);

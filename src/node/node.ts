@@ -200,6 +200,7 @@ export class CacheNode {
       this.peers,
       (id) => table.get(id)?.state === 'alive',
       log,
+      cfg.ANTI_ENTROPY_INTERVAL > 0,
     );
     // The store is observed for near caches and Watch only while one of their streams is open.
     const toClients = changesTo((kind, key, wall, logical) => {

@@ -12,6 +12,8 @@
  *  - flushed: flush marks that covered something new (every key starting with a mark's
  *    prefix is gone).
  * No observer = nothing is computed (no key decoded), so it costs nothing while nobody listens.
+ * A node observes its store for anti-entropy's kept trees while ANTI_ENTROPY_INTERVAL > 0, for
+ * persistence with DATA_DIR, and for near caches and Watch while one of their streams is open.
  * Observers must not touch the store (they run inside its operations).
  */
 import type { FlushMark } from './flushes.js';

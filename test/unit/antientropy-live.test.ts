@@ -118,3 +118,29 @@ test('a round repairs both sides from the kept trees; a new ring rebuilds them a
     b.stop();
   }
 });
+
+test('with rounds off (keep = false) the store is not observed for trees; Stats root is the scanned one', async () => {
+  const store = newStore();
+  const ae = new AntiEntropy(
+    store,
+    'a',
+    2,
+    () => ringOf(['a', 'b']),
+    {} as PeerPool,
+    () => true,
+    quiet,
+    false,
+  );
+  try {
+    for (let i = 0; i < 500; i++) store.apply(`k${i}`, rec(10 + i));
+    // nothing to wait for: no rebuild ever starts
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ae.stats.rebuilds, 0);
+    assert.equal(await ae.wholeRoot(), wholeTree(store.versions(), TREE_DEPTH).root());
+    store.apply('k1', rec(99_999));
+    assert.equal(await ae.wholeRoot(), wholeTree(store.versions(), TREE_DEPTH).root());
+    assert.equal(ae.stats.rebuilds, 0);
+  } finally {
+    ae.stop();
+  }
+});
