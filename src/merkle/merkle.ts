@@ -139,6 +139,8 @@ export class MerkleTree {
   private readonly lo: Uint32Array;
   private readonly shift: number;
   private readonly nodes = new NodeLanes();
+  /** Scratch for update's digest (both lanes). */
+  private readonly digest = new Uint32Array(2);
 
   /** depth 1..16: 2^depth leaf buckets. */
   constructor(depth: number) {
@@ -169,21 +171,18 @@ export class MerkleTree {
     if (prev === undefined && next === undefined) return;
     const position = keyPosition(key);
     const kLo = hash32(key, SEED_LO);
-    let dHi = 0;
-    let dLo = 0;
+    const d = this.digest;
+    d[0] = 0;
+    d[1] = 0;
     if (prev !== undefined) {
       if (prev.key !== key) throw new RangeError(`prev.key ${prev.key} differs from key ${key}`);
-      const n = this.nodes.of(prev.node);
-      dHi ^= lane(SEED_HI, position, n[0], prev.wall, prev.logical, prev.tombstone);
-      dLo ^= lane(SEED_LO, kLo, n[1], prev.wall, prev.logical, prev.tombstone);
+      xorDigest(d, position, kLo, this.nodes.of(prev.node), prev.wall, prev.logical, prev.tombstone);
     }
     if (next !== undefined) {
       if (next.key !== key) throw new RangeError(`next.key ${next.key} differs from key ${key}`);
-      const n = this.nodes.of(next.node);
-      dHi ^= lane(SEED_HI, position, n[0], next.wall, next.logical, next.tombstone);
-      dLo ^= lane(SEED_LO, kLo, n[1], next.wall, next.logical, next.tombstone);
+      xorDigest(d, position, kLo, this.nodes.of(next.node), next.wall, next.logical, next.tombstone);
     }
-    this.xorAt(position, dHi, dLo);
+    this.xorAt(position, d[0]!, d[1]!);
   }
 
   /** XORs a digest into the depth + 1 nodes on the path of a key at `position`. O(depth). */

@@ -242,3 +242,22 @@ test('leaves kept by xorDigest + MerkleLeaves make the same tree as update(), in
   assert.notEqual(t.root(), '0000000000000000');
   assert.throws(() => new MerkleLeaves(17), RangeError);
 });
+
+test('digests are part of the node-to-node protocol: fixed values every version must reproduce', () => {
+  // computed by the code of d03a9be (before the kept trees) and unchanged since: a change here
+  // means nodes of two versions would see every bucket differ
+  const one = new MerkleTree(4);
+  one.update('k', undefined, { key: 'k', wall: 1_700_000_000_000, logical: 3, node: 'n1', tombstone: false });
+  assert.equal(one.root(), '628e9cf53c847983');
+  const many = new MerkleTree(12);
+  const item = (i: number) => ({
+    key: `key:${i}`,
+    wall: 1_700_000_000_000 + i * 7,
+    logical: i % 5,
+    node: `10.0.0.${i % 7}:7000`,
+    tombstone: i % 11 === 0,
+  });
+  for (let i = 0; i < 20_000; i++) many.update(item(i).key, undefined, item(i));
+  for (let i = 0; i < 20_000; i += 3) many.update(item(i).key, item(i), undefined);
+  assert.equal(many.root(), '6db3a29512eb9cd3');
+});
