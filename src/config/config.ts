@@ -158,6 +158,8 @@ function optionalPath() {
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Variable name -> [schema, default as the string a user would write, meaning]. Single source for docs and validation. */
+const NODE_ID_RULE = 'a non-empty id of at most 128 characters';
+
 export const VARIABLES = {
   ADDR: [hostPort(), '127.0.0.1:8080', 'Address this node is reached at by clients and peers (host:port).'],
   LISTEN_ADDR: [
@@ -165,7 +167,7 @@ export const VARIABLES = {
     undefined,
     'Address to bind; default: ADDR, or 0.0.0.0:<port> when ADDR names a host rather than an IP.',
   ],
-  NODE_ID: [z.string().trim().min(1).max(128).optional(), undefined, 'Unique node id; default: ADDR.'],
+  NODE_ID: [z.string().trim().min(1, NODE_ID_RULE).max(128, NODE_ID_RULE).optional(), undefined, 'Unique node id; default: ADDR.'],
   PEERS: [
     list(),
     '',
@@ -312,7 +314,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     const r = schema.safeParse(input);
     if (!r.success) {
       const msg = r.error.issues[0]?.message;
-      throw new ConfigError(name, String(raw), msg && !msg.startsWith('Invalid') ? msg : describeAllowed(name, allowed));
+      throw new ConfigError(name, String(raw), msg && !msg.startsWith('Invalid') ? msg : describeAllowed(schema, allowed));
     }
     out[name] = r.data;
   }
@@ -366,11 +368,7 @@ function checkTogether(cfg: Config): void {
   }
 }
 
-function describeAllowed(name: string, meaning: string): string {
-  if (name === 'EVICTION_POLICY') return 'one of lru, lfu, fifo, ttl, random';
-  if (name === 'LOG_LEVEL') return `one of ${LEVELS.join(', ')}`;
-  if (name === 'TLS_CLIENT_AUTH') return 'one of none, request, require';
-  if (name === 'APPEND_FSYNC') return 'one of always, everysec, no';
-  if (name === 'NODE_ID') return 'a non-empty id of at most 128 characters';
-  return meaning;
+/** What a variable accepts, for its error: an enum's values, else the variable's description. */
+function describeAllowed(schema: z.ZodType, meaning: string): string {
+  return schema instanceof z.ZodEnum ? `one of ${schema.options.join(', ')}` : meaning;
 }

@@ -58,6 +58,8 @@ const bad: [Record<string, string>, string, RegExp][] = [
   [{ CAPACITY: '-1' }, 'CAPACITY', /whole number from 0/],
   [{ EVICTION_POLICY: 'mru' }, 'EVICTION_POLICY', /one of lru, lfu, fifo, ttl, random$/],
   [{ APPEND_FSYNC: 'sometimes' }, 'APPEND_FSYNC', /one of always, everysec, no$/],
+  [{ NODE_ID: 'n'.repeat(129) }, 'NODE_ID', /a non-empty id of at most 128 characters$/],
+  [{ NODE_ID: '   ' }, 'NODE_ID', /a non-empty id of at most 128 characters$/],
   [{ SNAPSHOT_INTERVAL: 'often' }, 'SNAPSHOT_INTERVAL', /a duration/],
   [{ MAX_MEMORY: 'lots' }, 'MAX_MEMORY', /size in bytes/],
   [{ COMPRESSION_THRESHOLD: 'big' }, 'COMPRESSION_THRESHOLD', /size in bytes from 0/],
