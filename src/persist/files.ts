@@ -408,18 +408,7 @@ export class Persistence implements StoreObserver {
     const fh = await open(tmp, 'w', FILE_MODE);
     let count = 0;
     try {
-      const t = this.clock.peek();
-      await fh.write(
-        encodeHeader({
-          version: FORMAT_VERSION,
-          kind: KIND_SNAPSHOT,
-          gen,
-          wall: t.wall,
-          logical: t.logical,
-          writtenAt: Date.now(),
-          node: this.opts.nodeId,
-        }),
-      );
+      await fh.write(this.fileHeader(KIND_SNAPSHOT, gen));
       const enc = new RecordEncoder(SLICE_BYTES + 64 * 1024);
       for (const m of this.store.flushMarks().list()) {
         enc.flush(m);
@@ -459,7 +448,7 @@ export class Persistence implements StoreObserver {
       // holds them); if the new log cannot be made, the old one simply stays in use.
       const fh = await open(join(this.opts.dir, logName(gen)), 'w', FILE_MODE);
       try {
-        await fh.write(this.logHeader(gen));
+        await fh.write(this.fileHeader(KIND_LOG, gen));
         await fh.sync();
         await this.syncDirAsync();
       } catch (e) {
@@ -481,18 +470,19 @@ export class Persistence implements StoreObserver {
   /** Opens log `gen` on the event loop (at start, before the node binds). */
   private openLog(gen: number): void {
     const fd = openSync(join(this.opts.dir, logName(gen)), 'w', FILE_MODE);
-    writeSync(fd, this.logHeader(gen));
+    writeSync(fd, this.fileHeader(KIND_LOG, gen));
     fsyncSync(fd);
     this.syncDir();
     this.fd = fd;
     this.gen = gen;
   }
 
-  private logHeader(gen: number): Buffer {
+  /** A new file's header: this node, the clock's high-water mark now. */
+  private fileHeader(kind: FileKind, gen: number): Buffer {
     const t = this.clock.peek();
     return encodeHeader({
       version: FORMAT_VERSION,
-      kind: KIND_LOG,
+      kind,
       gen,
       wall: t.wall,
       logical: t.logical,
