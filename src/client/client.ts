@@ -369,9 +369,7 @@ export class CacheClient {
     if (now - (this.nearOpenedAt.get(address) ?? 0) < NEAR_REOPEN_GAP_MS) return;
     this.nearOpenedAt.set(address, now);
     const conn = this.conns.get(address);
-    const md = new grpc.Metadata();
-    if (conn.authorization) md.set('authorization', conn.authorization);
-    const stream = conn.cache.Invalidations({}, md);
+    const stream = conn.cache.Invalidations({}, conn.metadata());
     this.nearStreams.set(address, stream);
     let opened = false;
     stream.on('data', (m: Invalidation__Output) => {
@@ -413,9 +411,7 @@ export class CacheClient {
       {
         open: (address) => {
           const conn = this.conns.get(address);
-          const md = new grpc.Metadata();
-          if (conn.authorization) md.set('authorization', conn.authorization);
-          return conn.cache.Watch({ prefix }, md);
+          return conn.cache.Watch({ prefix }, conn.metadata());
         },
         addresses: () => (this.view ? this.view.addresses() : this.o.seeds),
       },
@@ -1156,9 +1152,8 @@ function unary<T>(conn: Connection, spec: Pick<CallSpec<T>, 'invoke'>, timeoutMs
     const deadline = Date.now() + timeoutMs;
     // The absolute deadline too: a request held up in the network past it is refused by
     // the node instead of being applied late (grpc-timeout is relative to its arrival).
-    const md = new grpc.Metadata();
+    const md = conn.metadata();
     md.set(DEADLINE_HEADER, String(deadline));
-    if (conn.authorization) md.set('authorization', conn.authorization);
     spec.invoke(conn, md, { deadline }, (err, res) => (err || res === undefined ? reject(err) : resolve(res)));
   });
 }

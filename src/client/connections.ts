@@ -10,8 +10,8 @@ function pemBuffer(v: string | Buffer | undefined): Buffer | null {
 }
 
 export interface Connection {
-  /** The authorization header value every call on it carries, if any. */
-  authorization: string | undefined;
+  /** New metadata for one call: the authorization header every call carries, if a token was given. */
+  metadata(): grpc.Metadata;
   channel: grpc.Channel;
   cache: CacheServiceClient;
   cluster: ClusterServiceClient;
@@ -49,8 +49,13 @@ export class Connections {
       const { CacheService, ClusterService } = publicApi();
       const creds = this.credentials;
       const channel = new grpc.Channel(address, creds, this.options);
+      const authorization = this.authorization;
       c = {
-        authorization: this.authorization,
+        metadata: () => {
+          const md = new grpc.Metadata();
+          if (authorization !== undefined) md.set('authorization', authorization);
+          return md;
+        },
         channel,
         cache: new CacheService(address, creds, { channelOverride: channel }),
         cluster: new ClusterService(address, creds, { channelOverride: channel }),
