@@ -210,6 +210,9 @@ const TRANSIENT_FAILURE = grpc.connectivityState.TRANSIENT_FAILURE;
 /** Auto-batching sends at most this many keys per MGet (the nodes' MAX_BATCH_KEYS defaults to 1000). */
 const AUTO_BATCH_MAX_KEYS = 500;
 
+/** A near-cache call's key, reserved with `token`, goes to `address` naming its stream `nearId`. */
+type NearTarget = { token: number; address: string; nearId: string };
+
 /** A single-key call waiting for the end of its event-loop turn (auto-batching). */
 type Queued =
   | {
@@ -218,8 +221,8 @@ type Queued =
       level: Consistency__Output;
       resolve: (r: GetResult | undefined) => void;
       reject: (e: unknown) => void;
-      /** A near-cache miss: reserved with this token, to be read from `address` naming stream `nearId`. */
-      near?: { token: number; address: string; nearId: string };
+      /** A near-cache miss. */
+      near?: NearTarget;
     }
   | {
       kind: 'set';
@@ -228,8 +231,8 @@ type Queued =
       entry: MSetEntry;
       resolve: (r: SetResult) => void;
       reject: (e: unknown) => void;
-      /** A write the near cache keeps once answered: reserved with this token, sent to `address` naming stream `nearId`. */
-      near?: { token: number; address: string; nearId: string };
+      /** A write the near cache keeps once answered. */
+      near?: NearTarget;
     }
   | { kind: 'del'; key: string; level: Consistency__Output; resolve: (deleted: boolean) => void; reject: (e: unknown) => void };
 type QueuedOf<K extends Queued['kind']> = Extract<Queued, { kind: K }>;
@@ -319,19 +322,11 @@ export class CacheClient {
   private async nearMiss(key: string, opts: ReadOptions): Promise<GetResult | undefined | false> {
     const near = this.near!;
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
-    const first = this.route(key)[0];
-    if (first === undefined || !first.replica) return false;
-    const address = first.address;
-    const id = near.streamId(address);
-    if (id === undefined) {
-      this.openNearStream(address);
-      return false;
-    }
-    const token = near.reserve(key, address);
+    const target = this.nearTarget(key, true);
+    if (target === undefined) return false;
+    const { token, address, nearId: id } = target;
     if (this.batching(opts)) {
-      return new Promise((resolve, reject) =>
-        this.enqueue({ kind: 'get', key, level: 0, resolve, reject, near: { token, address, nearId: id } }),
-      );
+      return new Promise((resolve, reject) => this.enqueue({ kind: 'get', key, level: 0, resolve, reject, near: target }));
     }
     const req = keyRequest(key, 0);
     let res: GetResponse__Output;
@@ -454,15 +449,26 @@ export class CacheClient {
    * is answered, unless an invalidation came in between. undefined: write the usual way (also
    * before the client has its first view of the ring).
    */
-  private nearWrite(key: string): { token: number; address: string; nearId: string } | undefined {
-    const near = this.near!;
+  private nearWrite(key: string): NearTarget | undefined {
     if (this.o.routing && !this.view) return undefined;
+    return this.nearTarget(key, false);
+  }
+
+  /**
+   * Where a near-cache read or write of key goes: its first choice, if that is one of its
+   * replicas and the stream to it is usable; the key is then reserved. undefined otherwise
+   * (with `open`, a missing stream is opened for later calls).
+   */
+  private nearTarget(key: string, open: boolean): NearTarget | undefined {
+    const near = this.near!;
     const first = this.route(key)[0];
     if (first === undefined || !first.replica) return undefined;
     const nearId = near.streamId(first.address);
-    if (nearId === undefined) return undefined;
-    const token = near.reserve(key, first.address);
-    return token === 0 ? undefined : { token, address: first.address, nearId };
+    if (nearId === undefined) {
+      if (open) this.openNearStream(first.address);
+      return undefined;
+    }
+    return { token: near.reserve(key, first.address), address: first.address, nearId };
   }
 
   /** reject, after dropping key from the near cache (a kept write failed: it may or may not have been applied). */
