@@ -216,6 +216,7 @@ export async function runScenario(
         if (!cluster.dataDirs) throw new Error('rolling needs a cluster started with dataDirs');
         const steps: RollingStep[] = [];
         extra.rolling = steps;
+        const procs = members.map((m) => cluster.node(m));
         for (const m of members) {
           const rest = members.filter((x) => x !== m);
           const ackedKeys = chk.touchedKeys().filter((k) => chk.newestAcked(k) !== undefined).length;
@@ -226,6 +227,7 @@ export async function runScenario(
           const handoff = old.logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed')).pop();
           chk.setTargets(rest.map((x) => target(cluster, x)));
           const back = await cluster.startNode(m);
+          procs.push(back);
           const startedAt = Date.now();
           await cluster.waitFormed(members);
           await back.waitFor(/serving client calls/, 15_000);
@@ -244,6 +246,15 @@ export async function runScenario(
           });
           chk.setTargets(members.map((x) => target(cluster, x)));
         }
+        // Rebalance passes (the push of a restarted node's share, the hand-offs) that had sends
+        // fail, by every process of the run: retried, but a sign the peers could not reach a node.
+        const failedPasses: string[] = [];
+        for (const p of procs)
+          for (const l of p.logLines((o) => o.msg === 'rebalance pass done' && Number(o.failed) > 0)) {
+            const o = JSON.parse(l) as { failed: number; sent: number; firstError?: string; time: string };
+            failedPasses.push(`${p.name}.${p.generation} ${o.time}: ${o.failed} of ${o.sent} keys failed (${o.firstError ?? '?'})`);
+          }
+        extra.failed_passes = failedPasses;
         break;
       }
       case 'partition': {
