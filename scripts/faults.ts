@@ -109,7 +109,11 @@ const fmtRss = (o: Record<string, number | undefined>) =>
 try {
   if (soakMin > 0) {
     // One cluster for every scenario: DATA_DIRs if one of them needs them (rolling).
-    const started = await startFaultCluster(env, undefined, names.some((n) => NEEDS_DATA_DIR.includes(n)));
+    const started = await startFaultCluster(
+      env,
+      undefined,
+      names.some((n) => NEEDS_DATA_DIR.includes(n)),
+    );
     cluster = started.cluster;
     let { members, spare } = started;
     process.stdout.write(`logs: ${cluster.logDir}\n`);
