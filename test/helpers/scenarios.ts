@@ -247,10 +247,14 @@ export async function runScenario(
           chk.setTargets(members.map((x) => target(cluster, x)));
         }
         // Rebalance passes (the push of a restarted node's share, the hand-offs) that had sends
-        // fail, by every process of the run: retried, but a sign the peers could not reach a node.
+        // fail, by every process, since the first leave: retried, but a sign that a peer could
+        // not be reached (or left while the pass sent to it: "connection closed").
         const failedPasses: string[] = [];
+        const since = new Date(faultAt).toISOString();
         for (const p of procs)
-          for (const l of p.logLines((o) => o.msg === 'rebalance pass done' && Number(o.failed) > 0)) {
+          for (const l of p.logLines(
+            (o) => o.msg === 'rebalance pass done' && Number(o.failed) > 0 && typeof o.time === 'string' && o.time >= since,
+          )) {
             const o = JSON.parse(l) as { failed: number; sent: number; firstError?: string; time: string };
             failedPasses.push(`${p.name}.${p.generation} ${o.time}: ${o.failed} of ${o.sent} keys failed (${o.firstError ?? '?'})`);
           }
