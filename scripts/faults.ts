@@ -2,7 +2,7 @@
  * Fault-injection runs against a real 3-node cluster in private network namespaces, with the
  * lost-write checker (test/helpers/checker.ts). Needs root and iproute2; build first.
  *
- *   npm run build && node --import tsx scripts/faults.ts [--scenario all|crash|leave-join|partition|slow|pause|flap|join-leave[,...]]
+ *   npm run build && node --import tsx scripts/faults.ts [--scenario all|crash|leave-join|partition|slow|pause|flap|join-leave|rolling[,...]]
  *        [--duration 20] [--keys 1000] [--rate 400] [--concurrency 16] [--soak 0]
  *        [--settle 2] [--converge-timeout 30] [--converge-by auto|sample] [--sample 300]
  *        [--shape KBIT,BURST,LATENCY_MS] [--pause STOP_MS,PERIOD_MS] [--down SECONDS] [--flap-up MS]
@@ -32,6 +32,7 @@ import { secureAllClients } from '../test/helpers/certs.ts';
 import type { FaultCluster } from '../test/helpers/faultcluster.ts';
 import { netnsUnavailable } from '../test/helpers/netns.ts';
 import {
+  NEEDS_DATA_DIR,
   runScenario,
   SCENARIOS,
   type ScenarioName,
@@ -107,7 +108,12 @@ const fmtRss = (o: Record<string, number | undefined>) =>
 
 try {
   if (soakMin > 0) {
-    const started = await startFaultCluster(env);
+    // One cluster for every scenario: DATA_DIRs if one of them needs them (rolling).
+    const started = await startFaultCluster(
+      env,
+      undefined,
+      names.some((n) => NEEDS_DATA_DIR.includes(n)),
+    );
     cluster = started.cluster;
     let { members, spare } = started;
     process.stdout.write(`logs: ${cluster.logDir}\n`);
@@ -137,7 +143,7 @@ try {
   } else {
     for (const n of names) {
       if (interrupted) break;
-      const started = await startFaultCluster(env);
+      const started = await startFaultCluster(env, undefined, NEEDS_DATA_DIR.includes(n));
       cluster = started.cluster;
       process.stdout.write(`# ${n}: logs in ${cluster.logDir}\n`);
       try {

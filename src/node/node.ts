@@ -382,6 +382,9 @@ export class CacheNode {
       case 'close-peer':
         this.peers.forget(a.node);
         break;
+      case 'reconnect-peer':
+        this.peers.reconnect(a.node);
+        break;
     }
   }
 

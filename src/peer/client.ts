@@ -6,7 +6,8 @@
  *    sooner when a batch is full; the peer answers each batch with one BatchReply, in order;
  *  - Ping and PingReq (SWIM: probes, gossip, push-pull), TreeHashes and BucketEntries (anti-entropy), Flush (a cluster flush's two
  *    rounds), Join (to a seed address).
- * A peer that left or was forgotten has its channel closed (forget()).
+ * A peer that left or was forgotten has its channel closed (forget()); one that restarted or
+ * came back gets a new channel if its old one is waiting out a reconnection backoff (reconnect()).
  */
 import * as grpc from '@grpc/grpc-js';
 import { CLUSTER_SECRET_HEADER } from '../auth/gatekeeper.js';
@@ -210,6 +211,14 @@ class PeerChannel {
     for (const p of all) for (const cb of p.cbs) cb(err);
   }
 
+  /**
+   * The channel is waiting out a reconnection backoff after failed connection attempts: until
+   * it ends, every call fails at once ("No connection established") even if the peer is up.
+   */
+  get backingOff(): boolean {
+    return this.client.getChannel().getConnectivityState(false) === grpc.connectivityState.TRANSIENT_FAILURE;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -355,6 +364,21 @@ export class PeerPool implements PeerTransport {
     this.addressByNode.delete(node);
     if (address !== undefined && ![...this.addressByNode.values()].includes(address)) {
       this.channels.get(address)?.close();
+      this.channels.delete(address);
+    }
+  }
+
+  /**
+   * The member restarted or came back: if its channel is waiting out a reconnection backoff
+   * (calls to it failed while it was gone), close it; the next call opens a new one, which
+   * connects at once. A channel that works is kept (its calls in flight are not failed).
+   */
+  reconnect(node: string): void {
+    const address = this.addressByNode.get(node) ?? this.addressOf(node);
+    if (address === undefined) return;
+    const ch = this.channels.get(address);
+    if (ch?.backingOff) {
+      ch.close();
       this.channels.delete(address);
     }
   }

@@ -128,6 +128,7 @@ export class Rebalancer {
     const keys = await this.snapshotKeys();
     let failed = 0;
     let sent = 0;
+    let firstError: string | undefined;
     for (let i = 0; i < keys.length && (ctx.handoff || !this.stopped); i += CHUNK_KEYS) {
       const work: Promise<void>[] = [];
       const sentBefore = sent;
@@ -139,9 +140,11 @@ export class Rebalancer {
         if (!move) continue;
         sent++;
         work.push(
-          this.sendAll(key, rec, move.targets).then((confirmed) => {
-            if (confirmed < move.targets.length) failed++;
-            else if (move.dropAfter && mayDrop(rec, this.store.peek(key))) {
+          this.sendAll(key, rec, move.targets).then(({ confirmed, error }) => {
+            if (confirmed < move.targets.length) {
+              failed++;
+              firstError ??= error;
+            } else if (move.dropAfter && mayDrop(rec, this.store.peek(key))) {
               this.store.drop(key);
               this.stats.keysDropped++;
             }
@@ -159,22 +162,24 @@ export class Rebalancer {
     this.stats.lastPassMs = Date.now() - started;
     if (sent > 0 || failed > 0) {
       this.log.info(
-        { keys: keys.length, sent, failed, ms: this.stats.lastPassMs, ring: ctx.after.version.slice(0, 12) },
+        { keys: keys.length, sent, failed, ms: this.stats.lastPassMs, ring: ctx.after.version.slice(0, 12), firstError },
         'rebalance pass done',
       );
     }
     return failed === 0;
   }
 
-  /** Sends to every target; resolves with how many confirmed. */
-  private sendAll(key: string, rec: EntryRecord, targets: string[]): Promise<number> {
+  /** Sends to every target; resolves with how many confirmed, and the first failure's message. */
+  private sendAll(key: string, rec: EntryRecord, targets: string[]): Promise<{ confirmed: number; error?: string }> {
     return new Promise((resolve) => {
       let ok = 0;
       let left = targets.length;
+      let error: string | undefined;
       for (const t of targets) {
         this.peers.write(t, key, rec, (err) => {
           if (!err) ok++;
-          if (--left === 0) resolve(ok);
+          else error ??= `${t}: ${err.message}`;
+          if (--left === 0) resolve({ confirmed: ok, error });
         });
       }
     });

@@ -20,8 +20,14 @@
  *     before) or restarted gets an anti-entropy round soon.
  *  5. A member that left: its hints go to the keys' current replicas; its channel is closed.
  *  6. The first time another member is seen in any state but left, this node has joined.
- *  7. Once this node leaves (leave()), only rule 5 still applies: the hand-off works with
+ *  7. Once this node leaves (leave()), only rules 5 and 8 still apply: the hand-off works with
  *     the ring leave() returned, and nothing else is started.
+ *  8. A member that restarted, or comes back alive (from suspect, dead or left): its channel
+ *     is reconnected (before the other actions), so that what they send reaches it now. Calls
+ *     to it while it was gone (reads of the previous ring, hints, probes) leave the channel
+ *     waiting out a reconnection backoff (up to a second), during which every call fails at
+ *     once: the push of its share, hints, and a hand-off to it (the next node of a rolling
+ *     restart leaving right after it rejoined) would all fail.
  */
 
 import type { MemberChange } from '../membership/table.js';
@@ -34,6 +40,8 @@ export type TopologyAction =
   | { type: 'reroute-hints'; node: string }
   | { type: 'anti-entropy' }
   | { type: 'close-peer'; node: string }
+  /** Rule 8: replace the member's channel if it is waiting out a reconnection backoff. */
+  | { type: 'reconnect-peer'; node: string }
   | { type: 'joined' };
 
 export interface TopologyOptions {
@@ -115,7 +123,9 @@ export class Topology {
         if (c.from !== 'left') actions.push({ type: 'reroute-hints', node: c.id }, { type: 'close-peer', node: c.id });
         continue;
       }
-      if (before !== undefined && c.record.incarnation - before > this.restartJump) restarted.push(c.id);
+      const restart = before !== undefined && c.record.incarnation - before > this.restartJump;
+      if (restart || (c.to === 'alive' && c.from !== undefined && c.from !== 'alive')) actions.push({ type: 'reconnect-peer', node: c.id });
+      if (restart) restarted.push(c.id);
       if (c.to === 'alive') {
         wake = true;
         if (c.from === 'suspect' || c.from === 'dead') cameBack = true;

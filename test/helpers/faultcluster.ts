@@ -177,6 +177,11 @@ export interface ClusterOptions {
   logDir?: string;
   /** Wait until every node sees every other one alive (default true). */
   waitFormed?: boolean;
+  /**
+   * Give every node a DATA_DIR of its own, `<logDir>/<name>.data`, kept across its restarts
+   * (a restart is then warm: it loads the snapshot and log written there).
+   */
+  dataDirs?: boolean;
 }
 
 export interface ShapeOptions {
@@ -217,6 +222,7 @@ export class FaultCluster {
     readonly net: TestNet,
     readonly env: Record<string, string>,
     logDir: string,
+    readonly dataDirs: boolean,
   ) {
     this.logDir = logDir;
   }
@@ -227,7 +233,7 @@ export class FaultCluster {
     const logDir = opts.logDir ?? join(tmpdir(), `faults-${process.pid}-${Date.now().toString(36)}`);
     mkdirSync(logDir, { recursive: true });
     const net = TestNet.create(all);
-    const c = new FaultCluster(net, { ...FAST_TIMINGS, ...(opts.env ?? {}) }, logDir);
+    const c = new FaultCluster(net, { ...FAST_TIMINGS, ...(opts.env ?? {}) }, logDir, opts.dataDirs === true);
     try {
       await Promise.all(
         names.map((n) =>
@@ -270,6 +276,7 @@ export class FaultCluster {
       NODE_ID: name,
       ADDR: `${h.ip}:${PORT}`,
       PEERS: (peers ?? []).map((p) => `${this.host(p).ip}:${PORT}`).join(','),
+      ...(this.dataDirs ? { DATA_DIR: this.dataDir(name) } : {}),
     };
     const gen = (this.generations.get(name) ?? 0) + 1;
     this.generations.set(name, gen);
@@ -279,6 +286,11 @@ export class FaultCluster {
     this.nodes.set(name, node);
     await node.waitFor(/listening on/, 15_000);
     return node;
+  }
+
+  /** The DATA_DIR of host `name` when the cluster was started with dataDirs. */
+  dataDir(name: string): string {
+    return join(this.logDir, `${name}.data`);
   }
 
   /** kill -9 by PID; resolves when the process is gone. */

@@ -9,8 +9,30 @@
 import { Checker, type Convergence, type LoadReport, measureConvergence, type Target, type VerifyReport } from './checker.ts';
 import { FaultCluster, type ProbeResult, probeFrom, sleep } from './faultcluster.ts';
 
-export const SCENARIOS = ['crash', 'leave-join', 'partition', 'slow', 'pause', 'flap', 'join-leave'] as const;
+export const SCENARIOS = ['crash', 'leave-join', 'partition', 'slow', 'pause', 'flap', 'join-leave', 'rolling'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Scenarios whose cluster must give each node a DATA_DIR (startFaultCluster's dataDirs). */
+export const NEEDS_DATA_DIR: readonly ScenarioName[] = ['rolling'];
+
+/** What the rolling scenario records per node, in `extra.rolling`. */
+export interface RollingStep {
+  node: string;
+  /** Keys with an acknowledged write (set or delete) when the leave began. */
+  acked_keys: number;
+  /** Exit of the SIGTERM'd process (0: a graceful leave). */
+  leave_exit: number | string | null;
+  /** SIGTERM to exit. */
+  leave_ms: number;
+  /** The leaving process's hand-off line, if it logged one. */
+  handoff?: string;
+  /** Exit of the old process to the new one seen alive by every member with one ring. */
+  down_ms: number;
+  /** Start of the new process to that moment. */
+  rejoin_ms: number;
+  /** From the new process's "loaded N entries and M tombstones from DATA_DIR" line (absent: no such line). */
+  loaded?: { items: number; tombstones: number; ms: number };
+}
 
 export interface ScenarioOptions {
   /** Load duration, all phases together (ms). */
@@ -188,6 +210,57 @@ export async function runScenario(
         chk.setTargets(survivors.map((m) => target(cluster, m)));
         break;
       }
+      case 'rolling': {
+        // A StatefulSet-style rolling update: each member in turn leaves gracefully, the same
+        // identity (env, DATA_DIR) starts again and rejoins; then the next one.
+        if (!cluster.dataDirs) throw new Error('rolling needs a cluster started with dataDirs');
+        const steps: RollingStep[] = [];
+        extra.rolling = steps;
+        const procs = members.map((m) => cluster.node(m));
+        for (const m of members) {
+          const rest = members.filter((x) => x !== m);
+          const ackedKeys = chk.touchedKeys().filter((k) => chk.newestAcked(k) !== undefined).length;
+          const t = Date.now();
+          const exit = await cluster.leave(m);
+          const exitedAt = Date.now();
+          const old = cluster.node(m);
+          const handoff = old.logLines((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('handed')).pop();
+          chk.setTargets(rest.map((x) => target(cluster, x)));
+          const back = await cluster.startNode(m);
+          procs.push(back);
+          const startedAt = Date.now();
+          await cluster.waitFormed(members);
+          await back.waitFor(/serving client calls/, 15_000);
+          const doneAt = Date.now();
+          const loadedLine = back.logLines((l) => typeof l.msg === 'string' && /^loaded \d+ entries/.test(l.msg as string))[0];
+          const loaded = loadedLine ? (JSON.parse(loadedLine) as { items: number; tombstones: number; ms: number }) : undefined;
+          steps.push({
+            node: m,
+            acked_keys: ackedKeys,
+            leave_exit: exit.code ?? exit.signal,
+            leave_ms: exitedAt - t,
+            ...(handoff ? { handoff: (JSON.parse(handoff) as { msg: string }).msg } : {}),
+            down_ms: doneAt - exitedAt,
+            rejoin_ms: doneAt - startedAt,
+            ...(loaded ? { loaded: { items: loaded.items, tombstones: loaded.tombstones, ms: loaded.ms } } : {}),
+          });
+          chk.setTargets(members.map((x) => target(cluster, x)));
+        }
+        // Rebalance passes (the push of a restarted node's share, the hand-offs) that had sends
+        // fail, by every process, since the first leave: retried, but a sign that a peer could
+        // not be reached (or left while the pass sent to it: "connection closed").
+        const failedPasses: string[] = [];
+        const since = new Date(faultAt).toISOString();
+        for (const p of procs)
+          for (const l of p.logLines(
+            (o) => o.msg === 'rebalance pass done' && Number(o.failed) > 0 && typeof o.time === 'string' && o.time >= since,
+          )) {
+            const o = JSON.parse(l) as { failed: number; sent: number; firstError?: string; time: string };
+            failedPasses.push(`${p.name}.${p.generation} ${o.time}: ${o.failed} of ${o.sent} keys failed (${o.firstError ?? '?'})`);
+          }
+        extra.failed_passes = failedPasses;
+        break;
+      }
       case 'partition': {
         cluster.cut(victim);
         // Once the others have declared the victim dead, ask it directly (from inside its namespace).
@@ -294,11 +367,15 @@ export async function runScenario(
   };
 }
 
-/** Starts a 3-node cluster n1..n3 with one spare host n4 (for leave-join). */
+/**
+ * Starts a 3-node cluster n1..n3 with one spare host n4 (for leave-join); dataDirs gives each
+ * node a DATA_DIR (for the scenarios in NEEDS_DATA_DIR).
+ */
 export async function startFaultCluster(
   env: Record<string, string> = {},
   logDir?: string,
+  dataDirs = false,
 ): Promise<{ cluster: FaultCluster; members: string[]; spare: string[] }> {
-  const cluster = await FaultCluster.start({ names: ['n1', 'n2', 'n3'], spare: ['n4'], env, logDir });
+  const cluster = await FaultCluster.start({ names: ['n1', 'n2', 'n3'], spare: ['n4'], env, logDir, dataDirs });
   return { cluster, members: ['n1', 'n2', 'n3'], spare: ['n4'] };
 }

@@ -84,9 +84,13 @@ test('rule 4: alive -> hints now; back from suspect or dead -> anti-entropy too'
   const t = topo(['a', 'b']);
   t.apply([change('b', undefined, 'alive')], ['a', 'b'], T0);
   assert.deepEqual(types(t.apply([change('b', 'alive', 'suspect')], ['a', 'b'], T0 + 1)), []);
-  assert.deepEqual(types(t.apply([change('b', 'suspect', 'alive')], ['a', 'b'], T0 + 2)), ['deliver-hints', 'anti-entropy']);
+  assert.deepEqual(types(t.apply([change('b', 'suspect', 'alive')], ['a', 'b'], T0 + 2)), [
+    'reconnect-peer',
+    'deliver-hints',
+    'anti-entropy',
+  ]);
   assert.deepEqual(types(t.apply([change('b', 'alive', 'dead')], ['a', 'b'], T0 + 3)), []);
-  assert.deepEqual(types(t.apply([change('b', 'dead', 'alive')], ['a', 'b'], T0 + 4)), ['deliver-hints', 'anti-entropy']);
+  assert.deepEqual(types(t.apply([change('b', 'dead', 'alive')], ['a', 'b'], T0 + 4)), ['reconnect-peer', 'deliver-hints', 'anti-entropy']);
 });
 
 test('rule 5: a member that left: its hints are rerouted and its channel closed (once)', () => {
@@ -111,16 +115,45 @@ test('rule 6: joined the first time another member is seen in any state but left
   assert.ok(!types(t.apply([change('c', undefined, 'alive')], ['a', 'b', 'c'], T0)).includes('joined'), 'once');
 });
 
-test('rule 7: after leave() only hint rerouting still happens; the hand-off ring excludes this node', () => {
+test('rule 7: after leave() only hint rerouting and reconnecting still happen; the hand-off ring excludes this node', () => {
   const t = topo(['a', 'b', 'c']);
   t.apply([change('b', undefined, 'alive'), change('c', undefined, 'alive')], ['a', 'b', 'c'], T0);
   const ring = t.leave(['a', 'b', 'c']);
   assert.deepEqual(ring?.nodes(), ['b', 'c']);
   assert.equal(t.ring, ring);
-  assert.deepEqual(t.apply([change('d', undefined, 'alive'), change('b', 'suspect', 'alive')], ['a', 'b', 'c', 'd'], T0 + 1), []);
+  assert.deepEqual(
+    t.apply([change('d', undefined, 'alive'), change('b', 'suspect', 'alive')], ['a', 'b', 'c', 'd'], T0 + 1),
+    [{ type: 'reconnect-peer', node: 'b' }],
+    'only the channel of the member back (rule 8): the hand-off may need it',
+  );
   assert.deepEqual(t.ring.nodes(), ['b', 'c'], 'ring changes are no longer applied');
   assert.deepEqual(types(t.apply([change('c', 'alive', 'left')], ['a', 'b', 'd'], T0 + 2)), ['reroute-hints', 'close-peer']);
   assert.equal(topo(['a']).leave(['a']), undefined, 'alone: no one to hand keys to');
+});
+
+test('rule 8: a member that restarted or comes back alive has its channel reconnected, before the other actions', () => {
+  const t = topo(['a', 'b', 'c']);
+  t.apply([change('b', undefined, 'alive', 5_000), change('c', undefined, 'alive', 5_000)], ['a', 'b', 'c'], T0);
+  assert.ok(
+    !types(t.apply([change('b', 'alive', 'alive', 5_001)], ['a', 'b', 'c'], T0 + 1)).includes('reconnect-peer'),
+    'a refutation while alive: no',
+  );
+  // A rolling restart: c leaves (its channel closed), the same c starts again (a new
+  // incarnation) and is seen alive: reconnect first, so the push of its share reaches it.
+  t.apply([change('c', 'alive', 'left', 5_000)], ['a', 'b'], T0 + 2);
+  const back = t.apply([change('c', 'left', 'alive', 90_000)], ['a', 'b', 'c'], T0 + 3);
+  assert.deepEqual(back[0], { type: 'reconnect-peer', node: 'c' });
+  assert.deepEqual(types(back), ['reconnect-peer', 'rebalance', 'deliver-hints', 'anti-entropy']);
+  // A restart seen while it was still alive here (it came back faster than failure detection).
+  const again = t.apply([change('c', 'alive', 'alive', 200_000)], ['a', 'b', 'c'], T0 + 4);
+  assert.deepEqual(again[0], { type: 'reconnect-peer', node: 'c' });
+  // Back from suspect or dead (a crash and restart, a healed partition).
+  assert.deepEqual(types(t.apply([change('b', 'alive', 'dead', 5_001)], ['a', 'b', 'c'], T0 + 5)), []);
+  assert.deepEqual(t.apply([change('b', 'dead', 'alive', 5_002)], ['a', 'b', 'c'], T0 + 6)[0], { type: 'reconnect-peer', node: 'b' });
+  assert.ok(
+    !types(t.apply([change('d', undefined, 'alive')], ['a', 'b', 'c', 'd'], T0 + 7)).includes('reconnect-peer'),
+    'a new member: no',
+  );
 });
 
 test('replicas() follow the current ring', () => {
