@@ -14,8 +14,20 @@
  *    against now (kept tree, buckets through the position column), with the longest
  *    event-loop delay meanwhile;
  * and times one rebuild of the kept trees (a new ring).
+ *
+ *   node --import tsx scripts/bench-merkle.ts --write-path [--against DIR] [--rounds 9]
+ *
+ * runs only the write path with its observers on: Store.apply overwriting random keys of a
+ * store (32 shards, COMPRESSION_THRESHOLD 1 KiB) observed by an AntiEntropy keeping its trees
+ * (3 nodes, rf 3), with 100-byte values (not compressed) and 4 KB JSON-like ones (compressed),
+ * ns per write. With --against DIR (the src/ folder of another commit, e.g. from `git archive
+ * <commit> src`, with src/protos/generated copied in), DIR's Store and AntiEntropy run too, in
+ * the same process, the two alternated round by round: medians of each and of the per-round
+ * ratios.
  */
+import { resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { AntiEntropy, TREE_DEPTH } from '../src/antientropy/antientropy.ts';
 import { SharedPlacement } from '../src/antientropy/placement.ts';
 import { addAll, addShared, sharedInBuckets } from '../src/antientropy/trees.ts';
@@ -105,6 +117,12 @@ function untilRebuilt(ae: AntiEntropy, count: number): Promise<void> {
   });
 }
 
+if (process.argv.includes('--write-path')) {
+  const i = process.argv.indexOf('--against');
+  await writePath(i > 0 ? process.argv[i + 1] : undefined, arg('--rounds', 9));
+  process.exit(0);
+}
+
 console.log(`entries=${N} writes=${W}; pairs alternated 3 times, best of each`);
 const plain = filled();
 const store = filled();
@@ -191,3 +209,96 @@ const rebuilt = await timed(async () => {
 });
 console.log(`rebuild of the kept trees for a new ring: ${show(rebuilt)}`);
 ae.stop();
+
+// ---- --write-path ----
+
+interface Side {
+  name: string;
+  Store: typeof Store;
+  AntiEntropy: typeof AntiEntropy;
+}
+
+/** A JSON-like document of `bytes` ASCII characters (compresses about 3-4x with deflate level 1). */
+function jsonDoc(rand: () => number, bytes: number): string {
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
+  const pick = () => words[Math.floor(rand() * words.length)]!;
+  let s = `{"id":"${Math.floor(rand() * 1e9).toString(36)}","orders":[`;
+  while (s.length < bytes) {
+    s += `{"sku":"SKU-${Math.floor(rand() * 1e5)}","qty":${1 + Math.floor(rand() * 5)},"price":${(rand() * 500).toFixed(2)},"note":"${pick()} ${pick()}"},`;
+  }
+  return s.slice(0, bytes);
+}
+
+async function writePath(against: string | undefined, rounds: number): Promise<void> {
+  const sides: Side[] = [{ name: 'this tree', Store, AntiEntropy }];
+  if (against !== undefined) {
+    const dir = resolve(against);
+    const st = (await import(pathToFileURL(`${dir}/store/store.ts`).href)) as { Store: typeof Store };
+    const ae = (await import(pathToFileURL(`${dir}/antientropy/antientropy.ts`).href)) as { AntiEntropy: typeof AntiEntropy };
+    sides.push({ name: against, Store: st.Store, AntiEntropy: ae.AntiEntropy });
+  }
+  const ring = ringOf(3);
+  const rand = seeded(3);
+  const cases = [
+    { name: '100 B values', keys: 100_000, writes: 300_000, values: [v] },
+    { name: '4 KB JSON values (compressed)', keys: 20_000, writes: 20_000, values: Array.from({ length: 64 }, () => jsonDoc(rand, 4096)) },
+  ];
+  console.log(
+    `write path, observers on (kept trees), COMPRESSION_THRESHOLD 1 KiB; ${rounds} rounds alternating ${sides.map((s) => s.name).join(' / ')}`,
+  );
+  for (const c of cases) {
+    const r: EntryRecord = { ...rec };
+    let version = 1;
+    const stores = await Promise.all(
+      sides.map(async (side) => {
+        const store = new side.Store({
+          shards: 32,
+          capacity: 0,
+          maxMemoryBytes: 0,
+          policy: 'lru',
+          tombstoneGraceMs: 60_000,
+          compressionThreshold: 1024,
+        });
+        for (let k = 0; k < c.keys; k++) {
+          r.value = c.values[k % c.values.length]!;
+          store.apply(keyOf(k), r);
+        }
+        const ae = new side.AntiEntropy(
+          store,
+          'n1',
+          3,
+          () => ring,
+          undefined as unknown as PeerPool,
+          () => true,
+          quiet,
+        );
+        await untilRebuilt(ae, 1);
+        return { store, ae };
+      }),
+    );
+    const order = Array.from({ length: c.writes }, (_, i) => keyOf(Math.floor(seeded(i + 7)() * c.keys)));
+    const ns: number[][] = sides.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      for (let s = 0; s < sides.length; s++) {
+        const { store } = stores[s]!;
+        const base = ++version * 1_000_000;
+        const t = performance.now();
+        for (let i = 0; i < c.writes; i++) {
+          r.wall = base + i;
+          r.value = c.values[(i + round) % c.values.length]!;
+          store.apply(order[i]!, r);
+        }
+        ns[s]!.push(((performance.now() - t) * 1e6) / c.writes);
+      }
+    }
+    for (const { ae } of stores) ae.stop();
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const line = sides.map((side, s) => `${side.name} ${med(ns[s]!).toFixed(0)} ns`).join(', ');
+    const ratio =
+      sides.length === 2
+        ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${med(ns[0]!.map((x, i) => x / ns[1]![i]!)).toFixed(3)} (median of per-round ratios)`
+        : '';
+    console.log(`${c.name}: Store.apply ${line} a write (medians)${ratio}`);
+    console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ns[s]!.map((x) => x.toFixed(0)).join(' ')}]`).join('; ')}`);
+  }
+}
