@@ -91,13 +91,13 @@ export class AntiEntropy {
     this.unobserve = !keep
       ? () => undefined
       : store.observe({
-          applied: (key, rec, prev) => {
+          applied: (key, rec, prev, position) => {
             if (this.ring() !== this.treesRing) this.rebuild();
-            this.live.applied(key, rec, prev);
+            this.live.applied(key, rec, prev, position);
           },
-          removed: (_kind, key, wall, logical, node, tombstone) => {
+          removed: (_kind, key, wall, logical, node, tombstone, position) => {
             if (this.ring() !== this.treesRing) this.rebuild();
-            this.live.removed(key, wall, logical, node, tombstone);
+            this.live.removed(key, wall, logical, node, tombstone, position);
           },
           flushed: () => this.rebuild(),
         });

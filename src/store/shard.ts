@@ -144,13 +144,16 @@ export class Shard {
    * Told of each entry this shard expires (a tombstone's grace ending included) or evicts, with
    * its version (set by Store.observe; undefined = nobody observes).
    */
-  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => void) | undefined =
-    undefined;
+  onRemoved:
+    | ((kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean, position: number) => void)
+    | undefined = undefined;
   /**
    * While someone observes (onRemoved set): the version the last apply() that stored replaced
    * (`replaced` false: none, or a dead one). One object, rewritten by every apply().
    */
   replaced = false;
+  /** The ring position (keyPosition) of the key the last apply() that stored wrote: the column's, or computed once for a new key. */
+  position = 0;
   readonly prev: EntryVersion = { wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false };
 
   constructor(
@@ -317,7 +320,10 @@ export class Shard {
       this.replaced = true;
     }
     if (deadOnArrival) {
-      if (slot !== -1) this.remove(slot);
+      if (slot !== -1) {
+        this.position = this.pos[slot];
+        this.remove(slot);
+      } else this.position = keyPosition(key);
       return true;
     }
 
@@ -331,6 +337,7 @@ export class Shard {
       if ((this.flags[slot] & FLAG_TOMBSTONE) !== 0) this.tombstones--;
       else this.live--;
       this.bytes += size - this.sizes[slot];
+      this.position = this.pos[slot];
       this.rewrite(slot, key, kl, value, packed, vbytes, binary);
       this.fill(slot, rec, ni, flags, size, exp);
       this.policy.onAccess(slot);
@@ -341,7 +348,9 @@ export class Shard {
     this.makeRoom(1, size, -1, now);
     const s = this.alloc();
     this.hashes[s] = h;
-    this.pos[s] = keyPosition(key);
+    const position = keyPosition(key);
+    this.pos[s] = position;
+    this.position = position;
     this.klen[s] = kl;
     this.place(s, key, kl, value, packed, vbytes, binary);
     this.index(s, h);
@@ -494,7 +503,7 @@ export class Shard {
       const v = this.policy.victim(exclude);
       if (v === -1) return;
       if (this.onRemoved !== undefined)
-        this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v], this.nodeOf(v), this.isTombstone(v));
+        this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v], this.nodeOf(v), this.isTombstone(v), this.pos[v]);
       this.remove(v);
       this.evictions++;
     }
@@ -576,7 +585,7 @@ export class Shard {
     const tombstone = this.isTombstone(slot);
     if (!tombstone) this.expirations++;
     if (this.onRemoved !== undefined)
-      this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot], this.nodeOf(slot), tombstone);
+      this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot], this.nodeOf(slot), tombstone, this.pos[slot]);
     this.remove(slot);
   }
 

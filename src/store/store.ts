@@ -193,8 +193,8 @@ export class Store {
     const removed =
       list.length === 0
         ? undefined
-        : (kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => {
-            for (const o of list) o.removed(kind, key, wall, logical, node, tombstone);
+        : (kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean, position: number) => {
+            for (const o of list) o.removed(kind, key, wall, logical, node, tombstone, position);
           };
     for (const sh of this.shardList) sh.onRemoved = removed;
   }
@@ -320,7 +320,8 @@ export class Store {
     const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
     if (stored && this.observers.length !== 0) {
       const prev = sh.replaced ? sh.prev : undefined;
-      for (const o of this.observers) o.applied(key, rec, prev);
+      const position = sh.position;
+      for (const o of this.observers) o.applied(key, rec, prev, position);
     }
     return stored;
   }
@@ -337,7 +338,8 @@ export class Store {
       return false;
     }
     if (this.observers.length !== 0) {
-      for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot], sh.nodeOf(slot), sh.isTombstone(slot));
+      for (const o of this.observers)
+        o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot], sh.nodeOf(slot), sh.isTombstone(slot), sh.pos[slot]);
     }
     sh.remove(slot);
     return true;
