@@ -20,7 +20,8 @@
  * runs only the write path with its observers on: Store.apply overwriting random keys of a
  * store (32 shards, COMPRESSION_THRESHOLD 1 KiB) observed by an AntiEntropy keeping its trees
  * (3 nodes, rf 3), with 100-byte values (not compressed) and 4 KB JSON-like ones (compressed),
- * ns per write. With --against DIR (the src/ folder of another commit, e.g. from `git archive
+ * CPU ns per write (user + system time of the process: less sensitive than wall time to other
+ * load on a shared machine). With --against DIR (the src/ folder of another commit, e.g. from `git archive
  * <commit> src`, with src/protos/generated copied in), DIR's Store and AntiEntropy run too, in
  * the same process, the two alternated round by round: medians of each and of the per-round
  * ratios.
@@ -279,16 +280,18 @@ async function writePath(against: string | undefined, rounds: number): Promise<v
     const order = Array.from({ length: c.writes }, (_, i) => keyOf(Math.floor(seeded(i + 7)() * c.keys)));
     const ns: number[][] = sides.map(() => []);
     for (let round = 0; round < rounds; round++) {
-      for (let s = 0; s < sides.length; s++) {
+      for (let j = 0; j < sides.length; j++) {
+        const s = round % 2 === 0 ? j : sides.length - 1 - j; // who goes first alternates too
         const { store } = stores[s]!;
         const base = ++version * 1_000_000;
-        const t = performance.now();
+        const t = process.cpuUsage();
         for (let i = 0; i < c.writes; i++) {
           r.wall = base + i;
           r.value = c.values[(i + round) % c.values.length]!;
           store.apply(order[i]!, r);
         }
-        ns[s]!.push(((performance.now() - t) * 1e6) / c.writes);
+        const used = process.cpuUsage(t);
+        ns[s]!.push(((used.user + used.system) * 1e3) / c.writes);
       }
     }
     for (const { ae } of stores) ae.stop();
@@ -298,7 +301,7 @@ async function writePath(against: string | undefined, rounds: number): Promise<v
       sides.length === 2
         ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${med(ns[0]!.map((x, i) => x / ns[1]![i]!)).toFixed(3)} (median of per-round ratios)`
         : '';
-    console.log(`${c.name}: Store.apply ${line} a write (medians)${ratio}`);
+    console.log(`${c.name}: Store.apply ${line} a write (CPU time, medians)${ratio}`);
     console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ns[s]!.map((x) => x.toFixed(0)).join(' ')}]`).join('; ')}`);
   }
 }
