@@ -2,10 +2,10 @@ import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
 import { CHANGE_DROP, type RemovalKind, type StoreObserver } from './changes.js';
-import { pack } from './compress.js';
+import { deflated, HEADER_BYTES } from './compress.js';
 import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
-import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
+import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard, UNKNOWN_SLOT } from './shard.js';
 
 export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo' | 'ttl' | 'random';
 
@@ -306,18 +306,38 @@ export class Store {
     const sh = this.shardList[h % this.nshards];
     const value = tombstone ? '' : rec.value;
     const kl = encodeKey(key);
-    let vbytes = valueBytes(value, !tombstone && rec.binary);
-    let packed: Buffer | undefined;
-    if (vbytes >= this.packFrom) {
-      if (sh.refuses(key, h, kl, rec, now)) return false;
-      packed = pack(value, rec.binary, vbytes);
-      if (packed !== undefined) vbytes = packed.length;
+    const plain = valueBytes(value, !tombstone && rec.binary);
+    let vbytes = plain;
+    let body: Buffer | undefined;
+    let slot = UNKNOWN_SLOT;
+    if (plain >= this.packFrom) {
+      // the one lookup of the key, before compressing (a refused write costs none)
+      slot = sh.find(key, h, kl, now);
+      if (sh.refuses(slot, rec)) return false;
+      body = deflated(value, rec.binary, plain);
+      if (body !== undefined) vbytes = HEADER_BYTES + body.length;
     }
     const size = ENTRY_OVERHEAD_BYTES + kl + vbytes;
     if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
-    const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    const stored = sh.apply(
+      slot,
+      key,
+      h,
+      kl,
+      rec,
+      tombstone,
+      value,
+      body,
+      plain,
+      vbytes,
+      size,
+      exp,
+      deadOnArrival,
+      now,
+      APPLY_RECLAIM_BUDGET,
+    );
     if (stored && this.observers.length !== 0) {
       const prev = sh.replaced ? sh.prev : undefined;
       const position = sh.position;
