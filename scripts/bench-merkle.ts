@@ -25,6 +25,12 @@
  * <commit> src`, with src/protos/generated copied in), DIR's Store and AntiEntropy run too, in
  * the same process, the two alternated round by round: medians of each and of the per-round
  * ratios.
+ *
+ *   node --import tsx scripts/bench-merkle.ts --bucket-entries [--against DIR] [--rounds 9] [--entries 200000]
+ *
+ * times AntiEntropy.bucketEntries (the entries of 64 leaf buckets a peer asks for, for each of
+ * the 4 peers of a 5-node ring, rf 3) on a store of --entries entries, CPU ms per call, with
+ * --against as above.
  */
 import { resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -118,9 +124,11 @@ function untilRebuilt(ae: AntiEntropy, count: number): Promise<void> {
   });
 }
 
-if (process.argv.includes('--write-path')) {
+if (process.argv.includes('--write-path') || process.argv.includes('--bucket-entries')) {
   const i = process.argv.indexOf('--against');
-  await writePath(i > 0 ? process.argv[i + 1] : undefined, arg('--rounds', 9));
+  const sides = await sidesOf(i > 0 ? process.argv[i + 1] : undefined);
+  if (process.argv.includes('--write-path')) await writePath(sides, arg('--rounds', 9));
+  if (process.argv.includes('--bucket-entries')) await bucketEntries(sides, arg('--rounds', 9), arg('--entries', 200_000));
   process.exit(0);
 }
 
@@ -230,7 +238,8 @@ function jsonDoc(rand: () => number, bytes: number): string {
   return s.slice(0, bytes);
 }
 
-async function writePath(against: string | undefined, rounds: number): Promise<void> {
+/** This tree's Store and AntiEntropy, and those of the src/ folder `against` names. */
+async function sidesOf(against: string | undefined): Promise<Side[]> {
   const sides: Side[] = [{ name: 'this tree', Store, AntiEntropy }];
   if (against !== undefined) {
     const dir = resolve(against);
@@ -238,6 +247,60 @@ async function writePath(against: string | undefined, rounds: number): Promise<v
     const ae = (await import(pathToFileURL(`${dir}/antientropy/antientropy.ts`).href)) as { AntiEntropy: typeof AntiEntropy };
     sides.push({ name: against, Store: st.Store, AntiEntropy: ae.AntiEntropy });
   }
+  return sides;
+}
+
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+/** AntiEntropy.bucketEntries (a peer's round, 64 leaf buckets) on a store of n entries, 5 nodes, rf 3: CPU ms per call. */
+async function bucketEntries(sides: Side[], rounds: number, n: number): Promise<void> {
+  const ring = ringOf(5);
+  const buckets = Array.from({ length: 64 }, (_, i) => (i * 61) % (1 << TREE_DEPTH));
+  const nodes = await Promise.all(
+    sides.map(async (side) => {
+      const store = new side.Store({ shards: 32, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
+      for (let k = 0; k < n; k++) store.apply(keyOf(k), rec);
+      const ae = new side.AntiEntropy(
+        store,
+        'n1',
+        3,
+        () => ring,
+        undefined as unknown as PeerPool,
+        () => true,
+        quiet,
+      );
+      await untilRebuilt(ae, 1);
+      return ae;
+    }),
+  );
+  const ms: number[][] = sides.map(() => []);
+  const counts = sides.map(() => 0);
+  for (let round = 0; round < rounds; round++) {
+    for (let j = 0; j < sides.length; j++) {
+      const s = round % 2 === 0 ? j : sides.length - 1 - j;
+      let found = 0;
+      const t = process.cpuUsage();
+      for (const peer of ['n2', 'n3', 'n4', 'n5']) found += (await nodes[s]!.bucketEntries(peer, buckets)).length;
+      const used = process.cpuUsage(t);
+      ms[s]!.push((used.user + used.system) / 1e3 / 4);
+      counts[s] = found;
+    }
+  }
+  for (const ae of nodes) ae.stop();
+  const line = sides.map((side, s) => `${side.name} ${median(ms[s]!).toFixed(2)} ms`).join(', ');
+  const ratio =
+    sides.length === 2
+      ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(ms[0]!.map((x, i) => x / ms[1]![i]!)).toFixed(3)} (median of per-round ratios)`
+      : '';
+  console.log(
+    `bucketEntries, ${n} entries, 5 nodes rf 3, 64 buckets: ${line} a call (CPU time, medians over ${rounds} rounds)${ratio}; entries found (4 peers): ${counts.join(' / ')}`,
+  );
+  console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ms[s]!.map((x) => x.toFixed(2)).join(' ')}]`).join('; ')}`);
+}
+
+async function writePath(sides: Side[], rounds: number): Promise<void> {
   const ring = ringOf(3);
   const rand = seeded(3);
   const cases = [
@@ -295,11 +358,10 @@ async function writePath(against: string | undefined, rounds: number): Promise<v
       }
     }
     for (const { ae } of stores) ae.stop();
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const line = sides.map((side, s) => `${side.name} ${med(ns[s]!).toFixed(0)} ns`).join(', ');
+    const line = sides.map((side, s) => `${side.name} ${median(ns[s]!).toFixed(0)} ns`).join(', ');
     const ratio =
       sides.length === 2
-        ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${med(ns[0]!.map((x, i) => x / ns[1]![i]!)).toFixed(3)} (median of per-round ratios)`
+        ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(ns[0]!.map((x, i) => x / ns[1]![i]!)).toFixed(3)} (median of per-round ratios)`
         : '';
     console.log(`${c.name}: Store.apply ${line} a write (CPU time, medians)${ratio}`);
     console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ns[s]!.map((x) => x.toFixed(0)).join(' ')}]`).join('; ')}`);

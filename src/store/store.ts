@@ -479,6 +479,27 @@ export class Store {
     }
   }
 
+  /**
+   * The entries peek() would give (tombstones included, dead and flushed ones not, judged when
+   * each is reached) of the keys whose ring position p has its top `depth` bits b with
+   * wanted[b] !== 0 and accept(p) true: other keys are not decoded, and no key is looked up.
+   * For anti-entropy's bucket entries (accept: the positions a peer shares with this node).
+   */
+  *entriesInBuckets(depth: number, wanted: Uint8Array, accept: (position: number) => boolean): IterableIterator<[string, EntryRecord]> {
+    const shift = 32 - depth;
+    for (const sh of this.shardList) {
+      for (let slot = 0; slot < sh.used; slot++) {
+        if ((sh.flags[slot] & FLAG_USED) === 0) continue;
+        const p = sh.pos[slot];
+        if (wanted[p >>> shift] === 0 || !accept(p)) continue;
+        const e = sh.ttl.exp[slot];
+        if (e !== 0 && e <= this.now()) continue;
+        if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
+        yield [sh.keyOf(slot), sh.record(slot)];
+      }
+    }
+  }
+
   /** Used, not dead slots (see entries() for the iteration guarantees); the pair is reused. */
   private *slots(): Generator<[Shard, number]> {
     const now = this.now();
