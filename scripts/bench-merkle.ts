@@ -15,10 +15,11 @@
  *    event-loop delay meanwhile;
  * and times one rebuild of the kept trees (a new ring).
  *
- *   node --import tsx scripts/bench-merkle.ts --write-path [--against DIR] [--rounds 9]
+ *   node --import tsx scripts/bench-merkle.ts --write-path [--against DIR] [--rounds 9] [--keys 100000]
  *
- * runs only the write path with its observers on: Store.apply overwriting random keys of a
- * store (32 shards, COMPRESSION_THRESHOLD 1 KiB) observed by an AntiEntropy keeping its trees
+ * runs only the write path with its observers on: Store.apply overwriting random keys (of
+ * --keys for 100-byte values: few keys keep the store in the CPU caches, which shows the
+ * write's own work; 20,000 for 4 KB ones) of a store (32 shards, COMPRESSION_THRESHOLD 1 KiB) observed by an AntiEntropy keeping its trees
  * (3 nodes, rf 3), with 100-byte values (not compressed) and 4 KB JSON-like ones (compressed),
  * CPU ns per write (user + system time of the process: less sensitive than wall time to other
  * load on a shared machine). With --against DIR (the src/ folder of another commit, e.g. from `git archive
@@ -304,7 +305,7 @@ async function writePath(sides: Side[], rounds: number): Promise<void> {
   const ring = ringOf(3);
   const rand = seeded(3);
   const cases = [
-    { name: '100 B values', keys: 100_000, writes: 300_000, values: [v] },
+    { name: '100 B values', keys: arg('--keys', 100_000), writes: 300_000, values: [v] },
     { name: '4 KB JSON values (compressed)', keys: 20_000, writes: 20_000, values: Array.from({ length: 64 }, () => jsonDoc(rand, 4096)) },
   ];
   console.log(
