@@ -14,8 +14,28 @@
  *    against now (kept tree, buckets through the position column), with the longest
  *    event-loop delay meanwhile;
  * and times one rebuild of the kept trees (a new ring).
+ *
+ *   node --import tsx scripts/bench-merkle.ts --write-path [--against DIR] [--rounds 9] [--keys 100000]
+ *
+ * runs only the write path with its observers on: Store.apply overwriting random keys (of
+ * --keys for 100-byte values: few keys keep the store in the CPU caches, which shows the
+ * write's own work; 20,000 for 4 KB ones) of a store (32 shards, COMPRESSION_THRESHOLD 1 KiB) observed by an AntiEntropy keeping its trees
+ * (3 nodes, rf 3), with 100-byte values (not compressed) and 4 KB JSON-like ones (compressed),
+ * CPU ns per write (user + system time of the process: less sensitive than wall time to other
+ * load on a shared machine). With --against DIR (the src/ folder of another commit, e.g. from `git archive
+ * <commit> src`, with src/protos/generated copied in), DIR's Store and AntiEntropy run too, in
+ * the same process, the two alternated round by round: medians of each and of the per-round
+ * ratios.
+ *
+ *   node --import tsx scripts/bench-merkle.ts --bucket-entries [--against DIR] [--rounds 9] [--entries 200000]
+ *
+ * times AntiEntropy.bucketEntries (the entries of 64 leaf buckets a peer asks for, for each of
+ * the 4 peers of a 5-node ring, rf 3) on a store of --entries entries, CPU ms per call, with
+ * --against as above.
  */
+import { resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { AntiEntropy, TREE_DEPTH } from '../src/antientropy/antientropy.ts';
 import { SharedPlacement } from '../src/antientropy/placement.ts';
 import { addAll, addShared, sharedInBuckets } from '../src/antientropy/trees.ts';
@@ -105,6 +125,14 @@ function untilRebuilt(ae: AntiEntropy, count: number): Promise<void> {
   });
 }
 
+if (process.argv.includes('--write-path') || process.argv.includes('--bucket-entries')) {
+  const i = process.argv.indexOf('--against');
+  const sides = await sidesOf(i > 0 ? process.argv[i + 1] : undefined);
+  if (process.argv.includes('--write-path')) await writePath(sides, arg('--rounds', 9));
+  if (process.argv.includes('--bucket-entries')) await bucketEntries(sides, arg('--rounds', 9), arg('--entries', 200_000));
+  process.exit(0);
+}
+
 console.log(`entries=${N} writes=${W}; pairs alternated 3 times, best of each`);
 const plain = filled();
 const store = filled();
@@ -191,3 +219,152 @@ const rebuilt = await timed(async () => {
 });
 console.log(`rebuild of the kept trees for a new ring: ${show(rebuilt)}`);
 ae.stop();
+
+// ---- --write-path ----
+
+interface Side {
+  name: string;
+  Store: typeof Store;
+  AntiEntropy: typeof AntiEntropy;
+}
+
+/** A JSON-like document of `bytes` ASCII characters (compresses about 3-4x with deflate level 1). */
+function jsonDoc(rand: () => number, bytes: number): string {
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
+  const pick = () => words[Math.floor(rand() * words.length)]!;
+  let s = `{"id":"${Math.floor(rand() * 1e9).toString(36)}","orders":[`;
+  while (s.length < bytes) {
+    s += `{"sku":"SKU-${Math.floor(rand() * 1e5)}","qty":${1 + Math.floor(rand() * 5)},"price":${(rand() * 500).toFixed(2)},"note":"${pick()} ${pick()}"},`;
+  }
+  return s.slice(0, bytes);
+}
+
+/** This tree's Store and AntiEntropy, and those of the src/ folder `against` names. */
+async function sidesOf(against: string | undefined): Promise<Side[]> {
+  const sides: Side[] = [{ name: 'this tree', Store, AntiEntropy }];
+  if (against !== undefined) {
+    const dir = resolve(against);
+    const st = (await import(pathToFileURL(`${dir}/store/store.ts`).href)) as { Store: typeof Store };
+    const ae = (await import(pathToFileURL(`${dir}/antientropy/antientropy.ts`).href)) as { AntiEntropy: typeof AntiEntropy };
+    sides.push({ name: against, Store: st.Store, AntiEntropy: ae.AntiEntropy });
+  }
+  return sides;
+}
+
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+/** AntiEntropy.bucketEntries (a peer's round, 64 leaf buckets) on a store of n entries, 5 nodes, rf 3: CPU ms per call. */
+async function bucketEntries(sides: Side[], rounds: number, n: number): Promise<void> {
+  const ring = ringOf(5);
+  const buckets = Array.from({ length: 64 }, (_, i) => (i * 61) % (1 << TREE_DEPTH));
+  const nodes = await Promise.all(
+    sides.map(async (side) => {
+      const store = new side.Store({ shards: 32, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
+      for (let k = 0; k < n; k++) store.apply(keyOf(k), rec);
+      const ae = new side.AntiEntropy(
+        store,
+        'n1',
+        3,
+        () => ring,
+        undefined as unknown as PeerPool,
+        () => true,
+        quiet,
+      );
+      await untilRebuilt(ae, 1);
+      return ae;
+    }),
+  );
+  const ms: number[][] = sides.map(() => []);
+  const counts = sides.map(() => 0);
+  for (let round = 0; round < rounds; round++) {
+    for (let j = 0; j < sides.length; j++) {
+      const s = round % 2 === 0 ? j : sides.length - 1 - j;
+      let found = 0;
+      const t = process.cpuUsage();
+      for (const peer of ['n2', 'n3', 'n4', 'n5']) found += (await nodes[s]!.bucketEntries(peer, buckets)).length;
+      const used = process.cpuUsage(t);
+      ms[s]!.push((used.user + used.system) / 1e3 / 4);
+      counts[s] = found;
+    }
+  }
+  for (const ae of nodes) ae.stop();
+  const line = sides.map((side, s) => `${side.name} ${median(ms[s]!).toFixed(2)} ms`).join(', ');
+  const ratio =
+    sides.length === 2
+      ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(ms[0]!.map((x, i) => x / ms[1]![i]!)).toFixed(3)} (median of per-round ratios)`
+      : '';
+  console.log(
+    `bucketEntries, ${n} entries, 5 nodes rf 3, 64 buckets: ${line} a call (CPU time, medians over ${rounds} rounds)${ratio}; entries found (4 peers): ${counts.join(' / ')}`,
+  );
+  console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ms[s]!.map((x) => x.toFixed(2)).join(' ')}]`).join('; ')}`);
+}
+
+async function writePath(sides: Side[], rounds: number): Promise<void> {
+  const ring = ringOf(3);
+  const rand = seeded(3);
+  const cases = [
+    { name: '100 B values', keys: arg('--keys', 100_000), writes: 300_000, values: [v] },
+    { name: '4 KB JSON values (compressed)', keys: 20_000, writes: 20_000, values: Array.from({ length: 64 }, () => jsonDoc(rand, 4096)) },
+  ];
+  console.log(
+    `write path, observers on (kept trees), COMPRESSION_THRESHOLD 1 KiB; ${rounds} rounds alternating ${sides.map((s) => s.name).join(' / ')}`,
+  );
+  for (const c of cases) {
+    const r: EntryRecord = { ...rec };
+    let version = 1;
+    const stores = await Promise.all(
+      sides.map(async (side) => {
+        const store = new side.Store({
+          shards: 32,
+          capacity: 0,
+          maxMemoryBytes: 0,
+          policy: 'lru',
+          tombstoneGraceMs: 60_000,
+          compressionThreshold: 1024,
+        });
+        for (let k = 0; k < c.keys; k++) {
+          r.value = c.values[k % c.values.length]!;
+          store.apply(keyOf(k), r);
+        }
+        const ae = new side.AntiEntropy(
+          store,
+          'n1',
+          3,
+          () => ring,
+          undefined as unknown as PeerPool,
+          () => true,
+          quiet,
+        );
+        await untilRebuilt(ae, 1);
+        return { store, ae };
+      }),
+    );
+    const order = Array.from({ length: c.writes }, (_, i) => keyOf(Math.floor(seeded(i + 7)() * c.keys)));
+    const ns: number[][] = sides.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      for (let j = 0; j < sides.length; j++) {
+        const s = round % 2 === 0 ? j : sides.length - 1 - j; // who goes first alternates too
+        const { store } = stores[s]!;
+        const base = ++version * 1_000_000;
+        const t = process.cpuUsage();
+        for (let i = 0; i < c.writes; i++) {
+          r.wall = base + i;
+          r.value = c.values[(i + round) % c.values.length]!;
+          store.apply(order[i]!, r);
+        }
+        const used = process.cpuUsage(t);
+        ns[s]!.push(((used.user + used.system) * 1e3) / c.writes);
+      }
+    }
+    for (const { ae } of stores) ae.stop();
+    const line = sides.map((side, s) => `${side.name} ${median(ns[s]!).toFixed(0)} ns`).join(', ');
+    const ratio =
+      sides.length === 2
+        ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(ns[0]!.map((x, i) => x / ns[1]![i]!)).toFixed(3)} (median of per-round ratios)`
+        : '';
+    console.log(`${c.name}: Store.apply ${line} a write (CPU time, medians)${ratio}`);
+    console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ns[s]!.map((x) => x.toFixed(0)).join(' ')}]`).join('; ')}`);
+  }
+}

@@ -15,7 +15,8 @@
  * and Stats are answered from trees built by scanning, as before. Every due entry is
  * reclaimed (Store.sweep) before a tree is read, so that the trees hold what a scan would
  * see. The entries of differing buckets are found by a scan of the store's key positions
- * (Store.versionsInBuckets), which decodes only the keys in those buckets.
+ * (Store.entriesInBuckets), which decodes only the keys in those buckets that the peer
+ * shares (SharedPlacement, from the same positions).
  */
 
 import type { Logger } from '../log/logger.js';
@@ -28,7 +29,7 @@ import type { EntryRecord, Store } from '../store/store.js';
 import { LiveTrees, type TreeSet } from './live.js';
 import { SharedPlacement } from './placement.js';
 import { reconcile, ServedTrees } from './reconcile.js';
-import { addAll, addShared, type PreferenceList, sharedInBuckets } from './trees.js';
+import { addAll, addShared, type PreferenceList } from './trees.js';
 
 export const TREE_DEPTH = 12;
 /** A tree built for a peer's round is reused for its follow-up requests for this long. */
@@ -63,6 +64,8 @@ export class AntiEntropy {
   private readonly unobserve: () => void;
   /** The ring the kept trees (or the rebuild under way) are for. */
   private treesRing: HashRing | undefined;
+  /** The placement of the last ring asked for (the kept trees' and the rounds' ring, mostly). */
+  private placed: { ring: HashRing; placement: SharedPlacement } | undefined;
   /** A rebuild's scan loop is running. */
   private scanning = false;
   private stopped = false;
@@ -91,13 +94,13 @@ export class AntiEntropy {
     this.unobserve = !keep
       ? () => undefined
       : store.observe({
-          applied: (key, rec, prev) => {
+          applied: (key, rec, prev, position) => {
             if (this.ring() !== this.treesRing) this.rebuild();
-            this.live.applied(key, rec, prev);
+            this.live.applied(key, rec, prev, position);
           },
-          removed: (_kind, key, wall, logical, node, tombstone) => {
+          removed: (_kind, key, wall, logical, node, tombstone, position) => {
             if (this.ring() !== this.treesRing) this.rebuild();
-            this.live.removed(key, wall, logical, node, tombstone);
+            this.live.removed(key, wall, logical, node, tombstone, position);
           },
           flushed: () => this.rebuild(),
         });
@@ -138,11 +141,20 @@ export class AntiEntropy {
     const ring = this.ring();
     this.treesRing = ring;
     const bits = this.store.partBits(SCAN_SLICE);
-    this.live.rebuild(new SharedPlacement(ring, this.rf, this.selfId), bits, this.store.partCount(bits));
+    this.live.rebuild(this.placementFor(ring), bits, this.store.partCount(bits));
     if (!this.scanning) {
       this.scanning = true;
       setImmediate(() => void this.scan());
     }
+  }
+
+  /** Which peers share each position with this node on `ring` (made once per ring). */
+  private placementFor(ring: HashRing): SharedPlacement {
+    const p = this.placed;
+    if (p !== undefined && p.ring === ring) return p.placement;
+    const placement = new SharedPlacement(ring, this.rf, this.selfId);
+    this.placed = { ring, placement };
+    return placement;
   }
 
   /** Scans the parts of the rebuild under way (a newer rebuild restarts from its first part), one per event-loop turn. */
@@ -240,8 +252,8 @@ export class AntiEntropy {
   }
 
   async bucketEntries(requester: string, buckets: number[]): Promise<[string, EntryRecord][]> {
-    const tree = this.served.take(requester) ?? new MerkleTree(TREE_DEPTH);
-    return this.ourBuckets(this.prefs(this.ring()), requester, tree, new Set(buckets));
+    this.served.take(requester); // the round's last request
+    return this.ourBuckets(this.placementFor(this.ring()), requester, buckets);
   }
 
   // ---- our side of a round ----
@@ -259,19 +271,18 @@ export class AntiEntropy {
   }
 
   /**
-   * Our entries shared with `peer` in the given buckets; keys and values are decoded for
-   * these only (the store keeps each key's position: the scan reads a typed array).
+   * Our entries shared with `peer` (on the placement's ring) in the given leaf buckets of a
+   * TREE_DEPTH tree: the store's column of key positions gives both the bucket and, through
+   * the placement, whether peer shares the key, so keys and values are decoded for these only.
    */
-  private async ourBuckets(prefs: PreferenceList, peer: string, tree: MerkleTree, buckets: Set<number>): Promise<[string, EntryRecord][]> {
+  private async ourBuckets(placement: SharedPlacement, peer: string, buckets: readonly number[]): Promise<[string, EntryRecord][]> {
     const out: [string, EntryRecord][] = [];
-    const wanted = new Uint8Array(tree.buckets);
+    const i = placement.indexOf(peer);
+    if (i === -1) return out;
+    const wanted = new Uint8Array(1 << TREE_DEPTH);
     for (const b of buckets) if (b >= 0 && b < wanted.length) wanted[b] = 1;
-    for await (const part of inSlices(this.store.versionsInBuckets(tree.depth, wanted))) {
-      for (const [key] of sharedInBuckets(part, prefs, this.selfId, peer, tree, buckets)) {
-        const rec = this.store.peek(key);
-        if (rec) out.push([key, rec]);
-      }
-    }
+    const shared = (position: number) => placement.peersAt(position).includes(i);
+    for await (const part of inSlices(this.store.entriesInBuckets(TREE_DEPTH, wanted, shared))) for (const e of part) out.push(e);
     return out;
   }
 
@@ -286,7 +297,7 @@ export class AntiEntropy {
     const buckets = someOf(differing, MAX_REPAIR_BUCKETS);
     const theirs = new Map<string, EntryRecord>();
     for (const e of await this.peers.bucketEntries(peer, buckets)) theirs.set(e.key, entryFromWire(e));
-    const ours = new Map(await this.ourBuckets(this.prefs(ring), peer, local, new Set(buckets)));
+    const ours = new Map(await this.ourBuckets(this.placementFor(ring), peer, buckets));
     const { take, give } = reconcile(ours, theirs);
     let repaired = 0;
     for (const [key, rec] of take) if (this.store.apply(key, rec)) repaired++;

@@ -13,7 +13,8 @@
  *  caller sweeps the store before it reads a tree.
  * Only the trees' leaf buckets are kept (MerkleLeaves; the inner nodes are computed when a
  * tree is read). Maintenance (one XOR into one bucket per tree the key is in, the item's
- * digest computed once):
+ * digest computed once; the key's position is the one the store hands its observers, computed
+ * here only when not given):
  *  - applied(key, rec, prev): prev out (unless a flush covers it: it is not in), rec in
  *    (unless it is a tombstone and tombstones are not kept: it only removed prev);
  *  - removed (expired, grace over, evicted, dropped): the item out, unless a flush covers it;
@@ -92,26 +93,27 @@ export class LiveTrees {
       throw new RangeError(`part ${part} is not the next part of a rebuild (${b?.next ?? 'none runs'})`);
     for (const [key, v] of entries) {
       if (this.opts.covered(key, v.wall, v.logical, v.node)) continue;
-      this.change(b.set, key, undefined, v);
+      this.change(b.set, key, keyPosition(key), undefined, v);
     }
     if (++b.next === b.parts) this.finish();
   }
 
-  applied(key: string, rec: EntryVersion, prev: EntryVersion | undefined): void {
+  /** A change the store applied (StoreObserver.applied); `position`: keyPosition(key), which the store hands its observers. */
+  applied(key: string, rec: EntryVersion, prev: EntryVersion | undefined, position = keyPosition(key)): void {
     const set = this.target(key);
     if (set === undefined) return;
     const out = prev !== undefined && !this.opts.covered(key, prev.wall, prev.logical, prev.node) ? prev : undefined;
     const into = rec.tombstone && !this.opts.keepsTombstones ? undefined : rec;
-    this.change(set, key, out, into);
+    this.change(set, key, position, out, into);
   }
 
-  removed(key: string, wall: number, logical: number, node: string, tombstone: boolean): void {
+  /** An entry the store removed (StoreObserver.removed); `position` as for applied. */
+  removed(key: string, wall: number, logical: number, node: string, tombstone: boolean, position = keyPosition(key)): void {
     const set = this.target(key);
     if (set === undefined || this.opts.covered(key, wall, logical, node)) return;
     const d = this.d;
     d[0] = 0;
     d[1] = 0;
-    const position = keyPosition(key);
     xorDigest(d, position, keyLaneLo(key), this.nodes.of(node), wall, logical, tombstone);
     this.xorInto(set, position);
   }
@@ -129,12 +131,11 @@ export class LiveTrees {
     return b.set;
   }
 
-  private change(set: TreeSet, key: string, prev: EntryVersion | undefined, next: EntryVersion | undefined): void {
+  private change(set: TreeSet, key: string, position: number, prev: EntryVersion | undefined, next: EntryVersion | undefined): void {
     if (prev === undefined && next === undefined) return;
     const d = this.d;
     d[0] = 0;
     d[1] = 0;
-    const position = keyPosition(key);
     const kLo = keyLaneLo(key);
     if (prev !== undefined) xorDigest(d, position, kLo, this.nodes.of(prev.node), prev.wall, prev.logical, prev.tombstone);
     if (next !== undefined) xorDigest(d, position, kLo, this.nodes.of(next.node), next.wall, next.logical, next.tombstone);

@@ -45,10 +45,12 @@ export interface StoreObserver {
    * rec was stored for key (a tombstone for a delete; with no tombstone grace, a tombstone
    * removes what it replaces and is not kept); `prev`, when given, is the entry it replaced
    * (not a dead one; maybe one a flush covers). Both objects are the caller's: copy what you keep.
+   * `position` is keyPosition(key), the key's ring position, which the store keeps (an
+   * observer that needs it need not hash the key again).
    */
-  applied(key: string, rec: EntryRecord, prev: EntryVersion | undefined): void;
-  /** key's entry (of version wall.logical.node, a tombstone or not) expired, was evicted or was dropped */
-  removed(kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean): void;
+  applied(key: string, rec: EntryRecord, prev: EntryVersion | undefined, position: number): void;
+  /** key's entry (of version wall.logical.node, a tombstone or not) expired, was evicted or was dropped; `position` as for applied */
+  removed(kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean, position: number): void;
   /** flush marks that covered something new were merged */
   flushed(marks: readonly FlushMark[]): void;
 }

@@ -1,7 +1,7 @@
 import { compareVersions } from '../hlc/hlc.js';
 import { keyPosition } from '../ring/ring.js';
 import { CHANGE_EVICT, CHANGE_EXPIRE, type RemovalKind } from './changes.js';
-import { plainLength, unpack } from './compress.js';
+import { plainLength, unpack, writeStored } from './compress.js';
 import { FifoPolicy } from './fifo.js';
 import { ExpiryHeap } from './heap.js';
 import { LfuPolicy } from './lfu.js';
@@ -21,6 +21,8 @@ export const FLAG_USED = 4;
 const FLAG_COMPRESSED = 8;
 
 const INITIAL_SLOTS = 16;
+/** apply()'s `slot` when the caller has not looked the key up */
+export const UNKNOWN_SLOT = -2;
 /** ref of an entry kept outside the arena (key + value bytes > MAX_CHUNK) */
 const OUTSIDE = 0xffffffff;
 /** Fibonacci hashing: the index position is the top bits of h * 2^32/phi */
@@ -144,13 +146,16 @@ export class Shard {
    * Told of each entry this shard expires (a tombstone's grace ending included) or evicts, with
    * its version (set by Store.observe; undefined = nobody observes).
    */
-  onRemoved: ((kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => void) | undefined =
-    undefined;
+  onRemoved:
+    | ((kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean, position: number) => void)
+    | undefined = undefined;
   /**
    * While someone observes (onRemoved set): the version the last apply() that stored replaced
    * (`replaced` false: none, or a dead one). One object, rewritten by every apply().
    */
   replaced = false;
+  /** The ring position (keyPosition) of the key the last apply() that stored wrote: the column's, or computed once for a new key. */
+  position = 0;
   readonly prev: EntryVersion = { wall: 0, logical: 0, node: '', expiresAt: 0, tombstone: false };
 
   constructor(
@@ -267,9 +272,8 @@ export class Shard {
     return slot;
   }
 
-  /** Whether apply() would refuse rec as not newer than the key's live entry (encodeKey just encoded the key). */
-  refuses(key: string, h: number, kl: number, rec: EntryRecord, now: number): boolean {
-    const slot = this.find(key, h, kl, now);
+  /** Whether apply() refuses rec as not newer than the live entry in `slot` (find's answer; -1: none). */
+  refuses(slot: number, rec: EntryRecord): boolean {
     return (
       slot !== -1 &&
       compareVersions(rec.wall, rec.logical, rec.node, this.wall[slot], this.logical[slot], this.nodes.name(this.node[slot])) <= 0
@@ -278,19 +282,25 @@ export class Shard {
 
   /**
    * Last-write-wins store of an already validated record, for the key encodeKey just
-   * encoded (`kl` bytes, hash `h`). `vbytes` is the value's byte length (UTF-8, or latin1
-   * when binary); `packed`, when given, is its compressed stored form (compress.ts), kept
-   * instead (`vbytes` then is its length). `exp` is the expiry to store (for tombstones: end of grace).
+   * encoded (`kl` bytes, hash `h`), after reclaiming up to `reclaimBudget` dead entries.
+   * `slot`: UNKNOWN_SLOT, or the key's slot as find() gave it with rec checked against it
+   * (refuses(); find() and that check then are not done again: the slot stays valid, since
+   * reclaiming removes dead entries only). `vbytes` is the value's byte length (UTF-8, or
+   * latin1 when binary); `body`, when given, is the deflate body of its compressed stored
+   * form (compress.ts), which is kept instead, `plain` being the value's byte length (in its
+   * header) and `vbytes` the stored form's. `exp` is the expiry to store (for tombstones: end of grace).
    * `deadOnArrival` = a tombstone with no grace: it removes an older entry but is not kept.
    */
   apply(
+    slot: number,
     key: string,
     h: number,
     kl: number,
     rec: EntryRecord,
     tombstone: boolean,
     value: string,
-    packed: Buffer | undefined,
+    body: Buffer | undefined,
+    plain: number,
     vbytes: number,
     size: number,
     exp: number,
@@ -299,12 +309,10 @@ export class Shard {
     reclaimBudget: number,
   ): boolean {
     if (reclaimBudget > 0) this.reclaim(now, reclaimBudget);
-    const slot = this.find(key, h, kl, now);
-    if (
-      slot !== -1 &&
-      compareVersions(rec.wall, rec.logical, rec.node, this.wall[slot], this.logical[slot], this.nodes.name(this.node[slot])) <= 0
-    )
-      return false;
+    if (slot === UNKNOWN_SLOT) {
+      slot = this.find(key, h, kl, now);
+      if (this.refuses(slot, rec)) return false;
+    }
 
     this.replaced = false;
     if (slot !== -1 && this.onRemoved !== undefined) {
@@ -317,12 +325,15 @@ export class Shard {
       this.replaced = true;
     }
     if (deadOnArrival) {
-      if (slot !== -1) this.remove(slot);
+      if (slot !== -1) {
+        this.position = this.pos[slot];
+        this.remove(slot);
+      } else this.position = keyPosition(key);
       return true;
     }
 
     const binary = !tombstone && rec.binary;
-    const flags = FLAG_USED | (tombstone ? FLAG_TOMBSTONE : 0) | (binary ? FLAG_BINARY : 0) | (packed !== undefined ? FLAG_COMPRESSED : 0);
+    const flags = FLAG_USED | (tombstone ? FLAG_TOMBSTONE : 0) | (binary ? FLAG_BINARY : 0) | (body !== undefined ? FLAG_COMPRESSED : 0);
     const ni = this.nodes.acquire(rec.node);
     if (slot !== -1) {
       // overwrite in place: keeps the slot (and the chunk if the size class is the same),
@@ -331,7 +342,8 @@ export class Shard {
       if ((this.flags[slot] & FLAG_TOMBSTONE) !== 0) this.tombstones--;
       else this.live--;
       this.bytes += size - this.sizes[slot];
-      this.rewrite(slot, key, kl, value, packed, vbytes, binary);
+      this.position = this.pos[slot];
+      this.rewrite(slot, key, kl, value, body, plain, vbytes, binary);
       this.fill(slot, rec, ni, flags, size, exp);
       this.policy.onAccess(slot);
       this.makeRoom(0, 0, slot, now);
@@ -341,9 +353,11 @@ export class Shard {
     this.makeRoom(1, size, -1, now);
     const s = this.alloc();
     this.hashes[s] = h;
-    this.pos[s] = keyPosition(key);
+    const position = keyPosition(key);
+    this.pos[s] = position;
+    this.position = position;
     this.klen[s] = kl;
-    this.place(s, key, kl, value, packed, vbytes, binary);
+    this.place(s, key, kl, value, body, plain, vbytes, binary);
     this.index(s, h);
     this.bytes += size;
     this.fill(s, rec, ni, flags, size, exp);
@@ -351,14 +365,28 @@ export class Shard {
     return true;
   }
 
-  /** Puts a new slot's key (from keyBuf) and value into a fresh chunk, or outside the arena. */
-  private place(s: number, key: string, kl: number, value: string, packed: Buffer | undefined, vbytes: number, binary: boolean): void {
+  /** Puts a new slot's key (from keyBuf) and value (see apply) into a fresh chunk, or outside the arena. */
+  private place(
+    s: number,
+    key: string,
+    kl: number,
+    value: string,
+    body: Buffer | undefined,
+    plain: number,
+    vbytes: number,
+    binary: boolean,
+  ): void {
     this.vlen[s] = vbytes;
-    if (packed !== undefined) this.countPacked(packed, 0, packed.length, 1);
+    if (body !== undefined) this.countPacked(plain, vbytes, 1);
     const total = kl + vbytes;
     if (total > MAX_CHUNK) {
       this.ref[s] = OUTSIDE;
-      this.outside.set(s, { key, value: packed ?? value });
+      let stored: string | Buffer = value;
+      if (body !== undefined) {
+        stored = Buffer.allocUnsafe(vbytes);
+        writeStored(stored, 0, plain, body);
+      }
+      this.outside.set(s, { key, value: stored });
       return;
     }
     const r = this.slab.alloc(total);
@@ -368,14 +396,14 @@ export class Shard {
     const kb = keyBuf;
     if (kl <= 32) for (let i = 0; i < kl; i++) p[o + i] = kb[i];
     else kb.copy(p, o, 0, kl);
-    if (packed !== undefined) packed.copy(p, o + kl);
+    if (body !== undefined) writeStored(p, o + kl, plain, body);
     else if (vbytes > 0) p.write(value, o + kl, vbytes, binary ? 'latin1' : 'utf8');
   }
 
-  /** Adds (`sign` 1) or takes away (-1) a compressed value from the counters: its stored form, `stored` bytes at bytes[start]. */
-  private countPacked(bytes: Buffer, start: number, stored: number, sign: 1 | -1): void {
+  /** Adds (`sign` 1) or takes away (-1) a compressed value from the counters: `plain` bytes as written, `stored` as stored. */
+  private countPacked(plain: number, stored: number, sign: 1 | -1): void {
     this.packedItems += sign;
-    this.packedPlain += sign * plainLength(bytes, start);
+    this.packedPlain += sign * plain;
     this.packedStored += sign * stored;
   }
 
@@ -385,26 +413,35 @@ export class Shard {
     const r = this.ref[s];
     if (r === OUTSIDE) {
       const v = (this.outside.get(s) as Outside).value as Buffer;
-      this.countPacked(v, 0, v.length, -1);
-    } else this.countPacked(this.slab.pages[pageOf(r)], offsetOf(r) + this.klen[s], this.vlen[s], -1);
+      this.countPacked(plainLength(v, 0), v.length, -1);
+    } else this.countPacked(plainLength(this.slab.pages[pageOf(r)], offsetOf(r) + this.klen[s]), this.vlen[s], -1);
   }
 
   /** Replaces a used slot's value: in its chunk if the size class stays, else in a new place. */
-  private rewrite(s: number, key: string, kl: number, value: string, packed: Buffer | undefined, vbytes: number, binary: boolean): void {
+  private rewrite(
+    s: number,
+    key: string,
+    kl: number,
+    value: string,
+    body: Buffer | undefined,
+    plain: number,
+    vbytes: number,
+    binary: boolean,
+  ): void {
     this.uncount(s);
     const r = this.ref[s];
     const had = kl + this.vlen[s];
     const total = kl + vbytes;
     if (r !== OUTSIDE && total <= MAX_CHUNK && Slab.sameClass(had, total)) {
       this.vlen[s] = vbytes;
-      if (packed !== undefined) {
-        this.countPacked(packed, 0, vbytes, 1);
-        packed.copy(this.slab.pages[pageOf(r)], offsetOf(r) + kl);
+      if (body !== undefined) {
+        this.countPacked(plain, vbytes, 1);
+        writeStored(this.slab.pages[pageOf(r)], offsetOf(r) + kl, plain, body);
       } else if (vbytes > 0) this.slab.pages[pageOf(r)].write(value, offsetOf(r) + kl, vbytes, binary ? 'latin1' : 'utf8');
       return;
     }
     this.release(s);
-    this.place(s, key, kl, value, packed, vbytes, binary);
+    this.place(s, key, kl, value, body, plain, vbytes, binary);
   }
 
   /** Frees a slot's key and value storage. */
@@ -494,7 +531,7 @@ export class Shard {
       const v = this.policy.victim(exclude);
       if (v === -1) return;
       if (this.onRemoved !== undefined)
-        this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v], this.nodeOf(v), this.isTombstone(v));
+        this.onRemoved(CHANGE_EVICT, this.keyOf(v), this.wall[v], this.logical[v], this.nodeOf(v), this.isTombstone(v), this.pos[v]);
       this.remove(v);
       this.evictions++;
     }
@@ -576,7 +613,7 @@ export class Shard {
     const tombstone = this.isTombstone(slot);
     if (!tombstone) this.expirations++;
     if (this.onRemoved !== undefined)
-      this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot], this.nodeOf(slot), tombstone);
+      this.onRemoved(CHANGE_EXPIRE, this.keyOf(slot), this.wall[slot], this.logical[slot], this.nodeOf(slot), tombstone, this.pos[slot]);
     this.remove(slot);
   }
 

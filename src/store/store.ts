@@ -2,10 +2,10 @@ import { CacheError } from '../errors/errors.js';
 import { hash32 } from '../hash/hash.js';
 import { compareVersions } from '../hlc/hlc.js';
 import { CHANGE_DROP, type RemovalKind, type StoreObserver } from './changes.js';
-import { pack } from './compress.js';
+import { deflated, HEADER_BYTES } from './compress.js';
 import { type FlushMark, FlushMarks } from './flushes.js';
 import { NodeTable } from './nodes.js';
-import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard } from './shard.js';
+import { encodeKey, FLAG_TOMBSTONE, FLAG_USED, Shard, UNKNOWN_SLOT } from './shard.js';
 
 export type EvictionPolicyName = 'lru' | 'lfu' | 'fifo' | 'ttl' | 'random';
 
@@ -193,8 +193,8 @@ export class Store {
     const removed =
       list.length === 0
         ? undefined
-        : (kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean) => {
-            for (const o of list) o.removed(kind, key, wall, logical, node, tombstone);
+        : (kind: RemovalKind, key: string, wall: number, logical: number, node: string, tombstone: boolean, position: number) => {
+            for (const o of list) o.removed(kind, key, wall, logical, node, tombstone, position);
           };
     for (const sh of this.shardList) sh.onRemoved = removed;
   }
@@ -306,21 +306,42 @@ export class Store {
     const sh = this.shardList[h % this.nshards];
     const value = tombstone ? '' : rec.value;
     const kl = encodeKey(key);
-    let vbytes = valueBytes(value, !tombstone && rec.binary);
-    let packed: Buffer | undefined;
-    if (vbytes >= this.packFrom) {
-      if (sh.refuses(key, h, kl, rec, now)) return false;
-      packed = pack(value, rec.binary, vbytes);
-      if (packed !== undefined) vbytes = packed.length;
+    const plain = valueBytes(value, !tombstone && rec.binary);
+    let vbytes = plain;
+    let body: Buffer | undefined;
+    let slot = UNKNOWN_SLOT;
+    if (plain >= this.packFrom) {
+      // the one lookup of the key, before compressing (a refused write costs none)
+      slot = sh.find(key, h, kl, now);
+      if (sh.refuses(slot, rec)) return false;
+      body = deflated(value, rec.binary, plain);
+      if (body !== undefined) vbytes = HEADER_BYTES + body.length;
     }
     const size = ENTRY_OVERHEAD_BYTES + kl + vbytes;
     if (sh.maxBytes > 0 && size > sh.maxBytes) throw new EntryTooLargeError(size, sh.maxBytes);
     const exp = tombstone ? now + this.grace : rec.expiresAt;
     const deadOnArrival = tombstone && this.grace === 0;
-    const stored = sh.apply(key, h, kl, rec, tombstone, value, packed, vbytes, size, exp, deadOnArrival, now, APPLY_RECLAIM_BUDGET);
+    const stored = sh.apply(
+      slot,
+      key,
+      h,
+      kl,
+      rec,
+      tombstone,
+      value,
+      body,
+      plain,
+      vbytes,
+      size,
+      exp,
+      deadOnArrival,
+      now,
+      APPLY_RECLAIM_BUDGET,
+    );
     if (stored && this.observers.length !== 0) {
       const prev = sh.replaced ? sh.prev : undefined;
-      for (const o of this.observers) o.applied(key, rec, prev);
+      const position = sh.position;
+      for (const o of this.observers) o.applied(key, rec, prev, position);
     }
     return stored;
   }
@@ -337,7 +358,8 @@ export class Store {
       return false;
     }
     if (this.observers.length !== 0) {
-      for (const o of this.observers) o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot], sh.nodeOf(slot), sh.isTombstone(slot));
+      for (const o of this.observers)
+        o.removed(CHANGE_DROP, key, sh.wall[slot], sh.logical[slot], sh.nodeOf(slot), sh.isTombstone(slot), sh.pos[slot]);
     }
     sh.remove(slot);
     return true;
@@ -453,6 +475,27 @@ export class Store {
         if (e !== 0 && e <= now) continue;
         if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
         yield [sh.keyOf(slot), sh.version(slot)];
+      }
+    }
+  }
+
+  /**
+   * The entries peek() would give (tombstones included, dead and flushed ones not, judged when
+   * each is reached) of the keys whose ring position p has its top `depth` bits b with
+   * wanted[b] !== 0 and accept(p) true: other keys are not decoded, and no key is looked up.
+   * For anti-entropy's bucket entries (accept: the positions a peer shares with this node).
+   */
+  *entriesInBuckets(depth: number, wanted: Uint8Array, accept: (position: number) => boolean): IterableIterator<[string, EntryRecord]> {
+    const shift = 32 - depth;
+    for (const sh of this.shardList) {
+      for (let slot = 0; slot < sh.used; slot++) {
+        if ((sh.flags[slot] & FLAG_USED) === 0) continue;
+        const p = sh.pos[slot];
+        if (wanted[p >>> shift] === 0 || !accept(p)) continue;
+        const e = sh.ttl.exp[slot];
+        if (e !== 0 && e <= this.now()) continue;
+        if (this.marks.size !== 0 && this.flushed(sh, slot)) continue;
+        yield [sh.keyOf(slot), sh.record(slot)];
       }
     }
   }

@@ -144,3 +144,54 @@ test('with rounds off (keep = false) the store is not observed for trees; Stats 
     ae.stop();
   }
 });
+
+test("bucketEntries answers exactly the held entries both replicate in the asked buckets (the preference lists' rule), for each peer and after a new ring", async () => {
+  let now = 1_000_000;
+  const store = new Store({ shards: 4, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000, now: () => now });
+  const ring = { current: ringOf(['a', 'b', 'c', 'd', 'e']) };
+  const ae = new AntiEntropy(
+    store,
+    'a',
+    3,
+    () => ring.current,
+    {} as PeerPool,
+    () => true,
+    quiet,
+  );
+  try {
+    for (let i = 0; i < 3000; i++) {
+      const r = rec(10 + i, `v${i}`, i % 11 === 0);
+      if (i % 13 === 0) r.expiresAt = now + 500; // dead by the time they are asked for
+      store.apply(`k${i}`, r);
+    }
+    store.flush([{ prefix: 'k12', wall: 5_000, logical: 0, node: 'w' }]); // covers k12, k120..k129, k1200.. (held at walls below)
+    now += 1_000;
+    const buckets = Array.from({ length: 300 }, (_, i) => (i * 13) % (1 << TREE_DEPTH));
+    buckets.push(-1, 1 << TREE_DEPTH); // not buckets: ignored
+    /** The rule: ring.preferenceList holds both, the key's bucket asked for, what peek gives. */
+    const expected = (peer: string) => {
+      const tree = sharedTree([], (k) => ring.current.preferenceList(k, 3), 'a', peer, TREE_DEPTH);
+      const asked = new Set(buckets);
+      const out: [string, EntryRecord][] = [];
+      for (const [key] of store.versions()) {
+        const prefs = ring.current.preferenceList(key, 3);
+        const held = store.peek(key);
+        if (held && asked.has(tree.bucketOf(key)) && prefs.includes('a') && prefs.includes(peer)) out.push([key, held]);
+      }
+      return out.sort(([x], [y]) => (x < y ? -1 : 1));
+    };
+    for (const round of [0, 1]) {
+      let some = 0;
+      for (const peer of ['b', 'c', 'd', 'e', 'f']) {
+        const got = (await ae.bucketEntries(peer, buckets)).sort(([x], [y]) => (x < y ? -1 : 1));
+        const want = expected(peer);
+        assert.deepEqual(got, want, `peer ${peer}, round ${round}`);
+        some += want.length;
+      }
+      assert.ok(some > 100, `round ${round}: ${some} entries compared`);
+      ring.current = ringOf(['a', 'b', 'c', 'd', 'e', 'f']); // a new ring: the next asks use its placement
+    }
+  } finally {
+    ae.stop();
+  }
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HEADER_BYTES, pack, plainLength, unpack } from '../../src/store/compress.ts';
+import { deflated, HEADER_BYTES, pack, plainLength, unpack, writeStored } from '../../src/store/compress.ts';
 import { MAX_CHUNK } from '../../src/store/slab.ts';
 import type { EntryRecord, StoreOptions } from '../../src/store/store.ts';
 import { ENTRY_OVERHEAD_BYTES, EntryTooLargeError, entryBytes } from '../../src/store/store.ts';
@@ -255,6 +255,52 @@ test('the stored form starts with the plain byte count', () => {
   const p = pack(v, false, 1500) as Buffer;
   assert.equal(p.readUInt32LE(0), 1500);
   assert.ok(p.length > HEADER_BYTES);
+});
+
+test('deflated + writeStored write exactly the stored form pack gives, at any offset; deflated declines what pack declines', () => {
+  const cases: [string, boolean][] = [
+    [json(1500), false],
+    [json(300_000, 3), false], // a body longer than zlib's default output chunk
+    [`${'é'.repeat(700)}${json(800)}`, false],
+    [binaryPattern(5000), true],
+    [randomBytes(4096), true],
+  ];
+  for (const [v, binary] of cases) {
+    const bytes = binary ? v.length : Buffer.byteLength(v);
+    const p = pack(v, binary, bytes);
+    const body = deflated(v, binary, bytes);
+    assert.equal(body === undefined, p === undefined, `${bytes} bytes: both decline or neither`);
+    if (p === undefined || body === undefined) continue;
+    assert.equal(HEADER_BYTES + body.length, p.length);
+    const page = Buffer.alloc(p.length + 50, 0xaa);
+    writeStored(page, 13, bytes, body);
+    assert.ok(page.subarray(13, 13 + p.length).equals(p), `${bytes} bytes: same stored form`);
+    assert.ok(
+      page.subarray(0, 13).every((b) => b === 0xaa) && page.subarray(13 + p.length).every((b) => b === 0xaa),
+      'nothing else written',
+    );
+    assert.equal(unpack(page, 13, 13 + p.length, binary), v);
+  }
+});
+
+test('a compressed write over an expired entry of its key: the old one is expired once (told, counted), the new one stored', () => {
+  const { store, clock } = mk();
+  const told: string[] = [];
+  store.observe({
+    applied: (key, r, prev) => told.push(`applied ${key}@${r.wall} replacing ${prev ? prev.wall : 'none'}`),
+    removed: (_kind, key, wall) => told.push(`removed ${key}@${wall}`),
+    flushed: () => {},
+  });
+  store.apply('k', rec(json(2000, 1), 10, { expiresAt: 2_000 }));
+  clock.t = 2_000;
+  const v = json(3000, 2);
+  assert.equal(store.apply('k', rec(v, 9)), true, 'an older version than the dead one is stored');
+  assert.deepEqual(told, ['applied k@10 replacing none', 'removed k@10', 'applied k@9 replacing none']);
+  const st = store.stats();
+  assert.deepEqual([st.expirations, st.items, st.compressedItems], [1, 1, 1]);
+  assert.equal(store.get('k')?.value, v);
+  assert.equal(store.apply('k', rec(json(3000, 3), 9)), false, 'the same version again is refused');
+  assert.equal(told.length, 3);
 });
 
 test('compressionThreshold must be a non-negative integer', () => {

@@ -1,6 +1,7 @@
 /** Store.observe: observers (persistence, near caches, Watch) are told of every change the store applies, and of nothing else. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { keyPosition } from '../../src/ring/ring.ts';
 import type { StoreObserver } from '../../src/store/changes.ts';
 import { CHANGE_DELETE, CHANGE_DROP, CHANGE_EVICT, CHANGE_EXPIRE, CHANGE_SET, changesTo } from '../../src/store/changes.ts';
 import type { FlushMark } from '../../src/store/flushes.ts';
@@ -87,4 +88,47 @@ test('near caches and Watch (changesTo) are not told of a tombstone whose grace 
   now = 2_000;
   store.sweep(100);
   assert.deepEqual(kinds, [CHANGE_SET, CHANGE_DELETE, CHANGE_EXPIRE]);
+});
+
+test('observers are handed the key position keyPosition gives, for every kind of change', () => {
+  for (const grace of [10, 0]) {
+    let now = 1_000;
+    const store = new Store({
+      shards: 1,
+      capacity: 4,
+      maxMemoryBytes: 0,
+      policy: 'lru',
+      tombstoneGraceMs: grace,
+      compressionThreshold: 64,
+      now: () => now,
+    });
+    const told: string[] = [];
+    const check = (what: string, key: string, position: number) => {
+      told.push(`${what} ${key}`);
+      assert.equal(position, keyPosition(key), `${what} ${key} (grace ${grace})`);
+    };
+    store.observe({
+      applied: (key, r, _prev, position) => check(r.tombstone ? 'deleted' : 'applied', key, position),
+      removed: (kind, key, _wall, _logical, _node, _tombstone, position) =>
+        check(kind === CHANGE_DROP ? 'dropped' : kind === CHANGE_EVICT ? 'evicted' : 'expired', key, position),
+      flushed: () => {},
+    });
+    const keys = ['a', 'bé', 'ключ', '😀 key', `long ${'x'.repeat(300)}`];
+    let wall = 10;
+    const four = keys.slice(0, 4);
+    for (const key of four) store.apply(key, rec(wall++)); // new keys
+    for (const key of four) store.apply(key, rec(wall++, 'y'.repeat(200))); // overwrites, compressed
+    store.apply(keys[4]!, rec(wall++)); // a new key evicts one
+    store.drop(keys[4]!);
+    store.apply(keys[1]!, rec(wall++, '', { tombstone: true })); // a delete of a held key
+    store.apply('gone', rec(wall++, '', { tombstone: true })); // a delete of a key never held
+    store.apply('ttl', rec(wall++, 'v', { expiresAt: 1_005 }));
+    now = 2_000;
+    store.sweep(100);
+    for (const kind of ['applied', 'deleted', 'evicted', 'dropped', 'expired'])
+      assert.ok(
+        told.some((t) => t.startsWith(kind)),
+        `some change told as ${kind} (grace ${grace}): ${told.join(', ')}`,
+      );
+  }
 });
