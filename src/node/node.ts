@@ -261,8 +261,12 @@ export class CacheNode {
     const table = this.membership.table;
     // Data from DATA_DIR first (the clock moved past it), then the log of what follows; only
     // then bind and join: hints and anti-entropy bring what this node missed while down.
-    this.persistence?.load();
-    this.persistence?.start();
+    if (this.persistence) {
+      this.persistence.load();
+      // its other replicas hold what it loaded; anti-entropy reconciles what differs
+      if (this.store.size > 0 && cfg.ANTI_ENTROPY_INTERVAL > 0) this.rebalancer.startedWarm();
+      this.persistence.start();
+    }
     this.parts = createServer(
       { maxRecv: cfg.MAX_RECV_MSG_SIZE, maxSend: cfg.MAX_SEND_MSG_SIZE },
       [

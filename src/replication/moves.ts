@@ -11,7 +11,11 @@
  *    that arrived meanwhile is not dropped; the next pass moves it);
  *  - hand-off (this node leaves; `old` is ignored): send it to every member of R(new), and
  *    drop nothing (the node is going away; its store goes with it).
- * Without an old ring every replica of the new ring counts as new.
+ * Without an old ring every replica of the new ring counts as new, except on a warm start:
+ * the first pass of a node that loaded its keys from DATA_DIR (with anti-entropy on) sends a
+ * key it still replicates only to members that restarted. Its other replicas held the key
+ * while it was down (a graceful leave handed every key to them), and anti-entropy and hints
+ * reconcile what differs; pushing its whole share again would only repeat what they hold.
  */
 import type { HashRing } from '../ring/ring.js';
 import type { EntryVersion } from '../store/store.js';
@@ -26,6 +30,8 @@ export interface PlanContext {
   restarted: ReadonlySet<string>;
   /** This node is leaving: every key goes to every replica on `after`. */
   handoff: boolean;
+  /** The first pass after a warm start (see the contract above). */
+  warm?: boolean;
 }
 
 export interface Move {
@@ -44,7 +50,7 @@ export function planMove(key: string, ctx: PlanContext): Move | undefined {
   }
   const stillMine = now.includes(self);
   const old = ctx.before?.preferenceList(key, ctx.replicationFactor) ?? [];
-  const targets = now.filter((n) => n !== self && (!stillMine || !old.includes(n) || ctx.restarted.has(n)));
+  const targets = now.filter((n) => n !== self && (!stillMine || (!ctx.warm && !old.includes(n)) || ctx.restarted.has(n)));
   return targets.length > 0 ? { targets, dropAfter: !stillMine } : undefined;
 }
 

@@ -33,6 +33,8 @@ export class Rebalancer {
   private baseline: HashRing;
   private target: HashRing | undefined;
   private restarted = new Set<string>();
+  /** Until the first complete pass: this node started with the keys it loaded from DATA_DIR (moves.ts). */
+  private warm = false;
   private running = false;
   private again = false;
   private stopped = false;
@@ -51,6 +53,14 @@ export class Rebalancer {
   ) {
     this.baseline = initial;
     this.pacer = new Pacer(rate, Date.now(), CHUNK_KEYS);
+  }
+
+  /**
+   * This node loaded its keys from DATA_DIR and anti-entropy runs: its first pass sends the
+   * keys it still replicates only to members that restarted (src/replication/moves.ts).
+   */
+  startedWarm(): void {
+    if (this.stats.passes === 0) this.warm = true;
   }
 
   /** The ring changed (and/or these members restarted empty): schedule a pass. */
@@ -88,9 +98,12 @@ export class Rebalancer {
           after: ring,
           restarted,
           handoff: false,
+          warm: this.warm,
         });
-        if (ok) this.baseline = ring;
-        else {
+        if (ok) {
+          this.baseline = ring;
+          this.warm = false;
+        } else {
           for (const n of restarted) this.restarted.add(n);
           if (!this.stopped) {
             this.again = true;

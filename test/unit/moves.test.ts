@@ -70,6 +70,28 @@ test('hand-off: every key goes to every replica on the ring without this node; n
   assert.equal(planMove('k', ctx({ after: ring('a'), handoff: true })), undefined, 'no one to hand it to');
 });
 
+test('a warm start (its first ring after loading DATA_DIR is that of the cluster): a key still ours goes only to members that restarted; others are still sent on and dropped', () => {
+  // the node's baseline is itself alone, as when it starts; RF 3 so that keys have two other replicas
+  const c = ctx({ before: ring('a'), after: ring('a', 'b', 'c', 'd'), replicationFactor: 3, warm: true, restarted: new Set(['c']) });
+  const cold = { ...c, warm: false };
+  let mine = 0;
+  let lost = 0;
+  for (const k of KEYS) {
+    const after = c.after.preferenceList(k, 3);
+    const m = planMove(k, c);
+    if (after.includes('a')) {
+      mine++;
+      assert.deepEqual(m, after.includes('c') ? { targets: ['c'], dropAfter: false } : undefined, k);
+      // the same pass without the warm start pushes the key to every other replica
+      assert.deepEqual(planMove(k, cold), { targets: after.filter((n) => n !== 'a'), dropAfter: false }, k);
+    } else {
+      lost++;
+      assert.deepEqual(m, { targets: after, dropAfter: true }, k);
+    }
+  }
+  assert.ok(mine > 0 && lost > 0, `both kinds of key occur (${mine} ours, ${lost} not)`);
+});
+
 test('without an old ring every other replica of the new ring is new', () => {
   const c = ctx({ before: undefined });
   for (const k of KEYS) {
