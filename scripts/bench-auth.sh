@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # What TLS and tokens cost a single node (issue 13), all in ONE run on this machine.
-# Three single nodes run side by side:
+# Three single nodes run side by side (and two bare servers, see ECHO below):
 #   plain      no TLS, no tokens
 #   token      plaintext + AUTH_TOKENS_FILE; every call carries a write token whose prefix
 #              ("bench:") matches the key
 #   tls+token  TLS (TLS_CERT/TLS_KEY/TLS_CA from scripts/dev-certs.sh) + the same tokens
+# and, with ECHO=1 (default), the platform's own figure beside them: scripts/bench/echo.mjs, a
+# bare grpc-js server answering each request's bytes untouched, plaintext (echo) and with TLS
+# (echo+tls, the same certificate): what TLS costs a Node gRPC server that does nothing else.
 # h2load Get (preloaded key, 100 B value) and Set (key + 100 B value; compare.sh's bodies) are
 # run against each. A round = every load in LOADS x Get, Set x the three configurations, one
 # after the other (Get plain, Get token, Get tls+token, Set plain, ...), -D DUR each; ROUNDS
@@ -39,6 +42,7 @@
 #        FRESH=1      0: the same three node processes for every round
 #        ORDER=fixed  rotate: round r starts with configuration (r-1) mod 3 (plain, token,
 #                     tls+token; token, tls+token, plain; ...), to cancel position effects
+#        ECHO=1       0: no echo and echo+tls servers
 #        AA_TOKEN=0   1: the "token" node is a second plain node (no tokens file, no token sent):
 #                     an A/A calibration showing what the method reads for no difference at all
 #        BUILD=snapshot|dist|0   snapshot (default): compile src/ with tsc into the run's own
@@ -47,7 +51,7 @@
 # output: markdown on stdout and in .bench/bench-auth-<stamp>.md; raw runs, checks, calls, node
 # logs, what else the machine was running (machine.txt) and report.py (remakes the table from
 # results.jsonl) in .bench/bench-auth-<stamp>/
-# Ports 50201 (plain), 50202 (token), 50203 (tls+token) on 127.0.0.1 only. Every process it
+# Ports 50201 (plain), 50202 (token), 50203 (tls+token), 50204 (echo), 50205 (echo+tls) on 127.0.0.1 only. Every process it
 # starts is stopped by its PID (trap on exit / Ctrl-C). Certificates and the tokens file are
 # made in a temp dir, removed at the end.
 set -euo pipefail
@@ -58,12 +62,13 @@ BENCH="$(cd "$ROOT/../shared/bench" 2>/dev/null && pwd)" || { echo "bench-auth.s
 PY=/usr/bin/python3
 
 ROUNDS="${ROUNDS:-3}"; DUR="${DUR:-5}"; WARM="${WARM:-2}"
-OTHER_MAX="${OTHER_MAX:-0.15}"; EXTRA="${EXTRA:-2}"; BUILD="${BUILD:-snapshot}"; FRESH="${FRESH:-1}"; ORDER="${ORDER:-fixed}"; AA_TOKEN="${AA_TOKEN:-0}"
+OTHER_MAX="${OTHER_MAX:-0.15}"; EXTRA="${EXTRA:-2}"; BUILD="${BUILD:-snapshot}"; FRESH="${FRESH:-1}"; ORDER="${ORDER:-fixed}"; AA_TOKEN="${AA_TOKEN:-0}"; ECHO="${ECHO:-1}"
 IFS=';' read -r -a LOADS <<<"${LOADS:--c 50 -m 1;-c 10 -m 10}"
 
 HOST=127.0.0.1
 CONFS=(plain token tls+token)
-declare -A PORT=([plain]=50201 [token]=50202 [tls+token]=50203)
+[[ "$ECHO" == 1 ]] && CONFS+=(echo echo+tls)
+declare -A PORT=([plain]=50201 [token]=50202 [tls+token]=50203 [echo]=50204 [echo+tls]=50205)
 KEY=bench:key
 CACHE_PATH=/cache.v1.CacheService
 
@@ -202,19 +207,26 @@ $PY "$BENCH/grpc_body.py" encode -o "$B/get-other.bin" "1:string=other:key" 2>/d
 
 # ------------------------------------------------------------------ nodes
 aa() { [[ "$1" == token && "$AA_TOKEN" == 1 ]]; }  # AA_TOKEN=1: the token node is a second plain node
+is_echo() { [[ "$1" == echo* ]]; }
 # what else the machine is doing: load average and the busiest processes over 1 s (names only)
 machine() { echo "## $1"; date -u +%FT%TZ; uptime; top -b -n 2 -d 1 | awk '/^top -/{n++} n==2' | sed -n '7,16p'; }
 machine start >"$WORK/machine.txt"
 for conf in "${CONFS[@]}"; do port_free "${PORT[$conf]}" || die "port ${PORT[$conf]} is in use"; done
 for conf in "${CONFS[@]}"; do
   SCHEME[$conf]=http; TOKEN_OF[$conf]=""
-  [[ "$conf" != plain ]] && ! aa "$conf" && TOKEN_OF[$conf]="$TOKEN"
-  [[ "$conf" == tls+token ]] && SCHEME[$conf]=https
+  [[ "$conf" != plain ]] && ! aa "$conf" && ! is_echo "$conf" && TOKEN_OF[$conf]="$TOKEN"
+  [[ "$conf" == tls+token || "$conf" == echo+tls ]] && SCHEME[$conf]=https
 done
 start_nodes() {  # start_nodes GENERATION -> NODE_PID[conf]
   local conf p extra
   for conf in "${CONFS[@]}"; do
     p="${PORT[$conf]}"; extra=()
+    if is_echo "$conf"; then
+      [[ "$conf" == echo+tls ]] && extra+=("$SECRETS/certs/node.pem" "$SECRETS/certs/node.key")
+      start_bg "$conf server $1" "$WORK/node-$conf-$1.log" node "$ROOT/scripts/bench/echo.mjs" "$HOST:$p" "${extra[@]+"${extra[@]}"}"
+      NODE_PID[$conf]=$STARTED_PID
+      continue
+    fi
     [[ "$conf" != plain ]] && ! aa "$conf" && extra+=(AUTH_TOKENS_FILE="$SECRETS/tokens.json")
     [[ "$conf" == tls+token ]] && extra+=(TLS_CERT="$SECRETS/certs/node.pem" TLS_KEY="$SECRETS/certs/node.key" TLS_CA="$SECRETS/certs/ca.pem")
     start_bg "$conf node $1" "$WORK/node-$conf-$1.log" env LOG_LEVEL=warn ADDR="$HOST:$p" PEERS="$HOST:$p" "${extra[@]+"${extra[@]}"}" node "$MAIN"
@@ -250,8 +262,13 @@ declare -A EXPECT=()
 for conf in "${CONFS[@]}"; do
   set_b="$(call_expect "$conf" "$CACHE_PATH/Set" "$B/set.bin" 0)"
   get_b="$(call_expect "$conf" "$CACHE_PATH/Get" "$B/get.bin" 0)"
-  (( get_b >= 110 )) || die "$conf: Get reply is only $get_b B: the 100 B value is not there"
   EXPECT[$conf/Set]=$set_b; EXPECT[$conf/Get]=$get_b
+  if is_echo "$conf"; then
+    [[ "$set_b" == "$(stat -c %s "$B/set.bin")" && "$get_b" == "$(stat -c %s "$B/get.bin")" ]] || die "$conf: replies of $set_b/$get_b B are not the requests"
+    check "$conf: Set and Get answer grpc-status 0 with the request's bytes$([[ "$conf" == echo+tls ]] && echo '; the certificate verifies against the CA')"
+    continue
+  fi
+  (( get_b >= 110 )) || die "$conf: Get reply is only $get_b B: the 100 B value is not there"
   msg="$conf: Set -> grpc-status 0 ($set_b B framed), Get of the preloaded key -> grpc-status 0 ($get_b B, carries the value)"
   if [[ "$conf" == plain ]] || aa "$conf"; then
     call_expect "$conf" "$CACHE_PATH/Get" "$B/get.bin" 0 auto none >/dev/null
@@ -349,8 +366,10 @@ from collections import OrderedDict
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 meta = json.load(open(sys.argv[2]))
 checks = [l.strip() for l in open(sys.argv[3]) if l.strip()]
-CONFS = ["plain", "token", "tls+token"]
+CONFS = [c for c in ["plain", "token", "tls+token", "echo", "echo+tls"] if any(r["conf"] == c for r in rows)]
 TARGET = {"token": 0.95, "tls+token": 0.8}
+# each configuration's baseline; echo+tls against echo is no target: what TLS costs the platform itself
+BASE = {"token": "plain", "tls+token": "plain", "echo+tls": "echo"}
 label = lambda c: "token (A/A: a 2nd plain node)" if c == "token" and meta.get("aa_token") else c
 med = lambda v: statistics.median(v) if v else None
 def fmt(x, nd=0): return "-" if x is None else f"{x:,.{nd}f}"
@@ -364,17 +383,17 @@ out.append(f"Measured {meta['date']} on {meta['host']} ({meta['cpus']} CPUs shar
            + f"; h2load {meta['h2load']}, node {meta['node']}, {meta['openssl']}. Load average at start {meta['load_start']}, at end {meta['load_end']}.")
 tls = sorted({r["tls"] for r in rows if r.get("tls")})
 out.append(f"Each figure: {meta['warm']} s warm-up (`-c 10 -m 1`), then {meta['rounds']} rounds of `-D {meta['dur']}` (up to {meta['extra']} more if a round was disturbed), "
-           + ("the three nodes loaded one after the other within each round (Get plain, token, tls+token, then Set)" if meta.get("order") != "rotate"
-            else "the three nodes loaded one after the other within each round, Get then Set, the order rotating from round to round (plain, token, tls+token; token, tls+token, plain; ...)")
+           + (f"the servers loaded one after the other within each round (Get: {', '.join(CONFS)}; then Set)" if meta.get("order") != "rotate"
+            else f"the servers loaded one after the other within each round, Get then Set, the order rotating from round to round (from {', '.join(CONFS)})")
            + ("; new node processes every round (preloaded, checked, warmed up again)" if meta.get("fresh") else "; the same node processes throughout")
            + ". Medians over the clean rounds "
            f"(no run with other programs above {meta['other_max']} cores), over all rounds if none was clean. "
            "CPU/req = the node's user+system CPU time (/proc) per completed request. "
-           "x plain: ops/s median over plain's median (paired: median of the per-round ratios); by CPU: plain's CPU/req over this one's (1.00 = same cost, <1 = dearer). "
+           "x plain: ops/s median over plain's median (paired: median of the per-round ratios); by CPU: plain's CPU/req over this one's (1.00 = same cost, <1 = dearer); echo+tls is against echo (scripts/bench/echo.mjs: a bare grpc-js server answering the request's bytes). "
            "CPU in cores: node / h2load / everything else / steal."
            + (f" TLS as negotiated by h2load: {', '.join(tls)}." if tls else ""))
 out.append("")
-out.append("| load | method | config | ops/s (median) | min-max | p50 ms | p99 ms | CPU/req µs (median) | x plain by ops/s (paired) | x plain by CPU/req (paired) | target | CPU node / h2load / other / steal | rounds used |")
+out.append("| load | method | config | ops/s (median) | min-max | p50 ms | p99 ms | CPU/req µs (median) | x plain (echo) by ops/s (paired) | x plain (echo) by CPU/req (paired) | target | CPU node / h2load / other / steal | rounds used |")
 out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
 bad_runs = []
 for (load, method), rounds in groups.items():
@@ -392,29 +411,29 @@ for (load, method), rounds in groups.items():
         bad_runs += [f"{load} {method} {c} round {v[c]['round']}: {'; '.join(v[c]['why'])}" for v in rounds.values() if c in v and not v[c]["ok"]]
     for c in CONFS:
         f = fig[c]; ratio = cpu_ratio = target = ""
-        if c != "plain":
-            p = fig["plain"]
+        if c in BASE:
+            b = BASE[c]; p = fig[b]
             ro = f["ops"] / p["ops"]
-            po = med([use[k][c]["ops"] / use[k]["plain"]["ops"] for k in use if use[k]["plain"]["ops"]])
+            po = med([use[k][c]["ops"] / use[k][b]["ops"] for k in use if use[k][b]["ops"]])
             rc = p["cpu"] / f["cpu"] if f["cpu"] and p["cpu"] else None
-            pc = med([use[k]["plain"]["cpu_us"] / use[k][c]["cpu_us"] for k in use if use[k][c]["cpu_us"] and use[k]["plain"]["cpu_us"]])
+            pc = med([use[k][b]["cpu_us"] / use[k][c]["cpu_us"] for k in use if use[k][c]["cpu_us"] and use[k][b]["cpu_us"]])
             ratio = f"{ro:.2f}x ({po:.2f})"
             cpu_ratio = f"{rc:.2f}x ({pc:.2f})" if rc else "-"
-            t = TARGET[c]
-            target = f"≥ {t}: ops {'✓' if ro >= t else '✗'}, CPU {'✓' if rc and rc >= t else '✗'}"
+            t = TARGET.get(c)
+            target = f"≥ {t}: ops {'✓' if ro >= t else '✗'}, CPU {'✓' if rc and rc >= t else '✗'}" if t else "(x echo: the platform's own TLS cost)"
             summary.append((load, method, c, ro, po, rc, pc, t))
         out.append(f"| `{load}` | {method} | {label(c)} | {fmt(f['ops'])} | {fmt(f['min'])}-{fmt(f['max'])} | {fmt(f['p50'], 2)} | {fmt(f['p99'], 2)} | "
                    f"{fmt(f['cpu'], 1)} | {ratio} | {cpu_ratio} | {target} | "
                    f"{fmt(f['srv'], 2)} / {fmt(f['gen'], 2)} / {fmt(f['other'], 2)} / {fmt(f['steal'], 2)} | "
                    f"{len(use)} of {len(rounds)}{'' if clean else ' (all disturbed)'} |")
 out.append("")
-out.append("Targets (issue 13), ratio to plain of the same run, median (paired):")
+out.append("Targets (issue 13), ratio to plain of the same run, median (paired); echo+tls x echo beside them, for reference:")
 out.append("")
 out.append("| load | method | config | target | by ops/s | by CPU/req | met |")
 out.append("|---|---|---|---:|---:|---:|---|")
 for load, method, c, ro, po, rc, pc, t in summary:
-    out.append(f"| `{load}` | {method} | {label(c)} | ≥ {t}x | {ro:.2f}x ({po:.2f}) | {fmt(rc, 2)}x ({fmt(pc, 2)}) | "
-               f"{'yes' if ro >= t else 'no'} by ops/s, {'yes' if rc and rc >= t else 'no'} by CPU |")
+    met = f"{'yes' if ro >= t else 'no'} by ops/s, {'yes' if rc and rc >= t else 'no'} by CPU" if t else "(reference)"
+    out.append(f"| `{load}` | {method} | {label(c)} | {f'≥ {t}x' if t else '-'} | {ro:.2f}x ({po:.2f}) | {fmt(rc, 2)}x ({fmt(pc, 2)}) | {met} |")
 out.append("")
 out.append("Per round (ops/s, CPU/req µs; * = disturbed):")
 out.append("")
