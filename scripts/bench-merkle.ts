@@ -255,6 +255,27 @@ function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
+/** An anti-entropy of node n1 (rf 3) over store on ring, its kept trees built (the store observed). */
+async function keptTrees(side: Side, store: InstanceType<Side['Store']>, ring: HashRing): Promise<InstanceType<Side['AntiEntropy']>> {
+  const ae = new side.AntiEntropy(
+    store,
+    'n1',
+    3,
+    () => ring,
+    undefined as unknown as PeerPool,
+    () => true,
+    quiet,
+  );
+  await untilRebuilt(ae, 1);
+  return ae;
+}
+
+/** "; A / B: r (median of per-round ratios)" for two sides' per-round figures, '' for one side. */
+function pairedRatio(sides: Side[], perRound: number[][]): string {
+  if (sides.length !== 2) return '';
+  return `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(perRound[0]!.map((x, i) => x / perRound[1]![i]!)).toFixed(3)} (median of per-round ratios)`;
+}
+
 /** AntiEntropy.bucketEntries (a peer's round, 64 leaf buckets) on a store of n entries, 5 nodes, rf 3: CPU ms per call. */
 async function bucketEntries(sides: Side[], rounds: number, n: number): Promise<void> {
   const ring = ringOf(5);
@@ -263,17 +284,7 @@ async function bucketEntries(sides: Side[], rounds: number, n: number): Promise<
     sides.map(async (side) => {
       const store = new side.Store({ shards: 32, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
       for (let k = 0; k < n; k++) store.apply(keyOf(k), rec);
-      const ae = new side.AntiEntropy(
-        store,
-        'n1',
-        3,
-        () => ring,
-        undefined as unknown as PeerPool,
-        () => true,
-        quiet,
-      );
-      await untilRebuilt(ae, 1);
-      return ae;
+      return keptTrees(side, store, ring);
     }),
   );
   const ms: number[][] = sides.map(() => []);
@@ -291,10 +302,7 @@ async function bucketEntries(sides: Side[], rounds: number, n: number): Promise<
   }
   for (const ae of nodes) ae.stop();
   const line = sides.map((side, s) => `${side.name} ${median(ms[s]!).toFixed(2)} ms`).join(', ');
-  const ratio =
-    sides.length === 2
-      ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(ms[0]!.map((x, i) => x / ms[1]![i]!)).toFixed(3)} (median of per-round ratios)`
-      : '';
+  const ratio = pairedRatio(sides, ms);
   console.log(
     `bucketEntries, ${n} entries, 5 nodes rf 3, 64 buckets: ${line} a call (CPU time, medians over ${rounds} rounds)${ratio}; entries found (4 peers): ${counts.join(' / ')}`,
   );
@@ -328,17 +336,7 @@ async function writePath(sides: Side[], rounds: number): Promise<void> {
           r.value = c.values[k % c.values.length]!;
           store.apply(keyOf(k), r);
         }
-        const ae = new side.AntiEntropy(
-          store,
-          'n1',
-          3,
-          () => ring,
-          undefined as unknown as PeerPool,
-          () => true,
-          quiet,
-        );
-        await untilRebuilt(ae, 1);
-        return { store, ae };
+        return { store, ae: await keptTrees(side, store, ring) };
       }),
     );
     const order = Array.from({ length: c.writes }, (_, i) => keyOf(Math.floor(seeded(i + 7)() * c.keys)));
@@ -360,10 +358,7 @@ async function writePath(sides: Side[], rounds: number): Promise<void> {
     }
     for (const { ae } of stores) ae.stop();
     const line = sides.map((side, s) => `${side.name} ${median(ns[s]!).toFixed(0)} ns`).join(', ');
-    const ratio =
-      sides.length === 2
-        ? `; ${sides[0]!.name} / ${sides[1]!.name}: ${median(ns[0]!.map((x, i) => x / ns[1]![i]!)).toFixed(3)} (median of per-round ratios)`
-        : '';
+    const ratio = pairedRatio(sides, ns);
     console.log(`${c.name}: Store.apply ${line} a write (CPU time, medians)${ratio}`);
     console.log(`  rounds: ${sides.map((side, s) => `${side.name} [${ns[s]!.map((x) => x.toFixed(0)).join(' ')}]`).join('; ')}`);
   }
