@@ -568,7 +568,8 @@ export class CacheClient {
         else if (kind === 'set') sent = this.sendSets(address, part as QueuedOf<'set'>[]);
         else sent = this.sendDeletes(address, part as QueuedOf<'del'>[]);
         this.pipeline.started(address);
-        void sent.then(() => this.answered(address));
+        const done = () => this.answered(address);
+        void sent.then(done, done);
       }
     }
   }

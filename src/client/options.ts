@@ -49,7 +49,7 @@ export interface ClientOptions {
    * Pipelining of auto-batched calls: at most this many are outstanding per node; calls made
    * meanwhile wait and go out together, as one batch, when one of that node's calls is
    * answered. Below the limit a call goes at the end of its turn. 1 .. 1,000,000 or Infinity
-   * (no waiting). Default 4.
+   * (no waiting). Default 8.
    */
   maxInFlight?: number;
   /** How often the ring view is refreshed from Members (ms); 0 = only after errors. Default 5000. */
@@ -140,7 +140,7 @@ export const DEFAULTS = {
   refreshIntervalMs: 5_000,
   penaltyMs: 2_000,
   maxMessageBytes: 1024 * 1024 * 1024 + 1024 * 1024,
-  maxInFlight: 4,
+  maxInFlight: 8,
 } as const;
 
 /** True for host:port (IPv6 in brackets), port 1..65535: the rules of config/parse.ts. */

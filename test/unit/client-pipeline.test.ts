@@ -83,8 +83,8 @@ test('an address with nothing outstanding and nothing waiting holds no state', (
   assert.equal(p.outstanding('a'), 0);
 });
 
-test('maxInFlight option: default 4, Infinity allowed, bad values INVALID_ARGUMENT naming it', () => {
-  assert.equal(resolveOptions({ seeds: 'h:1' }).maxInFlight, 4);
+test('maxInFlight option: default 8, Infinity allowed, bad values INVALID_ARGUMENT naming it', () => {
+  assert.equal(resolveOptions({ seeds: 'h:1' }).maxInFlight, 8);
   assert.equal(resolveOptions({ seeds: 'h:1', maxInFlight: Infinity }).maxInFlight, Infinity);
   assert.equal(resolveOptions({ seeds: 'h:1', maxInFlight: 1 }).maxInFlight, 1);
   for (const bad of [0, -1, 1.5, Number.NaN, -Infinity, '4' as never]) {
