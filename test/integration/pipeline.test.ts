@@ -1,12 +1,14 @@
 /**
  * Pipelining of auto-batched calls (ClientOptions.maxInFlight) against a real node: 64 workers
  * out of step (each awaits its own call, then does a varying amount of other work before the
- * next) make far fewer calls than keys, every answer right; close() fails the calls waiting.
+ * next) make far fewer calls than keys, every answer right; close() fails the calls waiting;
+ * with the near cache, reads and kept writes that waited install what they read or wrote, and
+ * a later write by another client still reaches the readers.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CacheClient, type CacheClientError } from '../../src/index.ts';
-import { freePort, startNode } from '../helpers/procs.ts';
+import { eventually, freePort, startNode } from '../helpers/procs.ts';
 
 /** A few event-loop turns of other work (setImmediate: later turns, as real work would be). */
 async function turns(n: number): Promise<void> {
@@ -87,6 +89,50 @@ test('64 out-of-step workers: far fewer calls than keys, every answer right; clo
     client.close();
     paused.close();
     if (stopped) process.kill(node.pid, 'SIGCONT');
+    await node.stop('SIGKILL');
+  }
+});
+
+test('near cache with maxInFlight 1: waiting misses and kept writes install, answers right, invalidations still arrive', {
+  timeout: 60_000,
+}, async () => {
+  const node = await startNode();
+  const reader = new CacheClient({ seeds: node.addr, maxInFlight: 1, nearCache: { maxEntries: 10_000, maxTtlMs: 60_000 } });
+  const writer = new CacheClient({ seeds: node.addr, autoBatch: false });
+  try {
+    const KEYS = 100;
+    await writer.mset(Array.from({ length: KEYS }, (_, i) => ({ key: `n:${i}`, value: `a${i}` })));
+    await reader.members();
+    const WORKERS = 32;
+    const run = async (expect: (k: number) => string, writes: boolean) => {
+      await Promise.all(
+        Array.from({ length: WORKERS }, async (_, w) => {
+          await turns(w % 5);
+          for (let i = 0; i < 20; i++) {
+            if (writes && i % 5 === 2) {
+              await reader.set(`nown:${w}`, `w${w}-${i}`);
+              assert.equal((await reader.get(`nown:${w}`))?.value, `w${w}-${i}`, 'a kept write reads back');
+            }
+            const k = (w * 13 + i * 3) % KEYS;
+            assert.equal((await reader.get(`n:${k}`))?.value, expect(k), `n:${k}`);
+            await turns((w + i) % 3);
+          }
+        }),
+      );
+    };
+    await run((k) => `a${k}`, true);
+    await run((k) => `a${k}`, true); // the near stream is open now: misses reserve, wait, install
+    const stats = reader.nearCacheStats()!;
+    assert.ok(stats.hits > 0, `near-cache hits after installs through waiting batches: ${JSON.stringify(stats)}`);
+    await writer.mset(Array.from({ length: KEYS }, (_, i) => ({ key: `n:${i}`, value: `b${i}` })));
+    await eventually(async () => {
+      for (let i = 0; i < KEYS; i++) assert.equal((await reader.get(`n:${i}`))?.value, `b${i}`);
+      return true;
+    });
+    await run((k) => `b${k}`, false);
+  } finally {
+    reader.close();
+    writer.close();
     await node.stop('SIGKILL');
   }
 });
