@@ -47,6 +47,7 @@ import {
   type SetOptions,
   type WriteOptions,
 } from './options.js';
+import { Pipeline } from './pipeline.js';
 import { backoffDelay, isRetryable } from './retry.js';
 import { type Candidate, candidates, MEMBER_STATES, type MemberStateName, type Rank, RingView } from './routing.js';
 import { type Watch, type WatchEvent, WatchSession } from './watch.js';
@@ -259,6 +260,8 @@ export class CacheClient {
   private closed = false;
   /** Single-key calls waiting for the end of this event-loop turn (auto-batching). */
   private queued: Queued[] = [];
+  /** Auto-batched calls outstanding per node address, and the calls waiting for one of them (ClientOptions.maxInFlight). */
+  private readonly pipeline: Pipeline<Queued>;
   /** getOrLoad calls in flight, by key (singleflight: one per key in this process). */
   private readonly loading = new Map<string, Promise<GetOrLoadResult>>();
   /** The near cache (ClientOptions.nearCache), its streams by node address and when each was last opened. */
@@ -274,6 +277,7 @@ export class CacheClient {
     this.o = resolveOptions(options);
     this.conns = new Connections(this.o.maxMessageBytes, this.o.tls, this.o.authorization);
     if (this.o.nearCache) this.near = new NearCache(this.o.nearCache);
+    this.pipeline = new Pipeline(this.o.maxInFlight);
   }
 
   // ---- key/value ----
@@ -515,45 +519,91 @@ export class CacheClient {
    * failed as a whole that way, falls back to plain calls with their retries and failover.
    * Sets of one key in one turn keep their order (the batch writes the last); as with any
    * concurrent calls, a set and a delete of one key in the same turn are not ordered.
+   * Pipelining (ClientOptions.maxInFlight, rule in pipeline.ts): while that many of this
+   * client's auto-batched calls to a node are outstanding, a turn's calls for it wait, and
+   * the first answer from the node sends everything waiting at once, batched the same way.
    */
   private async sendQueued(): Promise<void> {
     const queued = this.queued;
     this.queued = [];
     if (this.o.routing && !this.view && !this.firstRefreshDone) await this.firstView(this.o.timeoutMs);
-    const groups = new Map<string, { address: string; group: Queued[] }>();
+    const byAddress = new Map<string, Queued[]>();
     for (const q of queued) {
       const nq = q.kind === 'del' ? undefined : q.near;
       const address = nq ? nq.address : this.route(q.key)[0]!.address;
-      const id = nq ? `near ${q.kind} ${q.level} ${address} ${nq.nearId}` : `${q.kind} ${q.level} ${address}`;
-      const g = groups.get(id);
-      if (g) g.group.push(q);
-      else groups.set(id, { address, group: [q] });
+      const list = byAddress.get(address);
+      if (list) list.push(q);
+      else byAddress.set(address, [q]);
     }
-    for (const { address, group } of groups.values()) {
+    for (const [address, list] of byAddress) {
+      if (this.closed) for (const q of list) this.failClosed(q);
+      else if (this.pipeline.admit(address, list)) this.dispatch(address, list);
+    }
+  }
+
+  /**
+   * Sends calls for one address now: grouped by kind, consistency and near-cache stream, at most
+   * AUTO_BATCH_MAX_KEYS keys per call; each call counts as outstanding to the address until it is
+   * answered (a lone call: until it settles, retries included), and its answer sends what waits
+   * for the address meanwhile (see pipeline.ts).
+   */
+  private dispatch(address: string, calls: Queued[]): void {
+    const groups = new Map<string, Queued[]>();
+    for (const q of calls) {
+      const nq = q.kind === 'del' ? undefined : q.near;
+      const id = nq ? `near ${q.kind} ${q.level} ${nq.nearId}` : `${q.kind} ${q.level}`;
+      const g = groups.get(id);
+      if (g) g.push(q);
+      else groups.set(id, [q]);
+    }
+    for (const group of groups.values()) {
       for (let i = 0; i < group.length; i += AUTO_BATCH_MAX_KEYS) {
-        const part = group.slice(i, i + AUTO_BATCH_MAX_KEYS);
+        const part = group.length <= AUTO_BATCH_MAX_KEYS ? group : group.slice(i, i + AUTO_BATCH_MAX_KEYS);
         const kind = part[0]!.kind;
-        if (kind === 'get' && part[0]!.near) void this.sendGets(address, part as QueuedOf<'get'>[]);
-        else if (kind === 'set' && part[0]!.near) void this.sendSets(address, part as QueuedOf<'set'>[]);
-        else if (part.length === 1) this.sendOne(part[0]!);
-        else if (kind === 'get') void this.sendGets(address, part as QueuedOf<'get'>[]);
-        else if (kind === 'set') void this.sendSets(address, part as QueuedOf<'set'>[]);
-        else void this.sendDeletes(address, part as QueuedOf<'del'>[]);
+        let sent: Promise<void>;
+        if (kind === 'get' && part[0]!.near) sent = this.sendGets(address, part as QueuedOf<'get'>[]);
+        else if (kind === 'set' && part[0]!.near) sent = this.sendSets(address, part as QueuedOf<'set'>[]);
+        else if (part.length === 1) sent = this.sendOne(part[0]!);
+        else if (kind === 'get') sent = this.sendGets(address, part as QueuedOf<'get'>[]);
+        else if (kind === 'set') sent = this.sendSets(address, part as QueuedOf<'set'>[]);
+        else sent = this.sendDeletes(address, part as QueuedOf<'del'>[]);
+        this.pipeline.started(address);
+        const done = () => this.answered(address);
+        void sent.then(done, done);
       }
     }
   }
 
-  /** A queued call made on its own (with the usual retries and failover). */
-  private sendOne(q: Queued): void {
+  /** An outstanding auto-batched call to address was answered: what waits for it goes now. */
+  private answered(address: string): void {
+    const waiting = this.pipeline.answered(address);
+    if (waiting.length === 0) return;
+    if (this.closed) for (const q of waiting) this.failClosed(q);
+    else this.dispatch(address, waiting);
+  }
+
+  /** A queued call that will not be sent (the client closed): CANCELLED, its near-cache reservation freed. */
+  private failClosed(q: Queued): void {
+    if (q.kind === 'get' && q.near) this.near?.abandon(q.key, q.near.token);
+    q.reject(closedError(q.kind === 'get' ? 'Get' : q.kind === 'set' ? 'Set' : 'Delete'));
+  }
+
+  /** A queued call made on its own (with the usual retries and failover); settles (never rejects) when its caller is answered. */
+  private sendOne(q: Queued): Promise<void> {
+    let p: Promise<unknown>;
     if (q.kind === 'get') {
       // a near-cache miss read another way is not cached (no node tracks it for us)
       if (q.near) this.near?.abandon(q.key, q.near.token);
-      this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
+      p = this.getOne(q.key, q.level, {}).then(q.resolve, q.reject);
     } else if (q.kind === 'set') {
       // a near-cache write sent another way is not kept (no node tracks it for us): writing() drops the key
-      const p = this.setOne(q.key, setRequest(q.entry, q.level), {});
-      (q.near ? this.writing(q.key, p) : p).then(q.resolve, q.reject);
-    } else this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
+      const w = this.setOne(q.key, setRequest(q.entry, q.level), {});
+      p = (q.near ? this.writing(q.key, w) : w).then(q.resolve, q.reject);
+    } else p = this.deleteOne(q.key, q.level, {}).then(q.resolve, q.reject);
+    return p.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /**
@@ -577,7 +627,7 @@ export class CacheClient {
     } catch (e) {
       const code = e instanceof CacheClientError ? e.code : undefined;
       if (code === 'UNAVAILABLE' || code === 'UNIMPLEMENTED' || (read && code === 'DEADLINE_EXCEEDED')) {
-        for (const q of group) this.sendOne(q);
+        for (const q of group) void this.sendOne(q);
       } else for (const q of group) q.reject(e);
       return;
     }
@@ -588,7 +638,7 @@ export class CacheClient {
         q.reject(new CacheClientError('INTERNAL', why, { method: single, address, attempts: 1 }));
       } else if (r.error) {
         const code = r.error.code;
-        if (isRetryable(code, read)) this.sendOne(q);
+        if (isRetryable(code, read)) void this.sendOne(q);
         else q.reject(new CacheClientError(code, r.error.message, { method: single, address, attempts: 1 }));
       } else settle(q, r);
     });
@@ -1026,6 +1076,7 @@ export class CacheClient {
     for (const st of this.nearStreams.values()) st.cancel();
     for (const w of [...this.watches]) w.close();
     this.nearStreams.clear();
+    for (const q of this.pipeline.drain()) this.failClosed(q);
     this.conns.close();
   }
 

@@ -45,6 +45,13 @@ export interface ClientOptions {
    * (default true); false = one call per get.
    */
   autoBatch?: boolean;
+  /**
+   * Pipelining of auto-batched calls: at most this many are outstanding per node; calls made
+   * meanwhile wait and go out together, as one batch, when one of that node's calls is
+   * answered. Below the limit a call goes at the end of its turn. 1 .. 1,000,000 or Infinity
+   * (no waiting). Default 8.
+   */
+  maxInFlight?: number;
   /** How often the ring view is refreshed from Members (ms); 0 = only after errors. Default 5000. */
   refreshIntervalMs?: number;
   /** How long an address that answered UNAVAILABLE or timed out is tried after healthy ones (ms). Default 2000. */
@@ -114,6 +121,7 @@ export interface ResolvedOptions {
   backoff: Required<BackoffOptions>;
   routing: boolean;
   autoBatch: boolean;
+  maxInFlight: number;
   refreshIntervalMs: number;
   penaltyMs: number;
   maxMessageBytes: number;
@@ -132,6 +140,7 @@ export const DEFAULTS = {
   refreshIntervalMs: 5_000,
   penaltyMs: 2_000,
   maxMessageBytes: 1024 * 1024 * 1024 + 1024 * 1024,
+  maxInFlight: 8,
 } as const;
 
 /** True for host:port (IPv6 in brackets), port 1..65535: the rules of config/parse.ts. */
@@ -195,6 +204,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     backoff,
     routing: o.routing ?? DEFAULTS.routing,
     autoBatch: o.autoBatch ?? true,
+    maxInFlight: o.maxInFlight === Infinity ? Infinity : number('maxInFlight', o.maxInFlight ?? DEFAULTS.maxInFlight, 1, 1_000_000, true),
     refreshIntervalMs: number('refreshIntervalMs', o.refreshIntervalMs ?? DEFAULTS.refreshIntervalMs, 0, 2 ** 31 - 1, false),
     penaltyMs: number('penaltyMs', o.penaltyMs ?? DEFAULTS.penaltyMs, 0, 2 ** 31 - 1, false),
     maxMessageBytes: number('maxMessageBytes', o.maxMessageBytes ?? DEFAULTS.maxMessageBytes, 1024, 2 ** 31 - 1, true),
