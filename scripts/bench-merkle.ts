@@ -137,16 +137,7 @@ console.log(`entries=${N} writes=${W}; pairs alternated 3 times, best of each`);
 const plain = filled();
 const store = filled();
 let ring = ringOf(3);
-const ae = new AntiEntropy(
-  store,
-  'n1',
-  3,
-  () => ring,
-  undefined as unknown as PeerPool,
-  () => true,
-  quiet,
-);
-await untilRebuilt(ae, 1);
+const ae = await keptTrees(AntiEntropy, store, () => ring);
 
 const [w0, w1] = await pairOf(
   () => `${writes(plain)}`,
@@ -255,17 +246,13 @@ function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
-/** An anti-entropy of node n1 (rf 3) over store on ring, its kept trees built (the store observed). */
-async function keptTrees(side: Side, store: InstanceType<Side['Store']>, ring: HashRing): Promise<InstanceType<Side['AntiEntropy']>> {
-  const ae = new side.AntiEntropy(
-    store,
-    'n1',
-    3,
-    () => ring,
-    undefined as unknown as PeerPool,
-    () => true,
-    quiet,
-  );
+/** An anti-entropy (AE: this tree's class or another commit's) of node n1 (rf 3) over store on ring(), its kept trees built (the store observed). */
+async function keptTrees(
+  AE: Side['AntiEntropy'],
+  store: InstanceType<Side['Store']>,
+  ring: () => HashRing,
+): Promise<InstanceType<Side['AntiEntropy']>> {
+  const ae = new AE(store, 'n1', 3, ring, undefined as unknown as PeerPool, () => true, quiet);
   await untilRebuilt(ae, 1);
   return ae;
 }
@@ -284,7 +271,7 @@ async function bucketEntries(sides: Side[], rounds: number, n: number): Promise<
     sides.map(async (side) => {
       const store = new side.Store({ shards: 32, capacity: 0, maxMemoryBytes: 0, policy: 'lru', tombstoneGraceMs: 60_000 });
       for (let k = 0; k < n; k++) store.apply(keyOf(k), rec);
-      return keptTrees(side, store, ring);
+      return keptTrees(side.AntiEntropy, store, () => ring);
     }),
   );
   const ms: number[][] = sides.map(() => []);
@@ -336,7 +323,7 @@ async function writePath(sides: Side[], rounds: number): Promise<void> {
           r.value = c.values[k % c.values.length]!;
           store.apply(keyOf(k), r);
         }
-        return { store, ae: await keptTrees(side, store, ring) };
+        return { store, ae: await keptTrees(side.AntiEntropy, store, () => ring) };
       }),
     );
     const order = Array.from({ length: c.writes }, (_, i) => keyOf(Math.floor(seeded(i + 7)() * c.keys)));
