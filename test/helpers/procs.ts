@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -22,13 +23,43 @@ process.on('exit', () => {
       }
 });
 
-/** A port that was free a moment ago on the given loopback address. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * Where freePort looks: below the kernel's ephemeral range (from which every outgoing
+ * connection takes its local port), so that no connection of a test running meanwhile can take
+ * the port between the check and the node's bind (seen as EADDRINUSE in CI). Without that range
+ * (not Linux) or with too little room under it, the kernel's choice (port 0).
+ */
+const TEST_PORTS = (() => {
+  let ephemeralFrom = 0;
+  try {
+    ephemeralFrom = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    /* not Linux */
+  }
+  return ephemeralFrom > 12_000 ? { from: 10_000, to: ephemeralFrom - 1_000 } : undefined;
+})();
+
+/** Whether port can be bound on host right now. */
+async function bindable(port: number, host: string): Promise<number | undefined> {
   const srv = createServer();
-  srv.listen(0, host);
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
+  srv.listen(port, host);
+  const ok = await Promise.race([once(srv, 'listening').then(() => true), once(srv, 'error').then(() => false)]);
+  if (!ok) return undefined;
+  const bound = (srv.address() as { port: number }).port;
   await new Promise((r) => srv.close(r));
+  return bound;
+}
+
+/** A port that was free a moment ago on the given loopback address (see TEST_PORTS). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  if (TEST_PORTS) {
+    for (let i = 0; i < 100; i++) {
+      const port = await bindable(TEST_PORTS.from + Math.floor(Math.random() * (TEST_PORTS.to - TEST_PORTS.from)), host);
+      if (port !== undefined) return port;
+    }
+  }
+  const port = await bindable(0, host);
+  if (port === undefined) throw new Error(`no free port on ${host}`);
   return port;
 }
 
