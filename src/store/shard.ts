@@ -396,8 +396,7 @@ export class Shard {
     const kb = keyBuf;
     if (kl <= 32) for (let i = 0; i < kl; i++) p[o + i] = kb[i];
     else kb.copy(p, o, 0, kl);
-    if (body !== undefined) writeStored(p, o + kl, plain, body);
-    else if (vbytes > 0) p.write(value, o + kl, vbytes, binary ? 'latin1' : 'utf8');
+    writeValue(p, o + kl, value, body, plain, vbytes, binary);
   }
 
   /** Adds (`sign` 1) or takes away (-1) a compressed value from the counters: `plain` bytes as written, `stored` as stored. */
@@ -434,10 +433,8 @@ export class Shard {
     const total = kl + vbytes;
     if (r !== OUTSIDE && total <= MAX_CHUNK && Slab.sameClass(had, total)) {
       this.vlen[s] = vbytes;
-      if (body !== undefined) {
-        this.countPacked(plain, vbytes, 1);
-        writeStored(this.slab.pages[pageOf(r)], offsetOf(r) + kl, plain, body);
-      } else if (vbytes > 0) this.slab.pages[pageOf(r)].write(value, offsetOf(r) + kl, vbytes, binary ? 'latin1' : 'utf8');
+      if (body !== undefined) this.countPacked(plain, vbytes, 1);
+      writeValue(this.slab.pages[pageOf(r)], offsetOf(r) + kl, value, body, plain, vbytes, binary);
       return;
     }
     this.release(s);
@@ -641,4 +638,10 @@ export class Shard {
     this.policy.onRemove(slot);
     this.free.push(slot);
   }
+}
+
+/** Writes a value (see Shard.apply) at p[at]: its compressed stored form when `body` is given, else its `vbytes` bytes. */
+function writeValue(p: Buffer, at: number, value: string, body: Buffer | undefined, plain: number, vbytes: number, binary: boolean): void {
+  if (body !== undefined) writeStored(p, at, plain, body);
+  else if (vbytes > 0) p.write(value, at, vbytes, binary ? 'latin1' : 'utf8');
 }
